@@ -1,0 +1,31 @@
+# Every target creates .venv on first use, so `make demo` / `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint-self docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@echo "$$ raptor-lint check examples/raptor_app"
+	@$(BIN)/raptor-lint check examples/raptor_app; status=$$?; \
+	  echo "(exit status $$status: 0 clean, 1 findings, 2 error)"; exit $$status
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+docs: $(STAMP)
+	$(BIN)/raptor-lint rules --format markdown > docs/rules.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .raptor_lint_cache

@@ -1,0 +1,5 @@
+"""WebAuthn registration endpoints."""
+
+from flask import Blueprint
+
+webauthn_bp = Blueprint("webauthn", __name__, url_prefix="/webauthn")

@@ -1,0 +1,142 @@
+"""The ``raptor-lint`` command line (click).  A thin layer over ``runner`` and ``engine``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from raptor_lint import __version__
+from raptor_lint.config import ConfigError, load_config, validate_code
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
+    click.echo(f"raptor-lint: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = [item for item in value.replace(",", " ").split() if item]
+    try:
+        return tuple(validate_code(item, f"{option}") for item in items)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+class _Group(click.Group):
+    """Turns click usage errors into exit 2 with one line (click already does) and
+    never lets an unexpected exception print a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("raptor-lint: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001
+            click.echo(f"raptor-lint: internal error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="raptor-lint")
+def main() -> None:
+    """Raptor's runbook review rules as machine checks."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--select", help="Comma-separated codes or prefixes to enable (replaces the config).")
+@click.option("--ignore", help="Comma-separated codes or prefixes to disable (replaces the config).")
+@click.option("--format", "output_format", default="text", show_default=True,
+              type=click.Choice(["text", "json", "github", "sarif"]), help="Output format.")
+@click.option("--fix", is_flag=True, help="Apply the available fixes in place.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--base", metavar="REF", help="Only report what changed since git REF.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="Read this pyproject.toml / setup.cfg.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write .raptor_lint_cache/.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Parallel processes (default: CPU count).")
+@click.option("--stdin-filename", help="Name to report (and to pick rules by) when PATH is '-'.")
+@click.option("--verbose", "-v", is_flag=True, help="Explain skipped inputs on stderr.")
+def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, config_file,
+          no_cache, jobs, stdin_filename, verbose) -> None:
+    """Lint PATHS (default: the current directory; '-' reads standard input)."""
+    from raptor_lint import formats
+    from raptor_lint.runner import CheckOptions, UsageError, run_check
+
+    path_list = list(paths) or [Path(".")]
+    if Path("-") in path_list and len(path_list) > 1:
+        _fail("'-' (standard input) cannot be combined with other paths")
+    start = Path.cwd() if path_list == [Path("-")] else path_list[0]
+    if stdin_filename and path_list == [Path("-")]:
+        start = Path(stdin_filename)
+    try:
+        config = load_config(start=start if start.exists() else Path.cwd(), config_file=config_file)
+    except ConfigError as exc:
+        _fail(str(exc))
+    overrides = {}
+    if (codes := _codes(select, "--select")) is not None:
+        overrides["select"] = codes
+    if (codes := _codes(ignore, "--ignore")) is not None:
+        overrides["ignore"] = codes
+    config = config.replace(**overrides) if overrides else config
+    if output_format not in formats.available():
+        _fail(f"--format {output_format} is not available in this version")
+    options = CheckOptions(paths=path_list, stdin_filename=stdin_filename, fix=fix, diff=diff,
+                           base=base, use_cache=not no_cache, jobs=jobs, verbose=verbose)
+    try:
+        result = run_check(config, options)
+    except (UsageError, ConfigError) as exc:
+        _fail(str(exc))
+    for note in result.notes:
+        click.echo(note, err=True)
+    click.echo(formats.renderer(output_format)(result, config), nl=False)
+    if result.has_internal_error:
+        sys.exit(EXIT_ERROR)
+    if result.findings and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+@main.command()
+@click.option("--format", "output_format", default="table", show_default=True,
+              type=click.Choice(["table", "markdown"]), help="table, or markdown (docs/rules.md).")
+def rules(output_format: str) -> None:
+    """List every rule."""
+    from raptor_lint import docs
+
+    if output_format == "markdown":
+        click.echo(docs.render_markdown(), nl=False)
+    else:
+        click.echo(docs.render_table(), nl=False)
+
+
+@main.command()
+@click.argument("code")
+def rule(code: str) -> None:
+    """Show one rule's documentation."""
+    from raptor_lint import docs
+    from raptor_lint.registry import all_rules
+
+    found = all_rules().get(code.strip().upper())
+    if found is None:
+        _fail(f"unknown rule code {code!r} (see `raptor-lint rules`)")
+    click.echo(docs.render_rule(found), nl=False)
+
+
+@main.command()
+def lsp() -> None:
+    """Run the language server on stdio."""
+    try:
+        from raptor_lint.lsp import serve
+    except ImportError as exc:
+        _fail(f"the language server is not available: {exc}")
+    serve()

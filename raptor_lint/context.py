@@ -1,0 +1,118 @@
+"""What a rule family sees of one file: text, trees (parsed once, lazily), config, project."""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raptor_lint.config import Config
+from raptor_lint.findings import Finding, Fix
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper
+
+    from raptor_lint.project import ProjectIndex
+
+
+class FileContext:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        display_path: str,
+        kind: str,
+        text: str,
+        config: Config,
+        project: "ProjectIndex",
+        ast_tree: ast.Module | None = None,
+    ) -> None:
+        self.path = path
+        self.display_path = display_path
+        self.kind = kind
+        self.text = text
+        self.config = config
+        self.project = project
+        self.ast_tree = ast_tree
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    @functools.cached_property
+    def relpath(self) -> str:
+        """Path relative to the project root, with ``/`` (or as given when outside it)."""
+        try:
+            return self.path.resolve().relative_to(self.config.root.resolve()).as_posix()
+        except (ValueError, OSError):
+            return self.path.as_posix()
+
+    @functools.cached_property
+    def is_migration(self) -> bool:
+        directory = self.config.resolved_migrations_dir()
+        if directory is not None:
+            try:
+                self.path.resolve().relative_to(directory.resolve())
+                return True
+            except ValueError:
+                return False
+        parts = Path(self.relpath).parts
+        return len(parts) >= 2 and parts[-2] == "versions" and (
+            "migrations" in parts or "alembic" in parts
+        )
+
+    # -------------------------------------------------------------- libcst
+    @functools.cached_property
+    def module(self) -> "cst.Module":
+        import libcst
+
+        return libcst.parse_module(self.text)
+
+    @functools.cached_property
+    def wrapper(self) -> "MetadataWrapper":
+        from libcst.metadata import MetadataWrapper
+
+        # unsafe_skip_copy: the tree is never mutated, and the deep copy costs more than the parse.
+        return MetadataWrapper(self.module, unsafe_skip_copy=True)
+
+    def metadata(self, provider: Any) -> Any:
+        """Resolve one metadata provider (cached by libcst for this wrapper)."""
+        return self.wrapper.resolve(provider)
+
+    def position(self, node: "cst.CSTNode") -> tuple[int, int, int, int]:
+        """(line, column, end_line, end_column), 1-based columns."""
+        from libcst.metadata import PositionProvider
+
+        code_range = self.metadata(PositionProvider)[node]
+        return (
+            code_range.start.line,
+            code_range.start.column + 1,
+            code_range.end.line,
+            code_range.end.column + 1,
+        )
+
+    # ------------------------------------------------------------ findings
+    def finding(
+        self,
+        code: str,
+        where: "cst.CSTNode | tuple[int, int] | tuple[int, int, int, int]",
+        message: str,
+        fix: Fix | None = None,
+    ) -> Finding:
+        if isinstance(where, tuple):
+            line, column = where[0], where[1]
+            end_line, end_column = (where[2], where[3]) if len(where) == 4 else (line, column)
+        else:
+            line, column, end_line, end_column = self.position(where)
+        return Finding(
+            path=self.display_path,
+            line=line,
+            column=column,
+            code=code,
+            message=message,
+            end_line=end_line,
+            end_column=end_column,
+            fix=fix,
+        )

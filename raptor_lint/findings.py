@@ -1,0 +1,73 @@
+"""The findings model shared by every surface (CLI, flake8, LSP, pre-commit).
+
+Positions are 1-based lines and 1-based columns counted in code points, the
+convention of the SPEC (§2) and of Ruff's JSON; adapters convert (flake8 wants a
+0-based column, LSP 0-based UTF-16 offsets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SYNTAX_ERROR = "E999"
+IO_ERROR = "E902"
+INTERNAL_ERROR = "RPT000"
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """Replace the text between two positions (end exclusive) by ``content``."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+    def to_json(self) -> dict:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "content": self.content,
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A machine-applicable correction carried by a finding."""
+
+    description: str
+    edits: tuple[Edit, ...]
+
+    def to_json(self) -> dict:
+        return {"description": self.description, "edits": [e.to_json() for e in self.edits]}
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    code: str
+    message: str
+    end_line: int | None = None
+    end_column: int | None = None
+    fix: Fix | None = field(default=None, compare=False)
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.column, self.code, self.message)
+
+    def to_json(self, display_path: str | None = None) -> dict:
+        return {
+            "path": display_path if display_path is not None else self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line if self.end_line is not None else self.line,
+            "end_column": self.end_column if self.end_column is not None else self.column,
+            "code": self.code,
+            "message": self.message,
+            "fix": self.fix.to_json() if self.fix else None,
+        }

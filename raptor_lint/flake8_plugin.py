@@ -1,0 +1,108 @@
+"""flake8 adapter: entry point ``RPT`` in ``flake8.extension``.
+
+flake8 owns selection, ``# noqa`` and per-file-ignores; this adapter only maps
+flake8's options onto raptor-lint's configuration and runs the shared engine.
+Project facts are cached per process (flake8 has no end-of-run hook and may
+spread files over worker processes).  Nothing here may raise: an exception in
+``run()`` aborts the whole flake8 run for every file.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+from typing import Any, Iterator
+
+from raptor_lint import __version__
+
+_OPTIONS: dict[str, str] = {
+    "migrations_dir": "--raptor-migrations-dir",
+    "runbook": "--raptor-runbook",
+    "config_manifest": "--raptor-config-manifest",
+    "app_factory": "--raptor-app-factory",
+    "core_blueprints": "--raptor-core-blueprints",
+    "api_prefix": "--raptor-api-prefix",
+}
+_LIST_OPTIONS = {"app_factory", "core_blueprints"}
+
+
+class Plugin:
+    name = "raptor-lint"
+    version = __version__
+    _options: Any = None
+
+    def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
+        self.filename = filename
+        self.lines = lines
+
+    @classmethod
+    def add_options(cls, parser: Any) -> None:
+        for attr, flag in _OPTIONS.items():
+            parser.add_option(
+                flag,
+                default=None,
+                parse_from_config=True,
+                comma_separated_list=attr in _LIST_OPTIONS,
+                help=f"raptor-lint: {flag[len('--raptor-'):]} (see raptor-lint's README)",
+            )
+        parser.add_option(
+            "--raptor-project-root", default=None, parse_from_config=True,
+            help="raptor-lint: project root (default: walk up from each file)",
+        )
+
+    @classmethod
+    def parse_options(cls, options: Any) -> None:
+        cls._options = options
+
+    def run(self) -> Iterator[tuple[int, int, str, type]]:
+        from raptor_lint.engine import internal_error
+
+        display = self.filename
+        try:
+            if self.filename in ("-", "stdin"):
+                display = getattr(self._options, "stdin_display_name", None) or "stdin"
+            path = Path(display)
+            engine = _engine_for(_root_for(path, self._options), _overrides(self._options))
+            result = engine.lint_text("".join(self.lines), path, "python", display_path=display)
+            findings = result.findings
+        except Exception as exc:  # noqa: BLE001 - never abort the flake8 run
+            findings = [internal_error(display, "flake8 adapter", f"{type(exc).__name__}: {exc}")]
+        for finding in findings:
+            yield finding.line, max(finding.column - 1, 0), f"{finding.code} {finding.message}", type(self)
+
+
+def _overrides(options: Any) -> tuple[tuple[str, Any], ...]:
+    values = []
+    for attr in _OPTIONS:
+        value = getattr(options, f"raptor_{attr}", None) if options is not None else None
+        if value:
+            values.append((attr, tuple(value) if attr in _LIST_OPTIONS else value))
+    return tuple(values)
+
+
+def _root_for(path: Path, options: Any) -> Path:
+    explicit = getattr(options, "raptor_project_root", None) if options is not None else None
+    if explicit:
+        return Path(explicit).resolve()
+    from raptor_lint.config import find_project_root
+
+    return _cached_root(path.resolve().parent)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_root(directory: Path) -> Path:
+    from raptor_lint.config import find_project_root
+
+    return find_project_root(directory)
+
+
+@functools.lru_cache(maxsize=16)
+def _engine_for(root: Path, overrides: tuple[tuple[str, Any], ...]):
+    from raptor_lint.config import load_config
+    from raptor_lint.engine import Engine
+
+    config = load_config(start=root)
+    # flake8 does selection, noqa and per-file-ignores itself.
+    config = config.replace(select=("RPT",), ignore=(), per_file_ignores=(), **dict(overrides))
+    return Engine(config)

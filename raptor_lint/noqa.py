@@ -1,0 +1,75 @@
+"""``# noqa`` with flake8's exact semantics, so every surface agrees with flake8.
+
+flake8 searches the noqa comment in the *noqa line* of a finding: the physical
+line, or, for tokens spanning several lines (triple-quoted strings), all those
+lines joined.  A bare ``# noqa`` (or ``# noqa: RPT`` without digits, which the
+regex cannot read as codes) silences everything; ``# noqa: RPT101,RPT3``
+silences codes equal to or starting with a listed code.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from typing import Callable, Iterable
+
+# Copied from flake8.defaults.NOQA_INLINE_REGEXP (flake8 7.x).
+NOQA_INLINE = re.compile(
+    r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?",
+    re.IGNORECASE,
+)
+NOQA_FILE = re.compile(r"\s*# flake8[:=]\s*noqa", re.I)
+_SEPARATOR = re.compile(r"[,\s]")
+
+
+def line_is_suppressed(noqa_line: str | None, code: str) -> bool:
+    if not noqa_line:
+        return False
+    match = NOQA_INLINE.search(noqa_line)
+    if match is None:
+        return False
+    codes_text = match.group("codes")
+    if codes_text is None:
+        return True
+    codes = [c for c in (part.strip() for part in _SEPARATOR.split(codes_text)) if c]
+    return code in codes or code.startswith(tuple(codes))
+
+
+def python_noqa_lines(text: str) -> Callable[[int], str | None]:
+    """Map a 1-based line number to the text flake8 searches for ``# noqa``."""
+    lines = text.splitlines(keepends=True)
+    mapping: dict[int, str] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        tokens = []
+    min_line, max_line = len(lines) + 2, -1
+    for tok in tokens:
+        if tok.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+            continue
+        min_line = min(min_line, tok.start[0])
+        max_line = max(max_line, tok.end[0])
+        if tok.type in (tokenize.NL, tokenize.NEWLINE):
+            joined = "".join(lines[min_line - 1:max_line])
+            for number in range(min_line, max_line + 1):
+                mapping[number] = joined
+            min_line, max_line = len(lines) + 2, -1
+
+    def lookup(line: int) -> str | None:
+        if line in mapping:
+            return mapping[line]
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    return lookup
+
+
+def plain_noqa_lines(text: str) -> Callable[[int], str | None]:
+    """Per-physical-line lookup for non-Python files (shell, YAML, Markdown...)."""
+    lines = text.splitlines()
+    return lambda line: lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def file_is_disabled(lines: Iterable[str]) -> bool:
+    """``# flake8: noqa`` on a line of its own disables the whole file (as in flake8)."""
+    return any(NOQA_FILE.match(line) for line in lines)

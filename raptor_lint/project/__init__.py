@@ -1,0 +1,42 @@
+"""Project facts, built lazily once per run and shared by every file.
+
+``ProjectIndex.get(builder)`` memoises ``builder(index)``; each kind of fact
+(migrations, runbook, manifest, blueprint registry) lives in its own module
+here and is built the first time a rule asks for it, then reused for every
+other file of the run (and, in the flake8 plugin, of the process).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from raptor_lint.config import Config
+from raptor_lint.project.modules import ModuleIndex
+
+T = TypeVar("T")
+
+
+class ProjectIndex:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.root: Path = config.root
+        self._facts: dict[Callable, object] = {}
+        self._lock = threading.RLock()
+
+    def get(self, builder: Callable[["ProjectIndex"], T]) -> T:
+        """Build (once) and return the fact produced by ``builder``."""
+        try:
+            return self._facts[builder]  # type: ignore[return-value]
+        except KeyError:
+            pass
+        with self._lock:
+            if builder not in self._facts:
+                self._facts[builder] = builder(self)
+            return self._facts[builder]  # type: ignore[return-value]
+
+    @functools.cached_property
+    def modules(self) -> ModuleIndex:
+        return ModuleIndex(self.root)

@@ -1,0 +1,66 @@
+"""How a rule family is declared.
+
+A family is one module under ``raptor_lint/rules/`` holding one ``Checker``
+subclass.  The checker declares its ``Rule`` objects (code, message, runbook
+section, why / bad / good docs) and implements ``check(ctx)``.  Families are
+found by ``raptor_lint.registry`` without a central list, so adding a family is
+adding a module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.context import FileContext
+    from raptor_lint.findings import Finding
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Declaration of one rule: everything docs, `rule CODE` and tests need."""
+
+    code: str
+    name: str
+    summary: str
+    runbook: str
+    why: str
+    bad: str
+    good: str
+    fixable: bool = False
+    # File name under which the bad/good examples are checked (decides the file
+    # kind and e.g. whether it is a migration).
+    example_path: str = "app/example.py"
+    # Extra project files (path -> text) the examples need, e.g. a migration.
+    example_project: Mapping[str, str] = field(default_factory=dict)
+    # Fenced-code language used when rendering the examples in docs/rules.md.
+    example_language: str = "python"
+
+    @property
+    def anchor(self) -> str:
+        return self.code.lower()
+
+
+class Checker:
+    """One rule family.  Subclasses set the class attributes and ``check``."""
+
+    family: ClassVar[str] = ""
+    rules: ClassVar[tuple[Rule, ...]] = ()
+    # File kinds this family reads: "python", "shell", "makefile", "markdown",
+    # "yaml", "procfile".  See raptor_lint.discovery.file_kind.
+    file_kinds: ClassVar[frozenset[str]] = frozenset({"python"})
+    # Does check() need the libcst tree?  Families that only need text or the
+    # ``ast`` tree set this to False so the file is never CST-parsed for them.
+    needs_cst: ClassVar[bool] = True
+
+    def prefilter(self, text: str) -> bool:
+        """Cheap textual test: False means no finding of this family is possible."""
+        return True
+
+    def check(self, ctx: "FileContext") -> Iterable["Finding"]:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def codes(cls) -> tuple[str, ...]:
+        return tuple(rule.code for rule in cls.rules)

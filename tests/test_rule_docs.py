@@ -1,0 +1,61 @@
+"""Rule declarations are complete, their examples behave, and docs/rules.md is current."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from raptor_lint.config import Config
+from raptor_lint.discovery import file_kind
+from raptor_lint.docs import render_markdown
+from raptor_lint.engine import Engine
+from raptor_lint.registry import all_rules
+
+RULES = list(all_rules().values())
+
+
+def test_docs_rules_md_is_current() -> None:
+    on_disk = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert on_disk == render_markdown(), "docs/rules.md is stale: run `make docs`"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_rule_declaration_is_complete(rule) -> None:
+    assert re.fullmatch(r"RPT\d{3}", rule.code)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name), rule.name
+    for text in (rule.summary, rule.runbook, rule.why, rule.bad, rule.good):
+        assert text.strip()
+
+
+def _lint_example(rule, source: str, tmp_path: Path):
+    for rel, text in rule.example_project.items():
+        target = tmp_path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    path = tmp_path / rule.example_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source, encoding="utf-8")
+    engine = Engine(Config(root=tmp_path))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = engine.lint_path(path, file_kind(path, explicit=True))
+    finally:
+        os.chdir(cwd)
+    return [f.code for f in result.findings]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_bad_example_fires(rule, tmp_path: Path) -> None:
+    codes = _lint_example(rule, rule.bad, tmp_path)
+    assert rule.code in codes, codes
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_good_example_is_silent(rule, tmp_path: Path) -> None:
+    codes = _lint_example(rule, rule.good, tmp_path)
+    assert rule.code not in codes and "RPT000" not in codes and "E999" not in codes, codes
