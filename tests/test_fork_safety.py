@@ -1,0 +1,299 @@
+"""Fork safety (RPT101–RPT104): what `# expect:` markers cannot say.
+
+Exact messages and columns, the runbook's snippets verbatim, configuration of the
+app factory, the prefilter's safety and odd code that must not crash the family.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, FIXTURES
+from raptor_lint.config import Config
+from raptor_lint.engine import Engine
+from raptor_lint.rules.fork_safety import ForkSafetyChecker
+
+FAMILY = ("RPT101", "RPT102", "RPT103", "RPT104")
+
+
+def lint(source: str, tmp_path: Path, **config) -> list:
+    text = textwrap.dedent(source)
+    engine = Engine(Config(root=tmp_path, select=("RPT1", "RPT000"), **config))
+    result = engine.lint_text(text, tmp_path / "app" / "service.py", "python", "app/service.py")
+    return result.findings
+
+
+def codes_at(findings) -> list[tuple[int, str]]:
+    return [(f.line, f.code) for f in findings]
+
+
+# The runbook's snippets, byte for byte (section "What goes wrong with module-level mutable state"
+# and "Required pattern for transient state").
+RUNBOOK_BEFORE = """\
+# webauthn_service.py (BEFORE the 2026-05-25 fix)
+_challenge_store: dict[int, str] = {} # module-level, initialized once in master
+def _store_challenge(user_id: int, challenge: str) -> None:
+    _challenge_store[user_id] = challenge # writes to *this worker's* private copy
+def _pop_challenge(user_id: int) -> str | None:
+    return _challenge_store.pop(user_id, None) # looks up in *this worker's* private copy
+"""
+
+RUNBOOK_AFTER = """\
+# webauthn_service.py (AFTER [PR #2728](https://github.com/raxx-app/TradeMasterAPI/pull/2728))
+_CHALLENGE_TTL = 60 # seconds
+def _store_challenge(app: Flask, user_id: int, challenge: str) -> None:
+    redis = app.extensions.get("redis_client")
+    if redis:
+        redis.set(f"webauthn:reg:challenge:{user_id}", challenge, ex=_CHALLENGE_TTL)
+        logger.info("webauthn.challenge_stored store=redis user_id=%s", user_id)
+    else:
+        # Local dev / CI: Redis absent, fall back to in-process dict
+        _challenge_store_fallback[user_id] = challenge
+        logger.info("webauthn.challenge_stored store=local user_id=%s", user_id)
+def _pop_challenge(app: Flask, user_id: int) -> str | None:
+    redis = app.extensions.get("redis_client")
+    if redis:
+        val = redis.getdel(f"webauthn:reg:challenge:{user_id}")
+        if val is None:
+            logger.warning("webauthn.challenge_miss store=redis user_id=%s", user_id)
+        else:
+            logger.info("webauthn.challenge_popped store=redis user_id=%s", user_id)
+        return val.decode() if val else None
+    else:
+        return _challenge_store_fallback.pop(user_id, None)
+"""
+
+
+def test_runbook_before_snippet_reports_each_mutation_with_message(tmp_path: Path) -> None:
+    findings = lint(RUNBOOK_BEFORE, tmp_path)
+    assert [(f.line, f.column, f.code) for f in findings] == [(4, 5, "RPT101"), (6, 12, "RPT101")]
+    assert findings[0].message == (
+        "module-level dict '_challenge_store' is mutated in request-time code "
+        "'_store_challenge()'; under gunicorn --preload each worker mutates its own copy "
+        "(2026-05-25 SEV-1) — keep per-user/session state in Redis with a TTL or in Postgres"
+    )
+    assert "'_pop_challenge()'" in findings[1].message
+
+
+@pytest.mark.parametrize("fallback_defined", [False, True])
+def test_runbook_after_snippet_is_silent(tmp_path: Path, fallback_defined: bool) -> None:
+    source = RUNBOOK_AFTER
+    if fallback_defined:
+        source = "_challenge_store_fallback: dict[int, str] = {}\n" + source
+    assert lint(source, tmp_path) == []
+
+
+def test_fallback_written_outside_the_absent_branch_is_reported(tmp_path: Path) -> None:
+    findings = lint("""\
+        _fallback: dict[int, str] = {}
+
+        def store(app, user_id, challenge):
+            redis = app.extensions.get("redis_client")
+            if redis:
+                redis.set(f"c:{user_id}", challenge, ex=60)
+                _fallback[user_id] = challenge
+            _fallback.setdefault(user_id, challenge)
+    """, tmp_path)
+    assert codes_at(findings) == [(7, "RPT101"), (8, "RPT101")]
+
+
+def test_every_message_names_the_state_and_the_function(tmp_path: Path) -> None:
+    findings = lint("""\
+        from collections import defaultdict
+        from flask import current_app
+
+        _by_kind = defaultdict(list)
+        _hits = 0
+
+        class Throttle:
+            _seen: set[str] = set()
+
+            @classmethod
+            def mark(cls, key):
+                cls._seen.add(key)
+
+        def record(kind, value):
+            global _hits
+            _hits += 1
+            _by_kind[kind].append(value)
+            current_app.extensions["prefs"][kind] = value
+    """, tmp_path)
+    by_code = {f.code: f.message for f in findings}
+    assert sorted(by_code) == list(FAMILY)
+    assert by_code["RPT101"].startswith("an element of module-level defaultdict '_by_kind' is "
+                                        "mutated in request-time code 'record()'")
+    assert by_code["RPT102"].startswith("module-level name '_hits' is rebound via 'global' "
+                                        "(augmented assignment) in request-time code 'record()'")
+    assert by_code["RPT103"].startswith("per-request state written into "
+                                        "current_app.extensions['prefs'] (item assignment) in "
+                                        "request-time code 'record()'")
+    assert by_code["RPT104"].startswith("class-level set 'Throttle._seen' is mutated through the "
+                                        "class in request-time code 'Throttle.mark()'")
+    assert all("\n" not in message for message in by_code.values())
+
+
+def test_configured_app_factory_replaces_the_defaults(tmp_path: Path) -> None:
+    source = """\
+        _registry: dict[str, str] = {}
+
+        def make_app():
+            _registry["make_app"] = "factory"
+
+        def create_app():
+            _registry["create_app"] = "not the factory here"
+    """
+    assert codes_at(lint(source, tmp_path)) == [(4, "RPT101")]
+    assert codes_at(lint(source, tmp_path, app_factory=("make_app",))) == [(7, "RPT101")]
+
+
+def test_before_fork_is_transitive_and_survives_recursion(tmp_path: Path) -> None:
+    findings = lint("""\
+        import os
+
+        _plugins: list[str] = []
+
+        def _walk(names):
+            if names:
+                _plugins.append(names[0])
+                _walk(names[1:])
+
+        def _load():
+            _walk(os.environ.get("PLUGINS", "").split(","))
+
+        def _also_a_callback():
+            _plugins.clear()
+
+        def create_app(app):
+            _load()
+            _also_a_callback()
+            app.teardown_appcontext(_also_a_callback)
+            return app
+    """, tmp_path)
+    assert codes_at(findings) == [(14, "RPT101")]
+
+
+def test_import_time_registration_is_before_fork(tmp_path: Path) -> None:
+    findings = lint("""\
+        _routes: dict[str, object] = {}
+        _hooks: list = []
+
+        def route(path):
+            def decorator(func):
+                _routes[path] = func
+                return func
+            return decorator
+
+        def hook(func):
+            _hooks.append(func)
+
+            def wrapper(*args):
+                _hooks.append(args)
+                return func(*args)
+            return wrapper
+
+        @route("/ping")
+        @hook
+        def ping():
+            return "pong"
+
+        late = route("/late")
+    """, tmp_path)
+    # `route("/late")` is not applied as a decorator: its inner decorator escapes.
+    assert codes_at(findings) == [(6, "RPT101"), (14, "RPT101")]
+
+
+def test_mutating_function_calls_and_aliases(tmp_path: Path) -> None:
+    findings = lint("""\
+        import heapq
+
+        _queue: list = []
+        _cache = {}
+
+        def push(job):
+            heapq.heappush(_queue, job)
+            bucket = _cache.get(job.kind)
+            bucket.append(job)
+            snapshot = list(_queue)
+            snapshot.sort()
+    """, tmp_path)
+    assert codes_at(findings) == [(7, "RPT101"), (9, "RPT101")]
+
+
+def test_service_objects_in_extensions_are_not_state(tmp_path: Path) -> None:
+    findings = lint("""\
+        from flask import current_app
+
+        def append_event(key, value):
+            current_app.extensions["redis_client"].append(key, value)
+            cache = current_app.extensions["cache"]
+            cache.add(key, value)
+            current_app.extensions["sessions_by_user"][key] = value
+
+        def init_app(app):
+            app.extensions["redis_client"] = object()
+            app.extensions.setdefault("webhooks", []).append("audit")
+    """, tmp_path)
+    assert codes_at(findings) == [(7, "RPT103")]
+
+
+def test_noqa_silences_one_code(tmp_path: Path) -> None:
+    findings = lint("""\
+        _store = {}
+
+        def put(k, v):
+            _store[k] = v  # noqa: RPT101
+            _store.update({k: v})  # noqa: RPT3
+    """, tmp_path)
+    assert codes_at(findings) == [(5, "RPT101")]
+
+
+ODD_SOURCES = [
+    "",
+    "x = 1\n",
+    "def f():\n    pass\n",
+    "global _x\n_x = 1\n",
+    "_s = {}\ndef f():\n    del (_s[1], _s[2])\n    *_s['a'], b = [1, 2]\n",
+    "_s = {}\ndef f(rows):\n    for _s['k'] in rows:\n        pass\n    with open('x') as _s['f']:\n        pass\n",
+    "_s = []\ndef f(a=_s.append(1), *, b=lambda: _s.pop()):\n    return [_s.clear() for _ in ()]\n",
+    "_s = {}\nclass A:\n    class B:\n        items = []\n        def f(self):\n            type(self).items.append(1)\n",
+    "_s = {}\ndef f(x):\n    match x:\n        case {'k': v}:\n            _s[v] = x\n",
+    "_s = {}\nasync def f():\n    async with lock as _s['lock']:\n        _s.update(a=1)\n",
+    "_s = {}\ndef f():\n    _s[1:2] = []\n    _s[...] = 1\n    _s[1, 2] += 1\n",
+    "class C:\n    x = []\n    def f(self=None):\n        return self\n    @staticmethod\n    def g():\n        C.x.sort()\n",
+    "_s = {}\ndef f():\n    global _s\n    del _s\n    import os as _s\n",
+    "_s = {}\nf = lambda: (_s.setdefault(1, []).append(2))\n",
+    "d = {}\ndef f(key=b'raw'):\n    d[b'k'] = 1\n    d[f'{key}'] = 2\n",
+]
+
+
+@pytest.mark.parametrize("source", ODD_SOURCES)
+def test_odd_code_never_crashes_the_family(tmp_path: Path, source: str) -> None:
+    findings = lint(source, tmp_path)
+    assert all(f.code in FAMILY for f in findings), [f.message for f in findings]
+
+
+def _python_files() -> list[Path]:
+    roots = [FIXTURES, EXAMPLES]
+    return sorted(p for root in roots if root.is_dir() for p in root.rglob("*.py"))
+
+
+def test_prefilter_is_safe_on_every_fixture_and_example() -> None:
+    checker = ForkSafetyChecker()
+    for path in _python_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if checker.prefilter(text):
+            continue
+        engine = Engine(Config(root=path.parent, select=("RPT1",)), use_prefilter=False)
+        result = engine.lint_text(text, path, "python")
+        assert [f for f in result.findings if f.code in FAMILY] == [], path
+
+
+def test_prefilter_skips_files_without_functions() -> None:
+    checker = ForkSafetyChecker()
+    assert not checker.prefilter("_store = {}\n_store['a'] = 1\n__all__ += ['x']\n")
+    assert not checker.prefilter("def handler():\n    return 42\n")
+    assert checker.prefilter("_s = {}\ndef f():\n    _s[1] = 2\n")
+    assert checker.prefilter("_s = []\nhook = lambda: _s.pop()\n")
