@@ -36,6 +36,8 @@ class FileContext:
         self.config = config
         self.project = project
         self.ast_tree = ast_tree
+        # Explanations for --verbose (e.g. "SQL string skipped: not parsable"); never findings.
+        self.notes: list[str] = []
 
     @functools.cached_property
     def lines(self) -> list[str]:

@@ -33,6 +33,8 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     # Decoded text (None when the file could not be read or decoded).
     text: str | None = None
+    # --verbose explanations the rule families left on the FileContext.
+    notes: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -87,6 +89,7 @@ class Engine:
             if self.use_prefilter and not checker.prefilter(text):
                 continue
             raw.extend(self._run_checker(checker, ctx))
+        result.notes = ctx.notes
         result.findings = sorted(self._filter(raw, ctx), key=lambda f: f.sort_key)
         return result
 

@@ -55,10 +55,17 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         data = sys.stdin.buffer.read()
         kind = file_kind(name, explicit=True) or PYTHON
         result.files.append(engine.lint_bytes(data, Path(name), kind, display_path=name))
-        return result
+        return _with_notes(result, options)
     for path in options.paths:
         if str(path) != "-" and not path.exists() and not path.is_symlink():
             raise UsageError(f"path does not exist: {path}")
     for path, kind in iter_files(options.paths, config):
         result.files.append(engine.lint_path(path, kind))
+    return _with_notes(result, options)
+
+
+def _with_notes(result: RunResult, options: CheckOptions) -> RunResult:
+    """With --verbose, the per-file notes the rule families left become run notes (stderr)."""
+    if options.verbose:
+        result.notes.extend(note for file_result in result.files for note in file_result.notes)
     return result
