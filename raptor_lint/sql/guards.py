@@ -1,0 +1,162 @@
+"""Dialect guards: which databases can reach a given piece of code?
+
+Alembic migrations (and the odd repository function) branch on the dialect::
+
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":        # body: Postgres only
+        op.execute(DO_BLOCK)
+
+    if op.get_bind().dialect.name == 'postgresql':
+        ...
+
+    if bind.dialect.name != "postgresql":          # early return: the rest is Postgres only
+        return
+    op.execute(DO_BLOCK)
+
+    if bind.dialect.name != "sqlite":              # not SQLite
+        ...
+
+``dialects_reaching(index, node)`` walks from ``node`` up to the module and
+narrows the set {postgresql, sqlite, other} through every enclosing ``if``
+branch (``==``, ``!=``, ``in``, ``not in``, ``.startswith()``, ``not``,
+``and``/``or``, a name bound to such a test or to ``X.dialect.name``), every
+earlier ``if <test>: return/raise`` in an enclosing block, and every earlier
+``assert <test>``.  A construct that dialect D rejects is fine where D cannot
+reach.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from raptor_lint.sql.extract import SqlFile
+
+POSTGRESQL, SQLITE, OTHER = "postgresql", "sqlite", "other"
+ALL = frozenset({POSTGRESQL, SQLITE, OTHER})
+_KNOWN = frozenset({POSTGRESQL, SQLITE})
+_NAMES = {"postgresql": POSTGRESQL, "postgres": POSTGRESQL, "sqlite": SQLITE}
+_MAX_DEPTH = 10
+
+
+def dialects_reaching(index: SqlFile, node: ast.AST) -> frozenset[str]:
+    possible = ALL
+    child, parent = node, index.parents.get(node)
+    while parent is not None:
+        if isinstance(parent, (ast.If, ast.IfExp)):
+            body = parent.body if isinstance(parent.body, list) else [parent.body]
+            orelse = parent.orelse if isinstance(parent.orelse, list) else [parent.orelse]
+            if any(child is item for item in body):
+                possible &= _when(index, parent.test, True, 0)
+            elif any(child is item for item in orelse):
+                possible &= _when(index, parent.test, False, 0)
+        if isinstance(child, ast.stmt):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(parent, field, None)
+                if not isinstance(block, list):
+                    continue
+                position = next((i for i, item in enumerate(block) if item is child), None)
+                if position is None:
+                    continue
+                for sibling in block[:position]:
+                    if isinstance(sibling, ast.If) and _terminates(sibling.body):
+                        possible &= _when(index, sibling.test, False, 0)
+                    elif isinstance(sibling, ast.If) and sibling.orelse and _terminates(sibling.orelse):
+                        possible &= _when(index, sibling.test, True, 0)
+                    elif isinstance(sibling, ast.Assert):
+                        possible &= _when(index, sibling.test, True, 0)
+        child, parent = parent, index.parents.get(parent)
+    return possible
+
+
+def _terminates(block: list[ast.stmt]) -> bool:
+    return bool(block) and isinstance(block[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
+
+
+def _when(index: SqlFile, test: ast.AST, outcome: bool, depth: int) -> frozenset[str]:
+    """Dialects possible when ``test`` evaluates to ``outcome``."""
+    if depth > _MAX_DEPTH:
+        return ALL
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _when(index, test.operand, not outcome, depth + 1)
+    if isinstance(test, ast.BoolOp):
+        parts = [_when(index, value, outcome, depth + 1) for value in test.values]
+        conjunctive = isinstance(test.op, ast.And) == outcome
+        result = ALL if conjunctive else frozenset()
+        for part in parts:
+            result = result & part if conjunctive else result | part
+        return result
+    if isinstance(test, ast.Name):
+        bound = _assigned(index, test)
+        return _when(index, bound, outcome, depth + 1) if bound is not None else ALL
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        return _compare(index, test.left, test.ops[0], test.comparators[0], outcome, depth)
+    if (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute)
+            and test.func.attr == "startswith" and len(test.args) == 1
+            and _is_dialect_name(index, test.func.value, depth)):
+        values = _strings(test.args[0])
+        if values is None:
+            return ALL
+        named = {_NAMES[v] for v in _NAMES if any(v.startswith(prefix) for prefix in values)}
+        return _possible(named or {OTHER}, outcome)
+    return ALL
+
+
+def _compare(index: SqlFile, left: ast.AST, op: ast.cmpop, right: ast.AST,
+             outcome: bool, depth: int) -> frozenset[str]:
+    if _is_dialect_name(index, right, depth) and not _is_dialect_name(index, left, depth):
+        left, right = right, left
+    if not _is_dialect_name(index, left, depth):
+        return ALL
+    values = _strings(right)
+    if values is None:
+        return ALL
+    if isinstance(op, (ast.Eq, ast.In, ast.Is)):
+        positive = outcome
+    elif isinstance(op, (ast.NotEq, ast.NotIn, ast.IsNot)):
+        positive = not outcome
+    else:
+        return ALL
+    return _possible({_NAMES.get(v.lower(), OTHER) for v in values}, positive)
+
+
+def _possible(named: set[str], positive: bool) -> frozenset[str]:
+    """``positive``: the dialect is one of ``named``; else it is none of them."""
+    if positive:
+        return frozenset(named)
+    # "not mysql" says nothing about the other "other" dialects.
+    return ALL - (frozenset(named) & _KNOWN)
+
+
+def _strings(node: ast.AST) -> list[str] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        values = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return values if len(values) == len(node.elts) else None
+    return None
+
+
+def _is_dialect_name(index: SqlFile, node: ast.AST, depth: int) -> bool:
+    """``<anything>.dialect.name`` (optionally ``.lower()``), or a name bound to one."""
+    if depth > _MAX_DEPTH:
+        return False
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("lower", "casefold") and not node.args):
+        node = node.func.value
+    if (isinstance(node, ast.Attribute) and node.attr == "name"
+            and isinstance(node.value, ast.Attribute) and node.value.attr == "dialect"):
+        return True
+    if isinstance(node, ast.Name):
+        bound = _assigned(index, node)
+        return bound is not None and _is_dialect_name(index, bound, depth + 1)
+    return False
+
+
+def _assigned(index: SqlFile, name: ast.Name) -> ast.AST | None:
+    """The expression last assigned to ``name`` in the nearest scope that binds it."""
+    for scope in index.scope_chain(name):
+        entries = index.bindings.get(scope, {}).get(name.id)
+        if entries:
+            last = entries[-1]
+            return last.value if last.kind == "assign" else None
+    return None

@@ -1,0 +1,197 @@
+"""Parse SQL strings with sqlglot, once per distinct string per run.
+
+Why ``read="postgres"``: it is the only sqlglot reader that accepts every
+statement the rules care about (``DO $$ … $$`` becomes an ``exp.Command``,
+``%s``/``%(name)s``/``:name`` become placeholders) and it keeps SQLite's
+two-argument ``MAX(a, b)`` as ``exp.Max`` with ``.expressions`` (the sqlite
+reader rewrites it to ``GREATEST``).  See STACK-NOTES.md.
+
+sqlglot is lenient (``"hello world"`` parses as an ``Alias``), so a string
+only counts as SQL when every parsed piece is a *statement* (see
+``STATEMENT_TYPES``).  A string that does not tokenize or parse, or is not a
+statement, gets ``ParsedSql.error`` (the reason, for ``--verbose``) and no
+statements: rules never look at it, so it can never produce a finding by
+accident.  sqlglot's warnings (the ``Command`` fallback) are silenced while we
+parse, without touching the ``sqlglot`` logger's level for anyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import Token, TokenType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.project import ProjectIndex
+
+READ_DIALECT = "postgres"
+
+# Root node types that make a parsed piece a SQL statement.
+STATEMENT_TYPES: tuple[type[exp.Expression], ...] = tuple(
+    cls for cls in (
+        getattr(exp, name, None) for name in (
+            "Select", "SetOperation", "Insert", "Update", "Delete", "Merge", "Create", "Drop",
+            "Alter", "TruncateTable", "Command", "Grant", "Revoke", "Set", "Transaction",
+            "Commit", "Rollback", "Copy", "Pragma", "Comment", "Analyze", "Describe", "Use",
+        )
+    ) if isinstance(cls, type)
+)
+
+# Distinct strings kept per run.  A Raptor service has a few hundred; the bound
+# only protects a long-lived process (flake8 worker, LSP) from unbounded growth.
+CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class ParsedSql:
+    """One SQL string, parsed.  ``ok`` is False when ``error`` says why it was skipped."""
+
+    text: str
+    statements: tuple[exp.Expression, ...] = ()
+    tokens: tuple[Token, ...] = ()
+    error: str | None = None
+    # Parsed, but as an expression rather than a statement (``text("now()")``,
+    # ``text("score > 1")`` used inside a query): usually a fragment, not an error.
+    fragment: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def has_token(self, token_type: TokenType) -> bool:
+        return any(token.token_type == token_type for token in self.tokens)
+
+
+# ------------------------------------------------------------------ silencing
+_state = threading.local()
+
+
+class _SilenceWhileParsing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging API
+        return not getattr(_state, "parsing", False)
+
+
+_FILTER = _SilenceWhileParsing()
+logging.getLogger("sqlglot").addFilter(_FILTER)
+
+
+# ---------------------------------------------------------------------- parse
+def parse_sql(text: str) -> ParsedSql:
+    """Parse ``text`` (uncached).  Never raises."""
+    if not text.strip():
+        return ParsedSql(text, error="empty string")
+    dialect = Dialect.get_or_raise(READ_DIALECT)
+    _state.parsing = True
+    try:
+        tokens = dialect.tokenize(text)
+        trees = dialect.parser().parse(tokens, text)
+    except sqlglot.errors.ParseError as exc:
+        return ParsedSql(text, error=f"sqlglot cannot parse it: {_describe_parse_error(exc)}")
+    except sqlglot.errors.TokenError as exc:
+        return ParsedSql(text, error=f"sqlglot cannot tokenize it: {_first_line(exc)}")
+    except RecursionError:
+        return ParsedSql(text, error="sqlglot cannot parse it: nesting too deep")
+    except Exception as exc:  # noqa: BLE001 - odd input must never crash the run
+        return ParsedSql(text, error=f"sqlglot failed on it: {type(exc).__name__}: {_first_line(exc)}")
+    finally:
+        _state.parsing = False
+    pieces = [tree for tree in trees if tree is not None]
+    if not pieces:
+        return ParsedSql(text, error="no SQL statement in it")
+    strangers = [tree for tree in pieces if not isinstance(tree, STATEMENT_TYPES)]
+    if strangers:
+        return ParsedSql(text, error=(
+            f"not a SQL statement (sqlglot reads it as {type(strangers[0]).__name__})"), fragment=True)
+    return ParsedSql(text, tuple(pieces), tuple(tokens))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0][:160] if lines else type(exc).__name__
+
+
+def _describe_parse_error(exc: "sqlglot.errors.ParseError") -> str:
+    errors = getattr(exc, "errors", None) or []
+    if errors:
+        first = errors[0]
+        description = str(first.get("description") or "").split(" <Token", 1)[0]
+        highlight = first.get("highlight")
+        if highlight and "<Token" in str(first.get("description") or ""):
+            description += f" {highlight!r}"
+        return f"{description[:160]} (SQL line {first.get('line')}, column {first.get('col')})"
+    return _first_line(exc)
+
+
+# ---------------------------------------------------------------------- cache
+class SqlParseCache:
+    """Per-run cache: ``parse(text)`` runs sqlglot once per distinct string.
+
+    Get the run's instance with ``ctx.project.get(SqlParseCache)`` (the class is
+    its own builder).  ``parses`` counts real sqlglot parses (tests use it).
+    """
+
+    def __init__(self, project: "ProjectIndex | None" = None, maxsize: int = CACHE_SIZE) -> None:
+        self._entries: OrderedDict[str, ParsedSql] = OrderedDict()
+        self._lock = threading.Lock()
+        self.maxsize = maxsize
+        self.parses = 0
+
+    def parse(self, text: str) -> ParsedSql:
+        with self._lock:
+            found = self._entries.get(text)
+            if found is not None:
+                self._entries.move_to_end(text)
+                return found
+            self.parses += 1
+        parsed = parse_sql(text)
+        with self._lock:
+            if text not in self._entries:
+                self._entries[text] = parsed
+                if len(self._entries) > self.maxsize:
+                    self._entries.popitem(last=False)
+            return self._entries[text]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# --------------------------------------------------------------------- tables
+def _plain_table(table: exp.Table) -> bool:
+    return isinstance(table.this, exp.Identifier) and bool(table.name)
+
+
+def tables_used(statements: "tuple[exp.Expression, ...] | list[exp.Expression]") -> list[str]:
+    """Unqualified names of the tables the statements read or write, sorted, once each.
+
+    Covers INSERT INTO / UPDATE / DELETE FROM / MERGE targets, FROM and JOIN
+    (also in subqueries and CTE bodies).  CTE names are subtracted, and so are
+    tables that are the subject of DDL (CREATE/DROP/ALTER ... TABLE x), and
+    placeholders (``FROM :param`` built from an f-string).
+    """
+    names: list[str] = []
+    for statement in statements:
+        cte_names = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+        if isinstance(statement, (exp.Create, exp.Drop, exp.Alter)):
+            continue
+        for table in statement.find_all(exp.Table):
+            if _plain_table(table) and table.name not in cte_names and table.name not in names:
+                names.append(table.name)
+    return sorted(names)
+
+
+def tables_created(statements: "tuple[exp.Expression, ...] | list[exp.Expression]") -> list[str]:
+    """Unqualified names created by ``CREATE TABLE`` statements (for migration SQL)."""
+    names: list[str] = []
+    for statement in statements:
+        if isinstance(statement, exp.Create) and str(statement.args.get("kind") or "").upper() == "TABLE":
+            table = statement.find(exp.Table)
+            if table is not None and _plain_table(table) and table.name not in names:
+                names.append(table.name)
+    return names
