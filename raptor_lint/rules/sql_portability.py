@@ -1,0 +1,422 @@
+"""SQL portability (RPT401–RPT405): SQL that passes the SQLite unit tests and 500s on Postgres.
+
+Runbook: "SQLite-vs-Postgres test divergence".  The SQL is found by
+``raptor_lint.sql`` (every string reaching ``text()`` / ``execute()`` …, however
+it is built) and analysed with sqlglot's postgres reader; nothing here is a
+regular expression over SQL.  Findings are reported at the first line of the
+string literal that carries the SQL, once per offending use.
+
+RPT405's constructs are data: add a row to ``ONE_DIALECT_CONSTRUCTS`` (what it
+is, which dialect rejects it, what to write instead, and a matcher built from
+the small helpers below) and the visitor picks it up.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+
+from raptor_lint.findings import Finding
+from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.sql import ParsedSql, SqlFile, SqlUse, sql_file
+from raptor_lint.sql.guards import POSTGRESQL, SQLITE, dialects_reaching
+
+RUNBOOK = "SQLite-vs-Postgres test divergence"
+GUARD = 'if bind.dialect.name == "postgresql":'
+_DIALECT_TEXT = {POSTGRESQL: "Postgres", SQLITE: "SQLite"}
+
+
+# ---------------------------------------------------------------- the data table
+@dataclass(frozen=True)
+class OneDialectConstruct:
+    """A construct one of the two databases rejects (RPT405)."""
+
+    name: str                               # how the message names it
+    rejected_by: str                        # POSTGRESQL or SQLITE
+    alternative: str                        # what to write instead
+    matches: Callable[[ParsedSql], bool]    # does the parsed SQL contain it?
+
+
+def node_of(*types: type[exp.Expression]) -> Callable[[ParsedSql], bool]:
+    """Matcher: a node of one of ``types`` anywhere in the statements."""
+    return lambda parsed: any(s.find(*types) is not None for s in parsed.statements)
+
+
+def insert_or(alternative: str) -> Callable[[ParsedSql], bool]:
+    """Matcher: ``INSERT OR <alternative>`` (SQLite's conflict clause)."""
+    def matches(parsed: ParsedSql) -> bool:
+        return any(str(insert.args.get("alternative") or "").upper() == alternative
+                   for s in parsed.statements for insert in s.find_all(exp.Insert))
+    return matches
+
+
+def function_with_literal(types: tuple[type[exp.Expression], ...], names: tuple[str, ...],
+                          literal: str) -> Callable[[ParsedSql], bool]:
+    """Matcher: a function call (typed node or anonymous ``names``) with the string ``literal`` as an argument."""
+    def has_literal(node: exp.Expression) -> bool:
+        return any(isinstance(arg, exp.Literal) and arg.is_string and arg.this.lower() == literal
+                   for arg in node.iter_expressions())
+
+    def matches(parsed: ParsedSql) -> bool:
+        for statement in parsed.statements:
+            for node in statement.find_all(exp.Func):
+                if isinstance(node, types) or (
+                        isinstance(node, exp.Anonymous) and str(node.this).lower() in names):
+                    if has_literal(node):
+                        return True
+        return False
+    return matches
+
+
+def token_of(token_type: TokenType) -> Callable[[ParsedSql], bool]:
+    """Matcher: a token (e.g. ``::``, which parses to the same tree as CAST)."""
+    return lambda parsed: parsed.has_token(token_type)
+
+
+ONE_DIALECT_CONSTRUCTS: tuple[OneDialectConstruct, ...] = (
+    OneDialectConstruct("INSERT OR REPLACE", POSTGRESQL,
+                        "INSERT … ON CONFLICT (key) DO UPDATE SET … (SQLite 3.24+ accepts it too)",
+                        insert_or("REPLACE")),
+    OneDialectConstruct("INSERT OR IGNORE", POSTGRESQL,
+                        "INSERT … ON CONFLICT DO NOTHING (SQLite 3.24+ accepts it too)",
+                        insert_or("IGNORE")),
+    OneDialectConstruct("AUTOINCREMENT", POSTGRESQL,
+                        "a plain INTEGER PRIMARY KEY, or sa.Identity() through SQLAlchemy",
+                        node_of(exp.AutoIncrementColumnConstraint)),
+    OneDialectConstruct("datetime('now')", POSTGRESQL,
+                        "CURRENT_TIMESTAMP, or a timestamp computed in Python and bound",
+                        function_with_literal((exp.Datetime, exp.Date, exp.Time), ("datetime", "date", "time"), "now")),
+    OneDialectConstruct("ILIKE", SQLITE,
+                        "LOWER(col) LIKE LOWER(:pattern)",
+                        node_of(exp.ILike)),
+    OneDialectConstruct("'::' cast", SQLITE,
+                        "CAST(expr AS type)",
+                        token_of(TokenType.DCOLON)),
+)
+
+
+# ---------------------------------------------------------------- the rules
+_MIGRATION = "migrations/versions/20260612_0001_beta_preview.py"
+
+RULES = (
+    Rule(
+        code="RPT401",
+        name="two-argument-max-min",
+        summary="Two-argument MAX(a, b) / MIN(a, b) in SQL: SQLite's scalar form, which Postgres rejects.",
+        runbook=RUNBOOK,
+        why=(
+            "SQLite treats `MAX(col, :val)` as a scalar maximum, so the unit tests (in-memory "
+            "SQLite) pass; Postgres only has the one-argument aggregate and fails with `function "
+            "max(integer, integer) does not exist`. This is the PR #3540 incident: `POST "
+            "/screen/1` on beta_preview returned 500 in production. The runbook's pattern (from "
+            "beta_walkthrough.py): read the current value, compute `max()` in Python, bind it."
+        ),
+        bad=(
+            "from sqlalchemy import text\n\n\n"
+            "def advance(conn, user_id, screen):\n"
+            "    conn.execute(\n"
+            "        text(\"UPDATE beta_preview_progress SET screen = MAX(screen, :screen) WHERE user_id = :uid\"),\n"
+            "        {\"screen\": screen, \"uid\": user_id},\n"
+            "    )\n"
+        ),
+        good=(
+            "from sqlalchemy import text\n\n\n"
+            "def advance(conn, user_id, screen):\n"
+            "    row = conn.execute(\n"
+            "        text(\"SELECT screen FROM beta_preview_progress WHERE user_id = :uid\"), {\"uid\": user_id}\n"
+            "    ).fetchone()\n"
+            "    current = row[0] if row else 0\n"
+            "    conn.execute(\n"
+            "        text(\"UPDATE beta_preview_progress SET screen = :screen WHERE user_id = :uid\"),\n"
+            "        {\"screen\": max(current, screen), \"uid\": user_id},\n"
+            "    )\n"
+        ),
+    ),
+    Rule(
+        code="RPT402",
+        name="greatest-least",
+        summary="GREATEST() / LEAST() in SQL: Postgres-only, so the SQLite unit tests cannot exercise the path.",
+        runbook=RUNBOOK,
+        why=(
+            "SQLite has no `GREATEST`/`LEAST`: the statement fails in the unit tests, so the path "
+            "ends up untested or mocked away. Compute the value in Python (`max()`/`min()`) and "
+            "bind it, which both databases accept. Inside a postgresql dialect guard "
+            f"(`{GUARD}`) it is fine."
+        ),
+        bad=(
+            "from sqlalchemy import text\n\n\n"
+            "def bump(conn, user_id, score):\n"
+            "    conn.execute(\n"
+            "        text(\"UPDATE leaderboard SET best = GREATEST(best, :score) WHERE user_id = :uid\"),\n"
+            "        {\"score\": score, \"uid\": user_id},\n"
+            "    )\n"
+        ),
+        good=(
+            "from sqlalchemy import text\n\n\n"
+            "def bump(conn, user_id, score, current):\n"
+            "    conn.execute(\n"
+            "        text(\"UPDATE leaderboard SET best = :best WHERE user_id = :uid\"),\n"
+            "        {\"best\": max(current, score), \"uid\": user_id},\n"
+            "    )\n"
+        ),
+    ),
+    Rule(
+        code="RPT403",
+        name="unguarded-do-block",
+        summary=("`DO $$ … $$` block in a migration without both a `-- POSTGRES-ONLY` sentinel "
+                 "and a postgresql dialect guard."),
+        runbook=RUNBOOK,
+        why=(
+            "A PL/pgSQL `DO` block is Postgres-only: SQLite rejects it, so the migration breaks the "
+            "SQLite test database. The runbook asks for both a `-- POSTGRES-ONLY` sentinel (a SQL "
+            "comment in the string, or a Python comment on the line before the call) so reviewers "
+            f"see it, and a `{GUARD}` guard (or the early-return form) so SQLite never runs it."
+        ),
+        bad=(
+            "from alembic import op\n\n\n"
+            "def upgrade():\n"
+            "    op.execute(\"\"\"\n"
+            "        DO $$ BEGIN\n"
+            "            ALTER TABLE beta_preview_progress ADD COLUMN screen integer;\n"
+            "        EXCEPTION WHEN duplicate_column THEN NULL;\n"
+            "        END $$;\n"
+            "    \"\"\")\n"
+        ),
+        good=(
+            "from alembic import op\n\n\n"
+            "def upgrade():\n"
+            "    bind = op.get_bind()\n"
+            "    if bind.dialect.name == \"postgresql\":\n"
+            "        op.execute(\"\"\"\n"
+            "            -- POSTGRES-ONLY\n"
+            "            DO $$ BEGIN\n"
+            "                ALTER TABLE beta_preview_progress ADD COLUMN screen integer;\n"
+            "            EXCEPTION WHEN duplicate_column THEN NULL;\n"
+            "            END $$;\n"
+            "        \"\"\")\n"
+        ),
+        example_path=_MIGRATION,
+    ),
+    Rule(
+        code="RPT404",
+        name="now-server-default",
+        summary=('`server_default="now()"` (always wrong), or `sa.text("now()")` / `sa.func.now()` '
+                 "outside a postgresql dialect guard, in a migration."),
+        runbook=RUNBOOK,
+        why=(
+            'A plain string `server_default="now()"` is rendered as the quoted literal `\'now()\'`, '
+            "not a function call: wrong on every database. `now()` itself is Postgres-only: "
+            "SQLite rejects it as a column default, so the migration fails on the test database. "
+            f'Use `sa.text("CURRENT_TIMESTAMP")` (portable), or gate `now()` with `{GUARD}`.'
+        ),
+        bad=(
+            "import sqlalchemy as sa\n"
+            "from alembic import op\n\n\n"
+            "def upgrade():\n"
+            "    op.add_column(\n"
+            "        \"beta_preview_progress\",\n"
+            "        sa.Column(\"updated_at\", sa.DateTime(), server_default=\"now()\"),\n"
+            "    )\n"
+        ),
+        good=(
+            "import sqlalchemy as sa\n"
+            "from alembic import op\n\n\n"
+            "def upgrade():\n"
+            "    op.add_column(\n"
+            "        \"beta_preview_progress\",\n"
+            "        sa.Column(\"updated_at\", sa.DateTime(), server_default=sa.text(\"CURRENT_TIMESTAMP\")),\n"
+            "    )\n"
+        ),
+        example_path=_MIGRATION,
+    ),
+    Rule(
+        code="RPT405",
+        name="one-dialect-sql",
+        summary=("Other SQL one of the two databases rejects: INSERT OR REPLACE/IGNORE, "
+                 "AUTOINCREMENT, datetime('now'), ILIKE, `::` casts."),
+        runbook=RUNBOOK,
+        why=(
+            "Each of these works on one database only: `INSERT OR REPLACE/IGNORE`, `AUTOINCREMENT` "
+            "and `datetime('now')` are SQLite (the tests pass, Postgres 500s); `ILIKE` and `::` "
+            "casts are Postgres (the tests cannot run the path). The message names the portable "
+            "alternative. The list is a data table in `raptor_lint/rules/sql_portability.py` "
+            "(`ONE_DIALECT_CONSTRUCTS`); Postgres-only constructs are fine under a postgresql guard."
+        ),
+        bad=(
+            "from sqlalchemy import text\n\n\n"
+            "def remember(conn, user_id, step):\n"
+            "    conn.execute(\n"
+            "        text(\"INSERT OR REPLACE INTO beta_walkthrough_progress (user_id, step) VALUES (:uid, :step)\"),\n"
+            "        {\"uid\": user_id, \"step\": step},\n"
+            "    )\n"
+        ),
+        good=(
+            "from sqlalchemy import text\n\n\n"
+            "def remember(conn, user_id, step):\n"
+            "    conn.execute(\n"
+            "        text(\n"
+            "            \"INSERT INTO beta_walkthrough_progress (user_id, step) VALUES (:uid, :step) \"\n"
+            "            \"ON CONFLICT (user_id) DO UPDATE SET step = excluded.step\"\n"
+            "        ),\n"
+            "        {\"uid\": user_id, \"step\": step},\n"
+            "    )\n"
+        ),
+    ),
+)
+
+# A finding needs a sink call (or a server_default keyword) in this file; the
+# SQL itself may come from another module, so the sink names are the test.
+_PREFILTER = re.compile(r"execute|exec_driver_sql|\btext\b|server_default")
+_SENTINEL = re.compile(r"--[ \t]*POSTGRES-ONLY\b")
+_NOW = re.compile(r"\s*now\s*\(\s*\)\s*", re.IGNORECASE)
+
+
+class SqlPortabilityChecker(Checker):
+    family = "SQL portability"
+    rules = RULES
+    file_kinds = frozenset({"python"})
+    needs_cst = False
+
+    def prefilter(self, text: str) -> bool:
+        return _PREFILTER.search(text) is not None
+
+    def check(self, ctx) -> Iterable[Finding]:
+        index = sql_file(ctx)
+        if index is None:
+            return []
+        findings: list[Finding] = []
+        noted: set[tuple[int, int]] = set()
+        for use in index.uses:
+            parsed = use.parsed
+            if not parsed.ok:
+                # A text() fragment (server_default=sa.text("now()"), .where(text("a > 1"))) is
+                # not a statement by design: only say so when it was sent to execute().
+                quiet = parsed.fragment and use.sink == "text" and not _executed(index, use.call)
+                if not quiet and (use.line, use.column) not in noted:
+                    noted.add((use.line, use.column))
+                    ctx.notes.append(
+                        f"{ctx.display_path}:{use.line}:{use.column}: note: SQL string passed to "
+                        f"{use.sink}() skipped: {parsed.error}")
+                continue
+            findings.extend(self._check_use(ctx, index, use, parsed))
+        if ctx.is_migration and "server_default" in ctx.text:
+            findings.extend(self._check_server_defaults(ctx, index))
+        return findings
+
+    # ------------------------------------------------------------ SQL uses
+    def _check_use(self, ctx, index: SqlFile, use: SqlUse, parsed: ParsedSql) -> Iterator[Finding]:
+        reaching = dialects_reaching(index, use.call)
+        where = use.position
+
+        two_arg = [node for s in parsed.statements for node in s.find_all(exp.Max, exp.Min)
+                   if node.expressions]
+        if two_arg and POSTGRESQL in reaching:
+            fn = "MAX" if isinstance(two_arg[0], exp.Max) else "MIN"
+            yield ctx.finding("RPT401", where, (
+                f"two-argument {fn}(a, b) is SQLite's scalar {fn.lower()}: Postgres rejects it "
+                f"(function {fn.lower()}(integer, integer) does not exist; PR #3540, POST /screen/1 500) — "
+                f"read the current value, compute {fn.lower()}() in Python and bind it as a parameter "
+                "(runbook: beta_walkthrough pattern)"))
+
+        greatest = [node for s in parsed.statements for node in s.find_all(exp.Greatest, exp.Least)]
+        if greatest and SQLITE in reaching:
+            fn = "GREATEST" if isinstance(greatest[0], exp.Greatest) else "LEAST"
+            py = "max" if fn == "GREATEST" else "min"
+            yield ctx.finding("RPT402", where, (
+                f"{fn}() is Postgres-only: SQLite rejects it, so the unit tests cannot exercise this "
+                f"path — compute {py}() in Python and bind it, or run it under `{GUARD}`"))
+
+        if ctx.is_migration and any(_is_do_block(s) for s in parsed.statements):
+            sentinel = bool(_SENTINEL.search(use.text)) or self._comment_sentinel(ctx, use)
+            guarded = SQLITE not in reaching
+            if not (sentinel and guarded):
+                missing = " and ".join(part for part, ok in (
+                    ("a `-- POSTGRES-ONLY` sentinel", sentinel),
+                    ("a postgresql dialect guard", guarded)) if not ok)
+                yield ctx.finding("RPT403", where, (
+                    f"DO $$ … $$ block without {missing}: SQLite rejects PL/pgSQL, so this migration "
+                    "breaks the SQLite test database — mark it `-- POSTGRES-ONLY` and run it only "
+                    f"under `{GUARD}` (or return early when the dialect is not postgresql)"))
+
+        hits = [c for c in ONE_DIALECT_CONSTRUCTS if c.rejected_by in reaching and c.matches(parsed)]
+        if hits:
+            described = "; ".join(
+                f"{c.name} ({_DIALECT_TEXT[c.rejected_by]} rejects it{_consequence(c.rejected_by)}: "
+                f"use {c.alternative})" for c in hits)
+            yield ctx.finding("RPT405", where, f"SQL that only one database accepts — {described}")
+
+    @staticmethod
+    def _comment_sentinel(ctx, use: SqlUse) -> bool:
+        lines = ctx.lines
+        anchors = {use.call.lineno}
+        if not use.external:
+            anchors.add(use.line)
+        for anchor in anchors:
+            number = anchor - 1
+            while 1 <= number <= len(lines) and lines[number - 1].lstrip().startswith("#"):
+                if "POSTGRES-ONLY" in lines[number - 1]:
+                    return True
+                number -= 1
+        return False
+
+    # ---------------------------------------------------- server_default
+    def _check_server_defaults(self, ctx, index: SqlFile) -> Iterator[Finding]:
+        for node in ast.walk(index.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            for keyword in node.keywords:
+                if keyword.arg != "server_default":
+                    continue
+                value = keyword.value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    if _NOW.fullmatch(value.value):
+                        yield ctx.finding("RPT404", index.position(value), (
+                            f'server_default={value.value!r} is the quoted string \'now()\', not a '
+                            'function call: wrong on every database — use '
+                            'server_default=sa.text("CURRENT_TIMESTAMP") (portable), or sa.text("now()") '
+                            f"under `{GUARD}`"))
+                    continue
+                form = self._now_call(index, value)
+                if form and SQLITE in dialects_reaching(index, node):
+                    yield ctx.finding("RPT404", index.position(keyword), (
+                        f"server_default={form} outside a postgresql dialect guard: now() is "
+                        "Postgres-only and SQLite rejects it as a default, so the migration fails on "
+                        'the test database — use sa.text("CURRENT_TIMESTAMP"), or gate it with '
+                        f"`{GUARD}`"))
+
+    @staticmethod
+    def _now_call(index: SqlFile, value: ast.AST) -> str | None:
+        if not isinstance(value, ast.Call):
+            return None
+        func = value.func
+        if index.sink_name(value) == "text" and value.args:
+            argument = value.args[0]
+            if (isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+                    and _NOW.fullmatch(argument.value)):
+                return f'{ast.unparse(func)}("{argument.value}")'
+            return None
+        if isinstance(func, ast.Attribute) and func.attr.lower() == "now" and not value.args:
+            owner = func.value
+            if (isinstance(owner, ast.Name) and owner.id == "func") or (
+                    isinstance(owner, ast.Attribute) and owner.attr == "func"):
+                return f"{ast.unparse(func)}()"
+        return None
+
+
+def _executed(index: SqlFile, call: ast.Call) -> bool:
+    parent = index.parents.get(call)
+    return isinstance(parent, ast.Call) and index.sink_name(parent) not in (None, "text")
+
+
+def _is_do_block(statement: exp.Expression) -> bool:
+    return isinstance(statement, exp.Command) and str(statement.this).upper() == "DO"
+
+
+def _consequence(dialect: str) -> str:
+    return ", so the tests pass and production 500s" if dialect == POSTGRESQL else \
+        ", so the unit tests cannot run this path"
