@@ -53,6 +53,8 @@ class Config:
     app_factory: tuple[str, ...] = ("create_app", "init_app")
     core_blueprints: tuple[str, ...] = ("_core_blueprints",)
     api_prefix: str = "/api"
+    # `check --base REF` (not a file setting): the git revision findings are filtered against.
+    base: str | None = None
 
     # ---- code selection (flake8 semantics: the longest matching prefix wins)
     def is_selected(self, code: str) -> bool:

@@ -48,9 +48,14 @@ class UsageError(Exception):
 
 
 def run_check(config: Config, options: CheckOptions) -> RunResult:
+    if options.base is not None:
+        config = config.replace(base=options.base)
     engine = Engine(config)
+    _prepare(engine)
     result = RunResult()
     if options.paths == [Path("-")]:
+        if options.base is not None:
+            raise UsageError("--base cannot be combined with standard input ('-')")
         name = options.stdin_filename or "stdin"
         data = sys.stdin.buffer.read()
         kind = file_kind(name, explicit=True) or PYTHON
@@ -59,8 +64,14 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     for path in options.paths:
         if str(path) != "-" and not path.exists() and not path.is_symlink():
             raise UsageError(f"path does not exist: {path}")
-    for path, kind in iter_files(options.paths, config):
+    files = iter_files(options.paths, config)
+    changes = _changes_since_base(engine, options)
+    if changes is not None:
+        files = changes.select(files)
+    for path, kind in files:
         result.files.append(engine.lint_path(path, kind))
+    if changes is not None:
+        changes.apply(result.files)
     return _with_notes(result, options)
 
 
@@ -69,3 +80,24 @@ def _with_notes(result: RunResult, options: CheckOptions) -> RunResult:
     if options.verbose:
         result.notes.extend(note for file_result in result.files for note in file_result.notes)
     return result
+
+
+def _prepare(engine: Engine) -> None:
+    """Let rule families build project facts that can fail on configuration (a configured
+    runbook that is missing, a manifest that is not YAML) before any file: ConfigError, exit 2."""
+    for checker in engine.checkers:
+        prepare = getattr(checker, "prepare", None)
+        if prepare is not None:
+            prepare(engine.project)
+
+
+def _changes_since_base(engine: Engine, options: CheckOptions):
+    """--base REF: the changed files/lines (raptor_lint.gitdiff), or None without --base."""
+    if options.base is None:
+        return None
+    from raptor_lint import gitdiff
+
+    try:
+        return engine.project.get(gitdiff.changes)
+    except gitdiff.GitError as exc:
+        raise UsageError(str(exc)) from None

@@ -1,0 +1,318 @@
+"""Facts about the service's Alembic migrations, built once per run.
+
+Read statically with ``ast`` (never imported): for each migration file
+
+* every string literal (docstrings excluded; comments are not in the tree), as
+  a set of whole tokens — SPEC §6: ``beta_walkthrough`` must not match
+  ``beta_walkthrough_progress``;
+* the tables it creates (``op.create_table`` and ``CREATE TABLE`` in SQL run by
+  ``op.execute``/``execute``/``exec_driver_sql``), anywhere but in code that only
+  ``downgrade()`` runs;
+* the tables it renames (``op.rename_table`` and ``ALTER TABLE … RENAME TO`` in
+  executed SQL), read from ``upgrade()`` and the module's functions it calls
+  only;
+* ``revision`` / ``down_revision``, giving the revision graph.
+
+Applying creates and renames in revision order gives the tables that exist at
+the head (``Migrations.tables``).  RPT501 asks ``mentions()``; RPT504 asks
+``tables``.  A migration that does not parse contributes nothing (it is
+reported as E999 in its own file).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from raptor_lint.source import SourceError, decode_python, parse_python
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.project import ProjectIndex
+
+TOKEN = re.compile(r"\w+")
+_SQL_CALLS = {"execute", "exec_driver_sql"}
+_TEXT_CALLS = {"text"}
+
+
+def tokens_of(text: str) -> set[str]:
+    """Whole tokens (runs of letters, digits and ``_``) of ``text``."""
+    return set(TOKEN.findall(text))
+
+
+@dataclass(frozen=True)
+class Migration:
+    path: Path
+    relpath: str
+    revision: str | None = None
+    down_revisions: tuple[str, ...] = ()
+    tokens: frozenset[str] = frozenset()
+    # Lower-cased, unqualified table names, in source order.
+    creates: tuple[str, ...] = ()
+    renames: tuple[tuple[str, str], ...] = ()
+    parsed: bool = True
+
+    def mentions(self, token: str) -> bool:
+        return token in self.tokens
+
+
+@dataclass(frozen=True)
+class Migrations:
+    directory: Path
+    reldir: str
+    migrations: tuple[Migration, ...] = ()
+    # Table name -> relpath of the migration that (last) created or renamed it into being.
+    tables: dict[str, str] = field(default_factory=dict)
+    # Old table name -> (new name, relpath of the renaming migration), for tables renamed away.
+    renamed_away: dict[str, tuple[str, str]] = field(default_factory=dict)
+    heads: tuple[str, ...] = ()
+
+    def mentioning(self, *tokens: str) -> tuple[Migration, ...]:
+        return tuple(m for m in self.migrations if any(m.mentions(t) for t in tokens))
+
+
+def build(project: "ProjectIndex") -> Migrations | None:
+    """ProjectIndex fact: None when there is no migrations directory (default missing).
+
+    A configured ``migrations-dir`` that is missing raises ``ConfigError``.
+    """
+    directory = project.config.resolved_migrations_dir()
+    if directory is None:
+        return None
+    root = project.config.root
+    files = sorted(p for p in directory.rglob("*.py")
+                   if "__pycache__" not in p.parts and p.name != "__init__.py")
+    migrations = tuple(read_migration(path, project_relpath(path, root), project) for path in files)
+    order = _revision_order(migrations)
+    tables: dict[str, str] = {}
+    renamed_away: dict[str, tuple[str, str]] = {}
+    for migration in order:
+        for name in migration.creates:
+            tables[name] = migration.relpath
+            renamed_away.pop(name, None)
+        for old, new in migration.renames:
+            tables.pop(old, None)
+            tables[new] = migration.relpath
+            renamed_away.pop(new, None)
+            renamed_away[old] = (new, migration.relpath)
+    return Migrations(directory=directory, reldir=project_relpath(directory, root), migrations=migrations,
+                      tables=tables, renamed_away=renamed_away, heads=_heads(migrations))
+
+
+def project_relpath(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+# ----------------------------------------------------------------- one file
+
+def read_migration(path: Path, relpath: str, project: "ProjectIndex | None" = None) -> Migration:
+    try:
+        tree = parse_python(decode_python(path.read_bytes()), str(path))
+    except (OSError, SourceError):
+        return Migration(path=path, relpath=relpath, parsed=False)
+    return migration_from_tree(tree, path, relpath, project)
+
+
+def migration_from_tree(tree: ast.Module, path: Path, relpath: str,
+                        project: "ProjectIndex | None" = None) -> Migration:
+    docstrings = _docstring_nodes(tree)
+    tokens: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            tokens |= tokens_of(node.value)
+
+    revision, down = _revision_ids(tree)
+    upgrade_only, downgrade_only = _function_reach(tree)
+    creates: list[str] = []
+    renames: list[tuple[str, str]] = []
+    evaluate = _evaluator(path, project)
+    for owner, call in _calls_by_owner(tree):
+        in_upgrade = owner in upgrade_only
+        if owner in downgrade_only:
+            continue
+        attr = _call_name(call)
+        if attr == "create_table":
+            name = evaluate(_argument(call, 0, "table_name"))
+            if name:
+                creates.append(_table_key(name))
+        elif attr == "rename_table" and in_upgrade:
+            old = evaluate(_argument(call, 0, "old_table_name"))
+            new = evaluate(_argument(call, 1, "new_table_name"))
+            if old and new:
+                renames.append((_table_key(old), _table_key(new)))
+        elif attr in _SQL_CALLS:
+            sql_node = _argument(call, 0, "statement") or _argument(call, 0, "sqltext")
+            if isinstance(sql_node, ast.Call) and _call_name(sql_node) in _TEXT_CALLS:
+                sql_node = _argument(sql_node, 0, "text")
+            sql = evaluate(sql_node, placeholder="NULL")
+            if sql:
+                made, moved = _ddl_tables(sql)
+                creates.extend(made)
+                if in_upgrade:
+                    renames.extend(moved)
+    return Migration(path=path, relpath=relpath, revision=revision, down_revisions=down,
+                     tokens=frozenset(tokens), creates=tuple(creates), renames=tuple(renames))
+
+
+def _docstring_nodes(tree: ast.Module) -> set[int]:
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                found.add(id(body[0].value))
+    return found
+
+
+def _revision_ids(tree: ast.Module) -> tuple[str | None, tuple[str, ...]]:
+    revision: str | None = None
+    down: tuple[str, ...] = ()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            target, value = node.target.id, node.value
+        else:
+            continue
+        if target == "revision" and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            revision = value.value
+        elif target == "down_revision":
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                down = (value.value,)
+            elif isinstance(value, (ast.Tuple, ast.List)):
+                down = tuple(e.value for e in value.elts
+                             if isinstance(e, ast.Constant) and isinstance(e.value, str))
+    return revision, down
+
+
+# Owner of a call: the name of the top-level function it is in, or "" (module level / class).
+def _calls_by_owner(tree: ast.Module) -> Iterable[tuple[str, ast.Call]]:
+    for statement in tree.body:
+        owner = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else ""
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call):
+                yield owner, node
+
+
+def _function_reach(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(functions upgrade() runs, functions only downgrade() runs), by top-level name."""
+    functions = {s.name: s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    calls: dict[str, set[str]] = {
+        name: {n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        for name, fn in functions.items()
+    }
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [start] if start in functions else []
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(c for c in calls.get(name, ()) if c in functions)
+        return seen
+
+    up = reach("upgrade")
+    return up, reach("downgrade") - up
+
+
+def _call_name(call: ast.Call) -> str | None:
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    return None
+
+
+def _argument(call: ast.Call, index: int, keyword: str) -> ast.AST | None:
+    if len(call.args) > index and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1]):
+        return call.args[index]
+    for kw in call.keywords:
+        if kw.arg == keyword:
+            return kw.value
+    return None
+
+
+def _evaluator(path: Path, project: "ProjectIndex | None"):
+    def evaluate(node: ast.AST | None, placeholder: str | None = None) -> str | None:
+        if node is None:
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if project is None:
+            return None
+        try:
+            value = project.modules.evaluate(node, path, placeholder=placeholder)
+        except (RecursionError, ValueError):
+            return None
+        return value.text if value is not None and value.complete else None
+    return evaluate
+
+
+def _table_key(name: str) -> str:
+    """Unqualified, lower-cased table name (``public.Users`` -> ``users``)."""
+    return name.strip().strip('"').rsplit(".", 1)[-1].strip('"').lower()
+
+
+def _ddl_tables(sql: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Tables created and renamed by a SQL string (parsed with sqlglot, postgres reader)."""
+    import sqlglot
+    from sqlglot import exp
+
+    created: list[str] = []
+    renamed: list[tuple[str, str]] = []
+    if "create" not in sql.lower() and "rename" not in sql.lower():
+        return created, renamed
+    try:
+        statements = sqlglot.parse(sql, read="postgres")
+    except Exception:  # noqa: BLE001 - sqlglot raises many types on odd SQL
+        return created, renamed
+    for statement in statements:
+        if isinstance(statement, exp.Create) and str(statement.args.get("kind", "")).upper() == "TABLE":
+            table = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
+            if isinstance(table, exp.Table) and table.name:
+                created.append(table.name.lower())
+        elif isinstance(statement, exp.Alter) and isinstance(statement.this, exp.Table):
+            for action in statement.args.get("actions") or ():
+                if isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
+                    renamed.append((statement.this.name.lower(), action.this.name.lower()))
+    return created, renamed
+
+
+# ----------------------------------------------------------- revision graph
+
+def _revision_order(migrations: tuple[Migration, ...]) -> list[Migration]:
+    """Migrations parents-first (Kahn, ties by path); those outside the graph last, by path."""
+    by_revision = {m.revision: m for m in migrations if m.revision}
+    children: dict[str, list[Migration]] = {}
+    pending: dict[str, int] = {}
+    for m in by_revision.values():
+        parents = [d for d in m.down_revisions if d in by_revision]
+        pending[m.revision] = len(parents)  # type: ignore[index]
+        for parent in parents:
+            children.setdefault(parent, []).append(m)
+    ready = sorted((m for m in by_revision.values() if pending[m.revision] == 0), key=lambda m: m.relpath)
+    order: list[Migration] = []
+    while ready:
+        current = ready.pop(0)
+        order.append(current)
+        for child in children.get(current.revision, ()):  # type: ignore[arg-type]
+            pending[child.revision] -= 1  # type: ignore[index]
+            if pending[child.revision] == 0:  # type: ignore[index]
+                ready.append(child)
+                ready.sort(key=lambda m: m.relpath)
+    placed = {id(m) for m in order}
+    order.extend(m for m in migrations if id(m) not in placed)  # no revision, or a cycle
+    return order
+
+
+def _heads(migrations: tuple[Migration, ...]) -> tuple[str, ...]:
+    referenced = {d for m in migrations for d in m.down_revisions}
+    return tuple(sorted(m.revision for m in migrations if m.revision and m.revision not in referenced))

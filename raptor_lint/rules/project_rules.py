@@ -1,0 +1,521 @@
+"""Flags, migrations, config (RPT501–RPT504): project-level rules.
+
+They read more than the file being linted: the Alembic migrations, the runbook
+and the config manifest, each collected once per run as a ProjectIndex fact
+(``raptor_lint/project/{migrations,runbook,manifest}.py``).  A fact whose file
+is configured but missing is a configuration error (exit 2); one whose default
+is absent switches its rule off.
+
+Only CPython's ``ast`` is used (no libcst): the rules need names and literals,
+not round-trippable syntax.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from raptor_lint import gitdiff
+from raptor_lint.project import manifest as manifest_facts
+from raptor_lint.project import migrations as migration_facts
+from raptor_lint.project import runbook as runbook_facts
+from raptor_lint.rules.base import Checker, Rule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.context import FileContext
+    from raptor_lint.findings import Finding
+    from raptor_lint.project import ProjectIndex
+
+FLAG_NAME = re.compile(r"FLAG_[A-Za-z0-9_]+")
+_ENV_METHODS = {"get", "setdefault", "pop"}
+
+_RUNBOOK_MAINTENANCE = 'header "Maintenance rule" (new flag ships with its migration and checklist entry in the same PR)'
+
+# ------------------------------------------------------------------ examples
+
+_FACTORY_BAD = '''\
+import os
+
+from flask import Flask
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    if os.environ.get("FLAG_BETA_DIGEST") == "1":
+        from raptor_app.routes.beta_digest import beta_digest_bp
+        app.register_blueprint(beta_digest_bp, url_prefix="/api/beta-digest")
+    return app
+'''
+
+_FACTORY_GOOD = '''\
+import os
+
+from flask import Flask
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    # migrations/versions/0002_sentry_backend.py seeds 'sentry_backend';
+    # docs/ops/runbook.md: "- [ ] FLAG_SENTRY_BACKEND=1 set after DSN is confirmed"
+    if os.environ.get("FLAG_SENTRY_BACKEND") == "1":
+        from raptor_app.sentry_init import init_sentry
+        init_sentry(app)
+    return app
+'''
+
+_EXAMPLE_PROJECT = {
+    "migrations/versions/0001_initial.py": '''\
+"""Initial schema."""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True))
+''',
+    "migrations/versions/0002_sentry_backend.py": '''\
+"""Seed the sentry_backend flag row."""
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade():
+    op.execute("INSERT INTO feature_flags (key, enabled) VALUES ('sentry_backend', false)")
+''',
+    "docs/ops/runbook.md": '''\
+# Raptor — Operations Runbook
+
+## Env-bootstrap checklist
+
+### Sentry (FLAG_SENTRY_BACKEND)
+
+- [ ] `SENTRY_DSN_BACKEND` provisioned
+- [ ] `FLAG_SENTRY_BACKEND=1` set after DSN is confirmed
+''',
+    "docs/ops/required-config-vars.yaml": '''\
+vars:
+  - name: SECRET_KEY
+  - name: DATABASE_URL
+  - name: FLAG_SENTRY_BACKEND
+''',
+}
+
+
+RULES = (
+    Rule(
+        code="RPT501",
+        name="flag-without-migration",
+        summary="A FLAG_* read in the app factory that no Alembic migration mentions "
+                "(as FLAG_X or its lowercase key x).",
+        runbook=f"{_RUNBOOK_MAINTENANCE}; incidents PR #3454, PR #3517",
+        why=(
+            "Every flag-gated subsystem added to create_app() ships with its Alembic migration in the "
+            "same PR (feedback_new_flag_needs_b1_migration_same_pr). Without it the flag is turned on in "
+            "an environment whose schema and seed rows do not exist: the beta_nda_ack (PR #3454) and "
+            "beta_walkthrough (PR #3517) tables were missing in Raptor because their migration lived in "
+            "another service. The rule looks for the flag name, or its lowercase key "
+            "(FLAG_SENTRY_BACKEND -> sentry_backend), as a whole token in any string literal of the "
+            "migrations directory (docstrings and comments do not count). With `check --base REF`, a flag "
+            "that is new since REF needs a migration that is also new since REF."
+        ),
+        bad=_FACTORY_BAD,
+        good=_FACTORY_GOOD,
+        example_path="raptor_app/__init__.py",
+        example_project=_EXAMPLE_PROJECT,
+    ),
+    Rule(
+        code="RPT502",
+        name="flag-missing-from-runbook",
+        summary="A FLAG_* read in the app factory that the runbook checklist does not mention.",
+        runbook='header "Maintenance rule"; "Env-bootstrap checklist"',
+        why=(
+            "The env-bootstrap checklist is how a new environment is provisioned, linearly. A flag the "
+            "checklist does not mention is never set (or set before its dependencies, like "
+            "FLAG_WEBAUTHN_REGISTRATION before WEBAUTHN_ORIGIN — the 2026-05-20 staging boot failure). The "
+            "maintenance rule requires the checklist update in the same PR. The rule looks for the FLAG_X "
+            "spelling as a whole token in the runbook (Markdown comments do not count)."
+        ),
+        bad=_FACTORY_BAD,
+        good=_FACTORY_GOOD,
+        example_path="raptor_app/__init__.py",
+        example_project=_EXAMPLE_PROJECT,
+    ),
+    Rule(
+        code="RPT503",
+        name="env-var-not-in-manifest",
+        summary="An environment variable read in app code that the config manifest does not declare.",
+        runbook='"Env-bootstrap checklist"; cross-reference "Required config vars manifest"',
+        why=(
+            "docs/ops/required-config-vars.yaml is the list of variables an environment must provision; the "
+            "nightly config-health check reads it. A variable the code reads but the manifest does not "
+            "declare is missed when the next environment is built (WEBAUTHN_ORIGIN was never provisioned on "
+            "staging: the 2026-05-20 boot failure). Reads are os.environ.get/[]/setdefault/pop, "
+            "os.getenv, `\"X\" in os.environ` and app.config.from_envvar, with a literal name or a "
+            "constant. Active only when the manifest exists; tests and migrations are not app code."
+        ),
+        bad='''\
+import os
+
+
+def status_worker_url() -> str | None:
+    return os.environ.get("STATUS_WORKER_URL")
+''',
+        good='''\
+import os
+
+
+def database_url() -> str:
+    return os.environ["DATABASE_URL"]  # declared in docs/ops/required-config-vars.yaml
+''',
+        example_path="raptor_app/services/status.py",
+        example_project=_EXAMPLE_PROJECT,
+    ),
+)
+
+
+# --------------------------------------------------------------- ast helpers
+
+def _column(ctx: "FileContext", line: int, byte_offset: int) -> int:
+    """1-based code-point column from ast's UTF-8 byte offset."""
+    try:
+        text = ctx.lines[line - 1]
+    except IndexError:
+        return byte_offset + 1
+    return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+
+
+def _where(ctx: "FileContext", node: ast.AST) -> tuple[int, int, int, int]:
+    line = node.lineno  # type: ignore[attr-defined]
+    end_line = getattr(node, "end_lineno", None) or line
+    end_offset = getattr(node, "end_col_offset", None)
+    column = _column(ctx, line, node.col_offset)  # type: ignore[attr-defined]
+    end_column = _column(ctx, end_line, end_offset) if end_offset is not None else column
+    return line, column, end_line, end_column
+
+
+def _str(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _module_constants(tree: ast.Module) -> dict[str, str]:
+    """Top-level ``NAME = "literal"`` of the file being linted (its text, not the disk copy)."""
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = _str(node.value)
+            if value is not None:
+                found[node.targets[0].id] = value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            value = _str(node.value)
+            if value is not None:
+                found[node.target.id] = value
+    return found
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return "call"
+
+
+def is_app_code(relpath: str) -> bool:
+    """Tests are not app code (they fake the environment on purpose)."""
+    path = PurePosixPath(relpath)
+    if any(part in {"tests", "test", "testing"} for part in path.parts[:-1]):
+        return False
+    name = path.name
+    return not (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
+
+
+# ---------------------------------------------------------------- flag reads
+
+@dataclass(frozen=True)
+class FlagRead:
+    flag: str
+    node: ast.AST
+    # "create_app()" or "_init_sentry() (called from create_app())"
+    where: str
+
+
+def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagRead]:
+    """``FLAG_*`` names read in the app factory and in module helpers it calls.
+
+    A read is a FLAG_* string (literal, or a module constant of this file) passed to any call,
+    used as a subscript (``os.environ[...]``, ``app.config[...]``), tested with ``in``, or
+    iterated over in a literal tuple/list/set by a ``for``.
+    """
+    factories = set(factories)
+    constants = _module_constants(tree)
+    top_level = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    regions: list[tuple[ast.AST, str]] = []
+    seen: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in factories:
+            if id(node) not in seen:
+                seen.add(id(node))
+                regions.append((node, f"{node.name}()"))
+    # Module-level helpers called (transitively) from a factory run as part of it.
+    queue = list(regions)
+    while queue:
+        region, label = queue.pop(0)
+        factory_label = label.split("(called from ")[-1].rstrip(")") if "(called from " in label else label
+        for node in ast.walk(region):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                helper = top_level.get(node.func.id)
+                if helper is not None and id(helper) not in seen:
+                    seen.add(id(helper))
+                    entry = (helper, f"{helper.name}() (called from {factory_label})")
+                    regions.append(entry)
+                    queue.append(entry)
+
+    reads: list[FlagRead] = []
+    taken: set[int] = set()
+
+    def flag_of(node: ast.AST | None) -> str | None:
+        value = _str(node)
+        if value is None and isinstance(node, ast.Name):
+            value = constants.get(node.id)
+        return value if value is not None and FLAG_NAME.fullmatch(value) else None
+
+    def add(node: ast.AST | None, where: str) -> None:
+        flag = flag_of(node)
+        if flag is not None and node is not None and id(node) not in taken:
+            taken.add(id(node))
+            reads.append(FlagRead(flag, node, where))
+
+    for region, where in regions:
+        for node in ast.walk(region):
+            if isinstance(node, ast.Call):
+                for arg in node.args:
+                    add(arg.value if isinstance(arg, ast.Starred) else arg, where)
+                for keyword in node.keywords:
+                    add(keyword.value, where)
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                add(node.slice, where)
+            elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+                add(node.left, where)
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(
+                    node.iter, (ast.Tuple, ast.List, ast.Set)):
+                for element in node.iter.elts:
+                    add(element, where)
+    reads.sort(key=lambda r: (r.node.lineno, r.node.col_offset))  # type: ignore[attr-defined]
+    return reads
+
+
+# ----------------------------------------------------------------- env reads
+
+@dataclass(frozen=True)
+class EnvRead:
+    name: str
+    node: ast.AST
+
+
+class _EnvReads(ast.NodeVisitor):
+    """Environment reads with a literal (or constant) name; aliases of os/environ/getenv followed."""
+
+    def __init__(self, resolve) -> None:
+        self.resolve = resolve
+        self.os_names = {"os"}
+        self.environ_names: set[str] = set()
+        self.getenv_names: set[str] = set()
+        self.reads: list[EnvRead] = []
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name == "os":
+                self.os_names.add(alias.asname or "os")
+            elif alias.name.startswith("os.") and alias.asname is None:
+                self.os_names.add("os")  # `import os.path` binds os
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module == "os" and node.level == 0:
+            for alias in node.names:
+                if alias.name == "environ":
+                    self.environ_names.add(alias.asname or alias.name)
+                elif alias.name == "getenv":
+                    self.getenv_names.add(alias.asname or alias.name)
+
+    def _is_environ(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute) and node.attr == "environ":
+            return isinstance(node.value, ast.Name) and node.value.id in self.os_names
+        return isinstance(node, ast.Name) and node.id in self.environ_names
+
+    def _add(self, node: ast.AST | None) -> None:
+        if node is None:
+            return
+        name = self.resolve(node)
+        if name:
+            self.reads.append(EnvRead(name, node))
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+        if first is None:
+            first = next((k.value for k in node.keywords if k.arg in {"key", "variable_name"}), None)
+        if isinstance(func, ast.Attribute):
+            if func.attr in _ENV_METHODS and self._is_environ(func.value):
+                self._add(first)
+            elif func.attr == "getenv" and isinstance(func.value, ast.Name) and func.value.id in self.os_names:
+                self._add(first)
+            elif func.attr == "from_envvar":  # Flask: app.config.from_envvar("RAPTOR_SETTINGS")
+                self._add(first)
+        elif isinstance(func, ast.Name) and func.id in self.getenv_names:
+            self._add(first)
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.ctx, ast.Load) and self._is_environ(node.value):
+            self._add(node.slice)
+        self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) and self._is_environ(node.comparators[0]):
+            self._add(node.left)
+        self.generic_visit(node)
+
+
+def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> list[EnvRead]:
+    constants = _module_constants(tree)
+    imports: dict[str, ast.ImportFrom] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                imports[alias.asname or alias.name] = node
+
+    def resolve(node: ast.AST) -> str | None:
+        value = _str(node)
+        if value is not None:
+            return value
+        if not isinstance(node, ast.Name):
+            return None
+        if node.id in constants:
+            return constants[node.id]
+        source = imports.get(node.id)
+        if source is None or project is None:
+            return None
+        original = next((a.name for a in source.names if (a.asname or a.name) == node.id), node.id)
+        try:
+            found = project.modules.imported_string(path, source.module, source.level, original)
+        except (RecursionError, ValueError, OSError):
+            return None
+        return found.text if found is not None and found.complete else None
+
+    visitor = _EnvReads(resolve)
+    # Imports first (anywhere in the file), then the reads.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            visitor.visit_Import(node)
+        elif isinstance(node, ast.ImportFrom):
+            visitor.visit_ImportFrom(node)
+    visitor.visit(tree)
+    return sorted(visitor.reads, key=lambda r: (r.node.lineno, r.node.col_offset))  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------- checker
+
+class ProjectRulesChecker(Checker):
+    family = "Flags, migrations, config"
+    rules = RULES
+    file_kinds = frozenset({"python"})
+    needs_cst = False
+
+    def prefilter(self, text: str) -> bool:
+        # RPT501/502 need a FLAG_ literal in this file (names are resolved within the file
+        # only); RPT503 needs os.environ / getenv / from_envvar spelled in the file.
+        return "FLAG_" in text or "environ" in text or "getenv" in text or "from_envvar" in text
+
+    def prepare(self, project: "ProjectIndex") -> None:
+        """Build the facts up front so a configuration problem is exit 2, not a finding."""
+        config = project.config
+        if config.is_selected("RPT501"):
+            project.get(migration_facts.build)
+        if config.is_selected("RPT502"):
+            project.get(runbook_facts.build)
+        if config.is_selected("RPT503"):
+            project.get(manifest_facts.build)
+        if config.is_selected("RPT504"):
+            project.get(migration_facts.build)
+
+    def check(self, ctx: "FileContext") -> Iterator["Finding"]:
+        tree = ctx.ast_tree
+        if tree is None or ctx.is_migration or not is_app_code(ctx.relpath):
+            return
+        config = ctx.config
+        if config.is_selected("RPT501") or config.is_selected("RPT502"):
+            yield from self._flags(ctx, tree)
+        if config.is_selected("RPT503"):
+            yield from self._env(ctx, tree)
+
+    # ------------------------------------------------------------ RPT501/502
+    def _flags(self, ctx: "FileContext", tree: ast.Module) -> Iterator["Finding"]:
+        if "FLAG_" not in ctx.text:
+            return
+        reads = factory_flag_reads(tree, ctx.config.app_factory)
+        if not reads:
+            return
+        project = ctx.project
+        migrations = project.get(migration_facts.build) if ctx.config.is_selected("RPT501") else None
+        runbook = project.get(runbook_facts.build) if ctx.config.is_selected("RPT502") else None
+        changes = project.get(gitdiff.changes) if migrations is not None else None
+        for read in reads:
+            if migrations is not None:
+                message = _missing_migration(read, migrations, changes)
+                if message:
+                    yield ctx.finding("RPT501", _where(ctx, read.node), message)
+            if runbook is not None and not runbook.mentions(read.flag):
+                yield ctx.finding("RPT502", _where(ctx, read.node), (
+                    f"{read.flag} is read in {read.where} but {runbook.relpath} never mentions {read.flag}: "
+                    f"the next environment provisioned from the env-bootstrap checklist will not set it; add "
+                    f"a checklist line such as '- [ ] {read.flag}=1 set' in the same PR (maintenance rule)"
+                ))
+
+    # ---------------------------------------------------------------- RPT503
+    def _env(self, ctx: "FileContext", tree: ast.Module) -> Iterator["Finding"]:
+        manifest = ctx.project.get(manifest_facts.build)
+        if manifest is None:
+            return
+        for read in env_reads(tree, ctx.path, ctx.project):
+            if manifest.declares(read.name):
+                continue
+            yield ctx.finding("RPT503", _where(ctx, read.node), (
+                f"environment variable {read.name} is read here but {manifest.relpath} does not declare it: "
+                f"an environment provisioned from the manifest boots without it; add "
+                f"'- name: {read.name}' under 'vars:'"
+            ))
+
+
+def _missing_migration(read: FlagRead, migrations, changes) -> str | None:
+    flag, key = read.flag, read.flag[len("FLAG_"):].lower()
+    spellings = f"'{flag}' or '{key}'"
+    mentioning = migrations.mentioning(flag, key)
+    heads = migrations.heads
+    hint = f" (down_revision = '{heads[0]}')" if len(heads) == 1 else ""
+    if changes is not None and flag not in changes.flags_at_ref(migrations.directory):
+        if any(changes.is_new(m.path) for m in mentioning):
+            return None
+        also = f" ({', '.join(m.relpath for m in mentioning)} predate it)" if mentioning else ""
+        return (
+            f"{flag} is new since {changes.ref} (read in {read.where}) but no migration added since "
+            f"{changes.ref} in {migrations.reldir} mentions {spellings}{also}: the maintenance rule ships a "
+            f"new flag and its Alembic migration in the same PR; add one{hint}"
+        )
+    if mentioning:
+        return None
+    return (
+        f"{flag} is read in {read.where} but no migration in {migrations.reldir} mentions {spellings}: "
+        f"turned on, it runs against tables and seed rows no Raptor migration created (PR #3454, "
+        f"PR #3517); add the Alembic migration in the same PR{hint}"
+    )
