@@ -13,9 +13,18 @@ from raptor_app.routes.webauthn import webauthn_bp
 _core_blueprints = [webauthn_bp, trading_bp, beta_digest_bp]
 
 
+def _env_flag(name: str) -> bool:
+    """Feature flags are environment variables set to "1" (docs/ops/runbook.md)."""
+    return os.environ.get(name, "0") == "1"
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "dev")
+    # Seeded by migrations/versions/20260613_3558_feature_flags.py, on the runbook checklist.
+    app.config["FLAG_WEBAUTHN_REGISTRATION"] = _env_flag("FLAG_WEBAUTHN_REGISTRATION")
+    # Shipped without its migration and without its checklist line (PR #3556).
+    app.config["FLAG_BETA_DIGEST"] = _env_flag("FLAG_BETA_DIGEST")  # expect: RPT501,RPT502
 
     for bp in _core_blueprints:
         prefixed_url = f"/api{bp.url_prefix}" if bp.url_prefix else "/api"
