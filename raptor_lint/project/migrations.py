@@ -6,8 +6,8 @@ Read statically with ``ast`` (never imported): for each migration file
   a set of whole tokens — SPEC §6: ``beta_walkthrough`` must not match
   ``beta_walkthrough_progress``;
 * the tables it creates (``op.create_table`` and ``CREATE TABLE`` in SQL run by
-  ``op.execute``/``execute``/``exec_driver_sql``), anywhere but in code that only
-  ``downgrade()`` runs;
+  ``op.execute``/``text()``/``exec_driver_sql``, found and parsed by the shared
+  ``raptor_lint.sql`` package), anywhere but in code that only ``downgrade()`` runs;
 * the tables it renames (``op.rename_table`` and ``ALTER TABLE … RENAME TO`` in
   executed SQL), read from ``upgrade()`` and the module's functions it calls
   only;
@@ -33,8 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
 
 TOKEN = re.compile(r"\w+")
-_SQL_CALLS = {"execute", "exec_driver_sql"}
-_TEXT_CALLS = {"text"}
 
 
 def tokens_of(text: str) -> set[str]:
@@ -112,13 +110,14 @@ def project_relpath(path: Path, root: Path) -> str:
 
 def read_migration(path: Path, relpath: str, project: "ProjectIndex | None" = None) -> Migration:
     try:
-        tree = parse_python(decode_python(path.read_bytes()), str(path))
+        text = decode_python(path.read_bytes())
+        tree = parse_python(text, str(path))
     except (OSError, SourceError):
         return Migration(path=path, relpath=relpath, parsed=False)
-    return migration_from_tree(tree, path, relpath, project)
+    return migration_from_tree(tree, text, path, relpath, project)
 
 
-def migration_from_tree(tree: ast.Module, path: Path, relpath: str,
+def migration_from_tree(tree: ast.Module, text: str, path: Path, relpath: str,
                         project: "ProjectIndex | None" = None) -> Migration:
     docstrings = _docstring_nodes(tree)
     tokens: set[str] = set()
@@ -128,11 +127,11 @@ def migration_from_tree(tree: ast.Module, path: Path, relpath: str,
 
     revision, down = _revision_ids(tree)
     upgrade_only, downgrade_only = _function_reach(tree)
+    owners = {id(call): owner for owner, call in _calls_by_owner(tree)}
     creates: list[str] = []
     renames: list[tuple[str, str]] = []
     evaluate = _evaluator(path, project)
     for owner, call in _calls_by_owner(tree):
-        in_upgrade = owner in upgrade_only
         if owner in downgrade_only:
             continue
         attr = _call_name(call)
@@ -140,23 +139,33 @@ def migration_from_tree(tree: ast.Module, path: Path, relpath: str,
             name = evaluate(_argument(call, 0, "table_name"))
             if name:
                 creates.append(_table_key(name))
-        elif attr == "rename_table" and in_upgrade:
+        elif attr == "rename_table" and owner in upgrade_only:
             old = evaluate(_argument(call, 0, "old_table_name"))
             new = evaluate(_argument(call, 1, "new_table_name"))
             if old and new:
                 renames.append((_table_key(old), _table_key(new)))
-        elif attr in _SQL_CALLS:
-            sql_node = _argument(call, 0, "statement") or _argument(call, 0, "sqltext")
-            if isinstance(sql_node, ast.Call) and _call_name(sql_node) in _TEXT_CALLS:
-                sql_node = _argument(sql_node, 0, "text")
-            sql = evaluate(sql_node, placeholder="NULL")
-            if sql:
-                made, moved = _ddl_tables(sql)
-                creates.extend(made)
-                if in_upgrade:
-                    renames.extend(moved)
+    # SQL the migration executes (op.execute, text(), exec_driver_sql ...), found and parsed
+    # by the shared SQL package: CREATE TABLE, and ALTER TABLE ... RENAME TO in upgrade().
+    for use in _sql_uses(tree, text, path, project):
+        owner = owners.get(id(use.call), "")
+        if owner in downgrade_only or not use.parsed.ok:
+            continue
+        made, moved = _ddl_tables(use.statements)
+        creates.extend(made)
+        if owner in upgrade_only:
+            renames.extend(moved)
     return Migration(path=path, relpath=relpath, revision=revision, down_revisions=down,
                      tokens=frozenset(tokens), creates=tuple(creates), renames=tuple(renames))
+
+
+def _sql_uses(tree: ast.Module, text: str, path: Path, project: "ProjectIndex | None"):
+    from raptor_lint.sql import SqlFile, SqlParseCache
+
+    if not any(word in text for word in ("execute", "exec_driver_sql", "text")):
+        return []
+    cache = project.get(SqlParseCache) if project is not None else SqlParseCache()
+    modules = project.modules if project is not None else None
+    return SqlFile(tree, path, text, modules, cache).uses
 
 
 def _docstring_nodes(tree: ast.Module) -> set[int]:
@@ -261,25 +270,16 @@ def _table_key(name: str) -> str:
     return name.strip().strip('"').rsplit(".", 1)[-1].strip('"').lower()
 
 
-def _ddl_tables(sql: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """Tables created and renamed by a SQL string (parsed with sqlglot, postgres reader)."""
-    import sqlglot
+def _ddl_tables(statements) -> tuple[list[str], list[tuple[str, str]]]:
+    """Tables created (``CREATE TABLE``) and renamed (``ALTER TABLE a RENAME TO b``)."""
     from sqlglot import exp
 
-    created: list[str] = []
+    from raptor_lint.sql import tables_created
+
+    created = [name.lower() for name in tables_created(statements)]
     renamed: list[tuple[str, str]] = []
-    if "create" not in sql.lower() and "rename" not in sql.lower():
-        return created, renamed
-    try:
-        statements = sqlglot.parse(sql, read="postgres")
-    except Exception:  # noqa: BLE001 - sqlglot raises many types on odd SQL
-        return created, renamed
     for statement in statements:
-        if isinstance(statement, exp.Create) and str(statement.args.get("kind", "")).upper() == "TABLE":
-            table = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
-            if isinstance(table, exp.Table) and table.name:
-                created.append(table.name.lower())
-        elif isinstance(statement, exp.Alter) and isinstance(statement.this, exp.Table):
+        if isinstance(statement, exp.Alter) and isinstance(statement.this, exp.Table):
             for action in statement.args.get("actions") or ():
                 if isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
                     renamed.append((statement.this.name.lower(), action.this.name.lower()))
