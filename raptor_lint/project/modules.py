@@ -1,24 +1,72 @@
-"""Static, import-free resolution of string constants across the project's modules.
+"""Static, import-free resolution of names and string constants across the project.
 
 Raptor code builds URL prefixes and SQL from constants defined elsewhere
 (``from raptor_app.settings import API_INTERNAL``).  This resolver reads the
-defining module with ``ast`` (never importing it), follows ``from x import``
+defining module with ``ast`` (never importing or executing it), follows import
 chains and evaluates literals, f-strings, ``+``, ``%`` and ``.format``.
-Unknown parts either stop the value (``placeholder=None``: the known head is
-kept and ``complete`` is False) or are replaced by ``placeholder`` (SQL rules
-use a bind parameter).
+
+Public API (``ctx.project.modules`` is the run's shared ``ModuleIndex``):
+
+``StringValue(text, complete, origin)``
+    ``complete`` is False when only a head of the value is known; ``origin`` is
+    ``(path, line)`` of the value's first literal.
+``string_constant(path, name, placeholder=None)``
+    Value of the module-level ``name`` of the module at ``path``.
+``imported_string(from_path, module, level, name, placeholder=None)``
+    Value of ``name`` as imported by ``from <level dots><module> import name``
+    written in ``from_path``.
+``evaluate(expr, path, placeholder=None, *, tree=None, text=None)``
+    Value of the ``ast`` expression ``expr`` found in the module at ``path``.
+    Pass ``tree`` (and ``text``) when ``expr`` belongs to an in-memory tree
+    that may differ from the file on disk (the file being linted: use
+    ``ctx.ast_tree`` / ``ctx.text``).  Names are looked up like Python does:
+    enclosing function scopes first (a local bound by straight-line
+    assignments / ``+=``; parameters are unknown), then the module.
+``value_of(ctx, node, placeholder=None)``
+    Convenience for libcst rules: the value of a libcst expression (Name,
+    Attribute, string, f-string, ``+`` …) of the file being linted.
+``value_of_ast(ctx, node, placeholder=None)``
+    The same for a node of ``ctx.ast_tree``.
+``resolve(expr, path, *, tree=None, text=None) -> Definition | None``
+    Where a Name / Attribute (``m.CONST``, ``pkg.mod.CONST``,
+    ``Settings.PREFIX``) is finally bound, following imports, ``__init__``
+    re-exports, ``import pkg.mod as m`` and star imports.  ``Definition.kind``
+    is ``"value"`` (``node`` is the assigned expression), ``"class"``,
+    ``"function"`` or ``"module"``.
+
+Placeholder semantics: an unknown part either ends the value (``placeholder=None``:
+the known head is kept and ``complete`` is False; an unknown *head* gives None)
+or is replaced by ``placeholder`` (SQL rules use a bind parameter) and the
+value stays complete.
+
+What is "unknown": parameters, calls, names bound in loops / ``with`` /
+``except`` / walrus, names bound more than once under ``if``/``try`` (ambiguous),
+modules that are not in the project, import cycles.  For a *name* the cheap
+resolver cannot settle (ambiguous bindings, attributes of instances such as
+``self.PREFIX``), astroid is tried lazily as a fallback: modules are built with
+their dotted name (relative imports need it), only the project's own modules may
+be loaded (everything else is Uninferable — never flask's 2.7 s build), and
+each index has a budget of inferences and modules.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
-from dataclasses import dataclass
+import re
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
 from raptor_lint.source import SourceError, decode_python, parse_python
 
-MAX_DEPTH = 20
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.context import FileContext
+
+MAX_DEPTH = 40
+ASTROID_INFERENCE_BUDGET = 200
+ASTROID_MODULE_BUDGET = 64
+ASTROID_MAX_VALUES = 8
 
 
 @dataclass(frozen=True)
@@ -29,14 +77,269 @@ class StringValue:
     origin: tuple[Path, int] | None = None
 
 
+@dataclass(frozen=True)
+class Definition:
+    """Where a name is finally bound."""
+
+    path: Path
+    name: str
+    kind: str  # "value" | "class" | "function" | "module"
+    node: ast.AST | None = field(default=None, compare=False)
+    line: int = 0
+    # True when the value was composed from several bindings (``X = a`` then
+    # ``X += b``): ``node`` is then synthetic and has no source position.
+    composed: bool = False
+
+    @property
+    def identity(self) -> tuple[Path, str]:
+        return (self.path, self.name)
+
+
+# --------------------------------------------------------------------- bindings
+
+@dataclass(frozen=True)
+class _Binding:
+    kind: str  # assign aug import importfrom class function param global nonlocal other
+    node: ast.AST | None  # value expr (assign/aug), Import/ImportFrom stmt, ClassDef/FunctionDef
+    conditional: bool
+    position: tuple[int, int]
+    imported: str = ""  # importfrom: the original name; import: the dotted module bound
+
+
+class _Unknown:
+    """Result of a failed resolution; ``ambiguous`` ones may be retried with astroid."""
+
+    def __init__(self, ambiguous: bool = False) -> None:
+        self.ambiguous = ambiguous
+
+
+_UNKNOWN = _Unknown()
+_AMBIGUOUS = _Unknown(ambiguous=True)
+
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+if hasattr(ast, "TryStar"):
+    _COMPOUND = (*_COMPOUND, ast.TryStar)  # type: ignore[assignment]
+if hasattr(ast, "Match"):
+    _COMPOUND = (*_COMPOUND, ast.Match)  # type: ignore[assignment]
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _pos(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+
+def _end(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
+
+
+def _collect(body: Iterable[ast.stmt], out: dict[str, list[_Binding]], stars: list[ast.ImportFrom],
+             conditional: bool = False) -> None:
+    """Bindings made directly by the statements of one scope (not nested scopes)."""
+
+    def add(name: str, kind: str, node: ast.AST | None, where: ast.AST, imported: str = "") -> None:
+        out.setdefault(name, []).append(_Binding(kind, node, conditional, _pos(where), imported))
+
+    def targets(target: ast.AST, value: ast.AST | None, where: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            add(target.id, "assign" if value is not None else "other", value, where)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
+            if elements is not None and len(elements) == len(target.elts) and not any(
+                    isinstance(e, ast.Starred) for e in (*elements, *target.elts)):
+                for sub, sub_value in zip(target.elts, elements):
+                    targets(sub, sub_value, where)
+            else:
+                for sub in target.elts:
+                    targets(sub.value if isinstance(sub, ast.Starred) else sub, None, where)
+        elif isinstance(target, ast.Starred):
+            targets(target.value, None, where)
+
+    for stmt in body:
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                targets(target, stmt.value, stmt)
+        elif isinstance(stmt, ast.AnnAssign):
+            if isinstance(stmt.target, ast.Name) and stmt.value is not None:
+                add(stmt.target.id, "assign", stmt.value, stmt)
+        elif isinstance(stmt, ast.AugAssign):
+            if isinstance(stmt.target, ast.Name):
+                add(stmt.target.id, "aug", stmt, stmt)
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    add(alias.asname, "import", stmt, stmt, alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    add(top, "import", stmt, stmt, top)
+        elif isinstance(stmt, ast.ImportFrom):
+            for alias in stmt.names:
+                if alias.name == "*":
+                    stars.append(stmt)
+                else:
+                    add(alias.asname or alias.name, "importfrom", stmt, stmt, alias.name)
+        elif isinstance(stmt, ast.ClassDef):
+            add(stmt.name, "class", stmt, stmt)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            add(stmt.name, "function", stmt, stmt)
+        elif isinstance(stmt, ast.Global):
+            for name in stmt.names:
+                add(name, "global", None, stmt)
+        elif isinstance(stmt, ast.Nonlocal):
+            for name in stmt.names:
+                add(name, "nonlocal", None, stmt)
+        elif isinstance(stmt, ast.Delete):
+            for target in stmt.targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        add(node.id, "other", None, stmt)
+        elif isinstance(stmt, _COMPOUND):
+            if isinstance(stmt, (ast.For, ast.AsyncFor)):
+                targets(stmt.target, None, stmt)
+            if isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars, None, stmt)
+            for handler in getattr(stmt, "handlers", ()):
+                if handler.name:
+                    add(handler.name, "other", None, handler)
+            for name in ("body", "orelse", "finalbody"):
+                _collect(getattr(stmt, name, ()) or (), out, stars, True)
+            for handler in getattr(stmt, "handlers", ()):
+                _collect(handler.body, out, stars, True)
+            for case in getattr(stmt, "cases", ()):
+                for node in ast.walk(case.pattern):
+                    name = getattr(node, "name", None)
+                    if isinstance(name, str):
+                        add(name, "other", None, case.pattern)
+                _collect(case.body, out, stars, True)
+        # Walrus targets bind in the enclosing scope.
+        for node in _walk_no_scopes(stmt):
+            if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+                add(node.target.id, "other", None, node)
+
+
+def _walk_no_scopes(stmt: ast.AST) -> Iterable[ast.AST]:
+    """Expressions of one statement, not descending into nested scopes or statements."""
+    stack = [child for child in ast.iter_child_nodes(stmt) if not isinstance(child, ast.stmt)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (*_SCOPES, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        yield node
+        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.stmt))
+
+
+class _Module:
+    """One parsed module: its tree, module-level bindings and scope index."""
+
+    def __init__(self, path: Path, tree: ast.Module, text: str | None) -> None:
+        self.path = path
+        self.tree = tree
+        self.text = text
+        self.bindings: dict[str, list[_Binding]] = {}
+        self.stars: list[ast.ImportFrom] = []
+        _collect(tree.body, self.bindings, self.stars)
+        self._scopes: list[ast.AST] | None = None
+        self._scope_bindings: dict[int, dict[str, list[_Binding]]] = {}
+        self._all: set[str] | None | bool = False
+        # Module names rebound at run time through ``global`` in a function.
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                declared = {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
+                if declared:
+                    for sub in ast.walk(node):
+                        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store) and sub.id in declared:
+                            self.bindings.setdefault(sub.id, []).append(
+                                _Binding("other", None, True, _pos(sub)))
+
+    @property
+    def is_package(self) -> bool:
+        return self.path.name == "__init__.py"
+
+    def exported(self, name: str) -> bool:
+        """Would ``from this import *`` bind ``name``?"""
+        if self._all is False:
+            self._all = None
+            for value in (b.node for b in self.bindings.get("__all__", ()) if b.kind == "assign"):
+                if isinstance(value, (ast.List, ast.Tuple)):
+                    self._all = {e.value for e in value.elts
+                                 if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+        if isinstance(self._all, set):
+            return name in self._all
+        return not name.startswith("_")
+
+    def scopes_at(self, position: tuple[int, int]) -> list[ast.AST]:
+        """Function / class scopes enclosing ``position``, innermost first."""
+        if self._scopes is None:
+            self._scopes = [n for n in ast.walk(self.tree) if isinstance(n, _SCOPES)]
+        found = [n for n in self._scopes if _pos(n) <= position < _end(n)]
+        found.sort(key=_pos, reverse=True)
+        return found
+
+    def scope_bindings(self, scope: ast.AST) -> dict[str, list[_Binding]]:
+        key = id(scope)
+        if key not in self._scope_bindings:
+            out: dict[str, list[_Binding]] = {}
+            stars: list[ast.ImportFrom] = []
+            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                arguments = scope.args
+                for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                            arguments.vararg, arguments.kwarg):
+                    if arg is not None:
+                        out.setdefault(arg.arg, []).append(_Binding("param", None, False, _pos(arg)))
+            body = scope.body if isinstance(scope.body, list) else []
+            if isinstance(scope, ast.Lambda):
+                body = []
+            _collect(body, out, stars)
+            if stars:  # ``import *`` in a function is a SyntaxError; be safe anyway
+                for name in out:
+                    out[name].append(_Binding("other", None, True, (0, 0)))
+            self._scope_bindings[key] = out
+        return self._scope_bindings[key]
+
+
+# ------------------------------------------------------------------------ index
+
+@dataclass
+class _Walk:
+    placeholder: str | None
+    overrides: dict[Path, _Module]
+    depth: int = 0
+    seen: frozenset = frozenset()
+
+    def deeper(self, key: Any = None) -> "_Walk | None":
+        if self.depth >= MAX_DEPTH or (key is not None and key in self.seen):
+            return None
+        seen = self.seen | {key} if key is not None else self.seen
+        return _Walk(self.placeholder, self.overrides, self.depth + 1, seen)
+
+
 class ModuleIndex:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, use_astroid: bool = True) -> None:
         self.root = root.resolve()
+        self.use_astroid = use_astroid
+        self._modules: dict[Path, tuple[tuple[int, int], _Module | None]] = {}
+        self._find_cache: dict[tuple[str, Path | None], Path | None] = {}
+        self._lock = threading.RLock()
+        self._astroid_inferences = 0
+        self._astroid_modules: dict[str, Any] = {}
+        self._astroid_own: dict[Path, tuple[_Module, Any]] = {}
+        self._overrides_cache: dict[Path, _Module] = {}
+        self._span_index: dict[int, tuple[ast.Module, dict]] = {}
+        self._resolved: dict[str, Path] = {}
+
+    def _resolve_path(self, path: Path | str) -> Path:
+        key = str(path)
+        found = self._resolved.get(key)
+        if found is None:
+            found = Path(path).resolve()
+            self._resolved[key] = found
+        return found
 
     # ---------------------------------------------------------------- modules
     def module_name(self, path: Path) -> str:
         """Dotted name of ``path``: its packages (dirs with __init__.py) up to the first non-package."""
-        path = path.resolve()
+        path = Path(path).resolve()
         parts = [] if path.name == "__init__.py" else [path.stem]
         directory = path.parent
         while (directory / "__init__.py").exists() and directory != directory.parent:
@@ -47,136 +350,586 @@ class ModuleIndex:
     def _search_roots(self, from_path: Path | None) -> list[Path]:
         roots = [self.root, self.root / "src"]
         if from_path is not None:
-            directory = from_path.resolve().parent
+            directory = self._resolve_path(from_path).parent
             while (directory / "__init__.py").exists() and directory != directory.parent:
                 directory = directory.parent
-            roots.insert(0, directory)
+            if directory not in roots:
+                roots.insert(0, directory)
         return roots
 
     def find_module(self, dotted: str, from_path: Path | None = None) -> Path | None:
+        """The file of module ``dotted`` (``pkg/mod.py`` or ``pkg/mod/__init__.py``), or None."""
+        if not dotted or any(not part.isidentifier() for part in dotted.split(".")):
+            return None
+        key = (dotted, self._resolve_path(from_path).parent if from_path is not None else None)
+        if key in self._find_cache:
+            return self._find_cache[key]
+        found = None
         parts = dotted.split(".")
         for base in self._search_roots(from_path):
             candidate = base.joinpath(*parts)
-            for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            for path in (candidate.parent / (candidate.name + ".py"), candidate / "__init__.py"):
                 if path.is_file():
-                    return path
-        return None
+                    found = path.resolve()
+                    break
+            if found:
+                break
+        self._find_cache[key] = found
+        return found
 
     def absolute_module(self, from_path: Path, module: str | None, level: int) -> str:
         if level == 0:
             return module or ""
         package = self.module_name(from_path).split(".")
-        if from_path.name != "__init__.py":
+        if Path(from_path).name != "__init__.py":
             package = package[:-1]
         if level > 1:
+            if level - 1 > len(package):
+                return ""  # beyond the top-level package
             package = package[: len(package) - (level - 1)]
         return ".".join([*package, *([module] if module else [])])
 
-    @functools.lru_cache(maxsize=512)
     def tree(self, path: Path) -> ast.Module | None:
+        module = self._module(Path(path))
+        return module.tree if module else None
+
+    def _module(self, path: Path, walk: _Walk | None = None) -> _Module | None:
+        path = self._resolve_path(path)
+        if walk is not None and path in walk.overrides:
+            return walk.overrides[path]
         try:
-            return parse_python(decode_python(path.read_bytes()), str(path))
-        except (OSError, SourceError):
+            stat = path.stat()
+        except OSError:
             return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._modules.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        module = None
+        try:
+            text = decode_python(path.read_bytes())
+            module = _Module(path, parse_python(text, str(path)), text)
+        except (OSError, SourceError, RecursionError, ValueError):
+            module = None
+        with self._lock:
+            self._modules[path] = (stamp, module)
+        return module
+
+    def _override(self, path: Path, tree: ast.Module | None, text: str | None) -> dict[Path, _Module]:
+        """Bindings for an in-memory tree of ``path`` (the file being linted)."""
+        if tree is None:
+            return {}
+        path = Path(path).resolve()
+        cached = self._modules.get(path)
+        if cached is not None and cached[1] is not None and cached[1].tree is tree:
+            return {path: cached[1]}
+        entry = self._overrides_cache.get(path)
+        if entry is None or entry.tree is not tree:
+            entry = _Module(path, tree, text)
+            with self._lock:
+                if len(self._overrides_cache) > 16:
+                    self._overrides_cache.clear()
+                self._overrides_cache[path] = entry
+        return {path: entry}
 
     # ---------------------------------------------------------------- values
     def module_bindings(self, path: Path) -> dict[str, ast.AST]:
-        """Top-level names of a module: assigned expression or ImportFrom alias."""
-        tree = self.tree(path)
-        bindings: dict[str, ast.AST] = {}
-        if tree is None:
-            return bindings
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                bindings[node.targets[0].id] = node.value
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-                bindings[node.target.id] = node.value
-            elif isinstance(node, ast.ImportFrom):
-                for alias in node.names:
-                    bindings[alias.asname or alias.name] = node
-        return bindings
+        """Top-level names of a module bound unambiguously: the assigned expression,
+        the ``ImportFrom``/``Import`` statement, or the ``ClassDef``/``FunctionDef``."""
+        module = self._module(Path(path))
+        if module is None:
+            return {}
+        result: dict[str, ast.AST] = {}
+        for name, entries in module.bindings.items():
+            if len(entries) == 1 and not entries[0].conditional and entries[0].kind in (
+                    "assign", "import", "importfrom", "class", "function"):
+                assert entries[0].node is not None
+                result[name] = entries[0].node
+        return result
 
     def string_constant(self, path: Path, name: str, placeholder: str | None = None) -> StringValue | None:
-        return self._lookup(path, name, placeholder, 0)
+        """Value of the module-level ``name`` of the module at ``path``."""
+        walk = _Walk(placeholder, {})
+        module = self._module(Path(path), walk)
+        if module is None:
+            return None
+        found = self._lookup_module(module, name, walk)
+        if isinstance(found, _Unknown) and found.ambiguous:
+            return self._astroid_value(None, module, name)
+        return self._value_of_definition(found, walk)
 
     def imported_string(self, from_path: Path, module: str | None, level: int, name: str,
                         placeholder: str | None = None) -> StringValue | None:
         """Value of ``name`` imported by ``from <level dots><module> import name``."""
-        dotted = self.absolute_module(from_path, module, level)
-        target = self.find_module(dotted, from_path) if dotted else None
-        return self._lookup(target, name, placeholder, 0) if target else None
+        walk = _Walk(placeholder, {})
+        found = self._import_from(Path(from_path), module, level, name, walk)
+        if isinstance(found, _Unknown) and found.ambiguous:
+            dotted = self.absolute_module(Path(from_path), module, level)
+            target = self.find_module(dotted, Path(from_path)) if dotted else None
+            target_module = self._module(target, walk) if target else None
+            return self._astroid_value(None, target_module, name) if target_module else None
+        return self._value_of_definition(found, walk)
 
-    def evaluate(self, expr: ast.AST, path: Path, placeholder: str | None = None) -> StringValue | None:
-        return self._eval(expr, path, placeholder, 0)
+    def evaluate(self, expr: ast.AST, path: Path, placeholder: str | None = None, *,
+                 tree: ast.Module | None = None, text: str | None = None) -> StringValue | None:
+        """Value of ``expr`` (a node of the module at ``path``, or of ``tree``)."""
+        walk = _Walk(placeholder, self._override(Path(path), tree, text))
+        module = self._module(Path(path), walk)
+        if module is None:
+            return None
+        try:
+            return self._eval(expr, module, walk)
+        except RecursionError:
+            return None
 
-    def _lookup(self, path: Path, name: str, placeholder: str | None, depth: int) -> StringValue | None:
-        if depth > MAX_DEPTH:
+    def resolve(self, expr: ast.AST, path: Path, *, tree: ast.Module | None = None,
+                text: str | None = None) -> Definition | None:
+        """Where the Name / Attribute ``expr`` of the module at ``path`` is bound."""
+        walk = _Walk(None, self._override(Path(path), tree, text))
+        module = self._module(Path(path), walk)
+        if module is None:
             return None
-        bound = self.module_bindings(path).get(name)
-        if bound is None:
+        try:
+            found = self._resolve_expr(expr, module, walk)
+        except RecursionError:
             return None
-        if isinstance(bound, ast.ImportFrom):
-            original = next((a.name for a in bound.names if (a.asname or a.name) == name), name)
-            dotted = self.absolute_module(path, bound.module, bound.level)
-            target = self.find_module(dotted, path)
+        return found if isinstance(found, Definition) else None
+
+    def value_of_ast(self, ctx: "FileContext", node: ast.AST,
+                     placeholder: str | None = None) -> StringValue | None:
+        """Value of ``node`` (a node of ``ctx.ast_tree``) in the file being linted."""
+        if ctx.ast_tree is None:
+            return None
+        return self.evaluate(node, ctx.path, placeholder, tree=ctx.ast_tree, text=ctx.text)
+
+    def value_of(self, ctx: "FileContext", node: Any, placeholder: str | None = None) -> StringValue | None:
+        """Value of a libcst expression of the file being linted (Name, Attribute, literals …)."""
+        found = self.ast_node_for(ctx, node)
+        return self.value_of_ast(ctx, found, placeholder) if found is not None else None
+
+    def ast_node_for(self, ctx: "FileContext", node: Any) -> ast.AST | None:
+        """The ``ctx.ast_tree`` expression spanning exactly the libcst ``node`` (or None)."""
+        tree = ctx.ast_tree
+        if tree is None:
+            return None
+        try:
+            line, column, end_line, end_column = ctx.position(node)
+        except (KeyError, ValueError):
+            return None
+        lines = split_lines(ctx.text)
+
+        def byte_col(number: int, col: int) -> int:
+            text = lines[number - 1] if 0 < number <= len(lines) else ""
+            return len(text[: col - 1].encode("utf-8"))
+
+        key = (line, byte_col(line, column), end_line, byte_col(end_line, end_column))
+        cached = self._span_index.get(id(tree))
+        if cached is None or cached[0] is not tree:
+            spans: dict[tuple[int, int, int, int], ast.AST] = {}
+            for sub in ast.walk(tree):  # breadth first: the outermost node of a span wins
+                if isinstance(sub, ast.expr):
+                    spans.setdefault((*_pos(sub), *_end(sub)), sub)
+            with self._lock:
+                if len(self._span_index) > 16:
+                    self._span_index.clear()
+                self._span_index[id(tree)] = (tree, spans)
+            cached = (tree, spans)
+        return cached[1].get(key)
+
+    # ------------------------------------------------------------ resolution
+    def _lookup_module(self, module: _Module, name: str, walk: _Walk,
+                       before: tuple[int, int] | None = None) -> Definition | _Unknown:
+        """Module-level ``name`` of ``module`` (bindings before ``before`` only, if given)."""
+        step = walk.deeper((module.path, name, before))
+        if step is None:
+            return _UNKNOWN
+        entries = module.bindings.get(name, [])
+        if before is not None:
+            entries = [e for e in entries if e.position < before]
+        if not entries:
+            for star in reversed(module.stars):
+                dotted = self.absolute_module(module.path, star.module, star.level)
+                target = self.find_module(dotted, module.path) if dotted else None
+                target_module = self._module(target, step) if target else None
+                if target_module is not None and target_module.exported(name):
+                    found = self._lookup_module(target_module, name, step)
+                    if isinstance(found, Definition) or found.ambiguous:
+                        return found
+            return _UNKNOWN
+        return self._compose(module, name, entries, step)
+
+    def _compose(self, module: _Module, name: str, entries: list[_Binding],
+                 walk: _Walk) -> Definition | _Unknown:
+        """The binding(s) of one name in one scope, in source order, as one definition."""
+        if len(entries) > 1 and any(
+                e.conditional or e.kind in ("other", "global", "nonlocal", "param") for e in entries):
+            return _AMBIGUOUS
+        base_index = max((i for i, e in enumerate(entries) if e.kind != "aug"), default=None)
+        if base_index is None:
+            return _AMBIGUOUS
+        base = entries[base_index]
+        if base_index < len(entries) - 1:
+            # ``X = "a"`` then ``X += "b"``: compose a synthetic ``"a" + "b"``.
+            if base.kind != "assign" or base.node is None:
+                return _AMBIGUOUS
+            node: ast.AST = base.node
+            for extra in entries[base_index + 1:]:
+                aug = extra.node
+                if not isinstance(aug, ast.AugAssign) or not isinstance(aug.op, ast.Add):
+                    return _AMBIGUOUS
+                node = ast.BinOp(left=node, op=ast.Add(), right=aug.value)
+            return Definition(module.path, name, "value", node, base.position[0], composed=True)
+        kind = base.kind
+        if kind == "assign":
+            return Definition(module.path, name, "value", base.node, base.position[0])
+        if kind in ("class", "function"):
+            return Definition(module.path, name, kind, base.node, base.position[0])
+        if kind == "importfrom":
+            stmt = base.node
+            assert isinstance(stmt, ast.ImportFrom)
+            return self._import_from(module.path, stmt.module, stmt.level, base.imported, walk)
+        if kind == "import":
+            target = self.find_module(base.imported, module.path)
             if target is None:
-                return None
-            return self._lookup(target, original, placeholder, depth + 1)
-        return self._eval(bound, path, placeholder, depth + 1)
+                return _UNKNOWN
+            return Definition(target, "", "module", None, 0)
+        return _AMBIGUOUS if kind == "other" else _UNKNOWN
 
-    def _eval(self, node: ast.AST, path: Path, placeholder: str | None, depth: int) -> StringValue | None:
-        if depth > MAX_DEPTH:
+    def _import_from(self, from_path: Path, module_name: str | None, level: int, name: str,
+                     walk: _Walk) -> Definition | _Unknown:
+        dotted = self.absolute_module(from_path, module_name, level)
+        if not dotted:
+            return _UNKNOWN
+        target = self.find_module(dotted, from_path)
+        target_module = self._module(target, walk) if target else None
+        if target_module is not None and (name in target_module.bindings or target_module.stars):
+            found = self._lookup_module(target_module, name, walk)
+            if isinstance(found, Definition) or found.ambiguous:
+                return found
+        submodule = self.find_module(f"{dotted}.{name}", from_path)
+        if submodule is not None:
+            return Definition(submodule, "", "module", None, 0)
+        return _UNKNOWN
+
+    def _lookup_name(self, name: str, at: tuple[int, int], module: _Module,
+                     walk: _Walk) -> Definition | _Unknown:
+        """Python's lookup of ``name`` used at position ``at`` of ``module``."""
+        scopes = module.scopes_at(at)
+        for index, scope in enumerate(scopes):
+            if isinstance(scope, ast.ClassDef) and index > 0:
+                continue  # class bodies are not visible from the methods they contain
+            entries = module.scope_bindings(scope).get(name)
+            if not entries:
+                continue
+            kinds = {e.kind for e in entries}
+            if "global" in kinds:
+                return self._lookup_module(module, name, walk)
+            if "nonlocal" in kinds:
+                continue
+            if "param" in kinds:
+                return _UNKNOWN
+            visible = [e for e in entries if e.position < at]
+            if not visible:
+                if isinstance(scope, ast.ClassDef):
+                    continue  # not yet bound in the class body: the global is used
+                return _UNKNOWN
+            step = walk.deeper((module.path, name, _pos(scope)))
+            if step is None:
+                return _UNKNOWN
+            found = self._compose(module, name, visible, step)
+            return found
+        before = at if not scopes else None
+        return self._lookup_module(module, name, walk, before=before)
+
+    def _resolve_expr(self, expr: ast.AST, module: _Module, walk: _Walk) -> Definition | _Unknown:
+        if isinstance(expr, ast.Name):
+            return self._lookup_name(expr.id, _pos(expr), module, walk)
+        if isinstance(expr, ast.Attribute):
+            base = self._resolve_expr(expr.value, module, walk)
+            if not isinstance(base, Definition):
+                if base.ambiguous or _is_self(expr.value, module):
+                    return _AMBIGUOUS  # ``self.PREFIX``: astroid may know the class
+                return _UNKNOWN
+            return self._attribute(base, expr.attr, walk)
+        return _UNKNOWN
+
+    def _attribute(self, base: Definition, attr: str, walk: _Walk) -> Definition | _Unknown:
+        if base.kind == "module":
+            target = self._module(base.path, walk)
+            if target is None:
+                return _UNKNOWN
+            if attr in target.bindings or target.stars:
+                found = self._lookup_module(target, attr, walk)
+                if isinstance(found, Definition) or found.ambiguous:
+                    return found
+            if target.is_package:
+                submodule = base.path.parent / f"{attr}.py"
+                if not submodule.is_file():
+                    submodule = base.path.parent / attr / "__init__.py"
+                if submodule.is_file():
+                    return Definition(submodule.resolve(), "", "module", None, 0)
+            return _UNKNOWN
+        if base.kind == "class" and isinstance(base.node, ast.ClassDef):
+            module = self._module(base.path, walk)
+            if module is None:
+                return _UNKNOWN
+            entries = module.scope_bindings(base.node).get(attr)
+            if not entries:
+                return _AMBIGUOUS  # inherited or set later: astroid may know
+            step = walk.deeper((base.path, base.name, attr))
+            if step is None:
+                return _UNKNOWN
+            found = self._compose(module, attr, entries, step)
+            if isinstance(found, Definition) and found.kind == "value":
+                return Definition(found.path, f"{base.name}.{attr}", found.kind, found.node,
+                                  found.line, found.composed)
+            return found
+        if base.kind == "value" and isinstance(base.node, ast.Call):
+            return _AMBIGUOUS  # an instance (``conf = Settings()``): astroid may know
+        return _UNKNOWN
+
+    # ----------------------------------------------------------- evaluation
+    def _value_of_definition(self, found: Definition | _Unknown, walk: _Walk) -> StringValue | None:
+        if not isinstance(found, Definition) or found.kind != "value" or found.node is None:
             return None
+        module = self._module(found.path, walk)
+        if module is None:
+            return None
+        step = walk.deeper()
+        if step is None:
+            return None
+        try:
+            return self._eval(found.node, module, step)
+        except RecursionError:
+            return None
+
+    def _eval(self, node: ast.AST, module: _Module, walk: _Walk) -> StringValue | None:
+        step = walk.deeper()
+        if step is None:
+            return None
+        path = module.path
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return StringValue(node.value, True, (path, node.lineno))
-        if isinstance(node, ast.Name):
-            return self._lookup(path, node.id, placeholder, depth + 1)
+            return StringValue(node.value, True, (path, getattr(node, "lineno", 0)))
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            found = self._resolve_expr(node, module, step)
+            if isinstance(found, Definition):
+                return self._value_of_definition(found, step)
+            if found.ambiguous:
+                return self._astroid_value(node, module)
+            return None
         if isinstance(node, ast.JoinedStr):
-            return self._concat(
-                [v.value if isinstance(v, ast.FormattedValue) else v for v in node.values],
-                path, placeholder, depth, origin_line=node.lineno,
-            )
+            parts: list[ast.AST | None] = []
+            for value in node.values:
+                if isinstance(value, ast.FormattedValue):
+                    plain = value.conversion in (-1, ord("s")) and value.format_spec is None
+                    parts.append(value.value if plain else None)
+                else:
+                    parts.append(value)
+            return self._concat(parts, module, step, getattr(node, "lineno", 0))
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return self._concat([node.left, node.right], path, placeholder, depth, origin_line=node.lineno)
+            return self._concat([node.left, node.right], module, step, getattr(node, "lineno", 0))
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
-            left = self._eval(node.left, path, placeholder, depth + 1)
-            if left is None or placeholder is None:
-                return StringValue(left.text.split("%", 1)[0], False, left.origin) if left else None
-            return StringValue(_replace_percent(left.text, placeholder), left.complete, left.origin)
+            left = self._eval(node.left, module, step)
+            if left is None:
+                return None
+            if left.complete:
+                args = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+                values = [self._eval(a, module, step) for a in args]
+                if all(v is not None and v.complete for v in values):
+                    try:
+                        text = left.text % tuple(v.text for v in values)  # type: ignore[union-attr]
+                        return StringValue(text, True, left.origin)
+                    except (TypeError, ValueError, KeyError):
+                        pass
+            if step.placeholder is None:
+                return StringValue(left.text.split("%", 1)[0], False, left.origin)
+            return StringValue(_replace_percent(left.text, step.placeholder), left.complete, left.origin)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "format"):
-            base = self._eval(node.func.value, path, placeholder, depth + 1)
-            if base is None or placeholder is None:
-                return StringValue(base.text.split("{", 1)[0], False, base.origin) if base else None
-            return StringValue(_replace_braces(base.text, placeholder), base.complete, base.origin)
+            base = self._eval(node.func.value, module, step)
+            if base is None:
+                return None
+            if base.complete:
+                args = [self._eval(a, module, step) for a in node.args]
+                kwargs = {k.arg: self._eval(k.value, module, step) for k in node.keywords if k.arg}
+                if (len(kwargs) == len(node.keywords)
+                        and all(v is not None and v.complete for v in (*args, *kwargs.values()))):
+                    try:
+                        text = base.text.format(*(v.text for v in args),  # type: ignore[union-attr]
+                                                **{k: v.text for k, v in kwargs.items()})  # type: ignore[union-attr]
+                        return StringValue(text, True, base.origin)
+                    except (IndexError, KeyError, ValueError, AttributeError):
+                        pass
+            if step.placeholder is None:
+                return StringValue(base.text.split("{", 1)[0], False, base.origin)
+            return StringValue(_replace_braces(base.text, step.placeholder), base.complete, base.origin)
         return None
 
-    def _concat(self, parts: list[ast.AST], path: Path, placeholder: str | None, depth: int,
+    def _concat(self, parts: list[ast.AST | None], module: _Module, walk: _Walk,
                 origin_line: int) -> StringValue | None:
         text = ""
         origin = None
         for part in parts:
-            value = self._eval(part, path, placeholder, depth + 1)
+            value = self._eval(part, module, walk) if part is not None else None
             if value is None:
-                if placeholder is None:
-                    return StringValue(text, False, origin or (path, origin_line)) if text or origin else None
-                value = StringValue(placeholder, True)
+                if walk.placeholder is None:
+                    return StringValue(text, False, origin or (module.path, origin_line)) if text or origin else None
+                value = StringValue(walk.placeholder, True)
             text += value.text
             origin = origin or value.origin
             if not value.complete:
                 return StringValue(text, False, origin)
-        return StringValue(text, True, origin or (path, origin_line))
+        return StringValue(text, True, origin or (module.path, origin_line))
+
+    # -------------------------------------------------------------- astroid
+    def _astroid_value(self, node: ast.AST | None, module: _Module, name: str = "") -> StringValue | None:
+        """Last resort for a name the cheap resolver could not settle (bounded).
+
+        Infers ``node`` (found in the astroid build of ``module`` by position) or,
+        without a node, the module attribute ``name``."""
+        if not self.use_astroid or module.text is None:
+            return None
+        with _ASTROID_LOCK:
+            if self._astroid_inferences >= ASTROID_INFERENCE_BUDGET:
+                return None
+            self._astroid_inferences += 1
+            try:
+                return _astroid_infer_string(self, module, node, name)
+            except Exception:  # noqa: BLE001 - astroid failures must never break a rule
+                return None
+
+    def _astroid_module_for(self, modname: str) -> Any:
+        """Build (once per index) the astroid module of a project module, or None."""
+        if modname in self._astroid_modules:
+            return self._astroid_modules[modname]
+        if len(self._astroid_modules) >= ASTROID_MODULE_BUDGET:
+            return None
+        path = self.find_module(modname)
+        module = self._module(path) if path is not None else None
+        built = None
+        if module is not None and module.text is not None:
+            built = _astroid_build(module.text, modname, str(module.path))
+        self._astroid_modules[modname] = built
+        return built
+
+
+# ------------------------------------------------------------ astroid bridge
+
+_ASTROID_LOCK = threading.RLock()
+_ACTIVE_INDEX: list[ModuleIndex] = []
+_PATCHED = False
+
+
+def _astroid_build(text: str, modname: str, path: str) -> Any:
+    from astroid.builder import AstroidBuilder
+    from astroid.manager import AstroidManager
+
+    manager = AstroidManager()
+    module = AstroidBuilder(manager).string_build(text, modname, path)
+    # Never leave project modules in astroid's global cache: another project
+    # (tests lint many) may have a module of the same name.
+    if manager.astroid_cache.get(module.name) is module:
+        del manager.astroid_cache[module.name]
+    return module
+
+
+def _install_astroid_bridge() -> None:
+    """Route astroid's imports through the active index while we infer."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    from astroid.exceptions import AstroidImportError
+    from astroid.manager import AstroidManager
+
+    original = AstroidManager.ast_from_module_name
+
+    def ast_from_module_name(self: Any, modname: str | None, context_file: str | None = None,
+                             use_cache: bool = True) -> Any:
+        index = _ACTIVE_INDEX[-1] if _ACTIVE_INDEX else None
+        if index is None or modname in (None, "builtins"):
+            return original(self, modname, context_file, use_cache)
+        built = index._astroid_module_for(modname)
+        if built is None:
+            raise AstroidImportError(f"raptor-lint: {modname!r} is not a module of the project")
+        return built
+
+    AstroidManager.ast_from_module_name = ast_from_module_name  # type: ignore[method-assign]
+    _PATCHED = True
+
+
+def _astroid_infer_string(index: ModuleIndex, module: _Module, node: ast.AST | None,
+                          name: str) -> StringValue | None:
+    import astroid
+    from astroid import nodes
+    from astroid.util import UninferableBase
+
+    _install_astroid_bridge()
+    modname = index.module_name(module.path) or module.path.stem
+    assert module.text is not None
+    _ACTIVE_INDEX.append(index)
+    try:
+        built = index._astroid_own.get(module.path)
+        if built is None or built[0] is not module:
+            built = (module, _astroid_build(module.text, modname, str(module.path)))
+            if len(index._astroid_own) > 32:
+                index._astroid_own.clear()
+            index._astroid_own[module.path] = built
+        built = built[1]
+        if node is None:
+            inferred_values = built.igetattr(name)
+        else:
+            position, type_name = _pos(node), type(node).__name__
+            target = next((candidate for candidate in built.nodes_of_class((nodes.Name, nodes.Attribute))
+                           if (candidate.lineno, candidate.col_offset) == position
+                           and type(candidate).__name__ == type_name), None)
+            if target is None:
+                return None
+            inferred_values = target.infer()
+        values: set[str] = set()
+        line = 0
+        for count, inferred in enumerate(inferred_values):
+            if count >= ASTROID_MAX_VALUES or isinstance(inferred, UninferableBase):
+                return None
+            if not (isinstance(inferred, nodes.Const) and isinstance(inferred.value, str)):
+                return None
+            values.add(inferred.value)
+            line = line or (inferred.lineno or 0)
+        if len(values) != 1:
+            return None
+        return StringValue(values.pop(), True, (module.path, line) if line else None)
+    except (astroid.AstroidError, RecursionError, StopIteration):
+        return None
+    finally:
+        _ACTIVE_INDEX.pop()
+
+
+def _is_self(expr: ast.AST, module: _Module) -> bool:
+    """``self`` / ``cls`` as the first parameter of a method."""
+    if not isinstance(expr, ast.Name) or expr.id not in ("self", "cls"):
+        return False
+    scopes = module.scopes_at(_pos(expr))
+    for inner, outer in zip(scopes, scopes[1:]):
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(outer, ast.ClassDef):
+            params = [*inner.args.posonlyargs, *inner.args.args]
+            return bool(params) and params[0].arg == expr.id
+    return False
+
+
+# ------------------------------------------------------------------- helpers
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer (and libcst) count them: \\n, \\r\\n or \\r."""
+    return re.split(r"\r\n|\r|\n", text)
 
 
 def _replace_percent(text: str, placeholder: str) -> str:
-    import re
-
     return re.sub(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifrx%]",
                   lambda m: "%" if m.group(0) == "%%" else placeholder, text)
 
 
 def _replace_braces(text: str, placeholder: str) -> str:
-    import re
-
     return re.sub(r"\{[^{}]*\}", placeholder, text.replace("{{", "\0").replace("}}", "\1")).replace(
         "\0", "{").replace("\1", "}")
+
+
+__all__ = ["Definition", "ModuleIndex", "StringValue"]
