@@ -545,7 +545,9 @@ class ModuleIndex:
             return _UNKNOWN
         entries = module.bindings.get(name, [])
         if before is not None:
-            entries = [e for e in entries if e.position < before]
+            # A module-level use sees the bindings above it.  None above (a synthetic
+            # expression, or a tree that is not this file's): all of them.
+            entries = [e for e in entries if e.position < before] or entries
         if not entries:
             for star in reversed(module.stars):
                 dotted = self.absolute_module(module.path, star.module, star.level)
@@ -561,9 +563,10 @@ class ModuleIndex:
     def _compose(self, module: _Module, name: str, entries: list[_Binding],
                  walk: _Walk) -> Definition | _Unknown:
         """The binding(s) of one name in one scope, in source order, as one definition."""
-        if len(entries) > 1 and any(
-                e.conditional or e.kind in ("other", "global", "nonlocal", "param") for e in entries):
-            return _AMBIGUOUS
+        if any(e.kind in ("other", "param") for e in entries):
+            return _UNKNOWN  # loop / with / except / walrus targets, parameters
+        if len(entries) > 1 and any(e.conditional or e.kind in ("global", "nonlocal") for e in entries):
+            return _AMBIGUOUS  # bound differently under if/try: astroid may still settle it
         base_index = max((i for i, e in enumerate(entries) if e.kind != "aug"), default=None)
         if base_index is None:
             return _AMBIGUOUS
@@ -593,7 +596,7 @@ class ModuleIndex:
             if target is None:
                 return _UNKNOWN
             return Definition(target, "", "module", None, 0)
-        return _AMBIGUOUS if kind == "other" else _UNKNOWN
+        return _UNKNOWN
 
     def _import_from(self, from_path: Path, module_name: str | None, level: int, name: str,
                      walk: _Walk) -> Definition | _Unknown:

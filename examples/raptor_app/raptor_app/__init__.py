@@ -6,11 +6,11 @@ import os
 
 from flask import Flask
 
-from raptor_app.routes.beta_digest import beta_digest_bp
+from raptor_app.routes.beta_digest import beta_digest_bp, beta_survey_bp
 from raptor_app.routes.trading import trading_bp
 from raptor_app.routes.webauthn import webauthn_bp
 
-_core_blueprints = [webauthn_bp, trading_bp, beta_digest_bp]
+_core_blueprints = [webauthn_bp, trading_bp, beta_digest_bp, beta_survey_bp]
 
 
 def _env_flag(name: str) -> bool:

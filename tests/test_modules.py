@@ -1,0 +1,243 @@
+"""The import-free cross-module resolver (raptor_lint.project.modules)."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from raptor_lint.config import Config
+from raptor_lint.context import FileContext
+from raptor_lint.project import ProjectIndex
+from raptor_lint.project.modules import ModuleIndex
+
+PROJECT = {
+    "pkg/__init__.py": """
+        from .settings import API_PREFIX as PREFIX
+        from . import settings
+    """,
+    "pkg/settings.py": """
+        API_PREFIX = "/api"
+        INTERNAL = f"{API_PREFIX}/internal"
+        BETA = INTERNAL + "/beta"
+        PERCENT = "/api/%s" % "x"
+        FORMAT = "{}/fmt".format(API_PREFIX)
+        ACCUMULATED = "/api"
+        ACCUMULATED += "/acc"
+        REBOUND = "/first"
+        REBOUND = "/second"
+        if DEBUG:
+            CONDITIONAL = "/api/same"
+        else:
+            CONDITIONAL = "/api/same"
+        if DEBUG:
+            DIFFERENT = "/api/debug"
+        else:
+            DIFFERENT = "/api/prod"
+        SQL_TEMPLATE = "SELECT * FROM t WHERE id = %s"
+        SQL_FSTRING = f"SELECT * FROM {TABLE} WHERE a = 1"
+        REPR = f"{API_PREFIX!r}/x"
+
+
+        class Paths:
+            BASE = "/api"
+            DEEP = BASE + "/deep"
+
+
+        class Settings:
+            def __init__(self):
+                self.prefix = "/api/instance"
+
+
+        conf = Settings()
+        __all__ = ["API_PREFIX", "INTERNAL", "CONDITIONAL"]
+        HIDDEN = "/hidden"
+    """,
+    "pkg/sub/__init__.py": "",
+    "pkg/sub/mod.py": """
+        from .. import PREFIX
+        from ..settings import *
+        from ...outside import X
+        from pkg.missing import GONE
+        import pkg.settings as m
+        import pkg.settings
+        from pkg import settings as st
+        from .cycle_a import LOOP
+
+        V_ALIAS_MODULE = m.BETA
+        V_DOTTED = pkg.settings.INTERNAL
+        V_CLASS = st.Paths.DEEP
+        V_INSTANCE = st.conf.prefix
+        V_STAR = CONDITIONAL
+        V_STAR_HIDDEN = HIDDEN
+        V_GONE = GONE
+
+
+        def handler(param):
+            local = PREFIX + "/local"
+            twice = "/a"
+            twice += "/b"
+            for item in param:
+                looped = item
+            return local, param, twice, looped
+
+
+        class View:
+            ROUTE = "/api/view"
+
+            def get(self):
+                return self.ROUTE
+    """,
+    "pkg/sub/cycle_a.py": "from .cycle_b import LOOP\n",
+    "pkg/sub/cycle_b.py": "from .cycle_a import LOOP\n",
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("modules")
+    for rel, text in PROJECT.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+def text_of(value):
+    return None if value is None else (value.text, value.complete)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("PREFIX", ("/api", True)),                          # relative import of a package re-export
+    ("INTERNAL", ("/api/internal", True)),               # star import, f-string
+    ("V_ALIAS_MODULE", ("/api/internal/beta", True)),    # import pkg.mod as m; m.CONST
+    ("V_DOTTED", ("/api/internal", True)),               # import pkg.mod; pkg.mod.CONST
+    ("V_CLASS", ("/api/deep", True)),                    # class attribute using the class scope
+    ("V_STAR", ("/api/same", True)),                     # ambiguous binding settled by astroid
+    ("V_INSTANCE", ("/api/instance", True)),             # instance attribute: astroid
+    ("V_STAR_HIDDEN", None),                             # not in __all__
+    ("V_GONE", None),                                    # missing module
+    ("X", None),                                         # beyond the top-level package
+    ("LOOP", None),                                      # import cycle
+    ("NOT_DEFINED", None),
+])
+def test_module_constants(project: Path, name: str, expected) -> None:
+    index = ModuleIndex(project)
+    assert text_of(index.string_constant(project / "pkg/sub/mod.py", name)) == expected
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("BETA", ("/api/internal/beta", True)),
+    ("PERCENT", ("/api/x", True)),
+    ("FORMAT", ("/api/fmt", True)),
+    ("ACCUMULATED", ("/api/acc", True)),
+    ("REBOUND", ("/second", True)),
+    ("DIFFERENT", None),                                  # two values: unknown
+    ("SQL_TEMPLATE", ("SELECT * FROM t WHERE id = %s", True)),
+    ("REPR", None),                                       # !r changes the text
+])
+def test_evaluation(project: Path, name: str, expected) -> None:
+    index = ModuleIndex(project)
+    assert text_of(index.string_constant(project / "pkg/settings.py", name)) == expected
+
+
+def test_placeholder_semantics(project: Path) -> None:
+    index = ModuleIndex(project)
+    settings = project / "pkg/settings.py"
+    # Without a placeholder an unknown part ends the value; with one it is replaced.
+    assert text_of(index.string_constant(settings, "SQL_FSTRING")) == ("SELECT * FROM ", False)
+    assert text_of(index.string_constant(settings, "SQL_FSTRING", placeholder=":p")) == (
+        "SELECT * FROM :p WHERE a = 1", True)
+    tree = ast.parse('x = SQL_TEMPLATE % user_id\ny = "{} and {x}".format(a, x=b)\n')
+    index_eval = [index.evaluate(stmt.value, settings) for stmt in tree.body]
+    assert [text_of(v) for v in index_eval] == [("SELECT * FROM t WHERE id = ", False), ("", False)]
+    with_placeholder = [index.evaluate(stmt.value, settings, placeholder="?") for stmt in tree.body]
+    assert [text_of(v) for v in with_placeholder] == [("SELECT * FROM t WHERE id = ?", True), ("? and ?", True)]
+
+
+def test_imported_string_and_origin(project: Path) -> None:
+    index = ModuleIndex(project)
+    value = index.imported_string(project / "pkg/sub/mod.py", "settings", 2, "BETA")
+    assert value.text == "/api/internal/beta"
+    assert value.origin == ((project / "pkg/settings.py").resolve(), 2)
+    assert index.imported_string(project / "pkg/sub/mod.py", "nowhere", 2, "BETA") is None
+    assert index.imported_string(project / "pkg/sub/mod.py", None, 5, "BETA") is None
+
+
+def test_function_and_class_scopes(project: Path) -> None:
+    index = ModuleIndex(project)
+    path = project / "pkg/sub/mod.py"
+    tree = index.tree(path)
+    returns = [n.value for n in ast.walk(tree) if isinstance(n, ast.Return)]
+    local, param, twice, looped = returns[0].elts
+    assert text_of(index.evaluate(local, path)) == ("/api/local", True)
+    assert index.evaluate(param, path) is None
+    assert text_of(index.evaluate(twice, path)) == ("/a/b", True)
+    assert index.evaluate(looped, path) is None
+    assert text_of(index.evaluate(returns[1], path)) == ("/api/view", True)  # self.ROUTE via astroid
+
+
+def test_resolve_definitions(project: Path) -> None:
+    index = ModuleIndex(project)
+    path = project / "pkg/sub/mod.py"
+    tree = index.tree(path)
+    values = {s.targets[0].id: s.value for s in tree.body if isinstance(s, ast.Assign)}
+    found = index.resolve(values["V_ALIAS_MODULE"], path)
+    assert (found.path.name, found.name, found.kind, found.line) == ("settings.py", "BETA", "value", 4)
+    found = index.resolve(values["V_CLASS"], path)
+    assert (found.name, found.kind) == ("Paths.DEEP", "value")
+    assert index.resolve(values["V_GONE"], path) is None
+
+
+def test_in_memory_tree_wins_over_the_file_on_disk(project: Path) -> None:
+    index = ModuleIndex(project)
+    path = project / "pkg/sub/mod.py"
+    text = "from pkg.settings import INTERNAL\nPREFIX = INTERNAL + '/edited'\nuse = PREFIX\n"
+    tree = ast.parse(text)
+    assert text_of(index.evaluate(tree.body[-1].value, path, tree=tree, text=text)) == (
+        "/api/internal/edited", True)
+
+
+def test_value_of_a_libcst_node(project: Path) -> None:
+    import libcst
+
+    path = project / "pkg/sub/view.py"
+    text = "from .. import settings\n\ndef f():\n    prefix = settings.INTERNAL\n    return (  prefix  )\n"
+    config = Config(root=project)
+    ctx = FileContext(path=path, display_path="view.py", kind="python", text=text, config=config,
+                      project=ProjectIndex(config), ast_tree=ast.parse(text))
+    names = []
+
+    class Collect(libcst.CSTVisitor):
+        def visit_Name(self, node: libcst.Name) -> None:
+            if node.value == "prefix":
+                names.append(node)
+
+    ctx.module.visit(Collect())
+    assert len(names) == 2
+    modules = ctx.project.modules
+    assert text_of(modules.value_of(ctx, names[-1])) == ("/api/internal", True)
+
+
+def test_astroid_is_bounded_to_project_modules(project: Path, monkeypatch) -> None:
+    from raptor_lint.project import modules as modules_module
+
+    index = ModuleIndex(project)
+    path = project / "pkg/sub/flaskish.py"
+    path.write_text("from flask import Flask\nif A:\n    P = Flask.name\nelse:\n    P = Flask.name\n")
+    assert index.string_constant(path, "P") is None
+    assert "flask" not in index._astroid_modules or index._astroid_modules["flask"] is None
+    monkeypatch.setattr(modules_module, "ASTROID_INFERENCE_BUDGET", 0)
+    fresh = ModuleIndex(project)
+    assert fresh.string_constant(project / "pkg/sub/mod.py", "V_STAR") is None
+
+
+def test_changed_file_is_reread(project: Path) -> None:
+    index = ModuleIndex(project)
+    path = project / "pkg/sub/changing.py"
+    path.write_text('VALUE = "/one"\n')
+    assert index.string_constant(path, "VALUE").text == "/one"
+    path.write_text('VALUE = "/two-longer"\n')
+    assert index.string_constant(path, "VALUE").text == "/two-longer"
