@@ -25,6 +25,7 @@ from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.runner import CheckOptions, run_check
 
 PROJECT = FIXTURES / "project_rules"
+TABLES = FIXTURES / "project_rules_tables"
 
 FACTORY = '''\
 import os
@@ -265,6 +266,23 @@ def test_noqa_and_select(tmp_path: Path, monkeypatch) -> None:
     assert lint(tmp_path, monkeypatch, select=("RPT502",)) == []
 
 
+def test_rpt504_needs_the_migrations_directory_and_reports_per_use(tmp_path: Path, monkeypatch) -> None:
+    app = (
+        "from sqlalchemy import text\n"
+        "def f(conn):\n"
+        "    conn.execute(text('SELECT * FROM beta_nda_ack'))\n"
+        "    conn.execute(text('DELETE FROM beta_nda_ack WHERE user_id IN (SELECT id FROM users)'))\n"
+        "    conn.execute(text('SELECT a.x FROM beta_nda_ack AS a JOIN orphans AS o ON o.id = a.x'))\n"
+    )
+    write(tmp_path, {"app.py": app})
+    assert lint(tmp_path, monkeypatch) == []
+    write(tmp_path, {"migrations/versions/0001.py":
+                     "from alembic import op\nrevision = '1'\ndown_revision = None\n"
+                     "def upgrade():\n    op.create_table('users')\n"})
+    assert lint(tmp_path, monkeypatch) == [("app.py", 3, "RPT504"), ("app.py", 4, "RPT504"),
+                                           ("app.py", 5, "RPT504"), ("app.py", 5, "RPT504")]
+
+
 # ------------------------------------------------------------ bad configuration
 
 @pytest.mark.parametrize("files, key", [
@@ -310,10 +328,11 @@ def _flake8(args: list[str], cwd: Path) -> list[str]:
     return sorted(proc.stdout.splitlines())
 
 
-def test_flake8_agrees_with_cli_on_the_fixture_project() -> None:
-    cli_lines = _cli_lines(PROJECT)
-    assert any(" RPT501 " in line for line in cli_lines)
-    flake8 = [line.removeprefix("./") for line in _flake8(["."], PROJECT)]
+@pytest.mark.parametrize("project, code", [(PROJECT, "RPT501"), (TABLES, "RPT504")], ids=lambda v: str(v)[-14:])
+def test_flake8_agrees_with_cli_on_the_fixture_projects(project: Path, code: str) -> None:
+    cli_lines = _cli_lines(project)
+    assert any(f" {code} " in line for line in cli_lines)
+    flake8 = [line.removeprefix("./") for line in _flake8(["."], project)]
     assert flake8 == cli_lines
 
 

@@ -23,6 +23,7 @@ from raptor_lint.project import manifest as manifest_facts
 from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.sql import iter_sql_uses, tables_used
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
 
 FLAG_NAME = re.compile(r"FLAG_[A-Za-z0-9_]+")
+_PREFILTER = re.compile(r"FLAG_|environ|getenv|from_envvar|execute|exec_driver_sql|\btext\b")
 _ENV_METHODS = {"get", "setdefault", "pop"}
 
 _RUNBOOK_MAINTENANCE = 'header "Maintenance rule" (new flag ships with its migration and checklist entry in the same PR)'
@@ -109,6 +111,51 @@ vars:
 }
 
 
+_NDA_BAD = '''\
+from sqlalchemy import text
+
+
+def save_walkthrough_step(conn, user_id: int, step: int) -> None:
+    # beta_walkthrough_steps is created by a Console migration only (PR #3517).
+    conn.execute(
+        text("INSERT INTO beta_walkthrough_steps (user_id, step) VALUES (:uid, :step)"),
+        {"uid": user_id, "step": step},
+    )
+'''
+
+_NDA_GOOD = '''\
+from sqlalchemy import text
+
+
+def record_nda_ack(conn, user_id: int) -> None:
+    # migrations/versions/0003_beta_nda_ack.py creates beta_nda_ack in this service (PR #3454).
+    conn.execute(
+        text("INSERT INTO beta_nda_ack (user_id, acked_at) VALUES (:uid, CURRENT_TIMESTAMP)"),
+        {"uid": user_id},
+    )
+'''
+
+_NDA_PROJECT = {
+    "migrations/versions/0001_initial.py": _EXAMPLE_PROJECT["migrations/versions/0001_initial.py"],
+    "migrations/versions/0003_beta_nda_ack.py": '''\
+"""beta_nda_ack in Raptor's own schema (PR #3454)."""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0003"
+down_revision = "0001"
+
+
+def upgrade():
+    op.create_table(
+        "beta_nda_ack",
+        sa.Column("user_id", sa.Integer, primary_key=True),
+        sa.Column("acked_at", sa.DateTime, nullable=False),
+    )
+''',
+}
+
+
 RULES = (
     Rule(
         code="RPT501",
@@ -177,6 +224,27 @@ def database_url() -> str:
 ''',
         example_path="raptor_app/services/status.py",
         example_project=_EXAMPLE_PROJECT,
+    ),
+    Rule(
+        code="RPT504",
+        name="table-without-migration",
+        summary="A table used in app SQL (INSERT/UPDATE/DELETE/FROM/JOIN) that no Alembic migration "
+                "of this service creates.",
+        runbook='"SQLite-vs-Postgres test divergence", incidents table (PR #3454, PR #3517)',
+        why=(
+            "The unit tests build their own SQLite schema, so a query against a table that only another "
+            "service's migration creates passes every test and fails in production with 'relation does not "
+            "exist': beta_nda_ack (2026-06-10, PR #3454) and the beta_walkthrough tables (2026-06-12, "
+            "PR #3517) were created in a Console migration only. The rule collects the tables this "
+            "service's migrations create (op.create_table, CREATE TABLE in executed SQL, following "
+            "op.rename_table and ALTER TABLE ... RENAME TO in upgrade()) and checks every table app SQL "
+            "reads or writes. CTE names are not tables; names compare unqualified and case-insensitively; "
+            "each use is reported at its SQL string. Active only when the migrations directory exists."
+        ),
+        bad=_NDA_BAD,
+        good=_NDA_GOOD,
+        example_path="raptor_app/services/beta_nda.py",
+        example_project=_NDA_PROJECT,
     ),
 )
 
@@ -434,8 +502,9 @@ class ProjectRulesChecker(Checker):
 
     def prefilter(self, text: str) -> bool:
         # RPT501/502 need a FLAG_ literal in this file (names are resolved within the file
-        # only); RPT503 needs os.environ / getenv / from_envvar spelled in the file.
-        return "FLAG_" in text or "environ" in text or "getenv" in text or "from_envvar" in text
+        # only); RPT503 needs os.environ / getenv / from_envvar spelled in the file; RPT504 a
+        # SQL sink (raptor_lint.sql: text(), execute(), exec_driver_sql()).
+        return _PREFILTER.search(text) is not None
 
     def prepare(self, project: "ProjectIndex") -> None:
         """Build the facts up front so a configuration problem is exit 2, not a finding."""
@@ -458,6 +527,8 @@ class ProjectRulesChecker(Checker):
             yield from self._flags(ctx, tree)
         if config.is_selected("RPT503"):
             yield from self._env(ctx, tree)
+        if config.is_selected("RPT504"):
+            yield from self._tables(ctx)
 
     # ------------------------------------------------------------ RPT501/502
     def _flags(self, ctx: "FileContext", tree: ast.Module) -> Iterator["Finding"]:
@@ -495,6 +566,36 @@ class ProjectRulesChecker(Checker):
                 f"an environment provisioned from the manifest boots without it; add "
                 f"'- name: {read.name}' under 'vars:'"
             ))
+
+
+    # ---------------------------------------------------------------- RPT504
+    def _tables(self, ctx: "FileContext") -> Iterator["Finding"]:
+        migrations = ctx.project.get(migration_facts.build)
+        if migrations is None:
+            return
+        for use in iter_sql_uses(ctx):
+            if not use.parsed.ok:
+                continue
+            for table in tables_used(use.statements):
+                key = table.lower()
+                if key in migrations.tables:
+                    continue
+                renamed = migrations.renamed_away.get(key)
+                if renamed is not None:
+                    new, by = renamed
+                    message = (
+                        f"table {table} is used in this SQL but {by} renamed it to {new}: Postgres raises "
+                        f"'relation \"{table}\" does not exist' in prod while the SQLite unit tests build "
+                        f"their own schema; use {new}"
+                    )
+                else:
+                    message = (
+                        f"table {table} is used in this SQL but no migration in {migrations.reldir} creates "
+                        f"it: Postgres raises 'relation \"{table}\" does not exist' in prod while the SQLite "
+                        f"unit tests build their own schema (PR #3454, PR #3517); add an Alembic migration "
+                        f"to this service that creates it"
+                    )
+                yield ctx.finding("RPT504", use.position, message)
 
 
 def _missing_migration(read: FlagRead, migrations, changes) -> str | None:
