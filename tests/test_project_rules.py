@@ -341,3 +341,18 @@ def test_flake8_with_explicit_project_root_from_elsewhere(tmp_path: Path) -> Non
     prefix = f"{PROJECT}/"
     flake8 = _flake8([f"--raptor-project-root={PROJECT}", str(PROJECT)], tmp_path)
     assert [line.removeprefix(prefix) for line in flake8] == cli_lines
+
+
+@pytest.mark.parametrize("relpath, app", [
+    ("raptor_app/services/status.py", True),
+    ("raptor_app/testing_helpers.py", True),
+    ("tests/test_app.py", False),
+    ("raptor_app/tests/helpers.py", False),
+    ("raptor_app/test_status.py", False),
+    ("raptor_app/status_test.py", False),
+    ("conftest.py", False),
+])
+def test_test_code_is_not_app_code(relpath: str, app: bool) -> None:
+    from raptor_lint.rules.project_rules import is_app_code
+
+    assert is_app_code(relpath) is app
