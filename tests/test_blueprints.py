@@ -347,3 +347,28 @@ def test_prefilter_passes_files_whose_value_is_imported() -> None:
     assert checker.prefilter("from .views import bp\n\n@bp.get(RULE)\ndef f(): ...\n")
     assert checker.prefilter("bp.add_url_rule(RULE, view_func=f)\n")
     assert not checker.prefilter("import os\nvalue = cache.get('/api/x')\n")
+
+
+def test_prefilter_decorator_forms() -> None:
+    checker = BlueprintChecker()
+    assert checker.prefilter("from .views import bp\n\n    @ bp . post ('/x')\ndef f(): ...\n")
+    assert checker.prefilter("from .views import bp\r@bp.delete(RULE)\rdef f(): ...\r")
+    assert not checker.prefilter("x = a @ b.get(1)\n")
+    assert not checker.prefilter("def f():\n    return {'@': cache.get(1)}\n")
+
+
+def test_linting_the_example_app_never_wakes_astroid() -> None:
+    # The core loop's f"/api{bp.url_prefix}" and every prefix in the demo resolve
+    # cheaply; astroid (~1 s to start) is only for names the cheap resolver cannot settle.
+    from raptor_lint.discovery import iter_files
+
+    engine = Engine(fixture_config(EXAMPLES))
+    cwd = os.getcwd()
+    os.chdir(EXAMPLES)
+    try:
+        findings = [f for path, kind in iter_files([Path(".")], engine.config)
+                    for f in engine.lint_path(path, kind).findings]
+    finally:
+        os.chdir(cwd)
+    assert [f.code for f in findings].count("RPT301") == 2
+    assert engine.project.modules._astroid_inferences == 0

@@ -27,11 +27,11 @@ core loop: RPT301/RPT302 stay silent) or ``"unknown"`` (rules report).
 from __future__ import annotations
 
 import ast
+import fnmatch
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
-
-from raptor_lint.discovery import PYTHON, iter_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
@@ -77,7 +77,7 @@ def blueprint_class_names(tree: ast.Module) -> frozenset[str]:
 
 def _class_names(tree: ast.Module) -> frozenset[str]:
     names = {"Blueprint"}
-    for node in ast.walk(tree):
+    for node in _module_statements(tree.body):
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 if alias.name.endswith("Blueprint"):
@@ -86,6 +86,17 @@ def _class_names(tree: ast.Module) -> frozenset[str]:
               and isinstance(node.targets[0], ast.Name) and _is_blueprint_class(node.value, names)):
             names.add(node.targets[0].id)
     return frozenset(names)
+
+
+def _module_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Module-level statements, including those under if/try/with (not in functions)."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for name in ("body", "orelse", "finalbody"):
+                yield from _module_statements(getattr(stmt, name, []) or [])
+            for handler in getattr(stmt, "handlers", []):
+                yield from _module_statements(handler.body)
 
 
 def _is_blueprint_class(func: ast.AST, names: set[str] | frozenset[str]) -> bool:
@@ -160,11 +171,7 @@ def blueprint_registry(project: "ProjectIndex") -> BlueprintRegistry:
     core: set[Identity] = set()
     direct: set[Identity] = set()
     core_lists: list[tuple[Path, int]] = []
-    try:
-        files = [p for p, kind in iter_files([project.root], config) if kind == PYTHON]
-    except OSError:
-        files = []
-    for path in files:
+    for path in _python_files(project):
         try:
             raw = path.read_bytes()
         except OSError:
@@ -180,6 +187,20 @@ def blueprint_registry(project: "ProjectIndex") -> BlueprintRegistry:
         direct |= scanner.direct
         core_lists.extend(scanner.core_lists)
     return BlueprintRegistry(frozenset(core), frozenset(direct), tuple(core_lists))
+
+
+def _python_files(project: "ProjectIndex") -> Iterable[Path]:
+    """The project's ``.py`` files: excluded directories pruned (checked once per
+    directory), excluded file names skipped — cheaper than ``iter_files``, which
+    resolves every file."""
+    config = project.config
+    patterns = (*config.exclude, *config.extend_exclude)
+    for directory, dirnames, filenames in os.walk(project.root, followlinks=False):
+        base = Path(directory)
+        dirnames[:] = sorted(d for d in dirnames if not config.is_excluded(base / d))
+        for filename in sorted(filenames):
+            if filename.endswith(".py") and not any(fnmatch.fnmatch(filename, p) for p in patterns):
+                yield base / filename
 
 
 class _FileScanner:
