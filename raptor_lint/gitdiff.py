@@ -2,8 +2,8 @@
 
 The runner asks for ``changes(project)`` once per run and uses it twice:
 files with no change are not linted, and findings outside the changed lines
-are dropped.  RPT501 asks the same fact whether a flag is new since REF and
-whether a migration is.
+are dropped.  RPT501 asks the same fact whether a migration is new since REF,
+and for the factory module's text at REF (is the flag read new?).
 
 "Changed" is the diff of REF against the working tree (``git diff REF``:
 committed, staged and unstaged edits alike); untracked, not ignored files are
@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 # Findings that describe the file rather than a line: kept for any changed file.
 _FILE_LEVEL = {SYNTAX_ERROR, IO_ERROR, INTERNAL_ERROR}
 _HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
-_FLAG_TOKEN = re.compile(r"\bFLAG_\w+")
 
 
 class GitError(Exception):
@@ -46,7 +45,7 @@ class Changes:
     lines: dict[Path, frozenset[int]] = field(default_factory=dict)
     # Resolved paths that did not exist at REF (added since, or untracked).
     new_files: frozenset[Path] = frozenset()
-    _flags_at_ref: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _at_ref: dict[Path, str | None] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------ files/lines
     def touches(self, path: Path) -> bool:
@@ -75,26 +74,22 @@ class Changes:
         for result in results:
             result.findings = [f for f in result.findings if self.keeps(result.path, f)]
 
-    # ------------------------------------------------------------------ flags
-    def flags_at_ref(self, exclude_dir: Path | None = None) -> frozenset[str]:
-        """``FLAG_*`` tokens in REF's Python files (outside ``exclude_dir``, the migrations)."""
-        memo = str(exclude_dir)
-        if memo not in self._flags_at_ref:
-            args = ["grep", "-I", "-h", "-o", "-w", "-E", "-e", r"FLAG_[A-Za-z0-9_]+", self.commit, "--", "*.py"]
-            if exclude_dir is not None:
-                try:
-                    rel = exclude_dir.resolve().relative_to(self.toplevel).as_posix()
-                    args.append(f":(exclude){rel}")
-                except ValueError:
-                    pass
-            proc = _git(args, self.toplevel)
-            if proc.returncode not in (0, 1):  # 1 = no match
-                raise GitError(f"--base {self.ref}: git grep failed: {_stderr(proc)}")
-            found: set[str] = set()
-            for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
-                found.update(_FLAG_TOKEN.findall(line.rsplit(":", 1)[-1] if ":" in line else line))
-            self._flags_at_ref[memo] = frozenset(found)
-        return self._flags_at_ref[memo]
+    # ----------------------------------------------------------- REF content
+    def text_at_ref(self, path: Path) -> str | None:
+        """The file's text at REF (None when it did not exist there or is not text)."""
+        key = _key(path)
+        if key not in self._at_ref:
+            text = None
+            try:
+                rel = key.relative_to(self.toplevel).as_posix()
+            except ValueError:
+                rel = None
+            if rel is not None and key not in self.new_files:
+                proc = _git(["show", f"{self.commit}:{rel}"], self.toplevel)
+                if proc.returncode == 0:
+                    text = proc.stdout.decode("utf-8", "replace")
+            self._at_ref[key] = text
+        return self._at_ref[key]
 
 
 def changes(project: "ProjectIndex") -> Changes | None:

@@ -100,18 +100,24 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def check(repo: Path, *args: str) -> tuple[int, list[str], str]:
-    """The CLI in-process (click's runner): exit status, ['path:line CODE'], stderr."""
+def run(repo: Path, *args: str) -> tuple[int, str, str]:
+    """The CLI in-process (click's runner): exit status, stdout, stderr."""
     cwd = os.getcwd()
     os.chdir(repo)
     try:
         result = CliRunner().invoke(main, ["check", "--no-cache", *args], catch_exceptions=False)
     finally:
         os.chdir(cwd)
-    out = result.stdout.splitlines()
+    return result.exit_code, result.stdout, result.stderr
+
+
+def check(repo: Path, *args: str) -> tuple[int, list[str], str]:
+    """Exit status, ['path:line CODE'], stderr."""
+    status, stdout, stderr = run(repo, *args)
+    out = stdout.splitlines()
     findings = [line.split(": ", 1)[0].rsplit(":", 1)[0] + " " + line.split(": ", 1)[1].split()[0]
                 for line in out if ": RPT" in line or ": E9" in line]
-    return result.exit_code, findings, result.stderr
+    return status, findings, stderr
 
 
 def test_without_base_the_old_finding_is_reported(repo: Path) -> None:
@@ -170,9 +176,8 @@ def test_same_pr_policy_old_migration_does_not_cover_a_new_flag(repo: Path) -> N
     git(repo, "checkout", "-q", "-b", "flag")
     write(repo, {"svc/__init__.py": FACTORY.replace("FLAG_LEGACY_EXPORT", "FLAG_BETA_DIGEST"),
                  "docs/ops/runbook.md": RUNBOOK + "- [ ] `FLAG_BETA_DIGEST=1` set\n"})
-    proc = run_cli("check", "--no-cache", "--base", "main", cwd=repo)
-    out = proc.stdout.decode()
-    assert proc.returncode == 1 and out.count("RPT501") == 1 and "svc/__init__.py:13:" in out
+    status, out, _ = run(repo, "--base", "main")
+    assert status == 1 and out.count("RPT501") == 1 and "svc/__init__.py:13:" in out
     assert "no migration added since main" in out and "0002_digest.py predate it" in out
     # Without --base the old migration is enough.
     assert check(repo, ".")[:2] == (0, [])
@@ -185,10 +190,22 @@ def test_changed_line_of_an_existing_flag_needs_no_new_migration(repo: Path) -> 
         "migrations/versions/0001_initial.py": INITIAL_MIGRATION,
     })
     assert check(repo, "--base", "HEAD")[:2] == (0, [])
-    # The flag moved to another module of the app: not new either.
+    # Now read through a module constant: still the same flag read, not new.
     write(repo, {"svc/__init__.py": FACTORY.replace('"FLAG_SENTRY_BACKEND"', "SENTRY_FLAG")
               .replace("from flask import Flask\n", "from flask import Flask\n\nSENTRY_FLAG = \"FLAG_SENTRY_BACKEND\"\n")})
     assert check(repo, "--base", "HEAD")[:2] == (0, [])
+
+
+def test_a_flag_only_mentioned_at_ref_is_new_when_the_factory_starts_reading_it(repo: Path) -> None:
+    # At main, FLAG_BETA_DIGEST appears in a docstring and a test, but create_app() does not read it.
+    write(repo, {"svc/digest.py": '"""Beta digest, to be gated by FLAG_BETA_DIGEST."""\n',
+                 "migrations/versions/0002_digest.py": 'revision = "0002"\ndown_revision = "0001"\n'
+                                                        'KEY = "beta_digest"\n'})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "digest")
+    write(repo, {"svc/__init__.py": FACTORY.replace("FLAG_LEGACY_EXPORT", "FLAG_BETA_DIGEST"),
+                 "docs/ops/runbook.md": RUNBOOK + "- [ ] `FLAG_BETA_DIGEST=1` set\n"})
+    assert check(repo, "--base", "HEAD")[:2] == (1, ["svc/__init__.py:13 RPT501"])
 
 
 def test_only_changed_lines_and_changed_files_are_linted(repo: Path) -> None:
@@ -214,8 +231,7 @@ def test_only_changed_lines_and_changed_files_are_linted(repo: Path) -> None:
         "svc/status.py:4 RPT503",
     ]
     # The summary counts the files actually linted (changed ones only).
-    proc = run_cli("check", "--no-cache", "--base", "HEAD", cwd=repo)
-    assert "in 3 files checked" in proc.stdout.decode()
+    assert "in 3 files checked" in run(repo, "--base", "HEAD")[1]
 
 
 def test_syntax_error_in_a_changed_file_is_reported_wherever_it_is(repo: Path) -> None:
@@ -255,9 +271,9 @@ def test_not_a_git_repository_is_exit_2_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ref", ["no-such-branch", "main~5", "--output=/tmp/x"])
 def test_unknown_ref_is_exit_2_one_line(repo: Path, ref: str) -> None:
-    proc = run_cli("check", f"--base={ref}", ".", cwd=repo)
-    lines = proc.stderr.decode().splitlines()
-    assert proc.returncode == 2 and proc.stdout == b"" and len(lines) == 1, lines
+    status, stdout, stderr = run(repo, f"--base={ref}", ".")
+    lines = stderr.splitlines()
+    assert status == 2 and stdout == "" and len(lines) == 1, lines
     assert lines[0].startswith(f"raptor-lint: error: --base {ref!r}" if ref.startswith("-")
                                else f"raptor-lint: error: --base {ref}: unknown git revision")
     assert not Path("/tmp/x").exists() or ref != "--output=/tmp/x"

@@ -541,9 +541,10 @@ class ProjectRulesChecker(Checker):
         migrations = project.get(migration_facts.build) if ctx.config.is_selected("RPT501") else None
         runbook = project.get(runbook_facts.build) if ctx.config.is_selected("RPT502") else None
         changes = project.get(gitdiff.changes) if migrations is not None else None
+        flags_at_ref = _factory_flags_at_ref(ctx, changes) if changes is not None else None
         for read in reads:
             if migrations is not None:
-                message = _missing_migration(read, migrations, changes)
+                message = _missing_migration(read, migrations, changes, flags_at_ref)
                 if message:
                     yield ctx.finding("RPT501", _where(ctx, read.node), message)
             if runbook is not None and not runbook.mentions(read.flag):
@@ -598,13 +599,27 @@ class ProjectRulesChecker(Checker):
                 yield ctx.finding("RPT504", use.position, message)
 
 
-def _missing_migration(read: FlagRead, migrations, changes) -> str | None:
+def _factory_flags_at_ref(ctx: "FileContext", changes: "gitdiff.Changes") -> frozenset[str]:
+    """Flags the app factory of this module read at REF (nothing if the module is new)."""
+    from raptor_lint.source import SourceError, parse_python
+
+    text = changes.text_at_ref(ctx.path)
+    if text is None or "FLAG_" not in text:
+        return frozenset()
+    try:
+        tree = parse_python(text, str(ctx.path))
+    except SourceError:
+        return frozenset()
+    return frozenset(read.flag for read in factory_flag_reads(tree, ctx.config.app_factory))
+
+
+def _missing_migration(read: FlagRead, migrations, changes, flags_at_ref) -> str | None:
     flag, key = read.flag, read.flag[len("FLAG_"):].lower()
     spellings = f"'{flag}' or '{key}'"
     mentioning = migrations.mentioning(flag, key)
     heads = migrations.heads
     hint = f" (down_revision = '{heads[0]}')" if len(heads) == 1 else ""
-    if changes is not None and flag not in changes.flags_at_ref(migrations.directory):
+    if changes is not None and flag not in flags_at_ref:
         if any(changes.is_new(m.path) for m in mentioning):
             return None
         also = f" ({', '.join(m.relpath for m in mentioning)} predate it)" if mentioning else ""
