@@ -1,0 +1,99 @@
+"""Configuration discovery, parsing and validation (SPEC §3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raptor_lint.config import Config, ConfigError, find_project_root, load_config
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_discovery_walks_up_to_the_first_config_file(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.raptor-lint]\nignore = ['RPT104']\n")
+    nested = tmp_path / "raptor_app" / "routes"
+    nested.mkdir(parents=True)
+    assert find_project_root(nested) == tmp_path
+    config = load_config(start=nested)
+    assert config.root == tmp_path and config.ignore == ("RPT104",)
+    assert config.source == tmp_path / "pyproject.toml"
+
+
+def test_setup_cfg_section_is_read(tmp_path: Path) -> None:
+    write(tmp_path / "setup.cfg", "[raptor-lint]\nselect = RPT1, RPT3\napp-factory = make_app\n"
+          "per-file-ignores =\n    tests/*:RPT101,RPT102\n    scripts/*.py:RPT3\n")
+    config = load_config(start=tmp_path)
+    assert config.select == ("RPT1", "RPT3")
+    assert config.app_factory == ("make_app",)
+    assert config.per_file_ignores == (("tests/*", ("RPT101", "RPT102")), ("scripts/*.py", ("RPT3",)))
+
+
+def test_pyproject_without_section_gives_defaults_rooted_there(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[project]\nname = 'x'\n")
+    config = load_config(start=tmp_path)
+    assert config == Config(root=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("selectt = ['RPT1']", "key 'selectt': unknown key"),
+        ("select = ['XYZ9']", "key 'select': unknown rule code 'XYZ9'"),
+        ("select = 'RPT1, RPT999'", "unknown rule code 'RPT999'"),
+        ("api-prefix = 'api'", "key 'api-prefix': expected a URL path"),
+        ("app-factory = ['create-app']", "'create-app' is not a Python identifier"),
+        ("exclude = 3", "key 'exclude': expected a list of strings"),
+        ("per-file-ignores = ['x']", "key 'per-file-ignores': expected a table"),
+        ("runbook = 5", "key 'runbook': expected a path string"),
+    ],
+)
+def test_bad_values_are_one_line_errors_naming_file_and_key(tmp_path: Path, body: str, fragment: str) -> None:
+    path = write(tmp_path / "pyproject.toml", f"[tool.raptor-lint]\n{body}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(start=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path)) and fragment in message
+
+
+def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.raptor-lint\nselect = \n")
+    with pytest.raises(ConfigError, match=r"pyproject.toml: invalid TOML"):
+        load_config(start=tmp_path)
+
+
+def test_selection_uses_longest_prefix_like_flake8(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, select=("RPT",), ignore=("RPT1",))
+    assert not config.is_selected("RPT101")
+    assert config.is_selected("RPT301")
+    config = Config(root=tmp_path, select=("RPT101",), ignore=("RPT1",))
+    assert config.is_selected("RPT101") and not config.is_selected("RPT102")
+    assert config.is_selected("E999")  # always reported
+
+
+def test_configured_files_must_exist_defaults_may_be_missing(tmp_path: Path) -> None:
+    assert Config(root=tmp_path).resolved_runbook() is None
+    assert Config(root=tmp_path).resolved_migrations_dir() is None
+    with pytest.raises(ConfigError, match="runbook = .* does not exist"):
+        Config(root=tmp_path, runbook="docs/ops/runbook.md").resolved_runbook()
+    write(tmp_path / "migrations" / "versions", "not a directory")
+    with pytest.raises(ConfigError, match="migrations-dir = .* is not a directory"):
+        Config(root=tmp_path, migrations_dir="migrations/versions").resolved_migrations_dir()
+    (tmp_path / "alembic" / "versions").mkdir(parents=True)
+    assert Config(root=tmp_path).resolved_migrations_dir() == tmp_path / "alembic" / "versions"
+
+
+def test_per_file_ignores_and_exclude_match_relative_paths(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, per_file_ignores=(("tests/*", ("RPT1",)),), extend_exclude=("legacy",))
+    assert config.is_ignored_for_path("RPT101", "tests/test_app.py")
+    assert not config.is_ignored_for_path("RPT301", "tests/test_app.py")
+    assert not config.is_ignored_for_path("RPT101", "app/tests.py")
+    assert config.is_excluded(tmp_path / "legacy" / "old.py")
+    assert config.is_excluded(tmp_path / ".venv")
+    assert not config.is_excluded(tmp_path / "raptor_app" / "routes.py")
