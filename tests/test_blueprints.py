@@ -372,3 +372,37 @@ def test_linting_the_example_app_never_wakes_astroid() -> None:
         os.chdir(cwd)
     assert [f.code for f in findings].count("RPT301") == 2
     assert engine.project.modules._astroid_inferences == 0
+
+
+def test_a_local_blueprint_is_not_the_module_level_one_of_the_same_name(tmp_path: Path) -> None:
+    write_project(tmp_path, {
+        "app/__init__.py": """
+            from flask import Flask
+
+            from app.views import bp
+
+
+            def create_app():
+                app = Flask(__name__)
+                app.register_blueprint(bp)
+                return app
+        """,
+        "app/views.py": """
+            from flask import Blueprint
+
+            bp = Blueprint("views", __name__, url_prefix="/api/views")
+
+
+            def make():
+                bp = Blueprint("dyn", __name__, url_prefix="/dyn")
+
+                @bp.get("/api/x")
+                def x():
+                    return ""
+
+                return bp
+        """,
+    })
+    # The module-level bp is registered outside the core loop (silent); the local
+    # one is unknown to the index, so its /api route rule is reported.
+    assert codes(lint_file(tmp_path, "app/views.py")) == [(10, "RPT302")]

@@ -27,12 +27,16 @@ Public API (``ctx.project.modules`` is the run's shared ``ModuleIndex``):
     Attribute, string, f-string, ``+`` …) of the file being linted.
 ``value_of_ast(ctx, node, placeholder=None)``
     The same for a node of ``ctx.ast_tree``.
+``ast_node_for(ctx, node)``
+    The ``ctx.ast_tree`` expression with exactly the span of a libcst node.
 ``resolve(expr, path, *, tree=None, text=None) -> Definition | None``
     Where a Name / Attribute (``m.CONST``, ``pkg.mod.CONST``,
     ``Settings.PREFIX``) is finally bound, following imports, ``__init__``
     re-exports, ``import pkg.mod as m`` and star imports.  ``Definition.kind``
     is ``"value"`` (``node`` is the assigned expression), ``"class"``,
-    ``"function"`` or ``"module"``.
+    ``"function"`` or ``"module"``; ``line`` is the binding's line and
+    ``identity`` a hashable key (a function's local is distinct from a module
+    name of the same spelling).
 
 Placeholder semantics: an unknown part either ends the value (``placeholder=None``:
 the known head is kept and ``complete`` is False; an unknown *head* gives None)
@@ -52,6 +56,7 @@ each index has a budget of inferences and modules.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import threading
 from dataclasses import dataclass, field
@@ -89,10 +94,13 @@ class Definition:
     # True when the value was composed from several bindings (``X = a`` then
     # ``X += b``): ``node`` is then synthetic and has no source position.
     composed: bool = False
+    # Enclosing function of a local (``"make_app"``); "" at module level.
+    scope: str = ""
 
     @property
     def identity(self) -> tuple[Path, str]:
-        return (self.path, self.name)
+        """Distinguishes a module-level name from a local of the same name."""
+        return (self.path, f"{self.scope}.<locals>.{self.name}" if self.scope else self.name)
 
 
 # --------------------------------------------------------------------- bindings
@@ -640,6 +648,8 @@ class ModuleIndex:
             if step is None:
                 return _UNKNOWN
             found = self._compose(module, name, visible, step)
+            if isinstance(found, Definition) and found.path == module.path and found.name == name:
+                found = dataclasses.replace(found, scope=getattr(scope, "name", "<lambda>"))
             return found
         before = at if not scopes else None
         return self._lookup_module(module, name, walk, before=before)
