@@ -73,12 +73,19 @@ def test_migration_facts_strings_tables_renames_and_graph(tmp_path: Path) -> Non
             revision = "a1"
             down_revision = None
             TABLE = "beta_walkthrough"
+            DDL = """
+                CREATE TABLE flag_audit (id int);
+                CREATE INDEX ix_flag_audit ON flag_audit (id);
+            """
 
 
             def upgrade():
                 op.create_table(TABLE, sa.Column("id", sa.Integer))
                 op.create_table(table_name="old_digest")
                 op.execute(sa.text("CREATE TABLE IF NOT EXISTS public.Audit_Log (id int)"))
+                op.execute(DDL)
+                stmt = sa.text("CREATE TABLE " + "staged_rows (id int)")
+                op.get_bind().execute(stmt)
                 # FLAG_COMMENTED is in a comment only
 
 
@@ -112,9 +119,9 @@ def test_migration_facts_strings_tables_renames_and_graph(tmp_path: Path) -> Non
     assert first.revision == "a1" and first.down_revisions == ()
     assert second.revision == "b2" and second.down_revisions == ("a1",)
     assert facts.heads == ("b2",)
-    assert first.creates == ("beta_walkthrough", "old_digest", "audit_log")
+    assert first.creates == ("beta_walkthrough", "old_digest", "audit_log", "flag_audit", "staged_rows")
     assert second.renames == (("old_digest", "beta_digest"), ("audit_log", "audit_events"))
-    assert set(facts.tables) == {"beta_walkthrough", "beta_digest", "audit_events"}
+    assert set(facts.tables) == {"beta_walkthrough", "beta_digest", "audit_events", "flag_audit", "staged_rows"}
     assert facts.renamed_away["old_digest"] == ("beta_digest", "migrations/versions/b2_rename.py")
     # Whole tokens of string literals; docstrings and comments do not count.
     assert first.mentions("beta_walkthrough") and not first.mentions("beta_nda_ack")
@@ -356,3 +363,20 @@ def test_test_code_is_not_app_code(relpath: str, app: bool) -> None:
     from raptor_lint.rules.project_rules import is_app_code
 
     assert is_app_code(relpath) is app
+
+
+def test_project_facts_are_built_once_per_run(monkeypatch) -> None:
+    from conftest import lint_project
+
+    calls: dict[str, int] = {}
+    for module in (migration_facts, runbook_facts, manifest_facts):
+        original = module.build
+
+        def counting(project, _original=original, _name=module.__name__):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(project)
+
+        monkeypatch.setattr(module, "build", counting)
+    by_file = lint_project(PROJECT)
+    assert sum(1 for findings in by_file.values() if findings) >= 2
+    assert calls == {migration_facts.__name__: 1, runbook_facts.__name__: 1, manifest_facts.__name__: 1}

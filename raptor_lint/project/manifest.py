@@ -79,7 +79,7 @@ def _names(data: Any, path: Path) -> list[str]:
             names.append(item.strip())
         else:
             raise ConfigError(
-                f"{path}: config manifest: entry {number} has no 'name:' (expected '- name: VAR' or '- VAR')"
+                f"{path}: config manifest: entry {number} has no 'name:' string (expected '- name: VAR' or '- VAR')"
             )
     return names
 

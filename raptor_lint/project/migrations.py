@@ -25,7 +25,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from raptor_lint.source import SourceError, decode_python, parse_python
 
@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
 
 TOKEN = re.compile(r"\w+")
+_SQL_SINKS = {"execute", "executemany", "exec_driver_sql"}
+# SQL that may create or rename a table (cheap test before building the SQL index / parsing).
+_DDL_HINT = re.compile(r"(?i)\bcreate\b.*\btable\b|\brename\b", re.S)
 
 
 def tokens_of(text: str) -> set[str]:
@@ -119,19 +122,30 @@ def read_migration(path: Path, relpath: str, project: "ProjectIndex | None" = No
 
 def migration_from_tree(tree: ast.Module, text: str, path: Path, relpath: str,
                         project: "ProjectIndex | None" = None) -> Migration:
-    docstrings = _docstring_nodes(tree)
+    # One walk of each top-level statement collects string tokens, calls and their owner.
     tokens: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-            tokens |= tokens_of(node.value)
+    calls: list[tuple[str, ast.Call]] = []
+    called: dict[str, set[str]] = {}
+    docstrings = _docstring_of(tree)
+    for statement in tree.body:
+        owner = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else ""
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Constant):
+                if isinstance(node.value, str) and node is not docstrings.get(id(node)):
+                    tokens.update(TOKEN.findall(node.value))
+            elif isinstance(node, ast.Call):
+                calls.append((owner, node))
+                if isinstance(node.func, ast.Name):
+                    called.setdefault(owner, set()).add(node.func.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                docstrings.update(_docstring_of(node))
 
     revision, down = _revision_ids(tree)
-    upgrade_only, downgrade_only = _function_reach(tree)
-    owners = {id(call): owner for owner, call in _calls_by_owner(tree)}
+    upgrade_only, downgrade_only = _function_reach(tree, called)
     creates: list[str] = []
     renames: list[tuple[str, str]] = []
     evaluate = _evaluator(path, project)
-    for owner, call in _calls_by_owner(tree):
+    for owner, call in calls:
         if owner in downgrade_only:
             continue
         attr = _call_name(call)
@@ -144,39 +158,70 @@ def migration_from_tree(tree: ast.Module, text: str, path: Path, relpath: str,
             new = evaluate(_argument(call, 1, "new_table_name"))
             if old and new:
                 renames.append((_table_key(old), _table_key(new)))
-    # SQL the migration executes (op.execute, text(), exec_driver_sql ...), found and parsed
-    # by the shared SQL package: CREATE TABLE, and ALTER TABLE ... RENAME TO in upgrade().
-    for use in _sql_uses(tree, text, path, project):
-        owner = owners.get(id(use.call), "")
-        if owner in downgrade_only or not use.parsed.ok:
-            continue
-        made, moved = _ddl_tables(use.statements)
-        creates.extend(made)
-        if owner in upgrade_only:
-            renames.extend(moved)
+    # SQL the migration executes (op.execute, text(), exec_driver_sql ...): CREATE TABLE, and
+    # ALTER TABLE ... RENAME TO in upgrade().  A literal argument is parsed directly; anything
+    # built (a constant, a variable, concatenation) goes through the shared SQL package.
+    if _DDL_HINT.search(text):
+        owners = {id(call): owner for owner, call in calls}
+        handled: set[int] = set()
+        built = False
+        for owner, call in calls:
+            if _call_name(call) not in _SQL_SINKS:
+                continue
+            argument = _argument(call, 0, "statement")
+            if isinstance(argument, ast.Call) and _call_name(argument) == "text":
+                handled.add(id(argument))
+                argument = _argument(argument, 0, "text")
+            sql = _str(argument)
+            if sql is None:
+                built = True
+                continue
+            handled.add(id(call))
+            if owner not in downgrade_only and _DDL_HINT.search(sql):
+                _add_ddl(_parse(sql, project), owner in upgrade_only, creates, renames)
+        if built or any(_call_name(c) == "text" and id(c) not in handled for _, c in calls):
+            for use in _sql_uses(tree, text, path, project):
+                owner = owners.get(id(use.call), "")
+                if id(use.call) in handled or owner in downgrade_only or not _DDL_HINT.search(use.text):
+                    continue
+                _add_ddl(use.parsed, owner in upgrade_only, creates, renames)
     return Migration(path=path, relpath=relpath, revision=revision, down_revisions=down,
                      tokens=frozenset(tokens), creates=tuple(creates), renames=tuple(renames))
+
+
+def _str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _parse(sql: str, project: "ProjectIndex | None"):
+    from raptor_lint.sql import SqlParseCache, parse_sql
+
+    return project.get(SqlParseCache).parse(sql) if project is not None else parse_sql(sql)
+
+
+def _add_ddl(parsed, in_upgrade: bool, creates: list[str], renames: list[tuple[str, str]]) -> None:
+    if parsed.ok:
+        made, moved = _ddl_tables(parsed.statements)
+        creates.extend(made)
+        if in_upgrade:
+            renames.extend(moved)
 
 
 def _sql_uses(tree: ast.Module, text: str, path: Path, project: "ProjectIndex | None"):
     from raptor_lint.sql import SqlFile, SqlParseCache
 
-    if not any(word in text for word in ("execute", "exec_driver_sql", "text")):
-        return []
     cache = project.get(SqlParseCache) if project is not None else SqlParseCache()
     modules = project.modules if project is not None else None
     return SqlFile(tree, path, text, modules, cache).uses
 
 
-def _docstring_nodes(tree: ast.Module) -> set[int]:
-    found: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                found.add(id(body[0].value))
-    return found
+def _docstring_of(node: ast.AST) -> dict[int, ast.Constant]:
+    """{id: node} of the docstring of a module/class/function (empty when it has none)."""
+    body = getattr(node, "body", None)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return {id(body[0].value): body[0].value}
+    return {}
 
 
 def _revision_ids(tree: ast.Module) -> tuple[str | None, tuple[str, ...]]:
@@ -200,22 +245,12 @@ def _revision_ids(tree: ast.Module) -> tuple[str | None, tuple[str, ...]]:
     return revision, down
 
 
-# Owner of a call: the name of the top-level function it is in, or "" (module level / class).
-def _calls_by_owner(tree: ast.Module) -> Iterable[tuple[str, ast.Call]]:
-    for statement in tree.body:
-        owner = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else ""
-        for node in ast.walk(statement):
-            if isinstance(node, ast.Call):
-                yield owner, node
+def _function_reach(tree: ast.Module, called: dict[str, set[str]]) -> tuple[set[str], set[str]]:
+    """(functions upgrade() runs, functions only downgrade() runs), by top-level name.
 
-
-def _function_reach(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """(functions upgrade() runs, functions only downgrade() runs), by top-level name."""
-    functions = {s.name: s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    calls: dict[str, set[str]] = {
-        name: {n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        for name, fn in functions.items()
-    }
+    ``called`` maps a top-level function to the names it calls.
+    """
+    functions = {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
     def reach(start: str) -> set[str]:
         seen: set[str] = set()
@@ -225,7 +260,7 @@ def _function_reach(tree: ast.Module) -> tuple[set[str], set[str]]:
             if name in seen:
                 continue
             seen.add(name)
-            stack.extend(c for c in calls.get(name, ()) if c in functions)
+            stack.extend(c for c in called.get(name, ()) if c in functions)
         return seen
 
     up = reach("upgrade")
