@@ -276,7 +276,7 @@ def test_odd_code_never_crashes_the_family(tmp_path: Path, source: str) -> None:
 
 
 def _python_files() -> list[Path]:
-    roots = [FIXTURES, EXAMPLES]
+    roots = [FIXTURES / "fork_safety", EXAMPLES]
     return sorted(p for root in roots if root.is_dir() for p in root.rglob("*.py"))
 
 
@@ -297,3 +297,67 @@ def test_prefilter_skips_files_without_functions() -> None:
     assert not checker.prefilter("def handler():\n    return 42\n")
     assert checker.prefilter("_s = {}\ndef f():\n    _s[1] = 2\n")
     assert checker.prefilter("_s = []\nhook = lambda: _s.pop()\n")
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+REGISTRY = """\
+    _handlers: dict[str, object] = {}
+    _warm: list[str] = []
+
+    def on_event(kind):
+        def decorator(func):
+            _handlers[kind] = func
+            return func
+        return decorator
+
+    def warm(names):
+        _warm.extend(names)
+"""
+
+
+@pytest.mark.parametrize("caller, expected", [
+    # Applied at import time / called from create_app in another module: before the fork.
+    ("from pkg.registry import on_event, warm\n"
+     "@on_event('fill')\ndef fill(): pass\n"
+     "def create_app():\n    warm(['a'])\n", []),
+    # Through a re-export in the package and a module alias.
+    ("from pkg import on_event\nimport pkg.registry as reg\n"
+     "@on_event('fill')\ndef fill(): pass\n"
+     "def create_app():\n    reg.warm(['a'])\n", []),
+    # Called from a request handler in another module: after the fork.
+    ("from pkg.registry import on_event, warm\n"
+     "def handler():\n    warm(['a'])\n    on_event('late')(handler)\n", [6, 11]),
+    # Nobody in the project calls them: assume request time.
+    ("", [6, 11]),
+])
+def test_callers_in_other_modules_decide_before_fork(tmp_path: Path, caller: str,
+                                                     expected: list[int]) -> None:
+    _write(tmp_path, {
+        "pyproject.toml": "[tool.raptor-lint]\nselect = ['RPT1']\n",
+        "pkg/__init__.py": "from pkg.registry import on_event\n",
+        "pkg/registry.py": REGISTRY,
+        "pkg/routes.py": caller,
+    })
+    engine = Engine(Config(root=tmp_path, select=("RPT1",)))
+    result = engine.lint_path(tmp_path / "pkg" / "registry.py", "python", "pkg/registry.py")
+    assert [f.line for f in result.findings] == expected, [f.message for f in result.findings]
+
+
+def test_ast_gate_is_safe_on_every_fixture_and_example(monkeypatch) -> None:
+    from raptor_lint.rules import fork_safety
+
+    def findings(path: Path) -> list:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        engine = Engine(Config(root=path.parent, select=("RPT1",)), use_prefilter=False)
+        return [(f.line, f.code) for f in engine.lint_text(text, path, "python").findings]
+
+    gated = {path: findings(path) for path in _python_files()}
+    monkeypatch.setattr(fork_safety, "_may_have_findings", lambda tree: True)
+    assert {path: findings(path) for path in _python_files()} == gated
+    assert any(gated.values())

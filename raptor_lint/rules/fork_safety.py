@@ -8,10 +8,13 @@ functions only the factory or the top level call, import-time decorator
 registration) or *after* it (everything else), and reports writes to shared
 state from after-fork code.
 
-Metadata used: ``ParentNodeProvider`` (where a node sits) and ``ScopeProvider``
-(which names resolve to module globals, and who references a function).
-Qualified names are not resolved: the few names that matter (``defaultdict``,
-``heapq.heappush``) are matched by their last dotted component.
+Cost: a cheap ``ast`` gate skips files where no finding is possible; otherwise one
+visitor pass collects parent links and the nodes of interest, and libcst's
+``ScopeProvider`` says which names resolve to module globals and who references a
+function.  Qualified names are not resolved: the few names that matter
+(``defaultdict``, ``heapq.heappush``) are matched by their last dotted component.
+Callers in other modules come from ``raptor_lint.project.fork_calls``, asked only
+for files that have findings.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import libcst as cst
-from libcst.metadata import GlobalScope, ParentNodeProvider, ScopeProvider
+from libcst.metadata import GlobalScope, ScopeProvider
 
 from raptor_lint.rules.base import Checker, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
+    from raptor_lint.project.fork_calls import Use
 
 RUNBOOK = "gunicorn --preload + module-level mutable state — Raxx policy"
 
@@ -266,16 +270,71 @@ class ForkSafetyChecker(Checker):
 # --------------------------------------------------------------------- cheap ast gate
 
 def _may_have_findings(tree: ast.Module) -> bool:
-    """False when the file has no candidate state at all (saves the scope analysis)."""
-    for node in ast.walk(tree):
+    """False when no finding is possible, so the scope analysis can be skipped.
+
+    A superset of what the checker reports: any `global`; any `.extensions` inside a
+    function; or a mutation-shaped operation inside a function (item store/del, a
+    mutating method or function) on a chain that mentions a name bound to a container
+    display/constructor anywhere in the file, directly or through a local alias."""
+    containers: set[str] = set()
+    aliases: list[tuple[str, set[str]]] = []
+    mutated: set[str] = set()
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, in_function = stack.pop()
         if isinstance(node, ast.Global):
             return True
-        if isinstance(node, ast.Attribute) and node.attr == "extensions":
-            return True
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
             if _ast_is_container(node.value):
+                containers.update(names)
+            elif in_function and names:
+                chain = _ast_chain_names(node.value)
+                aliases.extend((name, chain) for name in names)
+        if in_function:
+            if isinstance(node, ast.Attribute) and node.attr == "extensions":
                 return True
-    return False
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                mutated |= _ast_chain_names(node.value)
+            elif isinstance(node, ast.Call):
+                func = node.func
+                if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS:
+                    mutated |= _ast_chain_names(func.value)
+                elif node.args and _ast_last_name(func) in MUTATING_FUNCTIONS:
+                    mutated |= _ast_chain_names(node.args[0])
+        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        stack.extend((child, inside) for child in ast.iter_child_nodes(node))
+    changed = True
+    while changed:
+        changed = False
+        for name, chain in aliases:
+            if name not in containers and not containers.isdisjoint(chain):
+                containers.add(name)
+                changed = True
+    return not containers.isdisjoint(mutated)
+
+
+def _ast_last_name(node: ast.AST) -> str | None:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _ast_chain_names(node: ast.AST) -> set[str]:
+    """Names and attribute names along ``a.b[k].get(x).c`` (not inside slices/arguments)."""
+    names: set[str] = set()
+    while True:
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+            return names
+        if isinstance(node, ast.Attribute):
+            names.add(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        else:
+            return names
 
 
 def _ast_is_container(node: ast.AST) -> bool:
@@ -284,9 +343,7 @@ def _ast_is_container(node: ast.AST) -> bool:
     if isinstance(node, ast.IfExp):
         return _ast_is_container(node.body) or _ast_is_container(node.orelse)
     if isinstance(node, ast.Call):
-        func = node.func
-        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-        return name in CONTAINER_CALLS
+        return _ast_last_name(node.func) in CONTAINER_CALLS
     return False
 
 
@@ -349,36 +406,63 @@ class Mutation:
 
 # ------------------------------------------------------------------------ analysis
 
+class _Collector(cst.CSTVisitor):
+    """Parent links and the nodes the rules ask about, in one pass.
+
+    (libcst's ParentNodeProvider gets the same links through ``node.children``, which
+    re-visits every node: measured ~3× slower than this stack.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self._stack: list[cst.CSTNode] = []
+        self.functions: list[cst.FunctionDef] = []
+        self.classes: list[cst.ClassDef] = []
+        self.attributes: list[cst.Attribute] = []
+        self.global_statements: list[cst.Global] = []
+        self.bindings: list[cst.CSTNode] = []  # Assign / NamedExpr (Redis client names)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._stack:
+            self.parents[node] = self._stack[-1]
+        self._stack.append(node)
+        if isinstance(node, cst.Attribute):
+            self.attributes.append(node)
+        elif isinstance(node, cst.FunctionDef):
+            self.functions.append(node)
+        elif isinstance(node, cst.ClassDef):
+            self.classes.append(node)
+        elif isinstance(node, cst.Global):
+            self.global_statements.append(node)
+        elif isinstance(node, (cst.Assign, cst.NamedExpr)):
+            self.bindings.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self._stack.pop()
+
+
 class _Analysis:
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
         self.module = ctx.module
-        self.parents = ctx.metadata(ParentNodeProvider)
+        collector = _Collector()
+        self.module.visit(collector)
+        self.parents = collector.parents
         self.scopes = ctx.metadata(ScopeProvider)
         self.global_scope = self.scopes.get(self.module)
         self.factories = set(ctx.config.app_factory)
         self._unit_cache: dict[int, cst.CSTNode] = {}
         self._redis_names: dict[int, set[str]] = {}
         self.before: set[cst.CSTNode] = set()
+        self.external_names: list[str] = []
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
-        # One pass over every node (the parent map's keys) instead of a tree walk per question.
-        self.functions: list[cst.FunctionDef] = []
-        self.classes: list[cst.ClassDef] = []
-        self.attributes: list[cst.Attribute] = []
-        self.global_statements: list[cst.Global] = []
-        self.bindings: list[cst.CSTNode] = []  # Assign / NamedExpr (redis client names)
-        for node in self.parents:
-            if isinstance(node, cst.Attribute):
-                self.attributes.append(node)
-            elif isinstance(node, cst.FunctionDef):
-                self.functions.append(node)
-            elif isinstance(node, cst.ClassDef):
-                self.classes.append(node)
-            elif isinstance(node, cst.Global):
-                self.global_statements.append(node)
-            elif isinstance(node, (cst.Assign, cst.NamedExpr)):
-                self.bindings.append(node)
+        self.functions = collector.functions
+        self.classes = collector.classes
+        self.attributes = collector.attributes
+        self.global_statements = collector.global_statements
+        self.bindings = collector.bindings
 
     # ---------------------------------------------------------------- structure
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
@@ -506,7 +590,13 @@ class _Analysis:
                 return True
         return False
 
-    def compute_before_fork(self) -> None:
+    def compute_before_fork(self, external: "dict[str, list[Use]] | None" = None) -> None:
+        """Decide which functions run before the fork (``self.before``).
+
+        ``external`` adds the uses other project modules make of this file's functions
+        (keyed ``name`` or ``Class.method``), see raptor_lint.project.fork_calls."""
+        external = external or {}
+        external_name: dict[cst.CSTNode, str] = {}
         factories: set[cst.CSTNode] = set()
         module_functions: list[cst.FunctionDef] = []
         refs: dict[cst.CSTNode, list[cst.CSTNode] | None] = {}
@@ -520,21 +610,28 @@ class _Analysis:
                 elif klass is None:
                     module_functions.append(func)
                     refs[func] = self._function_references(func)
+                    external_name[func] = func.name.value
                 elif any(_last_name(d.decorator) in ("classmethod", "staticmethod")
                          for d in func.decorators):
                     # Called through the class (`Registry.register(...)`, `cls.register`).
                     module_functions.append(func)
                     refs[func] = self._method_references(klass, func)
+                    if self.unit_of(klass) is self.module and self._enclosing_class(klass) is None:
+                        external_name[func] = f"{klass.name.value}.{func.name.value}"
             elif isinstance(unit, cst.FunctionDef):
                 inner.append((func, unit))
 
+        self.external_names = sorted(set(external_name.values()))
         invocations: dict[cst.CSTNode, list[tuple[str, cst.CSTNode | None]]] = {}
         candidates: set[cst.CSTNode] = set()
         for func in module_functions:
-            found = refs[func]
-            if not found or self._has_opaque_decorator(func):
+            if self._has_opaque_decorator(func):
                 continue
-            kinds = [self._reference_invocation(ref) for ref in found]
+            kinds = [self._reference_invocation(ref) for ref in refs[func] or ()]
+            # Uses in other modules: before fork stands for "runs where the module top level
+            # runs"; after fork for "somewhere no fork-time code reaches".
+            kinds += [(use.kind, self.module if use.before_fork else None)
+                      for use in external.get(external_name.get(func, ""), ())]
             kinds = [k for k in kinds if k[0] != "harmless"]
             if kinds and all(kind != "escape" for kind, _ in kinds):
                 invocations[func] = kinds
@@ -733,16 +830,35 @@ class _Analysis:
         if self.global_scope is None:
             return []
         self.compute_before_fork()
-        self.check_module_containers()
-        self.check_global_rebinding()
-        self.check_extensions()
-        self.check_class_attributes()
+        self._check_all()
+        if self.findings:
+            # A function with no caller here may be called at import time, or only from the
+            # app factory, in another module: ask the project (built once per run, and only
+            # for files that have findings).
+            external = self._external_uses()
+            if external:
+                self.findings, self._reported = [], set()
+                self.compute_before_fork(external)
+                self._check_all()
         # Two mutations found from one statement (`_d.setdefault(k, []).append(v)`) start at
         # the same position: keep the first one.
         unique: dict[tuple, object] = {}
         for finding in self.findings:
             unique.setdefault((finding.code, finding.line, finding.column), finding)
         return list(unique.values())
+
+    def _check_all(self) -> None:
+        self.check_module_containers()
+        self.check_global_rebinding()
+        self.check_extensions()
+        self.check_class_attributes()
+
+    def _external_uses(self) -> "dict[str, list[Use]]":
+        from raptor_lint.project.fork_calls import build_fork_calls
+
+        if self.ctx.project is None or not self.external_names:
+            return {}
+        return self.ctx.project.get(build_fork_calls).uses_of(self.ctx.path, self.external_names)
 
     # RPT101 ----------------------------------------------------------------
     def check_module_containers(self) -> None:
