@@ -380,3 +380,12 @@ def test_project_facts_are_built_once_per_run(monkeypatch) -> None:
     by_file = lint_project(PROJECT)
     assert sum(1 for findings in by_file.values() if findings) >= 2
     assert calls == {migration_facts.__name__: 1, runbook_facts.__name__: 1, manifest_facts.__name__: 1}
+
+
+def test_form_feed_does_not_shift_lines(tmp_path: Path, monkeypatch) -> None:
+    write(tmp_path, {"docs/ops/required-config-vars.yaml": "- SECRET_KEY\n"})
+    (tmp_path / "app.py").write_text('import os\nX = 1  # \x0c page\nURL = os.environ["NEW_URL"]\n')
+    assert lint(tmp_path, monkeypatch) == [("app.py", 3, "RPT503")]
+    monkeypatch.chdir(tmp_path)
+    result = run_check(Config(root=tmp_path), CheckOptions(paths=[Path(".")], use_cache=False))
+    assert result.findings[0].column == len('URL = os.environ[') + 1

@@ -13,6 +13,7 @@ not round-trippable syntax.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -251,11 +252,19 @@ def database_url() -> str:
 
 # --------------------------------------------------------------- ast helpers
 
+@functools.lru_cache(maxsize=16)
+def _physical_lines(text: str) -> list[str]:
+    # Line breaks as the Python tokenizer counts them (str.splitlines also splits on \f, \v ...).
+    return re.split(r"\r\n|\r|\n", text)
+
+
 def _column(ctx: "FileContext", line: int, byte_offset: int) -> int:
     """1-based code-point column from ast's UTF-8 byte offset."""
-    try:
-        text = ctx.lines[line - 1]
-    except IndexError:
+    lines = _physical_lines(ctx.text)
+    if not 0 < line <= len(lines):
+        return byte_offset + 1
+    text = lines[line - 1]
+    if text.isascii():
         return byte_offset + 1
     return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
 
@@ -288,15 +297,6 @@ def _module_constants(tree: ast.Module) -> dict[str, str]:
             if value is not None:
                 found[node.target.id] = value
     return found
-
-
-def _call_name(call: ast.Call) -> str:
-    func = call.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return "call"
 
 
 def is_app_code(relpath: str) -> bool:
