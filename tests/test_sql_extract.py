@@ -12,7 +12,8 @@ from raptor_lint.config import Config
 from raptor_lint.context import FileContext
 from raptor_lint.project import ProjectIndex
 from raptor_lint.sql import PLACEHOLDER, SqlParseCache, iter_sql_uses, sql_file, tables_created, tables_used
-from raptor_lint.sql.guards import POSTGRESQL, SQLITE, dialects_reaching
+from raptor_lint.source import parse_python
+from raptor_lint.sql.guards import POSTGRESQL, SQLITE, Reach, dialects_reaching
 
 P = PLACEHOLDER
 
@@ -29,7 +30,7 @@ def make_ctx(tmp_path: Path, source: str, files: dict[str, str] | None = None,
     path.write_text(source, encoding="utf-8")
     config = Config(root=tmp_path)
     return FileContext(path=path, display_path=rel, kind="python", text=source, config=config,
-                       project=project or ProjectIndex(config), ast_tree=ast.parse(source))
+                       project=project or ProjectIndex(config), ast_tree=parse_python(source, str(path)))
 
 
 def found(tmp_path: Path, source: str, **kwargs) -> list[tuple[int, int, str]]:
@@ -207,6 +208,25 @@ def test_non_ascii_columns_are_code_points(tmp_path):
     assert uses == [(2, 25, "SELECT 1")]
 
 
+def test_type_ignore_comments_and_pruned_lines(tmp_path):
+    # The engine parses with type comments (ast.TypeIgnore has no end_lineno).
+    uses = found(tmp_path, """\
+        import sqlalchemy as sqla  # type: ignore[import]
+        from sqlalchemy import text as T
+
+        SQL = (
+            "SELECT 1"
+        )
+
+        def handler(conn):
+            conn.execute(
+                SQL
+            )
+            return sqla.text("SELECT 2"), T("SELECT 3")
+        """)
+    assert uses == [(5, 5, "SELECT 1"), (12, 22, "SELECT 2"), (12, 37, "SELECT 3")]
+
+
 def test_dedent_and_strip(tmp_path):
     uses = found(tmp_path, '''\
         import textwrap
@@ -316,6 +336,51 @@ def test_postgresql_guard_forms(tmp_path, source):
 def test_not_guards(tmp_path, source):
     (reaching,) = _reaching(tmp_path, textwrap.dedent(source))
     assert SQLITE in reaching
+
+
+@pytest.mark.parametrize("source", [
+    """\
+    def upgrade():
+        conn = op.get_bind()
+        if isinstance(conn.dialect, PGDialect):
+            op.execute("SELECT 1")
+    """,
+    """\
+    def update(conn, dialect: str):
+        if dialect == "postgresql":
+            conn.execute("SELECT 1")
+    """,
+])
+def test_more_guard_forms(tmp_path, source):
+    (reaching,) = _reaching(tmp_path, textwrap.dedent(source))
+    assert SQLITE not in reaching
+
+
+CALLERS = """\
+    def {name}(conn):
+        conn.execute("SELECT 1")
+
+    def upgrade():
+        conn = op.get_bind()
+        if conn.dialect.name == "postgresql":
+            {name}(conn)
+    {extra}
+    """
+
+
+@pytest.mark.parametrize("name, extra, public, guarded", [
+    ("_pg_only", "", False, True),                          # private helper, every call guarded
+    ("pg_only", "", True, True),                            # public helper, trusted (migrations)
+    ("pg_only", "", False, False),                          # public helper elsewhere: may be imported
+    ("_pg_only", "_pg_only(op.get_bind())", False, False),  # one unguarded call
+    ("_pg_only", "HOOKS = [_pg_only]", False, False),       # used as a value: callers unknown
+])
+def test_guards_of_a_helpers_callers(tmp_path, name, extra, public, guarded):
+    ctx = make_ctx(tmp_path, textwrap.dedent(CALLERS.format(name=name, extra=extra)))
+    index = sql_file(ctx)
+    (use,) = index.uses
+    assert SQLITE in dialects_reaching(index, use.call)  # locally unguarded
+    assert (SQLITE not in Reach(index, use.call, public_helpers=public)) is guarded
 
 
 # ------------------------------------------------------------------ cache

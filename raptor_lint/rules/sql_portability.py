@@ -24,7 +24,7 @@ from sqlglot.tokens import TokenType
 from raptor_lint.findings import Finding
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.sql import ParsedSql, SqlFile, SqlUse, sql_file
-from raptor_lint.sql.guards import POSTGRESQL, SQLITE, dialects_reaching
+from raptor_lint.sql.guards import POSTGRESQL, SQLITE, Reach
 
 RUNBOOK = "SQLite-vs-Postgres test divergence"
 GUARD = 'if bind.dialect.name == "postgresql":'
@@ -269,9 +269,12 @@ RULES = (
     ),
 )
 
-# A finding needs a sink call (or a server_default keyword) in this file; the
-# SQL itself may come from another module, so the sink names are the test.
-_PREFILTER = re.compile(r"execute|exec_driver_sql|\btext\b|server_default")
+# Prefilter: a finding needs a sink call (or a server_default keyword) in this
+# file; the SQL itself may come from another module, so the sink names are the
+# test: `execute`/`exec_driver_sql` anywhere, `text(` called, or `text` imported
+# under another name (`from sqlalchemy import text as sql_text`).  Substring
+# tests first (a regex alternation costs ~3 ms on a big file).
+_TEXT_CALL = re.compile(r"text(?:\s*\(|\s+as\b)")
 _SENTINEL = re.compile(r"--[ \t]*POSTGRES-ONLY\b")
 _NOW = re.compile(r"\s*now\s*\(\s*\)\s*", re.IGNORECASE)
 
@@ -283,7 +286,9 @@ class SqlPortabilityChecker(Checker):
     needs_cst = False
 
     def prefilter(self, text: str) -> bool:
-        return _PREFILTER.search(text) is not None
+        if "execute" in text or "exec_driver_sql" in text or "server_default" in text:
+            return True
+        return "text" in text and _TEXT_CALL.search(text) is not None
 
     def check(self, ctx) -> Iterable[Finding]:
         index = sql_file(ctx)
@@ -310,7 +315,7 @@ class SqlPortabilityChecker(Checker):
 
     # ------------------------------------------------------------ SQL uses
     def _check_use(self, ctx, index: SqlFile, use: SqlUse, parsed: ParsedSql) -> Iterator[Finding]:
-        reaching = dialects_reaching(index, use.call)
+        reaching = Reach(index, use.call, public_helpers=ctx.is_migration)
         where = use.position
 
         two_arg = [node for s in parsed.statements for node in s.find_all(exp.Max, exp.Min)
@@ -343,7 +348,7 @@ class SqlPortabilityChecker(Checker):
                     "breaks the SQLite test database — mark it `-- POSTGRES-ONLY` and run it only "
                     f"under `{GUARD}` (or return early when the dialect is not postgresql)"))
 
-        hits = [c for c in ONE_DIALECT_CONSTRUCTS if c.rejected_by in reaching and c.matches(parsed)]
+        hits = [c for c in ONE_DIALECT_CONSTRUCTS if c.matches(parsed) and c.rejected_by in reaching]
         if hits:
             described = "; ".join(
                 f"{c.name} ({_DIALECT_TEXT[c.rejected_by]} rejects it{_consequence(c.rejected_by)}: "
@@ -366,9 +371,7 @@ class SqlPortabilityChecker(Checker):
 
     # ---------------------------------------------------- server_default
     def _check_server_defaults(self, ctx, index: SqlFile) -> Iterator[Finding]:
-        for node in ast.walk(index.tree):
-            if not isinstance(node, ast.Call):
-                continue
+        for node in index.calls:  # every call on a line naming server_default is indexed
             for keyword in node.keywords:
                 if keyword.arg != "server_default":
                     continue
@@ -382,7 +385,7 @@ class SqlPortabilityChecker(Checker):
                             f"under `{GUARD}`"))
                     continue
                 form = self._now_call(index, value)
-                if form and SQLITE in dialects_reaching(index, node):
+                if form and SQLITE in Reach(index, node, public_helpers=True):
                     yield ctx.finding("RPT404", index.position(keyword), (
                         f"server_default={form} outside a postgresql dialect guard: now() is "
                         "Postgres-only and SQLite rejects it as a default, so the migration fails on "

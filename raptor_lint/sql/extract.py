@@ -27,6 +27,8 @@ the argument in this file.
 from __future__ import annotations
 
 import ast
+import bisect
+import functools
 import re
 import textwrap
 import weakref
@@ -125,23 +127,102 @@ class SqlFile:
         self.text = text
         self.modules = modules
         self.cache = cache
-        self._line_starts: list[str] | None = None
-        self.parents: dict[ast.AST, ast.AST] = {}
-        for parent in ast.walk(tree):
-            for child in ast.iter_child_nodes(parent):
-                self.parents[child] = parent
-        self.bindings: dict[ast.AST, dict[str, list[_Binding]]] = {}
-        self.globals: dict[ast.AST, set[str]] = {}
+        self._source_lines: list[str] | None = None
         self.text_names: set[str] = {"text"}
         self.module_names: set[str] = set(SQLALCHEMY_NAMES)
-        self._collect_bindings()
-        self.uses: list[SqlUse] = list(self._find_uses())
+        self.parents: dict[ast.AST, ast.AST] = {}
+        # Calls on lines that name a sink (or `server_default`), in source order.
+        self.calls: list[ast.Call] = []
+        self._bindings: dict[ast.AST, dict[str, list[_Binding]]] = {}
+        self._globals: dict[ast.AST, set[str]] = {}
+        self._traverse()
+
+    def _traverse(self) -> None:
+        """Visit only the statements on lines that can hold a sink (the dominant cost is
+        walking the tree); record parents on the way.  Imports are always visited."""
+        candidates = _candidate_lines(self.text)
+        if not candidates:
+            return
+        parents = self.parents
+        calls = self.calls
+        bisect_left = bisect.bisect_left
+        count = len(candidates)
+        AST, Call, imports = ast.AST, ast.Call, (ast.Import, ast.ImportFrom)
+        stack: list[ast.AST] = [self.tree]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Call):
+                calls.append(node)
+            elif isinstance(node, imports):
+                for alias in node.names:
+                    self._note_sqlalchemy_import(node, alias)
+                continue
+            for field in node._fields:
+                value = getattr(node, field, None)
+                for child in (value if isinstance(value, list) else (value,)):
+                    if not isinstance(child, AST):
+                        continue
+                    start = getattr(child, "lineno", None)
+                    if start is not None and not isinstance(child, imports):
+                        index = bisect_left(candidates, start)
+                        if index == count or candidates[index] > (getattr(child, "end_lineno", None) or start):
+                            continue
+                    parents[child] = node
+                    stack.append(child)
+        calls.sort(key=_start)
+
+    def attach(self, node: ast.AST, parent: ast.AST | None = None) -> None:
+        """Record parents for the whole subtree of ``node`` (and ``node``'s own parent):
+        needed before resolving names in code the line-pruned traversal skipped."""
+        if parent is not None:
+            self.parents.setdefault(node, parent)
+        self._complete(node)
+
+    def _complete(self, node: ast.AST) -> None:
+        """Record parents for the whole subtree of ``node`` (a sink's argument)."""
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            for child in ast.iter_child_nodes(current):
+                self.parents[child] = current
+                stack.append(child)
+
+    def call_sites(self, name: str) -> list[ast.Call]:
+        """Module-level-name calls ``name(...)`` anywhere in the file, or [] when ``name`` is
+        also used another way (passed as a callback, re-bound ...).  Walks the whole file once."""
+        uses = self._name_uses
+        sites = uses.get(name, [])
+        if any(site is None for site in sites):
+            return []
+        return [site for site in sites if site is not None]
+
+    @functools.cached_property
+    def _name_uses(self) -> dict[str, list[ast.Call | None]]:
+        """name -> Call nodes calling it directly (None for any other load of the name)."""
+        found: dict[str, list[ast.Call | None]] = {}
+        stack: list[ast.AST] = [self.tree]
+        while stack:
+            node = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+                stack.append(child)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                parent = self.parents.get(node)
+                direct = isinstance(parent, ast.Call) and parent.func is node
+                found.setdefault(node.id, []).append(parent if direct else None)
+        return found
+
+    @functools.cached_property
+    def uses(self) -> list[SqlUse]:
+        """The SQL uses of the file, in source order of the sink calls."""
+        return list(self._find_uses())
 
     # ------------------------------------------------------------ positions
     def _line(self, lineno: int) -> str:
-        if self._line_starts is None:
-            self._line_starts = re.split(r"\r\n|\r|\n", self.text)
-        lines = self._line_starts
+        if self._source_lines is None:
+            self._source_lines = (re.split(r"\r\n|\r|\n", self.text) if "\r" in self.text
+                                 else self.text.split("\n"))
+        lines = self._source_lines
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 
     def _column(self, lineno: int, col_offset: int) -> int:
@@ -180,39 +261,52 @@ class SqlFile:
                 return chain
             scope = self.scope_of(scope)
 
-    def _add(self, scope: ast.AST, name: str, binding: _Binding) -> None:
-        self.bindings.setdefault(scope, {}).setdefault(name, []).append(binding)
+    def scope_bindings(self, scope: ast.AST) -> dict[str, list[_Binding]]:
+        """name -> bindings (source order) of one scope; collected the first time it is asked.
 
-    def _collect_bindings(self) -> None:
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                self._bind_name(node)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                scope = self.scope_of(node)
+        Walks the scope's own nodes only (not nested function/class/comprehension
+        bodies), recording their parents, so a lookup costs the size of its scope.
+        """
+        found = self._bindings.get(scope)
+        if found is not None:
+            return found
+        table: dict[str, list[_Binding]] = {}
+        self._bindings[scope] = table
+        declared = self._globals.setdefault(scope, set())
+        stack = [(child, scope) for child in ast.iter_child_nodes(scope)]
+        while stack:
+            node, parent = stack.pop()
+            self.parents.setdefault(node, parent)
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Store):
+                    self._bind_name(table, node, parent)
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    local = alias.asname or alias.name.split(".")[0]
-                    self._add(scope, local, _Binding("import", _start(node), _end(node), node, alias.name))
-                    self._note_sqlalchemy_import(node, alias)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                self._add(self.scope_of(node), node.name, _Binding("other", _start(node), _start(node)))
-            elif isinstance(node, ast.arg):
-                function = self.parents.get(self.parents.get(node))  # arg -> arguments -> function
-                if function is not None:
-                    self._add(function, node.arg, _Binding("other", (0, 0), (0, 0)))
+                    if alias.name != "*":
+                        local = alias.asname or alias.name.split(".")[0]
+                        _add(table, local, _Binding("import", _start(node), _end(node), node, alias.name))
+            elif isinstance(node, ast.arg) and isinstance(parent, ast.arguments) and isinstance(scope, _FUNCTIONS):
+                _add(table, node.arg, _Binding("other", (0, 0), (0, 0)))
             elif isinstance(node, ast.ExceptHandler) and node.name:
-                self._add(self.scope_of(node), node.name, _Binding("other", _start(node), _start(node)))
+                _add(table, node.name, _Binding("other", _start(node), _start(node)))
             elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                self.globals.setdefault(self.scope_of(node), set()).update(node.names)
-        for names in self.bindings.values():
-            for entries in names.values():
-                entries.sort(key=lambda b: b.start)
+                declared.update(node.names)
+            if isinstance(node, _SCOPES):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    _add(table, node.name, _Binding("other", _start(node), _start(node)))
+                continue  # its body is its own scope
+            stack.extend((child, node) for child in ast.iter_child_nodes(node))
+        for entries in table.values():
+            entries.sort(key=lambda b: b.start)
+        return table
 
-    def _bind_name(self, node: ast.Name) -> None:
-        parent = self.parents.get(node)
-        scope = self.scope_of(node)
-        if isinstance(parent, ast.Assign) and node in parent.targets:
+    def declared_global(self, scope: ast.AST, name: str) -> bool:
+        self.scope_bindings(scope)
+        return name in self._globals.get(scope, ())
+
+    def _bind_name(self, table: dict[str, list[_Binding]], node: ast.Name, parent: ast.AST) -> None:
+        if isinstance(parent, ast.Assign) and any(node is target for target in parent.targets):
             binding = _Binding("assign", _start(parent), _end(parent), parent.value)
         elif isinstance(parent, ast.AnnAssign) and parent.target is node:
             if parent.value is None:
@@ -228,7 +322,7 @@ class SqlFile:
                 statement = self.parents.get(statement)
             anchor = statement if statement is not None else node
             binding = _Binding("other", _start(anchor), _end(anchor))
-        self._add(scope, node.id, binding)
+        _add(table, node.id, binding)
 
     def _note_sqlalchemy_import(self, node: ast.Import | ast.ImportFrom, alias: ast.alias) -> None:
         if isinstance(node, ast.Import):
@@ -270,9 +364,7 @@ class SqlFile:
         return None
 
     def _find_uses(self) -> Iterator[SqlUse]:
-        calls = [node for node in ast.walk(self.tree) if isinstance(node, ast.Call)]
-        calls.sort(key=_start)
-        for call in calls:
+        for call in self.calls:
             sink = self.sink_name(call)
             if sink is None:
                 continue
@@ -281,6 +373,7 @@ class SqlFile:
                 continue
             if sink != "text" and isinstance(argument, ast.Call) and self.sink_name(argument) == "text":
                 continue  # execute(text("...")): the inner text() is the use
+            self._complete(call)
             try:
                 value = self.evaluate(argument)
             except RecursionError:
@@ -349,9 +442,9 @@ class SqlFile:
         use = _start(at)
         chain = self.scope_chain(at)
         for scope in chain:
-            if name in self.globals.get(scope, ()):
+            if scope is not self.tree and self.declared_global(scope, name):
                 scope = self.tree
-            entries = self.bindings.get(scope, {}).get(name)
+            entries = self.scope_bindings(scope).get(name)
             if not entries:
                 continue
             if scope is self.tree and chain[0] is not self.tree:
@@ -406,7 +499,7 @@ class SqlFile:
         if not isinstance(root, ast.Name):
             return None
         entries = [e for scope in self.scope_chain(node)
-                   for e in self.bindings.get(scope, {}).get(root.id, ()) if e.kind == "import"]
+                   for e in self.scope_bindings(scope).get(root.id, ()) if e.kind == "import"]
         if not entries:
             return None
         binding = entries[-1]
@@ -432,6 +525,46 @@ class SqlFile:
         if found is None or not found.complete:
             return None
         return _Value(found.text, _EXTERNAL)
+
+
+def _add(table: dict[str, list[_Binding]], name: str, binding: _Binding) -> None:
+    table.setdefault(name, []).append(binding)
+
+
+# A sink (or server_default) can only be on a line naming one; text() aliases are
+# found by the `text as NAME` they are imported with.  Plain substring search
+# (a superset of the names as tokens): a regex per line costs more than the walk saved.
+_CANDIDATE_WORDS = ("execute", "exec_driver_sql", "text", "server_default")
+_TEXT_ALIAS = re.compile(r"text\s+as\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _find_all(text: str, word: str) -> Iterator[int]:
+    index = text.find(word)
+    while index != -1:
+        yield index
+        index = text.find(word, index + len(word))
+
+
+def _candidate_lines(text: str) -> list[int]:
+    words = list(_CANDIDATE_WORDS)
+    for index in _find_all(text, "text"):
+        match = _TEXT_ALIAS.match(text, index)
+        if match:
+            words.append(match.group(1))
+    positions = sorted({index for word in words for index in _find_all(text, word)})
+    if not positions:
+        return []
+    if "\r" in text:  # ast counts \r\n, \r and \n as line ends
+        starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+        return sorted({bisect.bisect_right(starts, index) for index in positions})
+    lines: list[int] = []
+    line, previous = 1, 0
+    for index in positions:
+        line += text.count("\n", previous, index)
+        previous = index
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
 
 
 def _start(node: ast.AST) -> tuple[int, int]:

@@ -19,10 +19,12 @@ Alembic migrations (and the odd repository function) branch on the dialect::
 ``dialects_reaching(index, node)`` walks from ``node`` up to the module and
 narrows the set {postgresql, sqlite, other} through every enclosing ``if``
 branch (``==``, ``!=``, ``in``, ``not in``, ``.startswith()``, ``not``,
-``and``/``or``, a name bound to such a test or to ``X.dialect.name``), every
+``and``/``or``, ``isinstance(X.dialect, PGDialect)``, a name bound to such a
+test or to ``X.dialect.name``, a variable or parameter named ``*dialect*``), every
 earlier ``if <test>: return/raise`` in an enclosing block, and every earlier
-``assert <test>``.  A construct that dialect D rejects is fine where D cannot
-reach.
+``assert <test>``; on request (``Reach``), also the guards around every call
+of the enclosing module-level helper.  A construct that dialect D rejects is
+fine where D cannot reach.
 """
 
 from __future__ import annotations
@@ -38,16 +40,56 @@ _NAMES = {"postgresql": POSTGRESQL, "postgres": POSTGRESQL, "sqlite": SQLITE}
 _MAX_DEPTH = 10
 
 
-def dialects_reaching(index: SqlFile, node: ast.AST) -> frozenset[str]:
+class Reach:
+    """Lazy answer to "can dialect D run this node?": the cheap local guards first, the
+    callers' guards (a full walk of the file) only when the local answer says yes."""
+
+    def __init__(self, index: SqlFile, node: ast.AST, public_helpers: bool = False) -> None:
+        self.index, self.node, self.public_helpers = index, node, public_helpers
+        self.local = dialects_reaching(index, node)
+        self._full: frozenset[str] | None = None
+
+    def __contains__(self, dialect: str) -> bool:
+        if dialect not in self.local:
+            return False
+        if self._full is None:
+            self._full = dialects_reaching(self.index, self.node, through_callers=True,
+                                           public_helpers=self.public_helpers)
+        return dialect in self._full
+
+
+def dialects_reaching(index: SqlFile, node: ast.AST, *, through_callers: bool = False,
+                      public_helpers: bool = False, _seen: frozenset = frozenset()) -> frozenset[str]:
+    """Dialects that can run ``node``.
+
+    With ``through_callers``, a module-level function whose every use in this
+    module is a direct call also takes the guards of its call sites
+    (``_upgrade_postgresql(conn)`` called under ``if dialect == "postgresql":``).
+    Only for private (``_name``) functions unless ``public_helpers`` (migrations,
+    whose helpers nobody imports).  This needs a full walk of the file, so rules
+    ask for it only when a finding is about to be reported.
+    """
     possible = ALL
     child, parent = node, index.parents.get(node)
     while parent is not None:
+        if (through_callers and isinstance(parent, ast.Module)
+                and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and (public_helpers or child.name.startswith("_")) and child not in _seen):
+            sites = index.call_sites(child.name)
+            if sites:
+                callers = frozenset()
+                for site in sites:
+                    callers |= dialects_reaching(index, site, through_callers=True,
+                                                 public_helpers=public_helpers, _seen=_seen | {child})
+                possible &= callers
         if isinstance(parent, (ast.If, ast.IfExp)):
             body = parent.body if isinstance(parent.body, list) else [parent.body]
             orelse = parent.orelse if isinstance(parent.orelse, list) else [parent.orelse]
             if any(child is item for item in body):
+                index.attach(parent.test, parent)
                 possible &= _when(index, parent.test, True, 0)
             elif any(child is item for item in orelse):
+                index.attach(parent.test, parent)
                 possible &= _when(index, parent.test, False, 0)
         if isinstance(child, ast.stmt):
             for field in ("body", "orelse", "finalbody"):
@@ -58,6 +100,9 @@ def dialects_reaching(index: SqlFile, node: ast.AST) -> frozenset[str]:
                 if position is None:
                     continue
                 for sibling in block[:position]:
+                    if isinstance(sibling, (ast.If, ast.Assert)):
+                        index.parents.setdefault(sibling, parent)
+                        index.attach(sibling.test, sibling)
                     if isinstance(sibling, ast.If) and _terminates(sibling.body):
                         possible &= _when(index, sibling.test, False, 0)
                     elif isinstance(sibling, ast.If) and sibling.orelse and _terminates(sibling.orelse):
@@ -88,6 +133,16 @@ def _when(index: SqlFile, test: ast.AST, outcome: bool, depth: int) -> frozenset
     if isinstance(test, ast.Name):
         bound = _assigned(index, test)
         return _when(index, bound, outcome, depth + 1) if bound is not None else ALL
+    if (isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance"
+            and len(test.args) == 2 and _is_dialect_object(index, test.args[0], depth)):
+        classes = test.args[1].elts if isinstance(test.args[1], ast.Tuple) else [test.args[1]]
+        named = set()
+        for cls in classes:
+            label = ast.unparse(cls).rsplit(".", 1)[-1].lower()
+            dotted = ast.unparse(cls).lower()
+            named.add(POSTGRESQL if label.startswith("pg") or "postgres" in dotted
+                      else SQLITE if "sqlite" in dotted else OTHER)
+        return _possible(named, outcome)
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         return _compare(index, test.left, test.ops[0], test.comparators[0], outcome, depth)
     if (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute)
@@ -147,15 +202,31 @@ def _is_dialect_name(index: SqlFile, node: ast.AST, depth: int) -> bool:
             and isinstance(node.value, ast.Attribute) and node.value.attr == "dialect"):
         return True
     if isinstance(node, ast.Name):
+        if "dialect" in node.id.lower():  # `dialect`, `dialect_name` (often a parameter)
+            return True
         bound = _assigned(index, node)
         return bound is not None and _is_dialect_name(index, bound, depth + 1)
+    return False
+
+
+def _is_dialect_object(index: SqlFile, node: ast.AST, depth: int) -> bool:
+    """``<anything>.dialect`` or a name bound to one (``isinstance(conn.dialect, PGDialect)``)."""
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(node, ast.Attribute) and node.attr == "dialect":
+        return True
+    if isinstance(node, ast.Name):
+        if node.id.lower() == "dialect":
+            return True
+        bound = _assigned(index, node)
+        return bound is not None and _is_dialect_object(index, bound, depth + 1)
     return False
 
 
 def _assigned(index: SqlFile, name: ast.Name) -> ast.AST | None:
     """The expression last assigned to ``name`` in the nearest scope that binds it."""
     for scope in index.scope_chain(name):
-        entries = index.bindings.get(scope, {}).get(name.id)
+        entries = index.scope_bindings(scope).get(name.id)
         if entries:
             last = entries[-1]
             return last.value if last.kind == "assign" else None
