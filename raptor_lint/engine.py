@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from raptor_lint import noqa
-from raptor_lint.config import Config, relative_posix
+from raptor_lint.config import Config, ConfigError, relative_posix
 from raptor_lint.context import FileContext
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding
@@ -101,6 +101,10 @@ class Engine:
             return list(checker.check(ctx))
         except _CSTUnavailable as exc:
             return [internal_error(ctx.display_path, checker, exc.reason)]
+        except ConfigError as exc:
+            # The CLI reports these up front (exit 2); surfaces without an exit
+            # status (flake8, LSP) see them here, per file.
+            return [config_error(ctx.display_path, checker, exc)]
         except Exception as exc:  # noqa: BLE001 - fault isolation is the point
             return [internal_error(ctx.display_path, checker, _short_reason(exc))]
 
@@ -151,6 +155,14 @@ def internal_error(display_path: str, checker: Checker | str, reason: str) -> Fi
         display_path, 1, 1, INTERNAL_ERROR,
         f"internal error in rule family {family} on this file: {reason}; "
         f"other rules still ran — please report this at {REPORT_URL}",
+    )
+
+
+def config_error(display_path: str, checker: Checker | str, exc: Exception) -> Finding:
+    family = checker if isinstance(checker, str) else f"{checker.family} ({', '.join(checker.codes())})"
+    return Finding(
+        display_path, 1, 1, INTERNAL_ERROR,
+        f"configuration error, rule family {family} skipped: {exc}",
     )
 
 

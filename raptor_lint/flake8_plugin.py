@@ -56,7 +56,8 @@ class Plugin:
         cls._options = options
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
-        from raptor_lint.engine import internal_error
+        from raptor_lint.config import ConfigError
+        from raptor_lint.engine import config_error, internal_error
 
         display = self.filename
         try:
@@ -66,6 +67,8 @@ class Plugin:
             engine = _engine_for(_root_for(path, self._options), _overrides(self._options))
             result = engine.lint_text("".join(self.lines), path, "python", display_path=display)
             findings = result.findings
+        except ConfigError as exc:
+            findings = [config_error(display, "raptor-lint", exc)]
         except Exception as exc:  # noqa: BLE001 - never abort the flake8 run
             findings = [internal_error(display, "flake8 adapter", f"{type(exc).__name__}: {exc}")]
         for finding in findings:

@@ -117,3 +117,17 @@ def test_rules_table_and_rule_docs() -> None:
 def test_rules_markdown_is_docs_rules_md() -> None:
     proc = run_cli("rules", "--format", "markdown")
     assert proc.stdout.decode() == (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+
+
+def test_flake8_reports_a_config_error_as_such_not_as_a_bug(tmp_path: Path) -> None:
+    from conftest import BIN
+
+    (tmp_path / "setup.cfg").write_text("[flake8]\nraptor-runbook = docs/ops/missing.md\n")
+    (tmp_path / "app.py").write_text(
+        "import os\n\n\ndef create_app():\n    return os.environ.get('FLAG_BETA')\n"
+    )
+    proc = subprocess.run([str(BIN / "flake8"), "--select", "RPT", "app.py"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr
+    assert "RPT000 configuration error" in proc.stdout and "missing.md does not exist" in proc.stdout
+    assert "please report" not in proc.stdout
