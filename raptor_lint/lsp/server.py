@@ -1,0 +1,382 @@
+"""The raptor-lint language server: a thin pygls 2.x adapter over ``Engine.lint_text``.
+
+* Diagnostics are pushed on open, on save and (debounced) on change, from the
+  unsaved buffer, and cleared on close.
+* Linting runs on one worker thread, off the event loop, so the server keeps
+  answering while a file is checked; a result is published only if the
+  document is still open at the same version and no newer check was requested.
+* One ``Engine`` (with its ``ProjectIndex``) per project root, found from the
+  document's path like the CLI does, reused across documents.  Saving a file
+  or a watched-file event drops the root's project facts (migrations, runbook,
+  other modules may have changed); a change to pyproject.toml / setup.cfg also
+  reloads its configuration.  Open documents of that root are re-checked.
+* Code actions: the rule's fix, and "suppress with ``# noqa: CODE``".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from raptor_lint import __version__
+from raptor_lint.config import Config, ConfigError, find_project_root, load_config
+from raptor_lint.discovery import MAKEFILE, PYTHON, SHELL, file_kind
+from raptor_lint.engine import Engine
+from raptor_lint.findings import Finding
+from raptor_lint.lsp import convert
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILES = ("pyproject.toml", "setup.cfg")
+DEFAULT_DEBOUNCE = 0.3  # seconds of quiet typing before a buffer is re-checked
+_LANGUAGE_KINDS = {"python": PYTHON, "shellscript": SHELL, "sh": SHELL, "bash": SHELL,
+                   "makefile": MAKEFILE, "make": MAKEFILE}
+_WATCHED = ("**/pyproject.toml", "**/setup.cfg", "**/*.py", "**/*.md", "**/*.yaml", "**/*.yml")
+
+
+@dataclass
+class RootState:
+    """Configuration and engine of one project root (or the configuration error)."""
+
+    config: Config | None
+    engine: Engine | None
+    error: str | None = None
+
+
+@dataclass
+class DocState:
+    """What the server knows about one open document."""
+
+    generation: int = 0  # bumped on every check request; a stale result is dropped
+    pending: asyncio.Task | None = None
+    # Findings of the last published check, with the version they belong to.
+    version: int | None = None
+    text: str | None = None
+    kind: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+class RaptorLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("raptor-lint", __version__,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.roots: dict[Path, RootState] = {}
+        self.docs: dict[str, DocState] = {}
+        self.debounce = DEFAULT_DEBOUNCE
+        self.docs_base: str | None = convert.default_docs_base()
+        self.linter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raptor-lint")
+        self._shown_errors: set[str] = set()
+        # ``roots`` is read on the lint thread and invalidated on the event loop.
+        self._roots_lock = threading.Lock()
+
+    # ------------------------------------------------------------ settings
+    def apply_options(self, options: Any) -> None:
+        """``initializationOptions``: ``{"debounce": seconds, "docsUrl": base URL}``."""
+        if not isinstance(options, dict):
+            return
+        debounce = options.get("debounce")
+        if isinstance(debounce, (int, float)) and 0 <= debounce <= 10:
+            self.debounce = float(debounce)
+        docs = options.get("docsUrl")
+        if isinstance(docs, str) and docs.strip():
+            self.docs_base = docs.strip()
+
+    @property
+    def encoding(self) -> str:
+        return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+
+    # --------------------------------------------------------------- roots
+    def document_path(self, uri: str) -> Path:
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        if path:
+            return Path(path)
+        # untitled: buffers are linted as if they lived in the workspace root.
+        base = self.workspace.root_path or os.getcwd()
+        name = Path(uri.split(":", 1)[-1]).name or "untitled"
+        return Path(base) / name
+
+    def root_for(self, path: Path) -> Path:
+        return find_project_root(path)
+
+    def state_for(self, path: Path) -> RootState:
+        """The (cached) configuration and engine for the project holding ``path``."""
+        root = self.root_for(path)
+        with self._roots_lock:
+            state = self.roots.get(root)
+            if state is None:
+                try:
+                    config = load_config(start=path)
+                except ConfigError as exc:
+                    state = RootState(None, None, str(exc))
+                else:
+                    state = RootState(config, Engine(config))
+                self.roots[root] = state
+            return state
+
+    def forget_root(self, root: Path, reload_config: bool) -> None:
+        with self._roots_lock:
+            if reload_config:
+                self.roots.pop(root, None)
+            elif (state := self.roots.get(root)) is not None and state.config is not None:
+                # Fresh project facts (migrations, runbook, manifest, other modules) next time.
+                self.roots[root] = RootState(state.config, Engine(state.config))
+
+    # ------------------------------------------------------------- linting
+    def kind_of(self, uri: str, path: Path) -> str | None:
+        kind = file_kind(path)
+        if kind is not None:
+            return kind
+        doc = self.workspace.get_text_document(uri)
+        language = (doc.language_id or "").lower()
+        if language in _LANGUAGE_KINDS:
+            return _LANGUAGE_KINDS[language]
+        first = doc.source.split("\n", 1)[0]
+        if first.startswith("#!"):
+            if "python" in first:
+                return PYTHON
+            if any(shell in first for shell in ("/sh", "bash", "zsh")):
+                return SHELL
+        return None
+
+    def lint_sync(self, path: Path, text: str, kind: str) -> tuple[list[Finding], str | None]:
+        """Runs on the lint thread: (findings, configuration error)."""
+        state = self.state_for(path)
+        if state.engine is None:
+            return [], state.error
+        if state.config.is_excluded(path) and _inside(path, state.config.root):
+            return [], None
+        result = state.engine.lint_text(text, path, kind, display_path=path.name)
+        return result.findings, None
+
+    def schedule(self, uri: str, delay: float = 0.0) -> None:
+        """(Re)start the check of ``uri`` after ``delay`` seconds; replaces any pending one."""
+        doc = self.docs.setdefault(uri, DocState())
+        doc.generation += 1
+        if doc.pending is not None and not doc.pending.done():
+            doc.pending.cancel()
+        doc.pending = asyncio.get_running_loop().create_task(self._check(uri, doc.generation, delay))
+
+    async def _check(self, uri: str, generation: int, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        state = self.docs.get(uri)
+        if state is None or state.generation != generation or uri not in self.workspace.text_documents:
+            return
+        document = self.workspace.get_text_document(uri)
+        version, text = document.version, document.source
+        path = self.document_path(uri)
+        kind = self.kind_of(uri, path)
+        if kind is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            findings, error = await loop.run_in_executor(self.linter, self.lint_sync, path, text, kind)
+        except Exception as exc:  # noqa: BLE001 - the server must outlive any bug
+            log.exception("raptor-lint failed on %s", uri)
+            findings, error = [], f"raptor-lint failed on this file: {type(exc).__name__}: {exc}"
+        # Drop the result if the buffer moved on while it was being checked.
+        state = self.docs.get(uri)
+        if state is None or state.generation != generation or uri not in self.workspace.text_documents:
+            return
+        if self.workspace.get_text_document(uri).version != version:
+            return
+        state.version, state.text, state.kind, state.findings = version, text, kind, findings
+        lines = convert.split_lines(text)
+        diagnostics = [convert.to_diagnostic(lines, f, self.docs_base, self.encoding) for f in findings]
+        if error is not None:
+            diagnostics.insert(0, types.Diagnostic(
+                range=types.Range(start=types.Position(line=0, character=0),
+                                  end=types.Position(line=0, character=0)),
+                message=f"configuration error: {error}",
+                severity=types.DiagnosticSeverity.Error,
+                source=convert.SOURCE,
+            ))
+            self.show_error_once(error)
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+        )
+
+    def show_error_once(self, message: str) -> None:
+        if message in self._shown_errors:
+            return
+        self._shown_errors.add(message)
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
+                                                         message=f"raptor-lint: {message}"))
+
+    def clear(self, uri: str) -> None:
+        state = self.docs.pop(uri, None)
+        if state is not None and state.pending is not None and not state.pending.done():
+            state.pending.cancel()
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    def files_changed(self, paths: list[Path]) -> None:
+        """Files changed on disk: drop what depended on them, re-check open documents."""
+        touched: set[Path] = set()
+        for path in paths:
+            root = self.root_for(path)
+            reload_config = path.name in CONFIG_FILES
+            if reload_config:
+                # The configuration file may belong to (or create) any root at or below it.
+                with self._roots_lock:
+                    for known in [r for r in self.roots if _inside(r, path.parent)]:
+                        self.roots.pop(known, None)
+                        touched.add(known)
+                self._shown_errors.clear()
+            self.forget_root(root, reload_config)
+            touched.add(root)
+        for uri in list(self.docs):
+            doc_root = self.root_for(self.document_path(uri))
+            if doc_root in touched or any(_inside(doc_root, t) for t in touched):
+                self.schedule(uri, self.debounce)
+
+    # -------------------------------------------------------- code actions
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        state = self.docs.get(uri)
+        if state is None or uri not in self.workspace.text_documents:
+            return []
+        document = self.workspace.get_text_document(uri)
+        if state.version != document.version or state.text is None:
+            return []  # findings belong to an older buffer; the next check will refresh them
+        only = params.context.only
+        want_quickfix = not only or any(str(k).startswith("quickfix") for k in only)
+        if not want_quickfix:
+            return []
+        lines = convert.split_lines(state.text)
+        encoding = self.encoding
+        pairs = [(f, convert.to_diagnostic(lines, f, self.docs_base, encoding)) for f in state.findings]
+        selected = _select(pairs, params.range, params.context.diagnostics)
+        fixes: list[types.CodeAction] = []
+        suppressions: list[types.CodeAction] = []
+        seen: set[tuple] = set()
+        for finding, diagnostic in selected:
+            if finding.fix is not None:
+                fixes.append(types.CodeAction(
+                    title=f"{finding.fix.description} ({finding.code})",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic],
+                    is_preferred=True,
+                    edit=self.workspace_edit(uri, document.version,
+                                             convert.fix_text_edits(lines, finding.fix, encoding)),
+                ))
+            key = (finding.line, finding.code)
+            if key in seen:
+                continue
+            seen.add(key)
+            edit = convert.noqa_edit(state.text, finding, state.kind or PYTHON, encoding)
+            if edit is not None:
+                suppressions.append(types.CodeAction(
+                    title=f"Suppress {finding.code} on this line with # noqa: {finding.code}",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic],
+                    edit=self.workspace_edit(uri, document.version, [edit]),
+                ))
+        return fixes + suppressions
+
+    def workspace_edit(self, uri: str, version: int | None, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+        capabilities = self.client_capabilities.workspace
+        edit_caps = capabilities.workspace_edit if capabilities else None
+        if edit_caps is not None and edit_caps.document_changes:
+            return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+                edits=edits,
+            )])
+        return types.WorkspaceEdit(changes={uri: edits})
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _select(pairs: list[tuple[Finding, types.Diagnostic]], request: types.Range,
+            context: list[types.Diagnostic]) -> list[tuple[Finding, types.Diagnostic]]:
+    """The findings a code-action request is about: those the client names in its
+    context (matched by code and range), else those on the requested lines."""
+    ours = [d for d in context if d.source == convert.SOURCE]
+    if ours:
+        wanted = {(str(d.code), d.range.start.line, d.range.start.character) for d in ours}
+        chosen = [(f, d) for f, d in pairs
+                  if (f.code, d.range.start.line, d.range.start.character) in wanted]
+        if chosen:
+            return chosen
+    first, last = request.start.line, request.end.line
+    return [(f, d) for f, d in pairs if d.range.start.line <= last and d.range.end.line >= first]
+
+
+def create_server() -> RaptorLanguageServer:
+    server = RaptorLanguageServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: RaptorLanguageServer, params: types.InitializeParams) -> None:
+        ls.apply_options(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: RaptorLanguageServer, params: types.InitializedParams) -> None:
+        workspace = ls.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace else None
+        if watched is None or not watched.dynamic_registration:
+            return
+        registration = types.Registration(
+            id="raptor-lint-watched-files",
+            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in _WATCHED]
+            ),
+        )
+        try:
+            await ls.client_register_capability_async(types.RegistrationParams(registrations=[registration]))
+        except Exception:  # noqa: BLE001 - a client may refuse; saves still reload
+            log.warning("client refused the file-watcher registration", exc_info=True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: RaptorLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: RaptorLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri, ls.debounce)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: RaptorLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        path = ls.document_path(uri)
+        ls.files_changed([path])  # re-checks the other open documents of its project
+        if uri in ls.docs:
+            ls.schedule(uri)  # this one right away
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: RaptorLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.clear(params.text_document.uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: RaptorLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+        paths = [Path(p) for change in params.changes if (p := to_fs_path(change.uri))]
+        if paths:
+            ls.files_changed(paths)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=False),
+    )
+    def code_action(ls: RaptorLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return ls.code_actions(params)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: RaptorLanguageServer, params: None) -> None:
+        ls.linter.shutdown(wait=False, cancel_futures=True)
+
+    return server
