@@ -21,10 +21,9 @@ from lsprotocol import types
 
 from raptor_lint import noqa
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding, Fix
+from raptor_lint.formats.sarif import RULES_URL as PUBLIC_RULES_URL
 
 SOURCE = "raptor-lint"
-# Where docs/rules.md lives when nothing local is installed (SARIF uses the same page).
-PUBLIC_RULES_URL = "https://github.com/raptor-lint/raptor-lint/blob/main/docs/rules.md"
 # Codes a ``# noqa`` comment cannot silence: they describe the run, not the code.
 UNSUPPRESSIBLE = frozenset({SYNTAX_ERROR, IO_ERROR, INTERNAL_ERROR})
 

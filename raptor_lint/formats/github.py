@@ -1,0 +1,35 @@
+"""GitHub Actions workflow commands: one ``::error`` annotation per finding.
+
+``::error file=app/x.py,line=3,col=5,endLine=3,endColumn=9,title=RPT301::message``
+Escaping follows the runner's rules (actions/toolkit ``command.ts``): in the
+message ``%``, ``\\r`` and ``\\n``; in property values also ``:`` and ``,``.
+Paths are relative to the working directory: run it from the repository root.
+"""
+
+from __future__ import annotations
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(result, config) -> str:
+    lines = []
+    for f in result.findings:
+        end_line = f.end_line if f.end_line is not None else f.line
+        end_column = f.end_column if f.end_column is not None else f.column
+        properties = {
+            "file": f.path,
+            "line": f.line,
+            "col": f.column,
+            "endLine": end_line,
+            "endColumn": end_column,
+            "title": f.code,
+        }
+        props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
+        lines.append(f"::error {props}::{escape_data(f.message)}")
+    return "".join(line + "\n" for line in lines)

@@ -1,0 +1,123 @@
+"""SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+
+One run: ``tool.driver`` carries every selected rule (its summary, why, the
+rendered docs as help, and a link to its section of docs/rules.md); each
+finding is a result with ``ruleId``/``ruleIndex`` and a region whose columns
+are 1-based code points (``columnKind``), end exclusive, like the engine's.
+Artifact URIs are relative to the working directory (``%SRCROOT%``), with ``/``.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from raptor_lint import __version__
+from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/raptor-lint/raptor-lint"
+RULES_URL = f"{INFORMATION_URI}/blob/main/docs/rules.md"
+SRCROOT = "%SRCROOT%"
+
+# The codes that describe the run rather than a rule (listed only when reported).
+_RUN_CODES = {
+    SYNTAX_ERROR: ("syntax-error", "The file does not parse (or decode) as Python."),
+    IO_ERROR: ("io-error", "The file cannot be read."),
+    INTERNAL_ERROR: ("internal-error",
+                     "A rule family failed on this file (a raptor-lint bug: please report it); "
+                     "the other rules still ran."),
+}
+
+
+def render(result, config) -> str:
+    from raptor_lint.docs import render_rule
+    from raptor_lint.registry import all_rules, family_of
+
+    findings: list[Finding] = result.findings
+    rules = all_rules()
+    reported = {f.code for f in findings}
+    codes = sorted({code for code in rules if config.is_selected(code)} | reported)
+    descriptors = []
+    for code in codes:
+        rule = rules.get(code)
+        if rule is None:
+            name, text = _RUN_CODES.get(code, (code.lower(), code))
+            descriptors.append({
+                "id": code,
+                "name": name,
+                "shortDescription": {"text": text},
+                "defaultConfiguration": {"level": "error"},
+            })
+            continue
+        descriptors.append({
+            "id": code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.why.strip()},
+            "help": {
+                "text": f"{rule.why.strip()}\n\nRunbook: {rule.runbook}",
+                "markdown": render_rule(rule, level=2),
+            },
+            "helpUri": f"{RULES_URL}#{rule.anchor}",
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": [family_of(code)], "runbook": rule.runbook, "fixable": rule.fixable},
+        })
+    index = {code: i for i, code in enumerate(codes)}
+    results = [_result(f, index[f.code]) for f in findings]
+    document = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "raptor-lint",
+                "version": __version__,
+                "informationUri": INFORMATION_URI,
+                "rules": descriptors,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _location(path: str) -> dict:
+    return {"uri": quote(path.replace("\\", "/"), safe="/"), "uriBaseId": SRCROOT}
+
+
+def _region(line: int, column: int, end_line: int | None, end_column: int | None) -> dict:
+    return {
+        "startLine": line,
+        "startColumn": column,
+        "endLine": end_line if end_line is not None else line,
+        "endColumn": end_column if end_column is not None else column,
+    }
+
+
+def _result(finding: Finding, rule_index: int) -> dict:
+    out = {
+        "ruleId": finding.code,
+        "ruleIndex": rule_index,
+        "level": "error",
+        "message": {"text": finding.message},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": _location(finding.path),
+            "region": _region(finding.line, finding.column, finding.end_line, finding.end_column),
+        }}],
+    }
+    if finding.fix is not None:
+        out["fixes"] = [{
+            "description": {"text": finding.fix.description},
+            "artifactChanges": [{
+                "artifactLocation": _location(finding.path),
+                "replacements": [
+                    {
+                        "deletedRegion": _region(e.line, e.column, e.end_line, e.end_column),
+                        "insertedContent": {"text": e.content},
+                    }
+                    for e in finding.fix.edits
+                ],
+            }],
+        }]
+    return out
