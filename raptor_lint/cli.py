@@ -79,7 +79,9 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
     if stdin_filename and path_list == [Path("-")]:
         start = Path(stdin_filename)
     try:
-        config = load_config(start=start if start.exists() else Path.cwd(), config_file=config_file)
+        # A buffer not yet saved has no file, but its name still says which project it belongs to.
+        config = load_config(start=start if start.exists() or path_list == [Path("-")] else Path.cwd(),
+                             config_file=config_file)
     except ConfigError as exc:
         _fail(str(exc))
     overrides = {}
