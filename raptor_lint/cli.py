@@ -65,9 +65,11 @@ def main() -> None:
 @click.option("--no-cache", is_flag=True, help="Do not read or write .raptor_lint_cache/.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Parallel processes (default: CPU count).")
 @click.option("--stdin-filename", help="Name to report (and to pick rules by) when PATH is '-'.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply the configured exclude to files named on the command line too (pre-commit).")
 @click.option("--verbose", "-v", is_flag=True, help="Explain skipped inputs on stderr.")
 def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, config_file,
-          no_cache, jobs, stdin_filename, verbose) -> None:
+          no_cache, jobs, stdin_filename, force_exclude, verbose) -> None:
     """Lint PATHS (default: the current directory; '-' reads standard input)."""
     from raptor_lint import formats
     from raptor_lint.runner import CheckOptions, UsageError, run_check
@@ -93,7 +95,8 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
     if output_format not in formats.available():
         _fail(f"--format {output_format} is not available in this version")
     options = CheckOptions(paths=path_list, stdin_filename=stdin_filename, fix=fix, diff=diff,
-                           base=base, use_cache=not no_cache, jobs=jobs, verbose=verbose)
+                           base=base, use_cache=not no_cache, jobs=jobs, verbose=verbose,
+                           force_exclude=force_exclude)
     try:
         result = run_check(config, options)
     except (UsageError, ConfigError) as exc:

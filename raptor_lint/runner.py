@@ -26,6 +26,8 @@ class CheckOptions:
     use_cache: bool = True
     jobs: int | None = None
     verbose: bool = False
+    # Skip explicitly named files that the configuration excludes (pre-commit names every file).
+    force_exclude: bool = False
 
 
 @dataclass
@@ -64,7 +66,10 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     for path in options.paths:
         if str(path) != "-" and not path.exists() and not path.is_symlink():
             raise UsageError(f"path does not exist: {path}")
-    files = iter_files(options.paths, config)
+    paths = options.paths
+    if options.force_exclude:
+        paths = [p for p in paths if not config.is_excluded(p)]
+    files = iter_files(paths, config)
     changes = _changes_since_base(engine, options)
     if changes is not None:
         files = changes.select(files)
