@@ -47,7 +47,8 @@ CLEAN_BLUEPRINT = BLUEPRINT.replace('url_prefix="/api/reports"', 'url_prefix="/r
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("lsp_project")
-    (root / "pyproject.toml").write_text('[project]\nname = "svc"\n\n[tool.raptor-lint]\n', encoding="utf-8")
+    (root / "pyproject.toml").write_text('[project]\nname = "svc"\n\n[tool.raptor-lint]\nexclude = ["vendor"]\n',
+                                         encoding="utf-8")
     (root / "app").mkdir()
     (root / "app" / "__init__.py").write_text("", encoding="utf-8")
     # A sub-project with its own configuration that switches the blueprint rules off.
@@ -285,6 +286,11 @@ async def test_configuration_is_found_from_the_document_and_reloaded(client, pro
     client.text_document_did_save(types.DidSaveTextDocumentParams(
         text_document=types.TextDocumentIdentifier(uri=pyproject.as_uri())))
     await diagnostics_until(client, uri, lambda d: codes(d) == ["RPT301"])
+
+
+async def test_excluded_files_get_no_diagnostics(client, project) -> None:
+    uri = open_doc(client, project / "vendor" / "lib.py", "def broken(:\n")
+    assert await diagnostics_until(client, uri, lambda d: True) == []
 
 
 async def test_a_broken_configuration_is_a_diagnostic_not_a_crash(client, tmp_path) -> None:
