@@ -114,22 +114,14 @@ class RaptorLanguageServer(LanguageServer):
         with self._roots_lock:
             state = self.roots.get(root)
             if state is None:
-                try:
-                    config = load_config(start=path)
-                except ConfigError as exc:
-                    state = RootState(None, None, str(exc))
-                else:
-                    state = RootState(config, Engine(config))
-                self.roots[root] = state
+                state = self.roots[root] = _load_root(path)
             return state
 
-    def forget_root(self, root: Path, reload_config: bool) -> None:
+    def forget_root(self, root: Path) -> None:
+        """Next check re-reads the configuration and rebuilds the project facts
+        (migrations, runbook, manifest, other modules): both are cheap next to linting."""
         with self._roots_lock:
-            if reload_config:
-                self.roots.pop(root, None)
-            elif (state := self.roots.get(root)) is not None and state.config is not None:
-                # Fresh project facts (migrations, runbook, manifest, other modules) next time.
-                self.roots[root] = RootState(state.config, Engine(state.config))
+            self.roots.pop(root, None)
 
     # ------------------------------------------------------------- linting
     def kind_of(self, uri: str, path: Path) -> str | None:
@@ -224,19 +216,17 @@ class RaptorLanguageServer(LanguageServer):
         touched: set[Path] = set()
         for path in paths:
             root = self.root_for(path)
-            reload_config = path.name in CONFIG_FILES
-            if reload_config:
-                # The configuration file may belong to (or create) any root at or below it.
+            if path.name in CONFIG_FILES:
+                # A configuration file may also belong to (or create) roots below it.
                 with self._roots_lock:
-                    for known in [r for r in self.roots if _inside(r, path.parent)]:
-                        self.roots.pop(known, None)
-                        touched.add(known)
+                    touched.update(r for r in self.roots if _inside(r, path.parent))
                 self._shown_errors.clear()
-            self.forget_root(root, reload_config)
             touched.add(root)
+        for root in touched:
+            self.forget_root(root)
         for uri in list(self.docs):
             doc_root = self.root_for(self.document_path(uri))
-            if doc_root in touched or any(_inside(doc_root, t) for t in touched):
+            if any(_inside(doc_root, t) for t in touched):
                 self.schedule(uri, self.debounce)
 
     # -------------------------------------------------------- code actions
@@ -292,6 +282,21 @@ class RaptorLanguageServer(LanguageServer):
                 edits=edits,
             )])
         return types.WorkspaceEdit(changes={uri: edits})
+
+
+def _load_root(path: Path) -> RootState:
+    try:
+        config = load_config(start=path)
+        engine = Engine(config)
+        # As `check` does: families build the facts that can fail on configuration (a
+        # configured runbook that is missing...) up front, so that is one clear error.
+        for checker in engine.checkers:
+            prepare = getattr(checker, "prepare", None)
+            if prepare is not None:
+                prepare(engine.project)
+    except ConfigError as exc:
+        return RootState(None, None, str(exc))
+    return RootState(config, engine)
 
 
 def _inside(path: Path, directory: Path) -> bool:
