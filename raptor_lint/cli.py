@@ -103,6 +103,10 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
         _fail(str(exc))
     for note in result.notes:
         click.echo(note, err=True)
+    if result.diff is not None:  # --diff: the patch is the output; exit 1 when there is one
+        click.echo(result.diff, nl=False)
+        sys.exit(EXIT_ERROR if result.has_internal_error else
+                 EXIT_FINDINGS if result.diff and not exit_zero else EXIT_CLEAN)
     click.echo(formats.renderer(output_format)(result, config), nl=False)
     if result.has_internal_error:
         sys.exit(EXIT_ERROR)

@@ -125,7 +125,7 @@ class Engine:
         findings = list(findings)
         if not findings:
             return
-        lookup = noqa.python_noqa_lines(ctx.text) if ctx.kind == PYTHON else noqa.plain_noqa_lines(ctx.text)
+        lookup = noqa.python_noqa_lines(ctx.text) if ctx.kind == PYTHON else noqa.plain_noqa_lines(ctx.text, ctx.kind)
         disabled = ctx.kind == PYTHON and noqa.file_is_disabled(ctx.lines)
         seen: set[tuple] = set()
         for finding in findings:

@@ -64,10 +64,61 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
     return lookup
 
 
-def plain_noqa_lines(text: str) -> Callable[[int], str | None]:
-    """Per-physical-line lookup for non-Python files (shell, YAML, Markdown...)."""
-    lines = text.splitlines()
-    return lambda line: lines[line - 1] if 0 < line <= len(lines) else None
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
+_HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)
+
+
+def plain_noqa_lines(text: str, kind: str | None = None) -> Callable[[int], str | None]:
+    """Lookup for non-Python files (shell, Makefile, YAML, Procfile, Markdown).
+
+    Lines joined by a trailing backslash are one noqa line (a shell comment can
+    only sit on the last line of a continued command).  In Markdown,
+    ``<!-- noqa[: codes] -->`` on a line, or on the line before a fenced code
+    block (covering the whole block), counts as ``# noqa[: codes]``.
+    """
+    lines = _LINE_BREAK.split(text)
+    mapping: dict[int, str] = {}
+    start = 0
+    for index, line in enumerate(lines):
+        if line.endswith("\\") and index + 1 < len(lines):
+            continue
+        if index > start:
+            joined = "\n".join(lines[start:index + 1])
+            for number in range(start + 1, index + 2):
+                mapping[number] = joined
+        start = index + 1
+    if kind == "markdown":
+        _add_markdown_noqa(lines, mapping)
+
+    def lookup(line: int) -> str | None:
+        if line in mapping:
+            return mapping[line]
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    return lookup
+
+
+def _add_markdown_noqa(lines: list[str], mapping: dict[int, str]) -> None:
+    from raptor_lint.shell import fenced_blocks
+
+    def as_noqa(match: re.Match) -> str:
+        codes = (match.group("codes") or "").strip(": \t")
+        return f"# noqa: {codes}" if codes else "# noqa"
+
+    for number, line in enumerate(lines, 1):
+        match = _HTML_NOQA.search(line)
+        if match:
+            mapping[number] = f"{mapping.get(number, line)} {as_noqa(match)}"
+    for block in fenced_blocks(lines):
+        above = block.fence_line - 1
+        while above >= 1 and not lines[above - 1].strip():
+            above -= 1
+        match = _HTML_NOQA.search(lines[above - 1]) if above >= 1 else None
+        if match is None:
+            continue
+        for number in range(block.first, block.last + 1):
+            mapping[number] = f"{mapping.get(number, lines[number - 1])} {as_noqa(match)}"
 
 
 def file_is_disabled(lines: Iterable[str]) -> bool:

@@ -35,6 +35,8 @@ class RunResult:
     files: list[FileResult] = field(default_factory=list)
     # Human-readable notes (e.g. --verbose explanations) printed to stderr.
     notes: list[str] = field(default_factory=list)
+    # --diff: the unified diff of the available fixes (None when --diff was not given).
+    diff: str | None = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -62,7 +64,7 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         data = sys.stdin.buffer.read()
         kind = file_kind(name, explicit=True) or PYTHON
         result.files.append(engine.lint_bytes(data, Path(name), kind, display_path=name))
-        return _with_notes(result, options)
+        return _apply_fixes(engine, _with_notes(result, options), options, stdin=True)
     for path in options.paths:
         if str(path) != "-" and not path.exists() and not path.is_symlink():
             raise UsageError(f"path does not exist: {path}")
@@ -77,13 +79,32 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         result.files.append(engine.lint_path(path, kind))
     if changes is not None:
         changes.apply(result.files)
-    return _with_notes(result, options)
+    result = _apply_fixes(engine, _with_notes(result, options), options)
+    if changes is not None and options.fix:
+        changes.apply(result.files)  # what remains after --fix, still only on changed lines
+    return result
 
 
 def _with_notes(result: RunResult, options: CheckOptions) -> RunResult:
     """With --verbose, the per-file notes the rule families left become run notes (stderr)."""
     if options.verbose:
         result.notes.extend(note for file_result in result.files for note in file_result.notes)
+    return result
+
+
+def _apply_fixes(engine: Engine, result: RunResult, options: CheckOptions, stdin: bool = False) -> RunResult:
+    """--fix rewrites files (the result then holds what remains); --diff only renders."""
+    if not (options.fix or options.diff):
+        return result
+    from raptor_lint import fixes
+
+    if options.fix and not options.diff and stdin:
+        raise UsageError("--fix cannot write back to standard input; use --diff to see the fixes")
+    report = fixes.fix_results(engine, result.files, write=not options.diff, notes=result.notes, stdin=stdin)
+    if options.diff:
+        result.diff = report.diff
+    if report.fixed_files or options.fix:
+        result.notes.append(fixes.summary(report, write=not options.diff))
     return result
 
 

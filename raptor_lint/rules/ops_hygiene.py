@@ -1,0 +1,402 @@
+"""Ops hygiene in non-Python files (RPT601–RPT602) — runbook: "Env-bootstrap checklist",
+"Why --preload is on".
+
+Each file kind is read into shell ``Snippet``s (``raptor_lint.shell``) that keep
+every character's file position:
+
+* shell scripts: the whole file;
+* Makefiles: recipe lines (tab-indented lines after a rule, ``target: ; cmd``),
+  without their ``@``/``-``/``+`` prefixes; make's ``$(VAR)`` references are
+  opaque words and ``$$`` is the shell's ``$``;
+* Markdown: fenced blocks labelled ``sh``, ``bash``, ``shell``, ``zsh``,
+  ``console``, ``shell-session``, ``terminal`` — and unlabeled blocks, because
+  runbooks paste commands without a label.  When a block has ``$ `` prompts
+  only the prompt lines (and their ``\\`` continuations) are commands; the rest
+  is output.  Inline code spans and prose are never commands;
+* CI YAML: string values (or lists of strings) under ``run``, ``script``,
+  ``before_script``, ``after_script``, ``command``, ``commands``, ``install``,
+  ``before_install``, ``after_success``, ``after_failure``, ``before_deploy``,
+  ``after_deploy``, ``bash``, ``sh``, ``postdeploy``, ``pr-predestroy``, at any
+  depth, located with ``yaml.compose`` marks;
+* Procfile: the command of each ``name: command`` line.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from raptor_lint.discovery import MAKEFILE, MARKDOWN, PROCFILE, SHELL, YAML
+from raptor_lint.findings import Edit, Fix
+from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.shell import (
+    NEWLINE, Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced, output_streams, parse,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.context import FileContext
+    from raptor_lint.findings import Finding
+
+REDIRECT = ">/dev/null 2>&1"
+SHELL_LANGUAGES = frozenset({
+    "", "sh", "bash", "shell", "zsh", "console", "shell-session", "shellsession", "terminal",
+})
+YAML_SHELL_KEYS = frozenset({
+    "run", "script", "before_script", "after_script", "command", "commands", "install",
+    "before_install", "after_success", "after_failure", "before_deploy", "after_deploy",
+    "bash", "sh", "postdeploy", "pr-predestroy",
+})
+_PROMPT = re.compile(r"^(\s*)\$ ")
+_PROCFILE_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)[ \t]*:[ \t]*(?P<command>.*?)[ \t]*$")
+_MAKE_RULE = re.compile(r"^[^\s:#=][^:#=]*?::?(?!=)")
+_MAKE_REFERENCE = re.compile(r"\$\$|\$\([^()]*(?:\([^()]*\)[^()]*)*\)|\$\{[^{}]*\}|\$.")
+
+RULES = (
+    Rule(
+        code="RPT601",
+        name="heroku-config-set-not-silenced",
+        summary="`heroku config:set` without `>/dev/null 2>&1` (the CLI echoes secrets), in "
+                "shell scripts, Makefiles, Markdown code blocks, CI YAML and Procfiles.",
+        runbook="Env-bootstrap checklist",
+        why=(
+            "`heroku config:set VAR=value` prints every variable it set, value included, so a "
+            "secret lands in terminal scrollback, screen shares and CI logs "
+            "(#feedback_heroku_config_set_echoes_secrets). The runbook's safe pattern appends "
+            "`>/dev/null 2>&1`. Silent forms: `>/dev/null 2>&1`, `> /dev/null 2>&1`, "
+            "`&>/dev/null`, `>&/dev/null`, optionally followed by `|| true` or `;`; a group's "
+            "redirection (`{ …; } >/dev/null 2>&1`) and an earlier `exec >/dev/null 2>&1` count. "
+            "Not silent: `2>&1 >/dev/null` (stderr still goes to the terminal), `>/dev/null` "
+            "alone, a pipe (`| tee`). `--fix` appends ` >/dev/null 2>&1` to the command."
+        ),
+        bad=(
+            "#!/usr/bin/env bash\n"
+            "heroku config:set SECRET_KEY=\"$SECRET_KEY\" --app raxx-api-staging\n"
+        ),
+        good=(
+            "#!/usr/bin/env bash\n"
+            "heroku config:set SECRET_KEY=\"$SECRET_KEY\" --app raxx-api-staging >/dev/null 2>&1\n"
+        ),
+        fixable=True,
+        example_path="scripts/provision_staging.sh",
+        example_language="sh",
+    ),
+    Rule(
+        code="RPT602",
+        name="procfile-gunicorn-without-preload",
+        summary="A Procfile `web:` process running gunicorn without `--preload` "
+                "(`preload_app = True` in its `-c`/`--config` file counts).",
+        runbook="Why --preload is on",
+        why=(
+            "`--preload` imports the app once in the master before forking: faster dyno wake "
+            "and restart, less memory per worker. The runbook is explicit: do not remove "
+            "`--preload` to \"fix\" a mutable-state bug — fix the state (RPT101–RPT104). "
+            "`preload_app = True` in the gunicorn config file the command passes with "
+            "`-c`/`--config` (or in `gunicorn.conf.py` beside the Procfile, which gunicorn "
+            "reads by default) and `GUNICORN_CMD_ARGS=\"--preload\"` count."
+        ),
+        bad="web: gunicorn 'raptor_app:create_app()' --workers 3\n",
+        good="web: gunicorn --preload 'raptor_app:create_app()' --workers 3\n",
+        example_path="Procfile",
+        example_language="text",
+    ),
+)
+
+
+class OpsHygieneChecker(Checker):
+    family = "Ops hygiene (non-Python files)"
+    rules = RULES
+    file_kinds = frozenset({SHELL, MAKEFILE, MARKDOWN, YAML, PROCFILE})
+    needs_cst = False
+
+    def prefilter(self, text: str) -> bool:
+        return "config:set" in text or "gunicorn" in text
+
+    def check(self, ctx: "FileContext") -> Iterable["Finding"]:
+        lines = NEWLINE.split(ctx.text)
+        findings: list[Finding] = []
+        for snippet, fixable, process in _snippets(ctx.kind, ctx.text, lines):
+            commands = parse(snippet)
+            findings.extend(_unsilenced_config_set(ctx, snippet, commands, fixable))
+            if process == "web":
+                findings.extend(_gunicorn_without_preload(ctx, snippet, commands))
+        return findings
+
+
+# --------------------------------------------------------------------------- RPT601
+def _unsilenced_config_set(ctx: "FileContext", snippet: Snippet, commands: list[Command],
+                           fixable: bool) -> Iterator["Finding"]:
+    base = ("tty", "tty")
+    for command in commands:
+        if is_exec_redirect_only(command):
+            base = output_streams(command, base)
+            continue
+        argv = command.argv()
+        if not argv or not _is_heroku(argv[0].value):
+            continue
+        subcommand = next((w.value for w in argv[1:] if not w.value.startswith("-")), None)
+        if subcommand != "config:set" or is_silenced(command, base):
+            continue
+        line, column = snippet.position(argv[0].start)
+        fix = None
+        if fixable:
+            end_line, end_column = snippet.end_position(command.end)
+            fix = Fix(f"append ` {REDIRECT}`",
+                      (Edit(end_line, end_column, end_line, end_column, f" {REDIRECT}"),))
+        out, err = output_streams(command, base)
+        leak = "stdout and stderr" if out not in {"/dev/null", "&-"} and err not in {"/dev/null", "&-"} \
+            else ("stderr" if out in {"/dev/null", "&-"} else "stdout")
+        yield ctx.finding(
+            "RPT601", (line, column),
+            f"heroku config:set without {REDIRECT}: the Heroku CLI echoes the values it sets, so "
+            f"the secret reaches the terminal and CI logs through {leak}; append `{REDIRECT}`",
+            fix=fix,
+        )
+
+
+def _is_heroku(program: str) -> bool:
+    return program == "heroku" or program.endswith("/heroku")
+
+
+# --------------------------------------------------------------------------- RPT602
+def _gunicorn_without_preload(ctx: "FileContext", snippet: Snippet,
+                              commands: list[Command]) -> Iterator["Finding"]:
+    for command in commands:
+        words = command.words
+        for index, word in enumerate(words):
+            if word.value == "gunicorn" or word.value.endswith("/gunicorn"):
+                break
+        else:
+            continue
+        args = [w.value for w in words[index + 1:]]
+        env = [w.value for w in words[:index] if w.value.startswith("GUNICORN_CMD_ARGS=")]
+        if "--preload" in args or any("--preload" in value for value in env):
+            continue
+        config = _config_argument(args)
+        directory = ctx.path.parent
+        if config is None and (directory / "gunicorn.conf.py").is_file():
+            config = "gunicorn.conf.py"
+        preload = _config_preloads(directory, config) if config else False
+        if preload is not False:
+            continue  # True, or a value we cannot read statically
+        where = f" and {config} does not set preload_app = True" if config else ""
+        line, column = snippet.position(word.start)
+        yield ctx.finding(
+            "RPT602", (line, column),
+            f"the web process runs gunicorn without --preload{where}: the runbook keeps "
+            f"--preload on (faster dyno wake and restart, shared memory); add --preload and fix "
+            f"module-level state instead of removing it",
+        )
+        break
+
+
+def _config_argument(args: list[str]) -> str | None:
+    for index, arg in enumerate(args):
+        if arg in {"-c", "--config"} and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-c") and len(arg) > 2 and not arg.startswith("--"):
+            return arg[2:]
+    return None
+
+
+def _config_preloads(directory: Path, config: str) -> bool | None:
+    """True/False when the config file sets preload_app to a literal; None when unknown."""
+    if config.startswith("python:"):
+        path = directory.joinpath(*config[len("python:"):].split(".")).with_suffix(".py")
+    elif config.startswith("file:"):
+        path = directory / config[len("file:"):]
+    else:
+        path = directory / config
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    value: bool | None = False
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "preload_app" for t in targets):
+            literal = node.value
+            value = literal.value if isinstance(literal, ast.Constant) and isinstance(
+                literal.value, bool) else None
+    return value
+
+
+# --------------------------------------------------------------------------- readers
+def _snippets(kind: str, text: str, lines: list[str]) -> Iterator[tuple[Snippet, bool, str | None]]:
+    """(snippet, fixable, Procfile process name) for every piece of shell in the file."""
+    if kind == SHELL:
+        yield _from_lines(lines, range(1, len(lines) + 1)), True, None
+    elif kind == MAKEFILE:
+        for snippet in _makefile(lines):
+            yield snippet, True, None
+    elif kind == MARKDOWN:
+        for snippet in _markdown(lines):
+            yield snippet, True, None
+    elif kind == YAML:
+        yield from ((snippet, fixable, None) for snippet, fixable in _yaml(text, lines))
+    elif kind == PROCFILE:
+        for number, line in enumerate(lines, 1):
+            match = _PROCFILE_LINE.match(line)
+            if match and not line.lstrip().startswith("#"):
+                snippet = Snippet()
+                snippet.add(match.group("command"), number, match.start("command") + 1)
+                yield snippet, True, match.group("name")
+
+
+def _from_lines(lines: list[str], numbers: Iterable[int], strip: int = 0) -> Snippet:
+    snippet = Snippet()
+    for number in numbers:
+        line = lines[number - 1]
+        cut = min(strip, len(line) - len(line.lstrip(" \t")))
+        snippet.add(line[cut:], number, cut + 1)
+        snippet.add_separator("\n", number, len(line) + 1)
+    return snippet
+
+
+def _makefile(lines: list[str]) -> Iterator[Snippet]:
+    in_rule = False
+    in_define = False
+    continuing_other = False
+    current: Snippet | None = None
+    for number, line in enumerate(lines, 1):
+        if current is not None:  # a recipe line continued with a backslash
+            cut = 1 if line.startswith("\t") else 0
+            current.add(_mask_make(line[cut:]), number, cut + 1)
+            current.add_separator("\n", number, len(line) + 1)
+            if not line.endswith("\\"):
+                yield current
+                current = None
+            continue
+        if continuing_other:
+            continuing_other = line.endswith("\\")
+            continue
+        if in_define:
+            in_define = line.strip() != "endef"
+            continue
+        if line.startswith("\t") and in_rule:
+            body = line[1:]
+            prefix = len(body) - len(body.lstrip("@-+ \t"))
+            current = Snippet()
+            current.add(_mask_make(body[prefix:]), number, 2 + prefix)
+            current.add_separator("\n", number, len(line) + 1)
+            if not line.endswith("\\"):
+                yield current
+                current = None
+            continue
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("define ") or stripped == "define":
+            in_define = True
+            continue
+        rule = _MAKE_RULE.match(line)
+        in_rule = rule is not None
+        if rule is not None and ";" in line[rule.end():]:
+            offset = line.index(";", rule.end()) + 1
+            snippet = Snippet()
+            snippet.add(_mask_make(line[offset:]), number, offset + 1)
+            snippet.add_separator("\n", number, len(line) + 1)
+            if line.endswith("\\"):
+                current = snippet
+            else:
+                yield snippet
+            continue
+        continuing_other = line.endswith("\\")
+    if current is not None:
+        yield current
+
+
+def _mask_make(text: str) -> str:
+    """Same-length text where make's own references cannot look like shell syntax."""
+    def replace(match: re.Match) -> str:
+        token = match.group(0)
+        if token == "$$":
+            return "\x00$"
+        return "\x00" * len(token)
+    return _MAKE_REFERENCE.sub(replace, text)
+
+
+def _markdown(lines: list[str]) -> Iterator[Snippet]:
+    for block in fenced_blocks(lines):
+        if block.info not in SHELL_LANGUAGES or block.first > block.last:
+            continue
+        numbers = range(block.first, block.last + 1)
+        console = block.info in {"console", "shell-session", "shellsession", "terminal"} or any(
+            _PROMPT.match(lines[n - 1]) for n in numbers)
+        if not console:
+            yield _from_lines(lines, numbers, strip=block.indent)
+            continue
+        snippet = Snippet()
+        continued = False
+        for number in numbers:
+            line = lines[number - 1]
+            prompt = _PROMPT.match(line)
+            if prompt or continued:
+                start = prompt.end() if prompt and not continued else 0
+                snippet.add(line[start:], number, start + 1)
+                snippet.add_separator("\n", number, len(line) + 1)
+                continued = line.endswith("\\")
+        yield snippet
+
+
+def _yaml(text: str, lines: list[str]) -> Iterator[tuple[Snippet, bool]]:
+    import yaml
+
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return
+    stack = [node for node in documents if node is not None]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value in YAML_SHELL_KEYS:
+                    items = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                    for item in items:
+                        if isinstance(item, yaml.ScalarNode):
+                            yield _yaml_scalar(item, text, lines)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def _yaml_scalar(node, text: str, lines: list[str]) -> tuple[Snippet, bool]:
+    start, end = node.start_mark, node.end_mark
+    style = node.style
+    snippet = Snippet()
+    if style in ("|", ">"):
+        first = start.line + 1  # 0-based index of the first content line
+        last = end.line if end.column == 0 else end.line + 1
+        content = [i for i in range(first, min(last, len(lines))) if lines[i].strip()]
+        if not content:
+            return snippet, False
+        indent = len(lines[content[0]]) - len(lines[content[0]].lstrip(" "))
+        for index in range(first, min(last, len(lines))):
+            line = lines[index]
+            if line.strip() and len(line) - len(line.lstrip(" ")) < indent:
+                break
+            snippet.add(line[indent:], index + 1, indent + 1)
+            snippet.add_separator("\n" if style == "|" or not line.strip() else " ", index + 1, len(line) + 1)
+        return snippet, True
+    raw = text[start.index:end.index]
+    if style is None:
+        physical = raw.split("\n")
+        line_number, column = start.line + 1, start.column + 1
+        for offset, piece in enumerate(physical):
+            piece = piece.rstrip("\r")
+            lead = len(piece) - len(piece.lstrip(" \t")) if offset else 0
+            snippet.add(piece[lead:].rstrip(" \t"), line_number + offset, (column if not offset else 1) + lead)
+            snippet.add_separator(" ", line_number + offset, (column if not offset else 1) + len(piece))
+        return snippet, True
+    if "\n" not in raw and len(raw) >= 2 and raw[1:-1] == node.value:
+        snippet.add(node.value, start.line + 1, start.column + 2)
+        return snippet, True
+    # Escapes or folded quoted lines: find the command, report at the scalar, do not fix.
+    for char in node.value:
+        snippet.add(char, start.line + 1, start.column + 1)
+    return snippet, False
