@@ -55,25 +55,29 @@ class FixOutcome:
 
 
 # --------------------------------------------------------------------------- edits
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    starts.extend(match.end() for match in _LINE_BREAK.finditer(text))
-    return starts
+def _line_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end of content) of every line; the line break is not part of the content."""
+    spans = []
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return spans
 
 
-def _offset(starts: list[int], text: str, line: int, column: int) -> int:
+def _offset(spans: list[tuple[int, int]], text: str, line: int, column: int) -> int:
     if line < 1:
         return 0
-    if line > len(starts):
+    if line > len(spans):
         return len(text)
-    base = starts[line - 1]
-    limit = starts[line] if line < len(starts) else len(text)
-    return min(base + max(column - 1, 0), limit)
+    start, end = spans[line - 1]
+    return min(start + max(column - 1, 0), end)
 
 
 def apply_fixes(text: str, fixes: Iterable[Fix]) -> tuple[str, list[Fix]]:
     """Apply every fix whose edits do not overlap an earlier accepted one."""
-    starts = _line_starts(text)
+    starts = _line_spans(text)
     spans: list[tuple[int, int, str]] = []
     accepted: list[Fix] = []
 

@@ -234,8 +234,81 @@ class RedisStateChecker(Checker):
         tree = ctx.ast_tree
         if tree is None:
             return []
+        if "redis" not in ctx.text.lower() and not _imports_mention_redis(ctx.text, ctx.path, ctx.project):
+            return []  # no client can reach this module: skip building the model
         model = ModuleModel(tree, ctx.path, ctx.project, hops=0)
         return list(_Analysis(ctx, model).run())
+
+
+_IMPORT_LINE = re.compile(
+    r"^[ \t]*(?:from[ \t]+(?P<module>\.*[\w.]*)[ \t]+import[ \t]*(?P<names>\([^)]*\)|[^\n#;]*)"
+    r"|import[ \t]+(?P<plain>[^\n#;]*))",
+    re.MULTILINE,
+)
+
+
+def _imports_mention_redis(text: str, path: Path, project: "ProjectIndex",
+                           depth: int = 0, seen: set[str] | None = None) -> bool:
+    """Does a project module this one imports (transitively, at most ``MAX_MODULE_HOPS``
+    deep) mention redis?  Read from the import lines' text, cached per module for the run:
+    it gates the model, so it must be cheap and may over-approximate, never under."""
+    if project is None or depth >= MAX_MODULE_HOPS:
+        return False
+    cache = project.get(_mention_cache)
+    seen = seen if seen is not None else {str(path)}
+    for dotted in _imported_modules(text, path, project):
+        found_key = ("find", dotted, str(path.parent))
+        if found_key not in cache:
+            try:
+                cache[found_key] = project.modules.find_module(dotted, path)
+            except (OSError, ValueError):
+                cache[found_key] = None
+        target = cache[found_key]
+        if target is None or str(target) in seen:
+            continue
+        seen.add(str(target))
+        key = ("mentions", str(target))
+        if key not in cache:
+            try:
+                other = target.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                other = ""
+            cache[key] = "redis" in other.lower() or _imports_mention_redis(
+                other, target, project, depth + 1, seen)
+        if cache[key]:
+            return True
+    return False
+
+
+def _imported_modules(text: str, path: Path, project: "ProjectIndex") -> list[str]:
+    """Dotted names a module imports, and each ``from pkg import name`` as ``pkg.name``
+    (it may be a module)."""
+    names: list[str] = []
+    for match in _IMPORT_LINE.finditer(text):
+        if match.group("plain") is not None:
+            for part in match.group("plain").split(","):
+                words = part.split()
+                if words and re.fullmatch(r"[\w.]+", words[0]):
+                    names.append(words[0])
+            continue
+        module = match.group("module")
+        level = len(module) - len(module.lstrip("."))
+        try:
+            base = project.modules.absolute_module(path, module.lstrip(".") or None, level)
+        except Exception:  # noqa: BLE001
+            continue
+        if not base:
+            continue
+        names.append(base)
+        for part in match.group("names").strip("()").split(","):
+            words = part.split()
+            if words and re.fullmatch(r"\w+", words[0]):
+                names.append(f"{base}.{words[0]}")
+    return names
+
+
+def _mention_cache(project: "ProjectIndex") -> dict:
+    return {}
 
 
 # --------------------------------------------------------------------------- model
@@ -278,6 +351,8 @@ class ModuleModel:
         self.scope_of_node: dict[ast.AST, _Scope] = {}
         self.classes: dict[str, ast.ClassDef] = {}
         self._kind_memo: dict[tuple[int, int], str | None] = {}
+        self._attribute_memo: dict[tuple[int, str], str | None] = {}
+        self._self_assignment_memo: dict[int, dict] = {}
         self._in_progress: set[tuple[int, int]] = set()
         self.module_scope = _Scope(tree, None, None)
         self.scopes[tree] = self.module_scope
@@ -548,6 +623,37 @@ class ModuleModel:
         return None
 
     def attribute_kind(self, cls: ast.ClassDef, attr: str) -> str | None:
+        key = (id(cls), attr)
+        if key not in self._attribute_memo:
+            self._attribute_memo[key] = None  # recursion guard
+            self._attribute_memo[key] = self._attribute_kind(cls, attr)
+        return self._attribute_memo[key]
+
+    def _self_assignments(self, cls: ast.ClassDef) -> dict[str, list[tuple[ast.AST | None, ast.AST | None, _Scope]]]:
+        """attr -> [(value, annotation, method scope)] for every ``self.attr = …`` in the class."""
+        if id(cls) in self._self_assignment_memo:
+            return self._self_assignment_memo[id(cls)]
+        found: dict[str, list[tuple[ast.AST | None, ast.AST | None, _Scope]]] = {}
+        for method in cls.body:
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            method_scope = self.scopes.get(method)
+            if method_scope is None or method_scope.self_name is None:
+                continue
+            for node in _walk_scope(method):
+                pairs: list[tuple[ast.AST, ast.AST | None, ast.AST | None]] = []
+                if isinstance(node, ast.Assign):
+                    pairs = [(t, node.value, None) for t in node.targets]
+                elif isinstance(node, ast.AnnAssign):
+                    pairs = [(node.target, node.value, node.annotation)]
+                for target, value, annotation in pairs:
+                    if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                            and target.value.id == method_scope.self_name):
+                        found.setdefault(target.attr, []).append((value, annotation, method_scope))
+        self._self_assignment_memo[id(cls)] = found
+        return found
+
+    def _attribute_kind(self, cls: ast.ClassDef, attr: str) -> str | None:
         class_scope = self.scopes.get(cls)
         kinds: set[str | None] = set()
         for statement in cls.body:
@@ -556,29 +662,14 @@ class ModuleModel:
                 annotated = self.annotation_kind(statement.annotation, class_scope or self.module_scope)
                 if annotated is not None:
                     return annotated
-        for method in cls.body:
-            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for value, annotation, method_scope in self._self_assignments(cls).get(attr, []):
+            if annotation is not None:
+                annotated = self.annotation_kind(annotation, method_scope)
+                if annotated is not None:
+                    return annotated
+            if value is None or _is_none(value):
                 continue
-            method_scope = self.scopes.get(method)
-            if method_scope is None or method_scope.self_name is None:
-                continue
-            for node in _walk_scope(method):
-                target_value: list[tuple[ast.AST, ast.AST | None, ast.AST | None]] = []
-                if isinstance(node, ast.Assign):
-                    target_value = [(t, node.value, None) for t in node.targets]
-                elif isinstance(node, ast.AnnAssign):
-                    target_value = [(node.target, node.value, node.annotation)]
-                for target, value, annotation in target_value:
-                    if (isinstance(target, ast.Attribute) and target.attr == attr
-                            and isinstance(target.value, ast.Name)
-                            and target.value.id == method_scope.self_name):
-                        if annotation is not None:
-                            annotated = self.annotation_kind(annotation, method_scope)
-                            if annotated is not None:
-                                return annotated
-                        if value is None or _is_none(value):
-                            continue
-                        kinds.add(self.kind(value, method_scope))
+            kinds.add(self.kind(value, method_scope))
         return kinds.pop() if len(kinds) == 1 else None
 
     def annotation_kind(self, annotation: ast.AST | None, scope: _Scope) -> str | None:
@@ -786,7 +877,8 @@ class _Analysis:
                 findings.extend(self._ttl(calls, scope))
                 findings.extend(self._get_then_delete(calls, scope))
                 findings.extend(self._silent_miss(calls, scope))
-        findings.extend(self._subscripts())
+        if EXTENSION_KEY in self.ctx.text:
+            findings.extend(self._subscripts())
         return iter(findings)
 
     # ------------------------------------------------------------------ plumbing
