@@ -288,6 +288,33 @@ async def test_configuration_is_found_from_the_document_and_reloaded(client, pro
     await diagnostics_until(client, uri, lambda d: codes(d) == ["RPT301"])
 
 
+@pytest.mark.skipif("RPT501" not in all_rules(), reason="RPT501 (project rules) has not landed yet")
+async def test_project_rules_see_the_project_and_its_changes_on_disk(client, tmp_path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "0001_initial.py").write_text(
+        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "0001"\ndown_revision = None\n\n\n'
+        'def upgrade():\n    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True))\n',
+        encoding="utf-8")
+    factory = (
+        "import os\n\nfrom flask import Flask\n\n\ndef create_app() -> Flask:\n    app = Flask(__name__)\n"
+        '    if os.environ.get("FLAG_BETA_DIGEST") == "1":\n        app.config["BETA_DIGEST"] = True\n'
+        "    return app\n")
+    uri = open_doc(client, tmp_path / "svc" / "__init__.py", factory)
+    [diagnostic] = await diagnostics_until(client, uri, lambda d: d != [])
+    assert (diagnostic.code, diagnostic.range.start.line) == ("RPT501", 7)
+    # The migration lands on disk (another editor, a git checkout): the flag is covered.
+    migration = versions / "0002_beta_digest.py"
+    migration.write_text(
+        'from alembic import op\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+        "def upgrade():\n    op.execute(\"INSERT INTO feature_flags (key, enabled) VALUES ('beta_digest', false)\")\n",
+        encoding="utf-8")
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+        types.FileEvent(uri=migration.as_uri(), type=types.FileChangeType.Created)]))
+    await diagnostics_until(client, uri, lambda d: d == [])
+
+
 async def test_excluded_files_get_no_diagnostics(client, project) -> None:
     uri = open_doc(client, project / "vendor" / "lib.py", "def broken(:\n")
     assert await diagnostics_until(client, uri, lambda d: True) == []
