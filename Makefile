@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint-self docs clean
+.PHONY: demo test install lint-self docs clean bench bench-lsp
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ test: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/raptor-lint rules --format markdown > docs/rules.md
+
+# Benchmarks (not part of `make test`; see bench/run.py for the knobs).  The corpus and the
+# tool environments are cached in ~/.cache/raptor-lint-bench (BENCH_CACHE=dir to move it).
+bench:
+	$(PYTHON) bench/run.py
+
+bench-lsp: $(STAMP)
+	$(BIN)/python bench/lsp_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .raptor_lint_cache

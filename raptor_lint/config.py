@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import fnmatch
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -76,10 +77,12 @@ class Config:
             rel = path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             rel = path.as_posix()
-        for pattern in (*self.exclude, *self.extend_exclude):
-            if fnmatch.fnmatch(path.name, pattern) or _path_matches(rel, pattern):
-                return True
-        return False
+        return self.excluded_name_rel(path.name, rel)
+
+    def excluded_name_rel(self, name: str, rel: str) -> bool:
+        """``is_excluded`` for a path already split into its name and its path
+        relative to the root (discovery computes ``rel`` without resolving each file)."""
+        return _exclude_matcher((*self.exclude, *self.extend_exclude))(name, rel)
 
     # ---- project files
     def resolved_migrations_dir(self) -> Path | None:
@@ -131,6 +134,33 @@ def _decide(code: str, select: Iterable[str], ignore: Iterable[str]) -> bool:
     if selected < 0:
         return False
     return selected > ignored
+
+
+@functools.lru_cache(maxsize=64)
+def _exclude_matcher(patterns: tuple[str, ...]):
+    """One compiled test for a list of exclude patterns, equivalent to trying each with
+    ``fnmatch.fnmatch(name, pattern) or _path_matches(rel, pattern)`` (hundreds of
+    times faster on big trees: one regex instead of ~200 fnmatch calls per file)."""
+    norm = os.path.normcase
+    stripped = [p.strip().rstrip("/") for p in patterns]
+    stripped = [p for p in stripped if p]
+
+    def union(parts: list[str]):
+        if not parts:
+            return lambda text: None
+        return re.compile("|".join(f"(?:{part})" for part in parts)).match
+
+    name_match = union([fnmatch.translate(norm(p)) for p in patterns])
+    rel_match = union([fnmatch.translate(norm(p)) for p in stripped]
+                      + [fnmatch.translate(norm(p + "/*")) for p in stripped])
+    part_match = union([fnmatch.translate(norm(p)) for p in stripped if "/" not in p])
+
+    def excluded(name: str, rel: str) -> bool:
+        if name_match(norm(name)) or rel_match(norm(rel)):
+            return True
+        return any(part_match(norm(part)) for part in rel.split("/"))
+
+    return excluded
 
 
 def _path_matches(relpath: str, pattern: str) -> bool:

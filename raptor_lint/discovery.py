@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Callable, Iterator
 
 from raptor_lint.config import Config
 
@@ -23,8 +23,16 @@ _CI_YAML_NAMES = {".gitlab-ci.yml", ".gitlab-ci.yaml", ".travis.yml", "bitbucket
 def file_kind(path: Path | str, *, explicit: bool = False) -> str | None:
     """The kind of ``path`` by name, or None for files no rule reads."""
     posix = PurePosixPath(Path(path).as_posix())
-    name = posix.name
-    suffix = posix.suffix.lower()
+    return _kind(posix.name, posix.suffix.lower(), lambda: str(posix.parent), path, explicit)
+
+
+def _suffix(name: str) -> str:
+    """``PurePath(name).suffix`` for a plain file name, without building a path object."""
+    index = name.rfind(".")
+    return name[index:] if 0 < index < len(name) - 1 else ""
+
+
+def _kind(name: str, suffix: str, parent: "Callable[[], str]", path: Path | str, explicit: bool) -> str | None:
     if suffix == ".py":
         return PYTHON
     if suffix in {".sh", ".bash"}:
@@ -36,7 +44,7 @@ def file_kind(path: Path | str, *, explicit: bool = False) -> str | None:
     if name == "Procfile" or name.startswith("Procfile."):
         return PROCFILE
     if suffix in {".yml", ".yaml"} and (
-        name in _CI_YAML_NAMES or any(part in str(posix.parent) for part in _CI_YAML_DIRS)
+        name in _CI_YAML_NAMES or any(part in parent() for part in _CI_YAML_DIRS)
     ):
         return YAML
     if explicit:
@@ -71,13 +79,15 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
     seen: set[str] = set()
     for root in paths:
         if root.is_dir():
+            excluded = _Excluder(config)
             for directory, dirnames, filenames in os.walk(root, followlinks=False):
                 base = Path(directory)
-                dirnames[:] = sorted(d for d in dirnames if not config.is_excluded(base / d))
+                dirnames[:] = sorted(d for d in dirnames if not excluded(directory, d))
                 for filename in sorted(filenames):
                     path = base / filename
-                    kind = file_kind(path)
-                    if kind is None or config.is_excluded(path):
+                    kind = _kind(filename, _suffix(filename).lower(),
+                                 lambda: str(PurePosixPath(path.as_posix()).parent), path, False)
+                    if kind is None or excluded(directory, filename):
                         continue
                     key = os.path.normcase(os.path.abspath(path))
                     if key not in seen:
@@ -88,3 +98,34 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
             if key not in seen:
                 seen.add(key)
                 yield root, file_kind(root, explicit=True) or PYTHON
+
+
+class _Excluder:
+    """``config.is_excluded(Path(directory) / name)`` for the entries of a walk, with
+    each directory resolved once instead of every entry (``Path.resolve`` costs an
+    ``lstat`` per path component)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.fast = os.sep == "/"
+        self.root = os.path.realpath(config.root) if self.fast else ""
+        self._real_dirs: dict[str, str] = {}
+
+    def __call__(self, directory: str, name: str) -> bool:
+        path = os.path.join(directory, name)
+        if not self.fast:  # pragma: no cover - Windows: the plain, slower test
+            return self.config.is_excluded(Path(path))
+        if os.path.islink(path):
+            real = os.path.realpath(path)
+        else:
+            real_dir = self._real_dirs.get(directory)
+            if real_dir is None:
+                real_dir = self._real_dirs[directory] = os.path.realpath(directory)
+            real = os.path.join(real_dir, name)
+        if real == self.root:
+            rel = "."
+        elif real.startswith(self.root.rstrip("/") + "/"):
+            rel = real[len(self.root.rstrip("/")) + 1:]
+        else:
+            rel = Path(path).as_posix()
+        return self.config.excluded_name_rel(name, rel)

@@ -20,7 +20,7 @@ from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding
 from raptor_lint.project import ProjectIndex
 from raptor_lint.registry import checker_classes
 from raptor_lint.rules.base import Checker
-from raptor_lint.source import SourceError, decode_python, decode_text, parse_python
+from raptor_lint.source import SourceError, compiles_quickly, decode_python, decode_text, parse_python
 
 REPORT_URL = "https://github.com/raptor-lint/raptor-lint/issues"
 
@@ -35,6 +35,8 @@ class FileResult:
     text: str | None = None
     # --verbose explanations the rule families left on the FileContext.
     notes: list[str] = field(default_factory=list)
+    # True when a family consulted project facts (other files) for this file.
+    used_project: bool = False
 
 
 class Engine:
@@ -73,23 +75,28 @@ class Engine:
     def lint_text(self, text: str, path: Path, kind: str, display_path: str | None = None) -> FileResult:
         display = display_path or relative_posix(path)
         result = FileResult(path, display, kind, text=text)
+        # The families that may report here: right file kind and, unless disabled, a
+        # pre-filter that says a finding is possible.  Decided before parsing: a Python
+        # file no family wants is only syntax-checked (E999), never turned into a tree.
+        checkers = [checker for checker in self.checkers
+                    if kind in checker.file_kinds and (not self.use_prefilter or _passes(checker, text))]
         tree = None
-        if kind == PYTHON:
+        if kind == PYTHON and (checkers or not compiles_quickly(text, str(path))):
             try:
                 tree = parse_python(text, str(path))
             except SourceError as exc:
                 result.findings.append(Finding(display, exc.line, exc.column, SYNTAX_ERROR, exc.message))
                 return result
+        if not checkers:
+            return result
         ctx = FileContext(path=path, display_path=display, kind=kind, text=text,
                           config=self.config, project=self.project, ast_tree=tree)
+        consulted = self.project.consulted
         raw: list[Finding] = []
-        for checker in self.checkers:
-            if kind not in checker.file_kinds:
-                continue
-            if self.use_prefilter and not checker.prefilter(text):
-                continue
+        for checker in checkers:
             raw.extend(self._run_checker(checker, ctx))
         result.notes = ctx.notes
+        result.used_project = self.project.consulted != consulted
         result.findings = sorted(self._filter(raw, ctx), key=lambda f: f.sort_key)
         return result
 
@@ -141,6 +148,13 @@ class Engine:
                 continue
             seen.add(key)
             yield finding
+
+
+def _passes(checker: Checker, text: str) -> bool:
+    try:
+        return bool(checker.prefilter(text))
+    except Exception:  # noqa: BLE001 - a broken pre-filter must not hide findings: run the family
+        return True
 
 
 class _CSTUnavailable(Exception):

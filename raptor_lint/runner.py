@@ -14,6 +14,7 @@ from raptor_lint.config import Config
 from raptor_lint.discovery import file_kind, iter_files, PYTHON
 from raptor_lint.engine import Engine, FileResult
 from raptor_lint.findings import INTERNAL_ERROR, Finding
+from raptor_lint.parallel import lint_many
 
 
 @dataclass
@@ -75,8 +76,12 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     changes = _changes_since_base(engine, options)
     if changes is not None:
         files = changes.select(files)
-    for path, kind in files:
-        result.files.append(engine.lint_path(path, kind))
+    # Cache look-ups, worker processes and their ordering live in raptor_lint.parallel.
+    # --base compares with git history (RPT501), which the cache key does not cover.
+    result.files.extend(lint_many(
+        engine, list(files), jobs=options.jobs, use_cache=options.use_cache and changes is None,
+        keep_text=options.fix or options.diff, read_cache=not options.verbose,
+    ))
     if changes is not None:
         changes.apply(result.files)
     result = _apply_fixes(engine, _with_notes(result, options), options)

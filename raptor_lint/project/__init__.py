@@ -8,7 +8,6 @@ other file of the run (and, in the flake8 plugin, of the process).
 
 from __future__ import annotations
 
-import functools
 import threading
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -25,9 +24,15 @@ class ProjectIndex:
         self.root: Path = config.root
         self._facts: dict[Callable, object] = {}
         self._lock = threading.RLock()
+        self._modules: ModuleIndex | None = None
+        # Bumped on every look-up: the engine compares it before and after a file
+        # to know whether that file's findings depend on other files (the cache
+        # then also checks the project's state, see raptor_lint.cache).
+        self.consulted = 0
 
     def get(self, builder: Callable[["ProjectIndex"], T]) -> T:
         """Build (once) and return the fact produced by ``builder``."""
+        self.consulted += 1
         try:
             return self._facts[builder]  # type: ignore[return-value]
         except KeyError:
@@ -37,6 +42,11 @@ class ProjectIndex:
                 self._facts[builder] = builder(self)
             return self._facts[builder]  # type: ignore[return-value]
 
-    @functools.cached_property
+    @property
     def modules(self) -> ModuleIndex:
-        return ModuleIndex(self.root)
+        self.consulted += 1
+        if self._modules is None:
+            with self._lock:
+                if self._modules is None:
+                    self._modules = ModuleIndex(self.root)
+        return self._modules

@@ -1,0 +1,228 @@
+"""Findings cache in ``<project root>/.raptor_lint_cache/`` (``--no-cache`` turns it off).
+
+One small JSON entry per linted file, at
+``.raptor_lint_cache/<tool>/<xx>/<key>.json`` where ``<tool>`` fingerprints the
+tool (version, the source of every raptor_lint module, the versions of the
+libraries that shape findings, the Python version) and ``<key>`` hashes the
+file's path and the configuration fingerprint (``Config.fingerprint()``).  An
+entry is used only when all of these still match:
+
+- the file's content (sha1 of its bytes);
+- the project facts fingerprint: size and mtime of the runbook, the config
+  manifest and every file of the migrations directory (project rules read them);
+- for files whose findings consulted the project index (cross-module constants,
+  project facts), also the project state: size and mtime of every lintable file
+  of the project.  Such entries go stale whenever any file changes; the others
+  depend only on their own content.
+
+Entries are written by whoever linted the file (a worker process included), as
+a temporary file renamed over the entry (``os.replace``): concurrent runs never
+see half an entry.  Anything unreadable, truncated, of another shape or deleted
+mid-run is a miss, and a cache that cannot be written is silently skipped: the
+cache can make a run faster, never wrong or failing.  The directory ignores
+itself (``.gitignore`` holding ``*``) and carries a ``CACHEDIR.TAG``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from raptor_lint.config import Config
+from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
+
+CACHE_DIR_NAME = ".raptor_lint_cache"
+FORMAT = 1
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by raptor-lint.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+# Libraries whose behaviour decides findings.
+_LIBRARIES = ("libcst", "sqlglot", "astroid", "PyYAML")
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def tool_fingerprint() -> str:
+    """Changes whenever raptor-lint's code, its key libraries or Python change."""
+    from importlib import metadata
+
+    import raptor_lint
+
+    digest = hashlib.sha1(usedforsecurity=False)
+    digest.update(f"{FORMAT}\0{raptor_lint.__version__}\0{sys.version}\0".encode())
+    for name in _LIBRARIES:
+        try:
+            digest.update(f"{name}={metadata.version(name)}\0".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name}=none\0".encode())
+    package = Path(raptor_lint.__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"unreadable")
+    return digest.hexdigest()
+
+
+def _stat_token(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{path}:missing"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def facts_fingerprint(config: Config) -> str:
+    """Size and mtime of the files project rules read (runbook, manifest, migrations)."""
+    from raptor_lint.config import ConfigError
+
+    tokens = []
+    for resolve in (config.resolved_migrations_dir, config.resolved_runbook, config.resolved_config_manifest):
+        try:
+            target = resolve()
+        except ConfigError as exc:  # the run reports it; here it only has to differ
+            tokens.append(f"error:{exc}")
+            continue
+        if target is None:
+            tokens.append("none")
+        elif target.is_dir():
+            for directory, dirnames, filenames in os.walk(target):
+                dirnames.sort()
+                tokens.extend(_stat_token(Path(directory) / name) for name in sorted(filenames))
+        else:
+            tokens.append(_stat_token(target))
+    return hashlib.sha1("\n".join(tokens).encode(), usedforsecurity=False).hexdigest()
+
+
+def project_state_fingerprint(config: Config) -> str:
+    """Size and mtime of every file a run over the project root would lint."""
+    from raptor_lint.discovery import iter_files
+
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path, _kind in iter_files([config.root], config):
+        digest.update(_stat_token(path).encode() + b"\n")
+    digest.update(facts_fingerprint(config).encode())
+    return digest.hexdigest()
+
+
+class FindingsCache:
+    """Read and write entries for one configuration.  Picklable (sent to workers)."""
+
+    def __init__(self, config: Config, facts: str | None = None, project_state: str | None = None) -> None:
+        self.config = config
+        self.directory = config.root / CACHE_DIR_NAME
+        self.tool_dir = self.directory / tool_fingerprint()[:20]
+        self.config_key = hashlib.sha1(config.fingerprint().encode(), usedforsecurity=False).hexdigest()
+        self.facts = facts if facts is not None else facts_fingerprint(config)
+        # Computed on first need (only entries that consulted the project need it).
+        self._project_state = project_state
+
+    # ------------------------------------------------------------- state
+    def project_state(self) -> str:
+        if self._project_state is None:
+            self._project_state = project_state_fingerprint(self.config)
+        return self._project_state
+
+    def entry_path(self, path: Path) -> Path:
+        identity = f"{self.config_key}\0{os.path.abspath(path)}"
+        key = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
+        return self.tool_dir / key[:2] / f"{key[2:]}.json"
+
+    # -------------------------------------------------------------- read
+    def lookup(self, path: Path, data: bytes, display: str) -> list[Finding] | None:
+        """The cached findings for ``path`` with content ``data``, or None (a miss)."""
+        try:
+            with open(self.entry_path(path), "rb") as handle:
+                entry = json.loads(handle.read())
+            if (entry["v"] != FORMAT or entry["path"] != os.path.abspath(path)
+                    or entry["content"] != content_hash(data) or entry["facts"] != self.facts):
+                return None
+            if entry["project"] is not None and entry["project"] != self.project_state():
+                return None
+            return [_decode(item, display) for item in entry["findings"]]
+        except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: all misses
+            return None
+
+    # ------------------------------------------------------------- write
+    def store(self, path: Path, data: bytes, findings: list[Finding], display: str,
+              used_project: bool) -> None:
+        """Record ``findings`` for ``path`` as it was linted (``data``).  Never raises."""
+        if any(f.code in (INTERNAL_ERROR, IO_ERROR) or f.path != display for f in findings):
+            return  # internal errors and I/O errors may be transient: lint again next time
+        try:
+            entry = {
+                "v": FORMAT,
+                "path": os.path.abspath(path),
+                "content": content_hash(data),
+                "facts": self.facts,
+                "project": self.project_state() if used_project else None,
+                "findings": [_encode(f) for f in findings],
+            }
+            target = self.entry_path(path)
+            self._ensure_directory(target.parent)
+            _atomic_write(target, json.dumps(entry, separators=(",", ":")).encode())
+        except Exception:  # noqa: BLE001 - read-only tree, disk full, deleted mid-run...
+            pass
+
+    def _ensure_directory(self, shard: Path) -> None:
+        if shard.is_dir():
+            return
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+        for name, text in ((".gitignore", "# Created by raptor-lint.\n*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
+            if not (self.directory / name).exists():
+                _atomic_write(self.directory / name, text.encode())
+        shard.mkdir(parents=True, exist_ok=True)
+
+
+def _atomic_write(target: Path, payload: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _encode(finding: Finding) -> list:
+    fix = None
+    if finding.fix is not None:
+        fix = [finding.fix.description,
+               [[e.line, e.column, e.end_line, e.end_column, e.content] for e in finding.fix.edits]]
+    return [finding.line, finding.column, finding.end_line, finding.end_column,
+            finding.code, finding.message, fix]
+
+
+def _decode(item: list, display: str) -> Finding:
+    line, column, end_line, end_column, code, message, fix = item
+    decoded_fix = None
+    if fix is not None:
+        description, edits = fix
+        decoded_fix = Fix(str(description), tuple(Edit(int(a), int(b), int(c), int(d), str(e))
+                                                  for a, b, c, d, e in edits))
+    return Finding(display, int(line), int(column), str(code), str(message),
+                   None if end_line is None else int(end_line),
+                   None if end_column is None else int(end_column), decoded_fix)
+
+
+def make_cache(config: Config) -> FindingsCache | None:
+    """The cache for this configuration, or None when the project root is not writable."""
+    if not os.access(config.root, os.W_OK):
+        return None
+    return FindingsCache(config)

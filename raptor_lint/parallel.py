@@ -1,0 +1,174 @@
+"""Linting many files: the cache first, then worker processes (``--jobs``) for the rest.
+
+``lint_many`` is the one entry point (``runner.run_check`` calls it):
+
+1. With the cache on, the parent reads and hashes every file and takes the
+   findings of unchanged files from ``.raptor_lint_cache/`` (``raptor_lint.cache``).
+2. The remaining files are linted in this process when they are few (starting
+   workers costs more than it saves), else in ``jobs`` worker processes
+   (``ProcessPoolExecutor``, fork where available) fed size-balanced chunks,
+   largest files first.  Workers are forked from the parent and inherit its
+   ``Engine`` with the project facts already built (``prepare`` builds the
+   migrations/runbook/manifest facts up front): shared copy-on-write, nothing
+   pickled.  A fact first asked for inside a worker is built there, once per
+   worker (without fork, each worker builds its own engine and facts).
+   Whoever lints a file writes its cache entry, keyed by the bytes it linted.
+3. Results come back in discovery order whatever the scheduling, so output is
+   deterministic (findings are sorted by path, line, column, code as well).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from raptor_lint.config import Config, relative_posix
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.cache import FindingsCache
+    from raptor_lint.engine import Engine, FileResult
+
+# Below either threshold the files are linted in-process: a worker pool costs
+# ~50-150 ms to start (fork, then each worker imports libcst itself).
+MIN_PARALLEL_FILES = 16
+MIN_PARALLEL_BYTES = 256 * 1024
+CHUNK_FILES = 24
+
+
+def default_jobs() -> int:
+    """Cores this process may run on (``os.sched_getaffinity``), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | None = None,
+              use_cache: bool = True, keep_text: bool = False, read_cache: bool = True) -> list["FileResult"]:
+    """Lint ``files`` ((path, kind) pairs); results in the same order.
+
+    ``keep_text``: keep each file's decoded text on its result (``--fix``/``--diff``
+    need it).  With it, or without ``read_cache`` (``--verbose``: the families'
+    notes are not cached), every file is linted again; entries are still written.
+    """
+    from raptor_lint.engine import FileResult
+
+    cache = _make_cache(engine.config) if use_cache else None
+    results: list[FileResult | None] = [None] * len(files)
+    todo: list[tuple[int, Path, str, str, int]] = []  # index, path, kind, display, size
+    for index, (path, kind) in enumerate(files):
+        display = relative_posix(path)
+        size = 0
+        if cache is not None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = None
+            if data is not None:
+                size = len(data)
+                if read_cache and not keep_text:
+                    found = cache.lookup(path, data, display)
+                    if found is not None:
+                        results[index] = FileResult(path, display, kind, found)
+                        continue
+        else:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                pass
+        todo.append((index, path, kind, display, size))
+
+    jobs = jobs or default_jobs()
+    if todo and cache is not None:
+        cache.project_state()  # fingerprint the project as it was before linting started
+    if jobs > 1 and len(todo) >= MIN_PARALLEL_FILES and sum(t[4] for t in todo) >= MIN_PARALLEL_BYTES:
+        done = _lint_parallel(engine, cache, todo, jobs, keep_text)
+    else:
+        done = {}
+    for index, path, kind, display, _size in todo:
+        if index not in done:  # serial, or left over by a broken pool
+            done[index] = _lint_one(engine, cache, path, kind, display, keep_text)
+    for index, result in done.items():
+        results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _make_cache(config: Config) -> "FindingsCache | None":
+    from raptor_lint.cache import make_cache
+
+    return make_cache(config)
+
+
+def _lint_one(engine: "Engine", cache: "FindingsCache | None", path: Path, kind: str, display: str,
+              keep_text: bool) -> "FileResult":
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return engine.lint_path(path, kind, display)  # reports the I/O error (E902)
+    result = engine.lint_bytes(data, path, kind, display)
+    if cache is not None:
+        cache.store(path, data, result.findings, display, result.used_project)
+    if not keep_text:
+        result.text = None
+    return result
+
+
+# ------------------------------------------------------------------ workers
+_WORKER: dict = {}
+
+
+def _init_worker(config: Config | None, use_prefilter: bool, cache: "FindingsCache | None",
+                 keep_text: bool) -> None:
+    """``config`` None: forked from the parent, whose engine (and the project facts it
+    already built, e.g. in ``prepare``) the worker inherited copy-on-write."""
+    if config is not None:
+        from raptor_lint.engine import Engine
+
+        _WORKER["engine"] = Engine(config, use_prefilter=use_prefilter)
+    _WORKER.update(cache=cache, keep_text=keep_text)
+
+
+def _lint_chunk(chunk: list[tuple[int, Path, str, str]]) -> list[tuple[int, "FileResult"]]:
+    engine, cache, keep_text = _WORKER["engine"], _WORKER["cache"], _WORKER["keep_text"]
+    return [(index, _lint_one(engine, cache, path, kind, display, keep_text))
+            for index, path, kind, display in chunk]
+
+
+def _chunks(todo: list[tuple[int, Path, str, str, int]], jobs: int) -> list[list[tuple[int, Path, str, str]]]:
+    """Size-balanced chunks, the ones holding the biggest files first."""
+    ordered = sorted(todo, key=lambda item: -item[4])
+    count = max(jobs * 4, -(-len(ordered) // CHUNK_FILES))
+    chunks: list[list[tuple[int, Path, str, str]]] = [[] for _ in range(min(count, len(ordered)))]
+    for position, (index, path, kind, display, _size) in enumerate(ordered):
+        chunks[position % len(chunks)].append((index, path, kind, display))
+    return chunks
+
+
+def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, jobs: int,
+                   keep_text: bool) -> dict[int, "FileResult"]:
+    import multiprocessing
+
+    chunks = _chunks(todo, jobs)
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else None)
+    done: dict[int, FileResult] = {}
+    if fork:
+        _WORKER["engine"] = engine  # inherited by the forked workers
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context,
+                                   initializer=_init_worker,
+                                   initargs=(None if fork else engine.config, engine.use_prefilter,
+                                             cache, keep_text))
+    try:
+        futures = [executor.submit(_lint_chunk, chunk) for chunk in chunks]
+        for future in futures:
+            try:
+                done.update(future.result())
+            except BrokenProcessPool:
+                break  # a worker died (e.g. killed): the caller lints what is left in-process
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        _WORKER.clear()
+    return done

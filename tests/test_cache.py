@@ -1,0 +1,257 @@
+"""The findings cache (.raptor_lint_cache/): hits, every kind of invalidation, fixes
+round-tripping, corruption and deletion mid-run, concurrent writers, self-ignoring.
+
+A stand-in rule family (RPT990) keeps these tests independent of the real
+families: it reports each ``TODO_CACHE`` line with a fix, consults a project fact
+on files that say ``USES_PROJECT``, and counts its calls so a test can tell a
+cache hit (not linted) from a miss.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from raptor_lint.cache import CACHE_DIR_NAME, FindingsCache
+from raptor_lint.config import Config
+from raptor_lint.findings import Edit, Finding, Fix
+from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.runner import CheckOptions, run_check
+
+CALLS: list[str] = []
+
+
+def _fact(index) -> int:
+    return sum(1 for p in Path(index.root).rglob("*.py"))
+
+
+class FakeChecker(Checker):
+    family = "cache-test"
+    rules = (Rule("RPT990", "cache-test", "test", "test", "test", "x", "y", fixable=True),)
+    needs_cst = False
+
+    def prefilter(self, text: str) -> bool:
+        return "TODO_CACHE" in text or "USES_PROJECT" in text
+
+    def check(self, ctx):
+        CALLS.append(ctx.relpath)
+        if "USES_PROJECT" in ctx.text:
+            ctx.project.get(_fact)
+        for number, line in enumerate(ctx.lines, 1):
+            column = line.find("TODO_CACHE")
+            if column >= 0:
+                fix = Fix("drop the marker", (Edit(number, column + 1, number, column + 11, "DONE_CACHE"),))
+                yield ctx.finding("RPT990", (number, column + 1, number, column + 11), "a marker — ünïcode", fix)
+
+
+@pytest.fixture
+def fake_family(monkeypatch):
+    monkeypatch.setattr("raptor_lint.engine.checker_classes", lambda: (FakeChecker,))
+    CALLS.clear()
+    yield CALLS
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "a.py").write_text("x = 1  # TODO_CACHE\n\n\ny = 2  # TODO_CACHE\n", encoding="utf-8")
+    (app / "b.py").write_text("VALUE = 'USES_PROJECT'  # TODO_CACHE\n", encoding="utf-8")
+    (app / "clean.py").write_text("def add(a, b):\n    return a + b\n", encoding="utf-8")
+    (app / "broken.py").write_text("def broken(:\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run(project: Path, use_cache: bool = True, **changes):
+    config = Config(root=project).replace(**changes) if changes else Config(root=project)
+    result = run_check(config, CheckOptions(paths=[Path(".")], use_cache=use_cache, jobs=1))
+    return [(f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message, f.fix)
+            for f in result.findings]
+
+
+def test_second_run_is_served_from_the_cache_with_fixes_intact(project, fake_family) -> None:
+    first = _run(project)
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+    assert any(item[-1] is not None for item in first)
+    assert any(item[5] == "E999" for item in first)
+    fake_family.clear()
+    second = _run(project)
+    assert fake_family == []  # nothing linted again
+    assert second == first
+    assert [item[-1] for item in second] == [item[-1] for item in first]  # Fix/Edit compare by value
+
+
+def test_no_cache_neither_reads_nor_writes(project, fake_family) -> None:
+    _run(project, use_cache=False)
+    assert not (project / CACHE_DIR_NAME).exists()
+    _run(project)
+    fake_family.clear()
+    _run(project, use_cache=False)
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
+def test_cache_directory_ignores_itself(project, fake_family) -> None:
+    _run(project)
+    directory = project / CACHE_DIR_NAME
+    assert directory.joinpath(".gitignore").read_text().splitlines()[-1] == "*"
+    assert directory.joinpath("CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+
+
+def test_changed_content_is_linted_again(project, fake_family) -> None:
+    first = _run(project)
+    (project / "app" / "a.py").write_text("x = 1\n\n\ny = 2  # TODO_CACHE\n", encoding="utf-8")
+    fake_family.clear()
+    second = _run(project)
+    # a.py changed; b.py consulted the project, whose state changed with a.py.
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+    assert second != first and ("app/a.py", 4) in {(p, line) for p, line, *_ in second}
+
+
+def test_changed_configuration_misses(project, fake_family) -> None:
+    _run(project)
+    fake_family.clear()
+    _run(project, api_prefix="/v2")
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
+def test_changed_project_facts_miss(project, fake_family) -> None:
+    runbook = project / "docs" / "ops" / "runbook.md"
+    runbook.parent.mkdir(parents=True)
+    runbook.write_text("# Runbook\n", encoding="utf-8")
+    versions = project / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    _run(project)
+    fake_family.clear()
+    _run(project)
+    assert fake_family == []
+    (versions / "0001_add_flag.py").write_text("revision = '0001'\n", encoding="utf-8")
+    _run(project)
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]  # every entry depends on the facts
+    fake_family.clear()
+    runbook.write_text("# Runbook\n\nFLAG_NEW\n", encoding="utf-8")
+    _run(project)
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
+def test_files_that_consulted_the_project_depend_on_other_files(project, fake_family) -> None:
+    _run(project)
+    (project / "app" / "new_module.py").write_text("NAME = 'x'\n", encoding="utf-8")
+    fake_family.clear()
+    _run(project)
+    # b.py asked a project fact: any change in the project re-lints it; a.py did not.
+    assert fake_family == ["app/b.py"]
+
+
+@pytest.mark.parametrize("garbage", [b"", b"{", b"not json", b"[]", b'{"v": 1}', b"\xff\xfe\x00",
+                                     b'{"v":1,"path":1,"content":2,"facts":3,"project":null,"findings":[[1]]}'])
+def test_corrupt_entries_are_misses_and_get_rewritten(project, fake_family, garbage: bytes) -> None:
+    first = _run(project)
+    entries = list((project / CACHE_DIR_NAME).rglob("*.json"))
+    assert len(entries) == 4  # a.py, b.py, clean.py, broken.py (E999 is cached too)
+    for entry in entries:
+        entry.write_bytes(garbage)
+    fake_family.clear()
+    assert _run(project) == first
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+    fake_family.clear()
+    assert _run(project) == first
+    assert fake_family == []
+
+
+def test_entry_with_valid_shape_but_wrong_content_hash_is_a_miss(project, fake_family) -> None:
+    _run(project)
+    for entry in (project / CACHE_DIR_NAME).rglob("*.json"):
+        data = json.loads(entry.read_bytes())
+        data["content"] = "0" * 40
+        data["findings"] = []
+        entry.write_text(json.dumps(data))
+    fake_family.clear()
+    assert any(item[5] == "RPT990" for item in _run(project))
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
+def test_cache_deleted_mid_run_is_harmless(project, fake_family, monkeypatch) -> None:
+    import shutil
+
+    first = _run(project)
+    original = FakeChecker.check
+
+    def deleting_check(self, ctx):
+        shutil.rmtree(project / CACHE_DIR_NAME, ignore_errors=True)
+        return list(original(self, ctx))
+
+    monkeypatch.setattr(FakeChecker, "check", deleting_check)
+    (project / "app" / "a.py").write_text("x = 1  # TODO_CACHE\n", encoding="utf-8")
+    (project / "app" / "b.py").write_text("y = 1  # TODO_CACHE\n", encoding="utf-8")
+    second = _run(project)
+    assert second != first and {p for p, *_ in second if p.endswith(("a.py", "b.py"))} == {"app/a.py", "app/b.py"}
+    monkeypatch.setattr(FakeChecker, "check", original)
+    assert _run(project) == second
+
+
+def test_unwritable_cache_location_is_skipped(project, fake_family) -> None:
+    (project / CACHE_DIR_NAME).write_text("a file where the directory should be\n", encoding="utf-8")
+    first = _run(project)
+    fake_family.clear()
+    assert _run(project) == first
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
+def test_internal_errors_are_not_cached(project, fake_family, monkeypatch) -> None:
+    def failing_check(self, ctx):
+        raise RuntimeError("boom")
+
+    original = FakeChecker.check
+    monkeypatch.setattr(FakeChecker, "check", failing_check)
+    assert any(item[5] == "RPT000" for item in _run(project))
+    monkeypatch.setattr(FakeChecker, "check", original)
+    fake_family.clear()
+    assert not any(item[5] == "RPT000" for item in _run(project))
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
+def test_display_path_follows_the_working_directory(project, fake_family, monkeypatch) -> None:
+    _run(project)
+    monkeypatch.chdir(project / "app")
+    config = Config(root=project)
+    result = run_check(config, CheckOptions(paths=[Path(".")], jobs=1))
+    assert {f.path for f in result.findings} == {"a.py", "b.py", "broken.py"}
+
+
+# ----------------------------------------------------------- concurrency
+def _hammer(root: str, rounds: int, seed: int, queue) -> None:
+    config = Config(root=Path(root))
+    cache = FindingsCache(config)
+    path = Path(root) / "app" / "a.py"
+    bad = 0
+    for number in range(rounds):
+        data = f"# version {seed}-{number}\n".encode()
+        findings = [Finding("app/a.py", 1, 1, "RPT990", f"message {seed}-{number}")]
+        cache.store(path, data, findings, "app/a.py", used_project=False)
+        got = cache.lookup(path, data, "app/a.py")
+        if got is not None and got != findings:
+            bad += 1
+    queue.put(bad)
+
+
+def test_concurrent_writers_never_produce_a_torn_entry(project) -> None:
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    queue = context.Queue()
+    workers = [context.Process(target=_hammer, args=(str(project), 150, seed, queue)) for seed in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [queue.get(timeout=5) for _ in workers] == [0, 0, 0]
+    leftovers = [p for p in (project / CACHE_DIR_NAME).rglob(".tmp-*")]
+    assert leftovers == []
+    # Whatever entry won, it is complete and readable.
+    for entry in (project / CACHE_DIR_NAME).rglob("*.json"):
+        json.loads(entry.read_bytes())
+    assert os.listdir(project / CACHE_DIR_NAME)
