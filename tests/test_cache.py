@@ -243,7 +243,7 @@ def _hammer(root: str, rounds: int, seed: int, queue) -> None:
 def test_concurrent_writers_never_produce_a_torn_entry(project) -> None:
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     queue = context.Queue()
-    workers = [context.Process(target=_hammer, args=(str(project), 150, seed, queue)) for seed in range(3)]
+    workers = [context.Process(target=_hammer, args=(str(project), 60, seed, queue)) for seed in range(3)]
     for worker in workers:
         worker.start()
     for worker in workers:
