@@ -77,10 +77,12 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     if changes is not None:
         files = changes.select(files)
     # Cache look-ups, worker processes and their ordering live in raptor_lint.parallel.
-    # --base compares with git history (RPT501), which the cache key does not cover.
+    # No cache with --base (RPT501 compares with git history, which the key does not
+    # cover) nor with --fix/--diff (they write only the fixed files, or nothing).
+    fixing = options.fix or options.diff
     result.files.extend(lint_many(
-        engine, list(files), jobs=options.jobs, use_cache=options.use_cache and changes is None,
-        keep_text=options.fix or options.diff, read_cache=not options.verbose,
+        engine, list(files), jobs=options.jobs, keep_text=fixing, read_cache=not options.verbose,
+        use_cache=options.use_cache and changes is None and not fixing,
     ))
     if changes is not None:
         changes.apply(result.files)
