@@ -72,33 +72,29 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
           no_cache, jobs, stdin_filename, force_exclude, verbose) -> None:
     """Lint PATHS (default: the current directory; '-' reads standard input)."""
     from raptor_lint import formats
-    from raptor_lint.runner import CheckOptions, UsageError, run_check
+    from raptor_lint.runner import CheckOptions, RunResult, UsageError, run_check
 
     path_list = list(paths) or [Path(".")]
     if Path("-") in path_list and len(path_list) > 1:
         _fail("'-' (standard input) cannot be combined with other paths")
-    start = Path.cwd() if path_list == [Path("-")] else path_list[0]
-    if stdin_filename and path_list == [Path("-")]:
-        start = Path(stdin_filename)
-    try:
-        # A buffer not yet saved has no file, but its name still says which project it belongs to.
-        config = load_config(start=start if start.exists() or path_list == [Path("-")] else Path.cwd(),
-                             config_file=config_file)
-    except ConfigError as exc:
-        _fail(str(exc))
+    if output_format not in formats.available():
+        _fail(f"--format {output_format} is not available in this version")
     overrides = {}
     if (codes := _codes(select, "--select")) is not None:
         overrides["select"] = codes
     if (codes := _codes(ignore, "--ignore")) is not None:
         overrides["ignore"] = codes
-    config = config.replace(**overrides) if overrides else config
-    if output_format not in formats.available():
-        _fail(f"--format {output_format} is not available in this version")
-    options = CheckOptions(paths=path_list, stdin_filename=stdin_filename, fix=fix, diff=diff,
-                           base=base, use_cache=not no_cache, jobs=jobs, verbose=verbose,
-                           force_exclude=force_exclude)
+    result = RunResult()
+    config = None
     try:
-        result = run_check(config, options)
+        # Each path is linted with the configuration of the project it belongs to
+        # (pre-commit passes files of every project of a monorepo in one call).
+        for config, group in _projects(path_list, stdin_filename, config_file):
+            config = config.replace(**overrides) if overrides else config
+            options = CheckOptions(paths=group, stdin_filename=stdin_filename, fix=fix, diff=diff,
+                                   base=base, use_cache=not no_cache, jobs=jobs, verbose=verbose,
+                                   force_exclude=force_exclude)
+            result.merge(run_check(config, options))
     except (UsageError, ConfigError) as exc:
         _fail(str(exc))
     for note in result.notes:
@@ -113,6 +109,22 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
     if result.findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_CLEAN)
+
+
+def _projects(paths: list[Path], stdin_filename: str | None, config_file: Path | None):
+    """(config, paths) per project: paths grouped by the project root discovered for each."""
+    from raptor_lint.config import find_project_root
+
+    if config_file is not None:
+        return [(load_config(config_file=config_file), paths)]
+    if paths == [Path("-")]:
+        # A buffer not yet saved has no file, but its name still says which project it belongs to.
+        return [(load_config(start=Path(stdin_filename) if stdin_filename else Path.cwd()), paths)]
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        root = find_project_root(path if path.exists() else Path.cwd())
+        groups.setdefault(root, []).append(path)
+    return [(load_config(start=root), group) for root, group in groups.items()]
 
 
 @main.command()

@@ -17,13 +17,16 @@ PROCFILE = "procfile"
 
 _CI_YAML_DIRS = (".github/workflows", ".circleci", ".buildkite")
 _CI_YAML_NAMES = {".gitlab-ci.yml", ".gitlab-ci.yaml", ".travis.yml", "bitbucket-pipelines.yml",
-                  "azure-pipelines.yml", "app.json", "heroku.yml"}
+                  "azure-pipelines.yml", "heroku.yml"}
 
 
-def file_kind(path: Path | str, *, explicit: bool = False) -> str | None:
-    """The kind of ``path`` by name, or None for files no rule reads."""
+def file_kind(path: Path | str, *, explicit: bool = False, content: bytes | None = None) -> str | None:
+    """The kind of ``path`` by name (or its shebang), or None for files no rule reads.
+
+    ``content`` is the file's text when it does not come from disk (standard input):
+    its shebang is read from there, not from a file that may not exist or differ."""
     posix = PurePosixPath(Path(path).as_posix())
-    return _kind(posix.name, posix.suffix.lower(), lambda: str(posix.parent), path, explicit)
+    return _kind(posix.name, posix.suffix.lower(), lambda: str(posix.parent), path, explicit, content)
 
 
 def _suffix(name: str) -> str:
@@ -32,7 +35,8 @@ def _suffix(name: str) -> str:
     return name[index:] if 0 < index < len(name) - 1 else ""
 
 
-def _kind(name: str, suffix: str, parent: "Callable[[], str]", path: Path | str, explicit: bool) -> str | None:
+def _kind(name: str, suffix: str, parent: "Callable[[], str]", path: Path | str, explicit: bool,
+          content: bytes | None = None) -> str | None:
     if suffix == ".py":
         return PYTHON
     if suffix in {".sh", ".bash"}:
@@ -50,18 +54,21 @@ def _kind(name: str, suffix: str, parent: "Callable[[], str]", path: Path | str,
     if explicit:
         if suffix in {".yml", ".yaml"}:
             return YAML
-        return _kind_from_shebang(Path(path)) or PYTHON
-    if not suffix and _kind_from_shebang(Path(path)) == SHELL:
+        return _kind_from_shebang(Path(path), content) or PYTHON
+    if not suffix and _kind_from_shebang(Path(path), content) == SHELL:
         return SHELL
     return None
 
 
-def _kind_from_shebang(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            first = handle.readline(200)
-    except OSError:
-        return None
+def _kind_from_shebang(path: Path, content: bytes | None = None) -> str | None:
+    if content is not None:
+        first = content[:200].split(b"\n", 1)[0]
+    else:
+        try:
+            with open(path, "rb") as handle:
+                first = handle.readline(200)
+        except OSError:
+            return None
     if first.startswith(b"#!"):
         if any(shell in first for shell in (b"/sh", b"bash", b"zsh", b"env sh")):
             return SHELL

@@ -39,6 +39,13 @@ class RunResult:
     # --diff: the unified diff of the available fixes (None when --diff was not given).
     diff: str | None = None
 
+    def merge(self, other: "RunResult") -> None:
+        """Add another run's results (one run per project of a multi-project invocation)."""
+        self.files.extend(other.files)
+        self.notes.extend(other.notes)
+        if other.diff is not None:
+            self.diff = (self.diff or "") + other.diff
+
     @property
     def findings(self) -> list[Finding]:
         return sorted((f for r in self.files for f in r.findings), key=lambda f: f.sort_key)
@@ -63,7 +70,7 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
             raise UsageError("--base cannot be combined with standard input ('-')")
         name = options.stdin_filename or "stdin"
         data = sys.stdin.buffer.read()
-        kind = file_kind(name, explicit=True) or PYTHON
+        kind = file_kind(name, explicit=True, content=data) or PYTHON
         result.files.append(engine.lint_bytes(data, Path(name), kind, display_path=name))
         return _apply_fixes(engine, _with_notes(result, options), options, stdin=True)
     for path in options.paths:

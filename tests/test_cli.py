@@ -131,3 +131,26 @@ def test_flake8_reports_a_config_error_as_such_not_as_a_bug(tmp_path: Path) -> N
     assert "Traceback" not in proc.stderr
     assert "RPT000 configuration error" in proc.stdout and "missing.md does not exist" in proc.stdout
     assert "please report" not in proc.stdout
+
+
+def test_each_path_uses_the_configuration_of_its_own_project(tmp_path: Path) -> None:
+    """pre-commit passes files of several projects of a monorepo in one call."""
+    for name, select in (("billing", "RPT3"), ("webauthn", "RPT1")):
+        service = tmp_path / name
+        (service / "svc").mkdir(parents=True)
+        (service / "pyproject.toml").write_text(f"[tool.raptor-lint]\nselect = ['{select}']\n")
+        (service / "svc" / "webauthn_service.py").write_text(WEBAUTHN_BEFORE)
+    proc = run_cli("check", "--format", "json", "billing/svc/webauthn_service.py",
+                   "webauthn/svc/webauthn_service.py", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert {(f["path"], f["code"]) for f in json.loads(proc.stdout)} == {
+        ("webauthn/svc/webauthn_service.py", "RPT101"),
+    }
+
+
+def test_stdin_shebang_is_read_from_the_buffer_not_the_disk(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    script = b"#!/usr/bin/env bash\nheroku config:set SECRET_KEY=abc --app raxx-api-staging\n"
+    proc = run_cli("check", "-", "--stdin-filename", "bin/provision", cwd=tmp_path, input=script)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.decode().startswith("bin/provision:2:1: RPT601 ")
