@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint-self docs clean bench bench-lsp
+.PHONY: demo test install docs clean bench bench-lsp
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

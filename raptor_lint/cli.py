@@ -22,6 +22,8 @@ def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     items = [item for item in value.replace(",", " ").split() if item]
+    if not items and option == "--select":
+        _fail("--select: no rule codes given (to check nothing, do not run raptor-lint)")
     try:
         return tuple(validate_code(item, f"{option}") for item in items)
     except ConfigError as exc:
@@ -79,6 +81,8 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
         _fail("'-' (standard input) cannot be combined with other paths")
     if output_format not in formats.available():
         _fail(f"--format {output_format} is not available in this version")
+    if diff and output_format != "text":
+        _fail(f"--diff prints a unified diff; it cannot be combined with --format {output_format}")
     overrides = {}
     if (codes := _codes(select, "--select")) is not None:
         overrides["select"] = codes
@@ -103,7 +107,13 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
         click.echo(result.diff, nl=False)
         sys.exit(EXIT_ERROR if result.has_internal_error else
                  EXIT_FINDINGS if result.diff and not exit_zero else EXIT_CLEAN)
-    click.echo(formats.renderer(output_format)(result, config), nl=False)
+    if result.fixed_stdin is not None:
+        # --fix on standard input (editors, `| raptor-lint check --fix -`): the fixed source goes
+        # to stdout, the findings that remain to stderr, as Ruff does.
+        click.echo(result.fixed_stdin, nl=False)
+        click.echo(formats.renderer(output_format)(result, config), nl=False, err=True)
+    else:
+        click.echo(formats.renderer(output_format)(result, config), nl=False)
     if result.has_internal_error:
         sys.exit(EXIT_ERROR)
     if result.findings and not exit_zero:
@@ -148,6 +158,9 @@ def rule(code: str) -> None:
     from raptor_lint.registry import all_rules
 
     found = all_rules().get(code.strip().upper())
+    if found is None and code.strip().upper() in docs.RUN_CODES:
+        click.echo(docs.render_run_code(code.strip().upper()), nl=False)
+        return
     if found is None:
         _fail(f"unknown rule code {code!r} (see `raptor-lint rules`)")
     click.echo(docs.render_rule(found), nl=False)

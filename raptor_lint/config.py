@@ -195,6 +195,8 @@ def load_config(start: Path | None = None, config_file: Path | None = None) -> C
     """Discover (or read ``config_file``) and validate the configuration."""
     if config_file is not None:
         config_file = Path(config_file)
+        if config_file.is_dir():
+            raise ConfigError(f"{config_file}: is a directory; --config names a pyproject.toml or setup.cfg")
         if not config_file.is_file():
             raise ConfigError(f"{config_file}: configuration file does not exist")
         root = config_file.resolve().parent
@@ -255,6 +257,8 @@ def _convert(key: str, value: Any, where: str) -> dict[str, Any]:
     attr = key.replace("-", "_")
     if key in LIST_KEYS:
         items = _as_list(value, where)
+        if key == "select" and not items:
+            raise ConfigError(f"{where}: selects no rule (remove the key to select every rule)")
         if key in {"select", "ignore"}:
             items = [validate_code(item, where) for item in items]
         if key == "core-blueprints" or key == "app-factory":

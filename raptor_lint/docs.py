@@ -8,6 +8,23 @@ from raptor_lint.rules.base import Rule
 DOCS_URL = "docs/rules.md"
 
 
+# Codes that describe the run rather than the code: always reported, whatever is selected.
+RUN_CODES = {
+    "E999": "The file does not parse (CPython's own syntax error and position) or cannot be "
+            "decoded (bad bytes for its encoding, a bad PEP 263 cookie, null bytes). The file's "
+            "other rules do not run; the other files are still linted.",
+    "E902": "The file cannot be read (permissions, a broken symlink, a directory named like a "
+            "file). The other files are still linted.",
+    "RPT000": "A rule family failed on this file (an internal error: please report it with the "
+              "file), or could not run because of a configuration error seen per file (flake8, "
+              "LSP). The other families and files still run; `raptor-lint check` exits 2.",
+}
+
+
+def render_run_code(code: str) -> str:
+    return f"# {code}\n\n{RUN_CODES[code]}\n\nAlways reported; not affected by --select/--ignore.\n"
+
+
 def render_table() -> str:
     rows = [(r.code, r.name, "fix" if r.fixable else "", r.summary) for r in all_rules().values()]
     width_name = max((len(r[1]) for r in rows), default=4)

@@ -190,6 +190,8 @@ class FixReport:
     diff: str = ""
     fixed_findings: int = 0
     fixed_files: int = 0
+    # --fix on standard input: the fixed text, printed instead of written (as Ruff does).
+    stdin_text: str | None = None
 
 
 def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
@@ -214,12 +216,22 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
             continue
         outcome = fix_text(engine, text, file_result.path, file_result.kind,
                            file_result.display_path, first=file_result)
+        if stdin:
+            report.stdin_text = outcome.fixed if outcome.changed else text
         if not outcome.changed:
+            continue
+        if stdin and write:
+            files[index] = outcome.result
+            report.fixed_findings += outcome.applied
+            report.fixed_files += 1
             continue
         if not write:
             report.diff += unified_diff(outcome.original, outcome.fixed, file_result.display_path)
             report.fixed_findings += outcome.applied
             report.fixed_files += 1
+            continue
+        if _read_only(file_result.path):
+            notes.append(f"raptor-lint: not fixing {file_result.display_path}: the file is read-only")
             continue
         try:
             atomic_write(file_result.path, outcome.fixed.encode(encoding))
@@ -237,6 +249,15 @@ def summary(report: FixReport, *, write: bool) -> str:
     files = "file" if report.fixed_files == 1 else "files"
     verb = "Fixed" if write else "Would fix"
     return f"{verb} {report.fixed_findings} {noun} in {report.fixed_files} {files}."
+
+
+def _read_only(path: Path) -> bool:
+    """No write permission bit: the user made it read-only, so a rename must not bypass that
+    (root, or any owner of the directory, could otherwise replace it)."""
+    try:
+        return not (path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    except OSError:
+        return False
 
 
 def _reason(exc: BaseException) -> str:

@@ -38,6 +38,8 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     # --diff: the unified diff of the available fixes (None when --diff was not given).
     diff: str | None = None
+    # --fix on standard input: the fixed source, printed to stdout.
+    fixed_stdin: str | None = None
 
     def merge(self, other: "RunResult") -> None:
         """Add another run's results (one run per project of a multi-project invocation)."""
@@ -45,6 +47,8 @@ class RunResult:
         self.notes.extend(other.notes)
         if other.diff is not None:
             self.diff = (self.diff or "") + other.diff
+        if other.fixed_stdin is not None:
+            self.fixed_stdin = other.fixed_stdin
 
     @property
     def findings(self) -> list[Finding]:
@@ -78,7 +82,9 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
             raise UsageError(f"path does not exist: {path}")
     paths = options.paths
     if options.force_exclude:
-        paths = [p for p in paths if not config.is_excluded(p)]
+        # Named files are treated like discovered ones: excluded paths and files no rule
+        # reads (pre-commit hands over every staged text file) are skipped.
+        paths = [p for p in paths if not config.is_excluded(p) and (p.is_dir() or file_kind(p) is not None)]
     files = iter_files(paths, config)
     changes = _changes_since_base(engine, options)
     if changes is not None:
@@ -112,11 +118,11 @@ def _apply_fixes(engine: Engine, result: RunResult, options: CheckOptions, stdin
         return result
     from raptor_lint import fixes
 
-    if options.fix and not options.diff and stdin:
-        raise UsageError("--fix cannot write back to standard input; use --diff to see the fixes")
     report = fixes.fix_results(engine, result.files, write=not options.diff, notes=result.notes, stdin=stdin)
     if options.diff:
         result.diff = report.diff
+    elif stdin:
+        result.fixed_stdin = report.stdin_text if report.stdin_text is not None else (result.files[0].text or "")
     if report.fixed_files or options.fix:
         result.notes.append(fixes.summary(report, write=not options.diff))
     return result

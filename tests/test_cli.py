@@ -154,3 +154,50 @@ def test_stdin_shebang_is_read_from_the_buffer_not_the_disk(tmp_path: Path) -> N
     proc = run_cli("check", "-", "--stdin-filename", "bin/provision", cwd=tmp_path, input=script)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.decode().startswith("bin/provision:2:1: RPT601 ")
+
+
+def test_run_codes_are_documented() -> None:
+    proc = run_cli("rule", "E999")
+    assert proc.returncode == 0 and proc.stdout.decode().startswith("# E999\n\nThe file does not parse")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "--select", ""], "raptor-lint: error: --select: no rule codes given"),
+        (["check", "--diff", "--format", "json"],
+         "raptor-lint: error: --diff prints a unified diff; it cannot be combined with --format json"),
+        (["check", "--config", "svc"], "raptor-lint: error: svc: is a directory; --config names a pyproject.toml"),
+    ],
+)
+def test_more_usage_errors(project: Path, args: list[str], message: str) -> None:
+    proc = run_cli(*args, cwd=project)
+    assert proc.returncode == 2 and proc.stderr.decode().startswith(message), proc.stderr
+
+
+def test_empty_select_in_config_is_an_error(project: Path) -> None:
+    (project / "pyproject.toml").write_text("[tool.raptor-lint]\nselect = []\n")
+    proc = run_cli("check", cwd=project)
+    assert proc.returncode == 2 and "key 'select': selects no rule" in proc.stderr.decode()
+
+
+BLUEPRINT = 'from flask import Blueprint\n\nbp = Blueprint("foo", __name__, url_prefix="/api/internal/foo")\n'
+
+
+def test_fix_on_stdin_prints_the_fixed_source_like_ruff(project: Path) -> None:
+    proc = run_cli("check", "--fix", "-", "--stdin-filename", "svc/foo.py", cwd=project,
+                   input=BLUEPRINT.encode())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == BLUEPRINT.replace('"/api/internal/foo"', '"/internal/foo"')
+    assert proc.stderr.decode().endswith("All checks passed (1 file checked).\n")
+
+
+def test_fix_leaves_a_read_only_file_alone(project: Path) -> None:
+    target = project / "svc" / "foo.py"
+    target.write_text(BLUEPRINT)
+    target.chmod(0o444)
+    proc = run_cli("check", "--fix", "svc/foo.py", cwd=project)
+    assert proc.returncode == 1
+    assert target.read_text() == BLUEPRINT and (target.stat().st_mode & 0o777) == 0o444
+    assert "not fixing svc/foo.py: the file is read-only" in proc.stderr.decode()
+    assert "svc/foo.py:3:" in proc.stdout.decode() and "RPT301" in proc.stdout.decode()

@@ -193,13 +193,14 @@ def test_noqa_and_select_decide_what_is_fixed(tmp_path: Path) -> None:
     assert (project / "app/redis.py").read_text() == MODULE
 
 
-def test_stdin_diff_works_and_stdin_fix_is_a_usage_error(tmp_path: Path) -> None:
+def test_stdin_diff_works_and_stdin_fix_prints_the_fixed_source(tmp_path: Path) -> None:
     project = _project(tmp_path, {})
     diff = _cli(project, "--diff", "-", "--stdin-filename", "provision.sh", input=SCRIPT.encode())
     assert diff.exit_code == 1 and "+++ b/provision.sh" in diff.stdout
     fix = _cli(project, "--fix", "-", "--stdin-filename", "provision.sh", input=SCRIPT.encode())
-    assert fix.exit_code == 2
-    assert "--fix cannot write back to standard input" in fix.stderr
+    assert fix.exit_code == 0, fix.stderr
+    assert fix.stdout.startswith(SCRIPT.split("heroku")[0]) and ">/dev/null 2>&1" in fix.stdout
+    assert "All checks passed" in fix.stderr
 
 
 def test_unwritable_file_is_reported_not_a_traceback(tmp_path: Path, monkeypatch) -> None:

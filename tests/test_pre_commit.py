@@ -43,9 +43,25 @@ UNKNOWN = ["setup.cfg", "pyproject.toml", "docker-compose.yml", ".github/dependa
            "app/views.pyc", "notes.txt", "package.json", "Procfile.d/web", "docs/ops/required-config-vars.yaml"]
 
 
-@pytest.mark.parametrize("path", KNOWN + UNKNOWN)
-def test_hook_files_are_exactly_the_kinds_the_engine_reads(path: str) -> None:
-    assert bool(re.search(HOOK["files"], path)) == (file_kind(path) is not None)
+def test_hook_hands_over_every_text_file() -> None:
+    """No `files` regex: raptor-lint picks the files its rules read (shebang scripts too)."""
+    assert HOOK["types"] == ["text"] and "files" not in HOOK
+    assert "--force-exclude" in HOOK["entry"].split()
+
+
+@pytest.mark.parametrize("path", KNOWN + UNKNOWN + ["scripts/provision"])
+def test_force_exclude_lints_a_named_file_iff_a_rule_reads_its_kind(
+        path: str, tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shebang = "#!/usr/bin/env bash\n" if path == "scripts/provision" else "# placeholder\n"
+    target.write_text(shebang + "[section]\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check", "--force-exclude", path])
+    read = path in KNOWN or path == "scripts/provision"
+    assert read == (file_kind(target) is not None)
+    assert result.output.endswith(f"({1 if read else 0} file{'' if read else 's'} checked).\n"), result.output
 
 
 def test_force_exclude_keeps_configured_excludes_for_named_files(tmp_path: Path, monkeypatch) -> None:
