@@ -75,7 +75,7 @@ class Config:
         """True when ``path`` (a file or directory) matches an exclude pattern."""
         try:
             rel = path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
+        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
             rel = path.as_posix()
         return self.excluded_name_rel(path.name, rel)
 
@@ -183,7 +183,10 @@ KNOWN_KEYS = LIST_KEYS | PATH_KEYS | {"per-file-ignores", "api-prefix"}
 
 def find_project_root(start: Path) -> Path:
     """Walk up from ``start`` to the first directory holding pyproject.toml, setup.cfg or .git."""
-    start = start.resolve()
+    try:
+        start = start.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        start = start.absolute()
     directory = start if start.is_dir() else start.parent
     for candidate in (directory, *directory.parents):
         if any((candidate / name).exists() for name in ("pyproject.toml", "setup.cfg", ".git")):
@@ -225,7 +228,10 @@ def _read_table(path: Path) -> dict[str, Any] | None:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-        table = data.get("tool", {}).get("raptor-lint")
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):  # `tool = 1`: valid TOML, but no [tool.raptor-lint] table
+            raise ConfigError(f"{path}: 'tool' must be a table")
+        table = tool.get("raptor-lint")
         if table is not None and not isinstance(table, dict):
             raise ConfigError(f"{path}: [tool.raptor-lint] must be a table")
         return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from libcst.metadata import MetadataWrapper
 
     from raptor_lint.project import ProjectIndex
+    from raptor_lint.source import Nesting
 
 
 class FileContext:
@@ -41,14 +43,19 @@ class FileContext:
 
     @functools.cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        # Lines as the tokenizer counts them: str.splitlines() also breaks at form
+        # feeds, \v, \x1c-\x1e, \x85, \u2028 and \u2029, shifting every later line.
+        lines = re.split(r"\r\n|\r|\n", self.text)
+        if lines[-1] == "":
+            lines.pop()
+        return lines
 
     @functools.cached_property
     def relpath(self) -> str:
         """Path relative to the project root, with ``/`` (or as given when outside it)."""
         try:
             return self.path.resolve().relative_to(self.config.root.resolve()).as_posix()
-        except (ValueError, OSError):
+        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
             return self.path.as_posix()
 
     @functools.cached_property
@@ -58,7 +65,7 @@ class FileContext:
             try:
                 self.path.resolve().relative_to(directory.resolve())
                 return True
-            except ValueError:
+            except (ValueError, OSError, RuntimeError):
                 return False
         parts = Path(self.relpath).parts
         return len(parts) >= 2 and parts[-2] == "versions" and (
@@ -67,10 +74,19 @@ class FileContext:
 
     # -------------------------------------------------------------- libcst
     @functools.cached_property
-    def module(self) -> "cst.Module":
-        import libcst
+    def cst_nesting(self) -> "Nesting":
+        """How deep the libcst tree would nest (see ``raptor_lint.source.cst_nesting``)."""
+        from raptor_lint.source import Nesting, cst_nesting
 
-        return libcst.parse_module(self.text)
+        return cst_nesting(self.ast_tree, self.text) if self.ast_tree is not None else Nesting(0, 1, "")
+
+    @functools.cached_property
+    def module(self) -> "cst.Module":
+        # Guarded: raises CSTUnavailable / NeedsDeepStack instead of letting a
+        # pathological tree crash the process (the engine handles both).
+        from raptor_lint.source import parse_cst
+
+        return parse_cst(self.text, self.cst_nesting)
 
     @functools.cached_property
     def wrapper(self) -> "MetadataWrapper":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
@@ -64,11 +65,19 @@ def _kind_from_shebang(path: Path, content: bytes | None = None) -> str | None:
     if content is not None:
         first = content[:200].split(b"\n", 1)[0]
     else:
+        # Non-blocking, regular files only: opening a FIFO for reading would wait for a writer.
         try:
-            with open(path, "rb") as handle:
-                first = handle.readline(200)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         except OSError:
             return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            first = os.read(fd, 200).split(b"\n", 1)[0]
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
     if first.startswith(b"#!"):
         if any(shell in first for shell in (b"/sh", b"bash", b"zsh", b"env sh")):
             return SHELL

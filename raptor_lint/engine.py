@@ -7,6 +7,8 @@ the same findings everywhere.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +22,24 @@ from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding
 from raptor_lint.project import ProjectIndex
 from raptor_lint.registry import checker_classes
 from raptor_lint.rules.base import Checker
-from raptor_lint.source import SourceError, compiles_quickly, decode_python, decode_text, parse_python
+from raptor_lint.source import (
+    CST_DEEP, CSTUnavailable, DeepStackUnavailable, NeedsDeepStack, SourceError, compiles_quickly, decode_python,
+    decode_text, parse_python, read_source, run_with_deep_stack,
+)
 
 REPORT_URL = "https://github.com/raptor-lint/raptor-lint/issues"
+# Rule families do not run on files larger than this (characters): such files are
+# generated (protobuf, data tables), and the CST alone takes ~300 bytes of memory
+# per source character.  The largest files of the stdlib (pydoc_data/topics.py,
+# 0.76 MB) and of the benchmark corpus (0.55 MB) are well below it.
+MAX_FILE_CHARS = 2_000_000
+# Fault injection for testing fault isolation across process boundaries (flake8, LSP,
+# pre-commit): RAPTOR_LINT_INJECT_FAULT=RPT1 makes every rule family with a code
+# starting with RPT1 raise inside its check (optionally only on files whose path
+# matches the glob in RAPTOR_LINT_INJECT_FAULT_PATHS).  It can only turn a family's
+# findings into an RPT000 finding; it is documented in the README.
+FAULT_ENV = "RAPTOR_LINT_INJECT_FAULT"
+FAULT_PATHS_ENV = "RAPTOR_LINT_INJECT_FAULT_PATHS"
 
 
 @dataclass
@@ -49,17 +66,18 @@ class Engine:
             cls() for cls in checker_classes()
             if any(config.is_selected(code) for code in cls.codes())
         ]
+        self._faults = tuple(
+            item.strip().upper() for item in os.environ.get(FAULT_ENV, "").split(",") if item.strip()
+        )
+        self._fault_paths = os.environ.get(FAULT_PATHS_ENV, "").strip() or "*"
 
     # ----------------------------------------------------------------- entry
     def lint_path(self, path: Path, kind: str, display_path: str | None = None) -> FileResult:
         display = display_path or relative_posix(path)
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            return FileResult(path, display, kind, [
-                Finding(display, 1, 1, IO_ERROR, f"cannot read file: {reason} ({type(exc).__name__})")
-            ])
+            data = read_source(path)
+        except SourceError as exc:
+            return FileResult(path, display, kind, [Finding(display, 1, 1, IO_ERROR, exc.message)])
         return self.lint_bytes(data, path, kind, display)
 
     def lint_bytes(self, data: bytes, path: Path, kind: str, display_path: str | None = None) -> FileResult:
@@ -75,11 +93,16 @@ class Engine:
     def lint_text(self, text: str, path: Path, kind: str, display_path: str | None = None) -> FileResult:
         display = display_path or relative_posix(path)
         result = FileResult(path, display, kind, text=text)
+        if len(text) > MAX_FILE_CHARS:
+            # Not even syntax-checked: CPython's parser alone takes gigabytes on such a file.
+            result.findings.append(too_large(display, len(text)))
+            return result
         # The families that may report here: right file kind and, unless disabled, a
         # pre-filter that says a finding is possible.  Decided before parsing: a Python
         # file no family wants is only syntax-checked (E999), never turned into a tree.
         checkers = [checker for checker in self.checkers
-                    if kind in checker.file_kinds and (not self.use_prefilter or _passes(checker, text))]
+                    if kind in checker.file_kinds and (not self.use_prefilter or _passes(checker, text)
+                                                       or self._faults and self._fault_matches(checker))]
         tree = None
         if kind == PYTHON and (checkers or not compiles_quickly(text, str(path))):
             try:
@@ -92,22 +115,51 @@ class Engine:
         ctx = FileContext(path=path, display_path=display, kind=kind, text=text,
                           config=self.config, project=self.project, ast_tree=tree)
         consulted = self.project.consulted
-        raw: list[Finding] = []
-        for checker in checkers:
-            raw.extend(self._run_checker(checker, ctx))
-        result.notes = ctx.notes
+        try:
+            raw = self._run_families(checkers, ctx)
+            result.notes = ctx.notes
+            result.findings = sorted(self._filter(raw, ctx), key=lambda f: f.sort_key)
+        except Exception as exc:  # noqa: BLE001 - the engine's own steps (noqa, filters): this file only
+            result.findings = [internal_error(display, "engine", _short_reason(exc))]
         result.used_project = self.project.consulted != consulted
-        result.findings = sorted(self._filter(raw, ctx), key=lambda f: f.sort_key)
         return result
 
     # --------------------------------------------------------------- helpers
-    def _run_checker(self, checker: Checker, ctx: FileContext) -> list[Finding]:
+    def _run_families(self, checkers: list[Checker], ctx: FileContext) -> list[Finding]:
+        raw: list[Finding] = []
+        # Families that need libcst on a file it cannot (or must not) parse: one finding per reason.
+        unavailable: dict[str, tuple[int, list[Checker]]] = {}
+        for checker in checkers:
+            try:
+                raw.extend(self._run_checker(checker, ctx))
+            except CSTUnavailable as exc:
+                unavailable.setdefault(exc.reason, (exc.line, []))[1].append(checker)
+        for reason, (line, failed) in unavailable.items():
+            raw.append(cst_unavailable(ctx.display_path, line, failed, reason))
+        return raw
+
+    def _run_checker(self, checker: Checker, ctx: FileContext, deep: bool = False) -> list[Finding]:
+        """One family on one file: its findings, or RPT000 for whatever went wrong inside it."""
         try:
-            if checker.needs_cst:
-                self._ensure_cst(ctx)
-            return list(checker.check(ctx))
-        except _CSTUnavailable as exc:
-            return [internal_error(ctx.display_path, checker, exc.reason)]
+            if self._faults:
+                self._inject_fault(checker, ctx)
+            if checker.needs_cst and ctx.kind == PYTHON:
+                if not deep and ctx.cst_nesting.depth > CST_DEEP:
+                    raise NeedsDeepStack()
+                ctx.module  # noqa: B018 - parse once (guarded), cached on the context
+            return _valid_findings(checker, ctx, checker.check(ctx))
+        except CSTUnavailable:
+            raise
+        except (NeedsDeepStack, RecursionError) as exc:
+            if not deep:
+                # A deep tree: run the family again on a large stack with a higher recursion limit.
+                try:
+                    return run_with_deep_stack(lambda: self._run_checker(checker, ctx, deep=True))
+                except DeepStackUnavailable as unavailable:
+                    reason = f"the file nests too deeply for this rule family ({unavailable})"
+                    return [internal_error(ctx.display_path, checker, reason)]
+            reason = f"the file nests too deeply for this rule family ({_short_reason(exc)})"
+            return [internal_error(ctx.display_path, checker, reason)]
         except ConfigError as exc:
             # The CLI reports these up front (exit 2); surfaces without an exit
             # status (flake8, LSP) see them here, per file.
@@ -115,17 +167,16 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - fault isolation is the point
             return [internal_error(ctx.display_path, checker, _short_reason(exc))]
 
-    def _ensure_cst(self, ctx: FileContext) -> None:
-        if "module" in ctx.__dict__:
-            return
-        import libcst
+    def _fault_matches(self, checker: Checker) -> bool:
+        names = (checker.family.upper(), *checker.codes())
+        return any(name.startswith(fault) for fault in self._faults for name in names)
 
-        try:
-            ctx.module  # noqa: B018 - parse once, cached on the context
-        except libcst.ParserSyntaxError as exc:
-            raise _CSTUnavailable(f"libcst cannot parse this file: {str(exc).splitlines()[0]}") from None
-        except RecursionError:
-            raise _CSTUnavailable("libcst cannot parse this file: nesting too deep") from None
+    def _inject_fault(self, checker: Checker, ctx: FileContext) -> None:
+        if self._fault_matches(checker) and (
+            fnmatch.fnmatch(ctx.display_path, self._fault_paths)
+            or fnmatch.fnmatch(ctx.relpath, self._fault_paths)
+        ):
+            raise RuntimeError(f"fault injected by {FAULT_ENV} (testing only)")
 
     def _filter(self, findings: Iterable[Finding], ctx: FileContext) -> Iterable[Finding]:
         config = self.config
@@ -157,12 +208,6 @@ def _passes(checker: Checker, text: str) -> bool:
         return True
 
 
-class _CSTUnavailable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def internal_error(display_path: str, checker: Checker | str, reason: str) -> Finding:
     family = checker if isinstance(checker, str) else f"{checker.family} ({', '.join(checker.codes())})"
     return Finding(
@@ -170,6 +215,38 @@ def internal_error(display_path: str, checker: Checker | str, reason: str) -> Fi
         f"internal error in rule family {family} on this file: {reason}; "
         f"other rules still ran — please report this at {REPORT_URL}",
     )
+
+
+def cst_unavailable(display_path: str, line: int, checkers: list[Checker], reason: str) -> Finding:
+    families = ", ".join(f"{c.family} ({', '.join(c.codes())})" for c in checkers)
+    noun = "family" if len(checkers) == 1 else "families"
+    return Finding(
+        display_path, line, 1, INTERNAL_ERROR,
+        f"rule {noun} {families} not run on this file: {reason}; other rules still ran",
+    )
+
+
+def too_large(display_path: str, size: int) -> Finding:
+    return Finding(
+        display_path, 1, 1, INTERNAL_ERROR,
+        f"file not checked: it has {size / 1e6:.1f} million characters, more than raptor-lint's "
+        f"limit of {MAX_FILE_CHARS / 1e6:.0f} million for one file (a file this large is generated, "
+        f"and parsing it takes gigabytes of memory) — exclude it from linting",
+    )
+
+
+def _valid_findings(checker: Checker, ctx: FileContext, produced: Iterable[Finding]) -> list[Finding]:
+    """Materialise a family's findings; a malformed one is the family's internal error."""
+    findings = list(produced)
+    for finding in findings:
+        if not (
+            isinstance(finding, Finding)
+            and type(finding.line) is int and finding.line >= 1
+            and type(finding.column) is int and finding.column >= 1
+            and isinstance(finding.code, str) and isinstance(finding.message, str)
+        ):
+            return [internal_error(ctx.display_path, checker, f"returned a malformed finding {finding!r:.120}")]
+    return findings
 
 
 def config_error(display_path: str, checker: Checker | str, exc: Exception) -> Finding:

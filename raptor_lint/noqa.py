@@ -38,7 +38,9 @@ def line_is_suppressed(noqa_line: str | None, code: str) -> bool:
 
 def python_noqa_lines(text: str) -> Callable[[int], str | None]:
     """Map a 1-based line number to the text flake8 searches for ``# noqa``."""
-    lines = text.splitlines(keepends=True)
+    # Physical lines as the tokenizer counts them (str.splitlines also breaks at \f, \v,
+    # \x1c-\x1e, \x85, \u2028 and \u2029, which would shift every later line).
+    lines = _PHYSICAL_LINE.findall(text)
     if NOQA_INLINE.search(text) is None:
         # No noqa comment anywhere, so none in any joined range either: skip the
         # (pure-Python, ~50 µs a line) tokenization and answer with physical lines.
@@ -46,7 +48,7 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
     mapping: dict[int, str] = {}
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
+    except Exception:  # noqa: BLE001 - TokenError, SyntaxError...: fall back to physical lines
         tokens = []
     min_line, max_line = len(lines) + 2, -1
     for tok in tokens:
@@ -69,6 +71,7 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
 _HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)
 
