@@ -10,19 +10,38 @@ the uses of a file's functions *imported* elsewhere in the project, each with wh
 
 ``kind`` is ``call``, ``decorator``, ``decorator-call`` or ``escape`` (passed around as a
 value: it may run at any time).  ``before_fork`` is True when the use sits at module top
-level, in the app factory's own body, or in a module-level helper that only such code
-calls (same file, by name).  Built with ``ast`` from the files on disk; asked only for
-files that have findings an outside caller could clear, and only files whose text
-mentions one of the names asked about are parsed.
+level, in the app factory's own body, in a class-creation hook (``__init_subclass__``, a
+metaclass ``__init__``…), or in a module-level helper that only such code calls (same
+file, by name).
+
+One ``ForkCalls`` serves the whole run (``ctx.project.get(build_fork_calls)``); it is an
+index from a name to its use sites across the project, built lazily and never per
+checked file:
+
+1. On the first question, every Python file of the project is read once and its words
+   indexed (word -> files): the cheap text pre-filter.  Test code is left out: tests
+   never run under gunicorn, so a call from a test says nothing about the fork.
+2. A question about ``f`` (or ``Klass.m``) parses with ``ast`` only the files whose text
+   holds the word ``f`` (``Klass``), each file once per run (trees are shared with
+   ``ModuleIndex``): one pass records its *sites*, the uses of imported names, keyed by
+   the name they import, with where each runs.
+3. A site's import is resolved (following ``__init__`` re-exports) only when its name is
+   asked about, once per file and name.
+
+Not seen: a function re-exported under another name (``from .x import f as g``) and used
+as ``g``, and calls through a variable or an instance (``handler = f``; ``obj.method()``).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable
+
+from raptor_lint.project.layout import is_test_code
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
@@ -33,8 +52,13 @@ TRANSPARENT_DECORATORS = frozenset({
     "staticmethod", "classmethod",
 })
 HARMLESS_ATTRS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
+CLASS_CREATION_HOOKS = frozenset({"__init_subclass__", "__set_name__"})
+METACLASS_HOOKS = frozenset({"__new__", "__init__", "__prepare__"})
+METACLASS_BASES = frozenset({"type", "ABCMeta", "EnumMeta", "EnumType"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _MAX_REEXPORT_DEPTH = 10
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -44,25 +68,27 @@ class Use:
     source: Path
 
 
+@dataclass(frozen=True)
+class _Import:
+    """What a local name of a file is bound to by an import statement."""
+
+    module: str        # absolute dotted module ("" when it cannot be made absolute)
+    name: str | None   # ``from module import name``; None for ``import module``
+
+
 class ForkCalls:
-    """Lazily indexed: a file is parsed only when its text mentions a function asked about,
-    and its uses are kept for the rest of the run."""
-
     def __init__(self, project: "ProjectIndex") -> None:
-        from raptor_lint.discovery import PYTHON, iter_files
-
-        self._modules = project.modules
+        self._project = project
+        self._modules: "ModuleIndex | None" = None
         self._factories = frozenset(project.config.app_factory)
-        self._files: list[Path] = []
-        for path, kind in iter_files([project.root], project.config):
-            if kind == PYTHON:
-                try:
-                    self._files.append(path.resolve())
-                except OSError:
-                    continue
-        self._texts: dict[Path, str] = {}
-        self._uses: dict[Path, list[tuple[tuple[Path, str], Use]]] = {}
-        self._lock = threading.Lock()
+        self._words: dict[str, list[Path]] | None = None
+        self._files: dict[Path, "_FileSites | None"] = {}
+        self._targets: dict[tuple[Path, _Import, str | None], tuple[Path, str] | None] = {}
+        self._bindings: dict[Path, dict[str, ast.AST]] = {}
+        self._lock = threading.RLock()
+        # How much work the questions caused (tests and profiling read these).
+        self.files_indexed = 0
+        self.files_parsed = 0
 
     def uses_of(self, path: Path, names: Iterable[str]) -> dict[str, list[Use]]:
         """Uses, from *other* files of the project, of the functions ``names`` (``f`` or
@@ -71,37 +97,106 @@ class ForkCalls:
             resolved = path.resolve()
         except OSError:
             return {}
-        wanted = set(names)
-        words = {part for name in wanted for part in name.split(".")}
         found: dict[str, list[Use]] = {}
-        if not words:
-            return found
         with self._lock:
-            for source in self._files:
-                if source == resolved or not any(word in self._text(source) for word in words):
-                    continue
-                for (target, name), use in self._file_uses(source):
-                    if target == resolved and name in wanted:
-                        found.setdefault(name, []).append(use)
+            words = self._word_index()
+            for name in sorted(set(names)):
+                head = name.split(".", 1)[0]
+                for source in words.get(head, ()):
+                    if source == resolved:
+                        continue
+                    sites = self._sites(source)
+                    if sites is None:
+                        continue
+                    for binding, attr, kind, unit in sites.uses.get(name, ()):
+                        if self._target(source, binding, attr) == (resolved, name):
+                            found.setdefault(name, []).append(sites.use(kind, unit))
         return found
 
-    def _text(self, path: Path) -> str:
-        text = self._texts.get(path)
-        if text is None:
-            try:
-                text = path.read_bytes().decode("utf-8", errors="replace")
-            except OSError:
-                text = ""
-            self._texts[path] = text
-        return text
+    # ------------------------------------------------------------------ indexes
+    @property
+    def modules(self) -> "ModuleIndex":
+        if self._modules is None:
+            self._modules = self._project.modules
+        return self._modules
 
-    def _file_uses(self, path: Path) -> list[tuple[tuple[Path, str], Use]]:
-        uses = self._uses.get(path)
-        if uses is None:
-            tree = self._modules.tree(path)
-            uses = [] if tree is None else list(_file_uses(path, tree, self._modules, self._factories))
-            self._uses[path] = uses
-        return uses
+    def _word_index(self) -> dict[str, list[Path]]:
+        """word -> files of the project whose text holds it (built once per run)."""
+        if self._words is None:
+            from raptor_lint.discovery import PYTHON, iter_files
+
+            root = self._project.root
+            words: dict[str, list[Path]] = {}
+            for path, kind in iter_files([root], self._project.config):
+                if kind != PYTHON:
+                    continue
+                try:
+                    resolved = path.resolve()
+                    relative = resolved.relative_to(root.resolve()).as_posix()
+                except (OSError, ValueError):
+                    continue
+                if is_test_code(relative):
+                    continue
+                try:
+                    text = resolved.read_bytes().decode("utf-8", errors="replace")
+                except OSError:
+                    continue
+                self.files_indexed += 1
+                for word in set(_WORD.findall(text)):
+                    words.setdefault(word, []).append(resolved)
+            self._words = words
+        return self._words
+
+    def _sites(self, path: Path) -> "_FileSites | None":
+        if path not in self._files:
+            tree = self.modules.tree(path)
+            self.files_parsed += 1
+            self._files[path] = None if tree is None else _FileSites(path, tree, self._factories)
+        return self._files[path]
+
+    # --------------------------------------------------------------- resolution
+    def _target(self, source: Path, binding: _Import, attr: str | None) -> tuple[Path, str] | None:
+        """(defining file, name) a site refers to: ``name`` / ``Class.attr`` in a file, or
+        ``attr`` of a module; None when it is not a function of the project."""
+        key = (source, binding, attr)
+        if key in self._targets:
+            return self._targets[key]
+        modules = self.modules
+        found: tuple[Path, str] | None = None
+        if binding.module:
+            if binding.name is None:
+                module = modules.find_module(binding.module, source)
+                if module is not None and attr is not None:
+                    found = (module.resolve(), attr)
+            else:
+                submodule = modules.find_module(f"{binding.module}.{binding.name}", source)
+                if submodule is not None:
+                    if attr is not None and "." not in attr:
+                        found = (submodule.resolve(), attr)
+                else:
+                    module = modules.find_module(binding.module, source)
+                    if module is not None:
+                        path, name = self._reexport(module.resolve(), binding.name)
+                        found = (path, f"{name}.{attr}" if attr else name)
+        self._targets[key] = found
+        return found
+
+    def _reexport(self, path: Path, name: str) -> tuple[Path, str]:
+        """Follow ``from .x import name`` re-exports to the module that defines ``name``."""
+        modules = self.modules
+        for _ in range(_MAX_REEXPORT_DEPTH):
+            bindings = self._bindings.get(path)
+            if bindings is None:
+                bindings = self._bindings[path] = modules.module_bindings(path)
+            bound = bindings.get(name)
+            if not isinstance(bound, ast.ImportFrom):
+                break
+            original = next((a.name for a in bound.names if (a.asname or a.name) == name), name)
+            target = modules.find_module(modules.absolute_module(path, bound.module, bound.level), path)
+            if target is None:
+                break
+            path, name = target.resolve(), original
+        return path, name
 
 
 def build_fork_calls(project: "ProjectIndex") -> ForkCalls:
@@ -110,99 +205,180 @@ def build_fork_calls(project: "ProjectIndex") -> ForkCalls:
 
 # ------------------------------------------------------------------------ one file
 
-class _File:
-    def __init__(self, tree: ast.Module) -> None:
+class _FileSites:
+    """One pass over a file: its imports, and every use of an imported name, keyed by
+    the name asked about (``f``, ``Klass.method``), with where the use runs."""
+
+    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str]) -> None:
+        self.path = path
         self.tree = tree
         self.parents: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(tree):
+        self.units: dict[ast.AST, ast.AST] = {}
+        loads: list[ast.Name] = []
+        attributes: list[ast.Attribute] = []
+        imports: list[ast.Import | ast.ImportFrom] = []
+        functions: list[ast.AST] = []
+        stack: list[tuple[ast.AST, ast.AST, ast.AST]] = [(child, tree, tree) for child in tree.body]
+        while stack:
+            node, parent, unit = stack.pop()
+            self.parents[node] = parent
+            self.units[node] = unit
+            kind = type(node)
+            if kind is ast.Name:
+                if type(node.ctx) is ast.Load:
+                    loads.append(node)
+                continue
+            if kind is ast.Attribute and type(node.ctx) is ast.Load:
+                attributes.append(node)
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                imports.append(node)
+                continue
+            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
+                # Decorators, defaults and annotations run where the `def` runs.
+                if kind is ast.Lambda:
+                    stack.append((node.body, node, node))
+                    stack.append((node.args, node, unit))
+                    continue
+                functions.append(node)
+                stack.extend((child, node, node) for child in node.body)
+                stack.extend((child, node, unit) for child in node.decorator_list)
+                stack.append((node.args, node, unit))
+                if node.returns is not None:
+                    stack.append((node.returns, node, unit))
+                continue
             for child in ast.iter_child_nodes(node):
-                self.parents[child] = node
+                stack.append((child, node, unit))
 
-    def unit_of(self, node: ast.AST) -> ast.AST:
-        """The function/lambda whose body executes ``node`` (decorators and defaults run
-        where the ``def`` runs), or the module."""
-        child = node
-        parent = self.parents.get(child)
-        while parent is not None:
-            if isinstance(parent, _FUNCTIONS) and child in parent.body:
-                return parent
-            if isinstance(parent, ast.Lambda) and child is parent.body:
-                return parent
-            child, parent = parent, self.parents.get(parent)
-        return self.tree
+        self.loads_by_name: dict[str, list[ast.Name]] = {}
+        for node in loads:
+            self.loads_by_name.setdefault(node.id, []).append(node)
+        self.functions = functions
+        self.factories = factories
+        self._before: set[ast.AST] | None = None
+        # name asked about -> (import, attribute, kind, unit) of each use.
+        self.uses: dict[str, list[tuple[_Import, str | None, str, ast.AST | None]]] = {}
+        self._collect(path, imports, loads, attributes)
 
-    def in_class(self, node: ast.AST) -> bool:
-        parent = self.parents.get(node)
-        while parent is not None and not isinstance(parent, (*_FUNCTIONS, ast.Lambda, ast.Module)):
-            if isinstance(parent, ast.ClassDef):
-                return True
-            parent = self.parents.get(parent)
-        return False
+    def _collect(self, path: Path, imports: list, loads: list[ast.Name],
+                 attributes: list[ast.Attribute]) -> None:
+        from_names: dict[str, _Import] = {}   # local name -> from-import
+        module_names: dict[str, _Import] = {}  # local dotted name -> plain import
+        package = _package_of(path)
+        for node in imports:
+            if isinstance(node, ast.ImportFrom):
+                module = _absolute(package, node.module, node.level)
+                for alias in node.names:
+                    if alias.name != "*":
+                        from_names[alias.asname or alias.name] = _Import(module, alias.name)
+            else:
+                for alias in node.names:
+                    module_names[alias.asname or alias.name] = _Import(alias.name, None)
+        if not from_names and not module_names:
+            return
+        for node in loads:
+            binding = from_names.get(node.id)
+            if binding is None:
+                continue
+            assert binding.name is not None
+            parent = self.parents.get(node)
+            if isinstance(parent, ast.Attribute) and parent.value is node:
+                # `Registry.register(...)` on an imported class, or `mod.f()` on a module
+                # imported with `from pkg import mod`: the resolution decides which.
+                self._add(f"{binding.name}.{parent.attr}", binding, parent.attr, parent)
+                self._add(parent.attr, binding, parent.attr, parent)
+            self._add(binding.name, binding, None, node)
+        if module_names:
+            for node in attributes:
+                dotted = _dotted(node.value)
+                if dotted is not None and dotted in module_names:
+                    self._add(node.attr, module_names[dotted], node.attr, node)
+
+    def _add(self, key: str, binding: _Import, attr: str | None, ref: ast.AST) -> None:
+        kind, unit = self.classify(ref)
+        self.uses.setdefault(key, []).append((binding, attr, kind, unit))
+
+    def use(self, kind: str, unit: ast.AST | None) -> Use:
+        if kind == "harmless":
+            return Use(kind, True, self.path)
+        return Use(kind, unit is not None and (unit is self.tree or unit in self.before), self.path)
 
     def classify(self, ref: ast.AST) -> tuple[str, ast.AST | None]:
         parent = self.parents.get(ref)
         if isinstance(parent, ast.Call) and parent.func is ref:
+            # `@factory(...)`, or `factory(...)(target)`: what the factory returns is applied
+            # on the spot.
             grand = self.parents.get(parent)
-            decorated = isinstance(grand, (*_FUNCTIONS, ast.ClassDef)) and parent in grand.decorator_list
-            return ("decorator-call" if decorated else "call"), self.unit_of(parent)
-        if isinstance(parent, (*_FUNCTIONS, ast.ClassDef)) and ref in parent.decorator_list:
-            return "decorator", self.unit_of(parent)
+            applied = (isinstance(grand, _DEFS) and any(d is parent for d in grand.decorator_list)) \
+                or (isinstance(grand, ast.Call) and grand.func is parent)
+            return ("decorator-call" if applied else "call"), self.units.get(parent, self.tree)
+        if isinstance(parent, _DEFS) and any(d is ref for d in parent.decorator_list):
+            return "decorator", self.units.get(ref, self.tree)
         if isinstance(parent, ast.Attribute) and parent.value is ref and parent.attr in HARMLESS_ATTRS:
             return "harmless", None
         return "escape", None
 
-    def before_fork_units(self, factories: frozenset[str]) -> set[ast.AST]:
-        """The app factory plus module-level helpers only before-fork code calls (by name)."""
-        before: set[ast.AST] = set()
-        helpers: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
-        names: dict[str, list[ast.AST]] = {}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                names.setdefault(node.id, []).append(node)
-        for node in ast.walk(self.tree):
-            if not isinstance(node, _FUNCTIONS) or self.unit_of(node) is not self.tree:
-                continue
-            if node.name in factories:
-                before.add(node)
-                continue
-            if self.in_class(node) or _has_opaque_decorator(node):
-                continue
-            kinds = [self.classify(ref) for ref in names.get(node.name, [])]
-            kinds = [k for k in kinds if k[0] != "harmless"]
-            if kinds and all(kind != "escape" for kind, _ in kinds):
-                helpers[node] = kinds
-        before |= set(helpers)
-        changed = True
-        while changed:
-            changed = False
-            for func, kinds in helpers.items():
-                if func in before and not all(u is self.tree or u in before for _, u in kinds):
-                    before.discard(func)
-                    changed = True
-        return before
+    def _enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
+        parent = self.parents.get(node)
+        while parent is not None and not isinstance(parent, (*_FUNCTIONS, ast.Lambda, ast.Module)):
+            if isinstance(parent, ast.ClassDef):
+                return parent
+            parent = self.parents.get(parent)
+        return None
+
+    @property
+    def before(self) -> set[ast.AST]:
+        """Units that run before the fork: the app factory, class-creation hooks of
+        classes defined at import time, and module-level helpers only such code (or the
+        top level) calls, by name in this file."""
+        if self._before is None:
+            fixed: set[ast.AST] = set()
+            helpers: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
+            for func in self.functions:
+                if self.units.get(func) is not self.tree:
+                    continue
+                name = func.name  # type: ignore[attr-defined]
+                klass = self._enclosing_class(func)
+                if name in self.factories:
+                    fixed.add(func)
+                    continue
+                if klass is not None:
+                    if name in CLASS_CREATION_HOOKS or (
+                            name in METACLASS_HOOKS
+                            and any(_last_name(b) in METACLASS_BASES for b in klass.bases)):
+                        fixed.add(func)
+                    continue
+                if _has_opaque_decorator(func):
+                    continue
+                kinds = [self.classify(ref) for ref in self.loads_by_name.get(name, ())]
+                kinds = [k for k in kinds if k[0] != "harmless"]
+                if kinds and all(kind != "escape" for kind, _ in kinds):
+                    helpers[func] = kinds
+            before = set(helpers) | fixed
+            changed = True
+            while changed:
+                changed = False
+                for func, kinds in helpers.items():
+                    if func in before and not all(u is self.tree or u in before for _, u in kinds):
+                        before.discard(func)
+                        changed = True
+            self._before = before
+        return self._before
 
 
 def _has_opaque_decorator(func: ast.AST) -> bool:
-    for decorator in func.decorator_list:
+    for decorator in func.decorator_list:  # type: ignore[attr-defined]
         expr = decorator.func if isinstance(decorator, ast.Call) else decorator
-        name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else None
-        if name not in TRANSPARENT_DECORATORS:
+        if _last_name(expr) not in TRANSPARENT_DECORATORS:
             return True
     return False
 
 
-def _resolve_reexport(modules: "ModuleIndex", path: Path, name: str) -> tuple[Path, str]:
-    """Follow ``from .x import name`` re-exports to the module that defines ``name``."""
-    for _ in range(_MAX_REEXPORT_DEPTH):
-        bound = modules.module_bindings(path).get(name)
-        if not isinstance(bound, ast.ImportFrom):
-            break
-        original = next((a.name for a in bound.names if (a.asname or a.name) == name), name)
-        target = modules.find_module(modules.absolute_module(path, bound.module, bound.level), path)
-        if target is None:
-            break
-        path, name = target.resolve(), original
-    return path, name
+def _last_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -216,47 +392,20 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join(reversed(parts))
 
 
-def _file_uses(path: Path, tree: ast.Module, modules: "ModuleIndex",
-               factories: frozenset[str]) -> Iterator[tuple[tuple[Path, str], Use]]:
-    imported: dict[str, tuple[Path, str]] = {}   # local name -> (defining path, name)
-    module_names: dict[str, Path] = {}           # local dotted module name -> path
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            dotted = modules.absolute_module(path, node.module, node.level)
-            source = modules.find_module(dotted, path) if dotted else None
-            for alias in node.names:
-                local = alias.asname or alias.name
-                submodule = modules.find_module(f"{dotted}.{alias.name}" if dotted else alias.name, path)
-                if submodule is not None:
-                    module_names[local] = submodule.resolve()
-                elif source is not None:
-                    imported[local] = _resolve_reexport(modules, source.resolve(), alias.name)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                target = modules.find_module(alias.name, path)
-                if target is not None:
-                    module_names[alias.asname or alias.name] = target.resolve()
-    if not imported and not module_names:
-        return
+def _package_of(path: Path) -> list[str]:
+    """Dotted package of ``path`` (directories with ``__init__.py``), as a list."""
+    parts: list[str] = []
+    directory = path.parent
+    while (directory / "__init__.py").exists() and directory != directory.parent:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return parts
 
-    info = _File(tree)
-    before = info.before_fork_units(factories)
 
-    def use(ref: ast.AST) -> Use:
-        kind, unit = info.classify(ref)
-        if kind == "harmless":
-            return Use(kind, True, path)
-        return Use(kind, unit is not None and (unit is tree or unit in before), path)
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in imported:
-            target, name = imported[node.id]
-            parent = info.parents.get(node)
-            if isinstance(parent, ast.Attribute) and parent.value is node:
-                # `Registry.register(...)` on an imported class.
-                yield (target, f"{name}.{parent.attr}"), use(parent)
-            yield (target, name), use(node)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-            dotted = _dotted(node.value)
-            if dotted is not None and dotted in module_names:
-                yield (module_names[dotted], node.attr), use(node)
+def _absolute(package: list[str], module: str | None, level: int) -> str:
+    if level == 0:
+        return module or ""
+    if level - 1 > len(package):
+        return ""  # beyond the top-level package
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, *([module] if module else [])])

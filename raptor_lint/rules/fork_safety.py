@@ -1,20 +1,33 @@
 """Fork safety (RPT101–RPT104) — runbook: "gunicorn --preload + module-level mutable state".
 
-gunicorn ``--preload`` imports the app once in the master and forks the
-workers; every worker then writes to its own copy-on-write copy of module
-state.  The checker decides, for every function of a file, whether it runs
-*before* the fork (module top level, the app factory's own body, module-level
-functions only the factory or the top level call, import-time decorator
-registration) or *after* it (everything else), and reports writes to shared
-state from after-fork code.
+gunicorn ``--preload`` imports the app once in the master and forks the workers; every
+worker then writes to its own copy-on-write copy of module state.  The checker decides,
+for every function of a file, whether it runs *before* the fork (module top level, the
+app factory's own body, module-level functions only such code calls, import-time
+decorator registration, class-creation hooks) or *after* it (everything else: request
+handlers, the helpers they call, background tasks), and reports writes to shared state
+from after-fork code.
 
-Cost: a cheap ``ast`` gate skips files where no finding is possible; otherwise one
-visitor pass collects parent links and the nodes of interest, and libcst's
-``ScopeProvider`` says which names resolve to module globals and who references a
-function.  Qualified names are not resolved: the few names that matter
-(``defaultdict``, ``heapq.heappush``) are matched by their last dotted component.
-Callers in other modules come from ``raptor_lint.project.fork_calls``, asked only
-for files that have findings.
+Not reported, by design:
+
+* test code (``raptor_lint.project.layout.is_test_code``): tests never run under gunicorn;
+* weak containers (``WeakValueDictionary``, ``WeakKeyDictionary``, ``WeakSet``) and
+  containers annotated with weak-reference keys or items (``dict[weakref.ref[X], Y]``):
+  their entries are tied to objects that live in one process and vanish with them, so
+  they are per-process bookkeeping and cannot be the store of record another worker
+  would need to see.  Other deliberate per-process caches are findings: silence them
+  with ``# noqa: RPT101`` and a reason;
+* class-creation hooks (``__init_subclass__``, ``__set_name__``, a metaclass's
+  ``__new__``/``__init__``/``__prepare__``) of classes defined at import time run while
+  the class statement runs, i.e. before the fork, like the class body itself.
+
+Cost: everything runs on the CPython ``ast`` tree the engine already has (no libcst).
+A cheap gate skips files where no finding is possible; otherwise one iterative pass
+records parents, execution units and scopes, and names are resolved the way Python's
+symbol table does (function locals, ``global``/``nonlocal``, class bodies that do not
+enclose their methods, comprehension scopes).  Callers in other modules come from
+``raptor_lint.project.fork_calls`` (one index per run), asked only for files that have
+findings.
 """
 
 from __future__ import annotations
@@ -22,11 +35,9 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-import libcst as cst
-from libcst.metadata import GlobalScope, ScopeProvider
-
+from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,9 +51,12 @@ RUNBOOK = "gunicorn --preload + module-level mutable state — Raxx policy"
 CONTAINER_CALLS = {
     "dict": "dict", "list": "list", "set": "set", "defaultdict": "defaultdict",
     "OrderedDict": "OrderedDict", "Counter": "Counter", "deque": "deque",
-    "ChainMap": "ChainMap", "WeakValueDictionary": "WeakValueDictionary",
-    "WeakKeyDictionary": "WeakKeyDictionary", "WeakSet": "WeakSet", "bytearray": "bytearray",
+    "ChainMap": "ChainMap", "bytearray": "bytearray",
 }
+# Weak containers are per-process bookkeeping of live objects, not shared state.
+WEAK_CONTAINERS = frozenset({"WeakValueDictionary", "WeakKeyDictionary", "WeakSet"})
+# Annotations naming a weak reference type (``weakref.ref[X]``), for keys / items.
+WEAK_REFERENCE_TYPES = frozenset({"ref", "ReferenceType", "WeakMethod"})
 # Methods that mutate a dict / list / set / deque / Counter / OrderedDict in place.
 MUTATING_METHODS = frozenset({
     "append", "extend", "insert", "pop", "popitem", "clear", "update", "setdefault", "add",
@@ -65,6 +79,10 @@ TRANSPARENT_DECORATORS = frozenset({
 })
 # Attribute reads on a function object that neither call it nor let it escape.
 HARMLESS_FUNCTION_ATTRS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
+# Methods Python calls while a class statement runs (the class body's own time).
+CLASS_CREATION_HOOKS = frozenset({"__init_subclass__", "__set_name__"})
+METACLASS_HOOKS = frozenset({"__new__", "__init__", "__prepare__"})
+METACLASS_BASES = frozenset({"type", "ABCMeta", "EnumMeta", "EnumType"})
 # app.extensions entries that hold service objects (clients, engines) built in create_app:
 # calling their methods (Redis APPEND, Flask-Caching add) is not a write of per-user state.
 SERVICE_KEYS = frozenset({
@@ -76,22 +94,29 @@ REDIS_KEY = re.compile(r"redis", re.IGNORECASE)
 
 _FUNCTION_RE = re.compile(r"\b(?:def|lambda)\b")
 _STATE_MARKERS = ("global", "extensions", "[", "{", "dict", "list", "set", "Counter", "deque",
-                  "ChainMap", "Weak", "bytearray")
+                  "ChainMap", "bytearray")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_DEF_KEYWORD = re.compile(r"(?:async\s+def|def|class)\s+")
 
-SEV1 = "(2026-05-25 SEV-1)"
-ADVICE = "keep per-user/session state in Redis with a TTL or in Postgres"
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_UNITS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+AFTER_FORK = "code that runs after gunicorn forks"
+ADVICE = "keep it in Redis with a TTL or in Postgres"
 
 
 class ForkSafetyChecker(Checker):
     family = "Fork safety"
     file_kinds = frozenset({"python"})
-    needs_cst = True
+    needs_cst = False
     rules = (
         Rule(
             code="RPT101",
             name="module-state-mutated-after-fork",
             summary="Module-level mutable container (dict/list/set/defaultdict/deque/…) "
-                    "mutated in request-time code.",
+                    "mutated by code that runs after gunicorn forks.",
             runbook=RUNBOOK,
             why=(
                 "gunicorn --preload imports the app once in the master and then forks the "
@@ -102,9 +127,19 @@ class ForkSafetyChecker(Checker):
                 "`trading_mode_override` dict diverged across workers the same way (PR #3030). "
                 "Keep per-session state in Redis with a TTL and per-user state in Postgres. "
                 "Mutation before the fork (module top level, `create_app()`, helpers only it "
-                "calls, import-time registration) is fine, and so is the runbook's local-dev "
-                "fallback: a dict written only in the branch where "
-                "`app.extensions.get(\"redis_client\")` is absent."
+                "calls, import-time registration, class-creation hooks such as "
+                "`__init_subclass__` or a metaclass `__init__`) is fine, and so is the runbook's "
+                "local-dev fallback: a dict written only in the branch where "
+                "`app.extensions.get(\"redis_client\")` is absent. Weak containers "
+                "(`WeakValueDictionary`, `WeakKeyDictionary`, `WeakSet`, or a dict annotated with "
+                "`weakref.ref` keys) are not reported: their entries die with objects of one "
+                "process, so they cannot be state another worker needs. Other deliberate "
+                "per-process caches (a connection registry, a memo of parsed code) are reported: "
+                "silence each with `# noqa: RPT101` and a comment saying why per-process is right. "
+                "The fork-safety rules (RPT101–RPT104) skip test code — files under `tests/`, "
+                "`test/` or `testing/`, `test_*.py`, `*_test.py`, `conftest.py` — because tests "
+                "never run under gunicorn; for other test layouts use `per-file-ignores` "
+                "(`\"qa/*\" = [\"RPT1\"]`)."
             ),
             bad=(
                 "_challenge_store: dict[int, str] = {}  # module-level, initialized once in master\n"
@@ -141,8 +176,8 @@ class ForkSafetyChecker(Checker):
         Rule(
             code="RPT102",
             name="global-rebound-after-fork",
-            summary="Module-level name rebound via `global` (incl. `+=` and walrus) in "
-                    "request-time code.",
+            summary="Module-level name rebound via `global` (incl. `+=` and walrus) by code "
+                    "that runs after gunicorn forks.",
             runbook=RUNBOOK,
             why=(
                 "A `global` assignment in a request handler or background task rebinds the "
@@ -177,7 +212,7 @@ class ForkSafetyChecker(Checker):
             code="RPT103",
             name="extensions-written-after-fork",
             summary="Per-user/per-request state written into `app.extensions` / "
-                    "`current_app.extensions` in request-time code.",
+                    "`current_app.extensions` by code that runs after gunicorn forks.",
             runbook=RUNBOOK,
             why=(
                 "`app.extensions` is safe for read-only objects built once in `create_app()` "
@@ -211,8 +246,8 @@ class ForkSafetyChecker(Checker):
         Rule(
             code="RPT104",
             name="class-state-mutated-after-fork",
-            summary="Class-level mutable attribute mutated at run time through the class or "
-                    "`cls`.",
+            summary="Class-level mutable attribute mutated through the class or `cls` by code "
+                    "that runs after gunicorn forks.",
             runbook=RUNBOOK,
             why=(
                 "A class attribute is module state with a longer name: `TradingSession._open` "
@@ -220,7 +255,8 @@ class ForkSafetyChecker(Checker):
                 "worker mutates its own copy. A registry filled through `cls` from request "
                 "handlers diverges between workers exactly like the 2026-05-25 "
                 "`_challenge_store` dict. Keep the state in Redis or Postgres; class-level "
-                "tables filled at import time (registration decorators) are fine."
+                "tables filled at import time (registration decorators, `__init_subclass__`, "
+                "a metaclass `__init__`) are fine."
             ),
             bad=(
                 "class QuoteThrottle:\n"
@@ -262,9 +298,10 @@ class ForkSafetyChecker(Checker):
         return any(marker in text for marker in _STATE_MARKERS)
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
-        if ctx.ast_tree is not None and not _may_have_findings(ctx.ast_tree):
+        tree = ctx.ast_tree
+        if tree is None or is_test_code(ctx.relpath) or not _may_have_findings(tree):
             return []
-        return _Analysis(ctx).run()
+        return _Analysis(ctx, tree).run()
 
 
 # --------------------------------------------------------------------- cheap ast gate
@@ -287,23 +324,23 @@ def _may_have_findings(tree: ast.Module) -> bool:
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [t.id for t in targets if isinstance(t, ast.Name)]
-            if _ast_is_container(node.value):
+            if _is_container(node.value):
                 containers.update(names)
             elif in_function and names:
-                chain = _ast_chain_names(node.value)
+                chain = _chain_names(node.value)
                 aliases.extend((name, chain) for name in names)
         if in_function:
             if isinstance(node, ast.Attribute) and node.attr == "extensions":
                 return True
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                mutated |= _ast_chain_names(node.value)
+                mutated |= _chain_names(node.value)
             elif isinstance(node, ast.Call):
                 func = node.func
                 if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS:
-                    mutated |= _ast_chain_names(func.value)
-                elif node.args and _ast_last_name(func) in MUTATING_FUNCTIONS:
-                    mutated |= _ast_chain_names(node.args[0])
-        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                    mutated |= _chain_names(func.value)
+                elif node.args and _last_name(func) in MUTATING_FUNCTIONS:
+                    mutated |= _chain_names(node.args[0])
+        inside = in_function or isinstance(node, _UNITS)
         stack.extend((child, inside) for child in ast.iter_child_nodes(node))
     changed = True
     while changed:
@@ -315,11 +352,7 @@ def _may_have_findings(tree: ast.Module) -> bool:
     return not containers.isdisjoint(mutated)
 
 
-def _ast_last_name(node: ast.AST) -> str | None:
-    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
-
-
-def _ast_chain_names(node: ast.AST) -> set[str]:
+def _chain_names(node: ast.AST) -> set[str]:
     """Names and attribute names along ``a.b[k].get(x).c`` (not inside slices/arguments)."""
     names: set[str] = set()
     while True:
@@ -337,255 +370,499 @@ def _ast_chain_names(node: ast.AST) -> set[str]:
             return names
 
 
-def _ast_is_container(node: ast.AST) -> bool:
-    if isinstance(node, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
-        return True
-    if isinstance(node, ast.IfExp):
-        return _ast_is_container(node.body) or _ast_is_container(node.orelse)
-    if isinstance(node, ast.Call):
-        return _ast_last_name(node.func) in CONTAINER_CALLS
-    return False
+def _is_container(node: ast.AST) -> bool:
+    return container_kind(node) is not None
 
 
 # ------------------------------------------------------------------------- helpers
 
-def _last_name(node: cst.BaseExpression | None) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return node.attr.value
+def _last_name(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
     return None
 
 
-def container_kind(value: cst.BaseExpression | None) -> str | None:
-    """'dict', 'list', … when ``value`` builds a fresh mutable container."""
-    if isinstance(value, (cst.Dict, cst.DictComp)):
+def container_kind(value: ast.AST | None) -> str | None:
+    """'dict', 'list', … when ``value`` builds a fresh mutable (non-weak) container."""
+    if isinstance(value, (ast.Dict, ast.DictComp)):
         return "dict"
-    if isinstance(value, (cst.List, cst.ListComp)):
+    if isinstance(value, (ast.List, ast.ListComp)):
         return "list"
-    if isinstance(value, (cst.Set, cst.SetComp)):
+    if isinstance(value, (ast.Set, ast.SetComp)):
         return "set"
-    if isinstance(value, cst.IfExp):
+    if isinstance(value, ast.IfExp):
         return container_kind(value.body) or container_kind(value.orelse)
-    if isinstance(value, cst.Call):
+    if isinstance(value, ast.Call):
         return CONTAINER_CALLS.get(_last_name(value.func) or "")
     return None
 
 
-def _string_value(node: cst.BaseExpression | None) -> str | None:
-    if isinstance(node, cst.SimpleString):
+def _has_weak_items(annotation: ast.AST | None, weak_names: frozenset[str]) -> bool:
+    """``dict[weakref.ref[X], Y]``, ``Set[ReferenceType[X]]``, ``weakref.WeakSet[X]``…:
+    an annotation saying the container's keys (or items) are weak references."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         try:
-            value = node.evaluated_value
-        except Exception:  # noqa: BLE001 - odd literal: treat as unknown
-            return None
-        return value if isinstance(value, str) else None
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except (SyntaxError, ValueError):
+            return False
+    if not isinstance(annotation, ast.Subscript):
+        return _is_weak_name(annotation, weak_names) or (
+            _last_name(annotation) in WEAK_CONTAINERS)
+    if _last_name(annotation.value) in WEAK_CONTAINERS:
+        return True
+    first = annotation.slice
+    if isinstance(first, ast.Tuple):
+        if not first.elts:
+            return False
+        first = first.elts[0]
+    if isinstance(first, ast.Subscript):
+        first = first.value
+    return _is_weak_name(first, weak_names)
+
+
+def _is_weak_name(node: ast.AST | None, weak_names: frozenset[str]) -> bool:
+    """``weakref.ref`` / ``weakref.ReferenceType`` / ``weakref.WeakMethod``, or a name
+    imported from ``weakref`` (``from weakref import ref``)."""
+    if isinstance(node, ast.Attribute):
+        return (node.attr in WEAK_REFERENCE_TYPES and isinstance(node.value, ast.Name)
+                and node.value.id == "weakref")
+    return isinstance(node, ast.Name) and node.id in weak_names
+
+
+def _weakref_imports(tree: ast.Module) -> frozenset[str]:
+    names = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "weakref" and not stmt.level:
+            names.update(alias.asname or alias.name for alias in stmt.names
+                         if alias.name in WEAK_REFERENCE_TYPES)
+    return frozenset(names)
+
+
+def _string_value(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
     return None
 
 
-def _subscript_key(node: cst.Subscript) -> str | None:
-    if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
-        return _string_value(node.slice[0].slice.value)
+def _subscript_key(node: ast.Subscript) -> str | None:
+    return _string_value(node.slice)
+
+
+def _call_first_arg(call: ast.Call) -> ast.AST | None:
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        return call.args[0]
     return None
 
 
-def _call_first_arg(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is None and not arg.star:
-            return arg.value
-        break
-    return None
+def _contains(block: list, node: ast.AST) -> bool:
+    return any(item is node for item in block)
 
 
 @dataclass
 class Mutation:
-    node: cst.CSTNode      # where to report
+    node: ast.AST          # where to report
     operation: str        # "item assignment", ".pop()", …
     depth: int            # 0: the container itself; 1+: an element reached from it
     key: str | None       # first string key on the path (extensions entry name)
 
 
+# ------------------------------------------------------------------ scopes (ast)
+
+class _Scope:
+    """A Python scope: module, function/lambda, class body or comprehension."""
+
+    __slots__ = ("node", "parent", "kind", "local", "globals", "nonlocals")
+
+    def __init__(self, node: ast.AST, parent: "_Scope | None", kind: str) -> None:
+        self.node = node
+        self.parent = parent
+        self.kind = kind  # "module" | "function" | "class" | "comprehension"
+        self.local: set[str] = set()
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+
+
+class _Tree:
+    """One iterative pass over a module's ``ast``: parents, execution units, scopes.
+
+    The *unit* of a node is the function or lambda whose body executes it, or the module
+    (decorators, defaults and annotations run where the ``def`` runs; class bodies and
+    comprehensions run in their enclosing unit).  Names resolve as in Python's symbol
+    table: a name bound anywhere in a function is local to it unless declared
+    ``global``/``nonlocal``; class bodies do not enclose their methods; comprehension
+    targets are local to the comprehension, whose first iterable runs outside it;
+    walrus targets bind in the enclosing non-comprehension scope."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.module_scope = _Scope(tree, None, "module")
+        self.parents: dict[ast.AST, ast.AST] = {}
+        self.units: dict[ast.AST, ast.AST] = {}
+        self.name_scope: dict[ast.AST, _Scope] = {}
+        self.def_scope: dict[ast.AST, _Scope] = {}
+        self.loads: dict[str, list[ast.Name]] = {}
+        self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self.classes: list[ast.ClassDef] = []
+        self.attributes: list[ast.Attribute] = []
+        self.global_statements: list[ast.Global] = []
+        self.bindings: list[ast.Assign | ast.NamedExpr] = []  # Redis client names
+        self._binds: list[tuple[_Scope, str, ast.AST]] = []
+        self._owners: dict[tuple[_Scope, str], _Scope] = {}
+        self._refs: dict[tuple[_Scope, str], list[ast.Name]] = {}
+        self._bound: dict[tuple[_Scope, str], list[ast.AST]] = {}
+        self._walk()
+        self._settle()
+
+    def _walk(self) -> None:
+        tree = self.tree
+        parents, units, binds = self.parents, self.units, self._binds
+        stack: list[tuple[ast.AST, ast.AST, ast.AST, _Scope]] = [
+            (child, tree, tree, self.module_scope) for child in reversed(tree.body)]
+        push = stack.append
+        while stack:
+            node, parent, unit, scope = stack.pop()
+            parents[node] = parent
+            units[node] = unit
+            kind = type(node)
+            if kind is ast.Name:
+                self.name_scope[node] = scope
+                if type(node.ctx) is ast.Load:
+                    self.loads.setdefault(node.id, []).append(node)
+                else:
+                    binds.append((scope, node.id, node))
+                continue
+            if kind is ast.Attribute:
+                self.attributes.append(node)
+            elif kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda):
+                inner = _Scope(node, scope, "function")
+                args = node.args
+                outer: list[ast.AST] = [*getattr(node, "decorator_list", ()), *args.defaults,
+                                        *(d for d in args.kw_defaults if d is not None)]
+                for param in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg):
+                    if param is None:
+                        continue
+                    parents[param] = node
+                    units[param] = node
+                    binds.append((inner, param.arg, param))
+                    if param.annotation is not None:
+                        outer.append(param.annotation)
+                if kind is ast.Lambda:
+                    push((node.body, node, node, inner))
+                else:
+                    self.functions.append(node)
+                    self.def_scope[node] = scope
+                    binds.append((scope, node.name, node))
+                    if node.returns is not None:
+                        outer.append(node.returns)
+                    for stmt in reversed(node.body):
+                        push((stmt, node, node, inner))
+                for child in reversed(outer):
+                    push((child, node, unit, scope))
+                continue
+            elif kind is ast.ClassDef:
+                self.classes.append(node)
+                self.def_scope[node] = scope
+                binds.append((scope, node.name, node))
+                body_scope = _Scope(node, scope, "class")
+                for stmt in reversed(node.body):
+                    push((stmt, node, unit, body_scope))
+                for child in reversed([*node.decorator_list, *node.bases, *node.keywords]):
+                    push((child, node, unit, scope))
+                continue
+            elif kind in _COMPREHENSIONS:
+                inner = _Scope(node, scope, "comprehension")
+                if kind is ast.DictComp:
+                    push((node.value, node, unit, inner))
+                    push((node.key, node, unit, inner))
+                else:
+                    push((node.elt, node, unit, inner))
+                for index in range(len(node.generators) - 1, -1, -1):
+                    generator = node.generators[index]
+                    parents[generator] = node
+                    units[generator] = unit
+                    for condition in reversed(generator.ifs):
+                        push((condition, generator, unit, inner))
+                    push((generator.iter, generator, unit, scope if index == 0 else inner))
+                    push((generator.target, generator, unit, inner))
+                continue
+            elif kind is ast.NamedExpr:
+                self.bindings.append(node)
+                target_scope = scope
+                while target_scope.kind == "comprehension" and target_scope.parent is not None:
+                    target_scope = target_scope.parent
+                push((node.value, node, unit, scope))
+                push((node.target, node, unit, target_scope))
+                continue
+            elif kind is ast.Assign:
+                self.bindings.append(node)
+            elif kind is ast.Global:
+                scope.globals.update(node.names)
+                self.global_statements.append(node)
+                continue
+            elif kind is ast.Nonlocal:
+                scope.nonlocals.update(node.names)
+                continue
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    parents[alias] = node
+                    units[alias] = unit
+                    bound = alias.asname or (alias.name.split(".")[0] if kind is ast.Import else alias.name)
+                    binds.append((scope, bound, alias))
+                continue
+            elif kind is ast.ExceptHandler:
+                if node.name:
+                    binds.append((scope, node.name, node))
+            elif kind is ast.MatchAs or kind is ast.MatchStar:
+                if node.name:
+                    binds.append((scope, node.name, node))
+            elif kind is ast.MatchMapping:
+                if node.rest:
+                    binds.append((scope, node.rest, node))
+            for child in reversed(list(ast.iter_child_nodes(node))):
+                push((child, node, unit, scope))
+
+    def _settle(self) -> None:
+        module = self.module_scope
+        for scope, name, _node in self._binds:
+            if scope is module or (name not in scope.globals and name not in scope.nonlocals):
+                scope.local.add(name)
+        for scope, name, node in self._binds:
+            self._bound.setdefault((self.owner(name, scope), name), []).append(node)
+
+    def owner(self, name: str, scope: _Scope) -> _Scope:
+        """The scope whose binding of ``name`` a use in ``scope`` refers to."""
+        key = (scope, name)
+        found = self._owners.get(key)
+        if found is None:
+            current, first = scope, True
+            while current.kind != "module":
+                if name in current.globals:
+                    current = self.module_scope
+                    break
+                if name in current.local and name not in current.nonlocals \
+                        and (first or current.kind != "class"):
+                    break
+                assert current.parent is not None
+                current, first = current.parent, False
+            found = self._owners[key] = current
+        return found
+
+    def refs(self, owner: _Scope, name: str) -> list[ast.Name]:
+        """Loads of ``name`` that refer to ``owner``'s binding of it."""
+        key = (owner, name)
+        found = self._refs.get(key)
+        if found is None:
+            found = self._refs[key] = [node for node in self.loads.get(name, ())
+                                       if self.owner(name, self.name_scope[node]) is owner]
+        return found
+
+    def bound(self, owner: _Scope, name: str) -> list[ast.AST]:
+        """Nodes that bind ``name`` in ``owner`` (Name targets, defs, imports, params…)."""
+        return self._bound.get((owner, name), [])
+
+    def unit_of(self, node: ast.AST) -> ast.AST:
+        return self.units.get(node, self.tree)
+
+
 # ------------------------------------------------------------------------ analysis
 
-class _Collector(cst.CSTVisitor):
-    """Parent links and the nodes the rules ask about, in one pass.
-
-    (libcst's ParentNodeProvider gets the same links through ``node.children``, which
-    re-visits every node: measured ~3× slower than this stack.)"""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._stack: list[cst.CSTNode] = []
-        self.functions: list[cst.FunctionDef] = []
-        self.classes: list[cst.ClassDef] = []
-        self.attributes: list[cst.Attribute] = []
-        self.global_statements: list[cst.Global] = []
-        self.bindings: list[cst.CSTNode] = []  # Assign / NamedExpr (Redis client names)
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._stack:
-            self.parents[node] = self._stack[-1]
-        self._stack.append(node)
-        if isinstance(node, cst.Attribute):
-            self.attributes.append(node)
-        elif isinstance(node, cst.FunctionDef):
-            self.functions.append(node)
-        elif isinstance(node, cst.ClassDef):
-            self.classes.append(node)
-        elif isinstance(node, cst.Global):
-            self.global_statements.append(node)
-        elif isinstance(node, (cst.Assign, cst.NamedExpr)):
-            self.bindings.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self._stack.pop()
-
-
 class _Analysis:
-    def __init__(self, ctx: "FileContext") -> None:
+    def __init__(self, ctx: "FileContext", tree: ast.Module) -> None:
         self.ctx = ctx
-        self.module = ctx.module
-        collector = _Collector()
-        self.module.visit(collector)
-        self.parents = collector.parents
-        self.scopes = ctx.metadata(ScopeProvider)
-        self.global_scope = self.scopes.get(self.module)
+        self.module = tree
+        self.tree = _Tree(tree)
+        self.parents = self.tree.parents
         self.factories = set(ctx.config.app_factory)
-        self._unit_cache: dict[int, cst.CSTNode] = {}
-        self._redis_names: dict[int, set[str]] = {}
-        self.before: set[cst.CSTNode] = set()
+        self.weak_names = _weakref_imports(tree)
+        self.before: set[ast.AST] = set()
         self.external_names: list[str] = []
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
-        self.functions = collector.functions
-        self.classes = collector.classes
-        self.attributes = collector.attributes
-        self.global_statements = collector.global_statements
-        self.bindings = collector.bindings
+        self._redis_names: dict[int, set[str]] = {}
+        self._lines: list[str] | None = None
+        self._bases: dict[ast.ClassDef, list[ast.ClassDef]] | None = None
 
     # ---------------------------------------------------------------- structure
-    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+    def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(node)
 
-    def unit_of(self, node: cst.CSTNode) -> cst.CSTNode:
-        """The function / lambda whose *body* executes ``node``, or the Module.
+    def unit_of(self, node: ast.AST) -> ast.AST:
+        return self.tree.unit_of(node)
 
-        Decorators, default values and annotations run where the ``def`` runs; class bodies
-        and comprehensions run in their enclosing unit.
-        """
-        child = node
-        parent = self.parent(child)
-        path: list[cst.CSTNode] = []
-        while parent is not None:
-            cached = self._unit_cache.get(id(child))
-            if cached is not None:
-                unit = cached
-                break
-            path.append(child)
-            if isinstance(parent, (cst.FunctionDef, cst.Lambda)) and child is parent.body:
-                unit = parent
-                break
-            child, parent = parent, self.parent(parent)
-        else:
-            unit = self.module
-        for item in path:
-            self._unit_cache[id(item)] = unit
-        return unit
-
-    def is_before_fork(self, unit: cst.CSTNode) -> bool:
+    def is_before_fork(self, unit: ast.AST) -> bool:
         return unit is self.module or unit in self.before
 
-    def qualname(self, unit: cst.CSTNode) -> str:
+    def qualname(self, unit: ast.AST) -> str:
         parts: list[str] = []
-        node: cst.CSTNode | None = unit
+        node: ast.AST | None = unit
         first = True
         while node is not None and node is not self.module:
-            if isinstance(node, cst.FunctionDef):
-                parts.append(node.name.value if first else node.name.value + ".<locals>")
+            if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+                if isinstance(node, ast.ClassDef):
+                    parts.append(node.name)
+                else:
+                    parts.append(node.name if first else node.name + ".<locals>")
                 first = False
-            elif isinstance(node, cst.Lambda):
+            elif isinstance(node, ast.Lambda):
                 parts.append("<lambda>" if first else "<lambda>.<locals>")
-                first = False
-            elif isinstance(node, cst.ClassDef):
-                parts.append(node.name.value)
                 first = False
             node = self.parent(node)
         return ".".join(reversed(parts)) + "()" if parts else "module top level"
 
-    def _enclosing_class(self, node: cst.CSTNode) -> cst.ClassDef | None:
+    def _enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
         """The class whose body directly holds ``node`` (a def or statement), if any."""
         parent = self.parent(node)
-        while parent is not None and not isinstance(parent, (cst.ClassDef, cst.FunctionDef,
-                                                                 cst.Lambda, cst.Module)):
+        while parent is not None and not isinstance(parent, (ast.ClassDef, *_UNITS, ast.Module)):
             parent = self.parent(parent)
-        return parent if isinstance(parent, cst.ClassDef) else None
+        return parent if isinstance(parent, ast.ClassDef) else None
+
+    # ---------------------------------------------------------------- positions
+    def _column(self, line: int, offset: int) -> int:
+        """1-based column in code points of the UTF-8 byte ``offset`` on ``line``."""
+        if self._lines is None:
+            self._lines = _LINE_BREAK.split(self.ctx.text)
+        if 0 < line <= len(self._lines):
+            text = self._lines[line - 1]
+            if not text.isascii():
+                return len(text.encode("utf-8")[:offset].decode("utf-8", "ignore")) + 1
+        return offset + 1
+
+    def _where(self, node: ast.AST) -> tuple[int, int, int, int]:
+        line, offset = node.lineno, node.col_offset
+        end_line = getattr(node, "end_lineno", None) or line
+        end_offset = getattr(node, "end_col_offset", None)
+        if end_offset is None:
+            end_offset = offset
+        if isinstance(node, _DEFS):
+            # The name, not the whole definition (`def`/`class` keyword on node.lineno).
+            start = self._column(line, offset) - 1
+            assert self._lines is not None
+            text = self._lines[line - 1] if 0 < line <= len(self._lines) else ""
+            match = _DEF_KEYWORD.match(text, start)
+            if match and text.startswith(node.name, match.end()):
+                column = match.end() + 1
+                return (line, column, line, column + len(node.name))
+        return (line, self._column(line, offset), end_line, self._column(end_line, end_offset))
 
     # ------------------------------------------------------------ before/after fork
-    def _function_references(self, func: cst.FunctionDef) -> list[cst.CSTNode] | None:
-        scope = self.scopes.get(func)
+    def _function_references(self, func: ast.AST) -> list[ast.AST] | None:
+        scope = self.tree.def_scope.get(func)
         if scope is None:
             return None
-        refs: dict[int, cst.CSTNode] = {}
-        for assignment in scope.assignments[func.name.value]:
-            for access in assignment.references:
-                refs[id(access.node)] = access.node
-        return list(refs.values())
+        name = func.name  # type: ignore[attr-defined]
+        return list(self.tree.refs(self.tree.owner(name, scope), name))
 
-    def _method_references(self, klass: cst.ClassDef, method: cst.FunctionDef) -> list[cst.CSTNode]:
-        """``Klass.method`` anywhere, ``cls.method`` / ``self.method`` inside the class.
+    def _class_refs(self, klass: ast.ClassDef) -> list[ast.Name]:
+        scope = self.tree.def_scope.get(klass)
+        if scope is None:
+            return []
+        return self.tree.refs(self.tree.owner(klass.name, scope), klass.name)
+
+    def _class_bases(self) -> dict[ast.ClassDef, list[ast.ClassDef]]:
+        """Base classes defined in this file (``class B(A)``, ``class B(A[int])``)."""
+        if self._bases is None:
+            by_name: dict[str, list[ast.ClassDef]] = {}
+            for klass in self.tree.classes:
+                if self.tree.def_scope.get(klass) is self.tree.module_scope:
+                    by_name.setdefault(klass.name, []).append(klass)
+            self._bases = {}
+            for klass in self.tree.classes:
+                found: list[ast.ClassDef] = []
+                for base in klass.bases:
+                    if isinstance(base, ast.Subscript):
+                        base = base.value
+                    if isinstance(base, ast.Name):
+                        found.extend(c for c in by_name.get(base.id, ()) if c is not klass)
+                self._bases[klass] = found
+        return self._bases
+
+    def _ancestors(self, klass: ast.ClassDef) -> set[ast.ClassDef]:
+        bases = self._class_bases()
+        seen: set[ast.ClassDef] = set()
+        stack = list(bases.get(klass, ()))
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(bases.get(current, ()))
+        return seen
+
+    def _related_classes(self, klass: ast.ClassDef) -> set[ast.ClassDef]:
+        """``klass``, its ancestors and its descendants in this file: where ``self.m()`` /
+        ``cls.m()`` may dispatch to ``klass.m``."""
+        related = {klass} | self._ancestors(klass)
+        related |= {other for other in self.tree.classes if klass in self._ancestors(other)}
+        return related
+
+    def _is_metaclass(self, klass: ast.ClassDef) -> bool:
+        for candidate in (klass, *self._ancestors(klass)):
+            for base in candidate.bases:
+                if _last_name(base) in METACLASS_BASES:
+                    return True
+        return False
+
+    def _is_class_creation_hook(self, klass: ast.ClassDef, func: ast.AST) -> bool:
+        name = func.name  # type: ignore[attr-defined]
+        return name in CLASS_CREATION_HOOKS or (name in METACLASS_HOOKS and self._is_metaclass(klass))
+
+    def _method_references(self, klass: ast.ClassDef, method: ast.AST) -> list[ast.AST]:
+        """``Klass.method`` anywhere; ``cls.method`` / ``self.method`` inside the class, its
+        ancestors or its descendants in this file (virtual dispatch: ``cls._register()`` in
+        a base class's ``__init_subclass__`` calls each subclass's ``_register``).
 
         Calls on other receivers are not seen (a method name alone says nothing about the
         receiver's class)."""
-        name = method.name.value
-        refs: dict[int, cst.CSTNode] = {}
-        scope = self.scopes.get(klass)
-        if scope is not None:
-            for assignment in scope.assignments[klass.name.value]:
-                if getattr(assignment, "node", None) is not klass:
-                    continue
-                for access in assignment.references:
-                    parent = self.parent(access.node)
-                    if isinstance(parent, cst.Attribute) and parent.value is access.node \
-                            and parent.attr.value == name:
-                        refs[id(parent)] = parent
-        for attribute in self.attributes:
-            if attribute.attr.value != name or not isinstance(attribute.value, cst.Name):
+        name = method.name  # type: ignore[attr-defined]
+        refs: dict[int, ast.AST] = {}
+        for ref in self._class_refs(klass):
+            parent = self.parent(ref)
+            if isinstance(parent, ast.Attribute) and parent.value is ref and parent.attr == name:
+                refs[id(parent)] = parent
+        related = self._related_classes(klass)
+        for attribute in self.tree.attributes:
+            if attribute.attr != name or not isinstance(attribute.value, ast.Name):
                 continue
-            method = self._method_of(attribute, klass)
-            if method is not None and method.params.params \
-                    and attribute.value.value == method.params.params[0].name.value:
+            owner = self._method_of(attribute, related)
+            if owner is not None and _first_param(owner) == attribute.value.id:
                 refs[id(attribute)] = attribute
         return list(refs.values())
 
-    def _method_of(self, node: cst.CSTNode, klass: cst.ClassDef) -> cst.FunctionDef | None:
-        """The method of ``klass`` whose body (or a closure in it) executes ``node``."""
+    def _method_of(self, node: ast.AST, classes: set[ast.ClassDef]) -> ast.AST | None:
+        """The method of one of ``classes`` whose body (or a closure in it) executes ``node``."""
         unit = self.unit_of(node)
         while unit is not self.module:
-            if isinstance(unit, cst.FunctionDef) and self._enclosing_class(unit) is klass:
+            if isinstance(unit, _FUNCTIONS) and self._enclosing_class(unit) in classes:
                 return unit
             unit = self.unit_of(unit)
         return None
 
-    def _reference_invocation(self, ref: cst.CSTNode) -> tuple[str, cst.CSTNode | None]:
+    def _reference_invocation(self, ref: ast.AST) -> tuple[str, ast.AST | None]:
         """('call'|'decorator'|'decorator-call', unit) when ``ref`` invokes the function where
-        it stands; ('harmless', None) for ``f.__name__``; ('escape', None) otherwise."""
+        it stands; ('harmless', None) for ``f.__name__``; ('escape', None) otherwise.
+
+        ``factory(...)`` is a decorator-call when what it returns is applied on the spot:
+        ``@factory(...)`` or ``factory(...)(target)``."""
         parent = self.parent(ref)
-        if isinstance(parent, cst.Call) and parent.func is ref:
-            kind = "decorator-call" if isinstance(self.parent(parent), cst.Decorator) else "call"
-            return kind, self.unit_of(parent)
-        if isinstance(parent, cst.Decorator) and parent.decorator is ref:
-            return "decorator", self.unit_of(parent)
-        if isinstance(parent, cst.Attribute) and parent.value is ref \
-                and parent.attr.value in HARMLESS_FUNCTION_ATTRS:
+        if isinstance(parent, ast.Call) and parent.func is ref:
+            grand = self.parent(parent)
+            applied = (isinstance(grand, _DEFS) and _contains(grand.decorator_list, parent)) \
+                or (isinstance(grand, ast.Call) and grand.func is parent)
+            return ("decorator-call" if applied else "call"), self.unit_of(parent)
+        if isinstance(parent, _DEFS) and _contains(parent.decorator_list, ref):
+            return "decorator", self.unit_of(ref)
+        if isinstance(parent, ast.Attribute) and parent.value is ref \
+                and parent.attr in HARMLESS_FUNCTION_ATTRS:
             return "harmless", None
         return "escape", None
 
-    def _has_opaque_decorator(self, func: cst.FunctionDef) -> bool:
-        for decorator in func.decorators:
-            expr = decorator.decorator
-            if isinstance(expr, cst.Call):
-                expr = expr.func
+    @staticmethod
+    def _has_opaque_decorator(func: ast.AST) -> bool:
+        for decorator in func.decorator_list:  # type: ignore[attr-defined]
+            expr = decorator.func if isinstance(decorator, ast.Call) else decorator
             if _last_name(expr) not in TRANSPARENT_DECORATORS:
                 return True
         return False
@@ -596,34 +873,35 @@ class _Analysis:
         ``external`` adds the uses other project modules make of this file's functions
         (keyed ``name`` or ``Class.method``), see raptor_lint.project.fork_calls."""
         external = external or {}
-        external_name: dict[cst.CSTNode, str] = {}
-        factories: set[cst.CSTNode] = set()
-        module_functions: list[cst.FunctionDef] = []
-        refs: dict[cst.CSTNode, list[cst.CSTNode] | None] = {}
-        inner: list[tuple[cst.FunctionDef, cst.FunctionDef]] = []
-        for func in self.functions:
+        external_name: dict[ast.AST, str] = {}
+        fixed: set[ast.AST] = set()  # the app factory, class-creation hooks
+        module_functions: list[ast.AST] = []
+        refs: dict[ast.AST, list[ast.AST] | None] = {}
+        inner: list[tuple[ast.AST, ast.AST]] = []
+        for func in self.tree.functions:
             unit = self.unit_of(func)
             if unit is self.module:
                 klass = self._enclosing_class(func)
-                if func.name.value in self.factories:
-                    factories.add(func)
+                if func.name in self.factories:
+                    fixed.add(func)
                 elif klass is None:
                     module_functions.append(func)
                     refs[func] = self._function_references(func)
-                    external_name[func] = func.name.value
-                elif any(_last_name(d.decorator) in ("classmethod", "staticmethod")
-                         for d in func.decorators):
+                    external_name[func] = func.name
+                elif self.unit_of(klass) is self.module and self._is_class_creation_hook(klass, func):
+                    fixed.add(func)
+                elif any(_last_name(d) in ("classmethod", "staticmethod") for d in func.decorator_list):
                     # Called through the class (`Registry.register(...)`, `cls.register`).
                     module_functions.append(func)
                     refs[func] = self._method_references(klass, func)
-                    if self.unit_of(klass) is self.module and self._enclosing_class(klass) is None:
-                        external_name[func] = f"{klass.name.value}.{func.name.value}"
-            elif isinstance(unit, cst.FunctionDef):
+                    if self._enclosing_class(klass) is None:
+                        external_name[func] = f"{klass.name}.{func.name}"
+            elif isinstance(unit, _FUNCTIONS):
                 inner.append((func, unit))
 
         self.external_names = sorted(set(external_name.values()))
-        invocations: dict[cst.CSTNode, list[tuple[str, cst.CSTNode | None]]] = {}
-        candidates: set[cst.CSTNode] = set()
+        invocations: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
+        candidates: set[ast.AST] = set()
         for func in module_functions:
             if self._has_opaque_decorator(func):
                 continue
@@ -639,7 +917,7 @@ class _Analysis:
 
         # A decorator returned by a decorator factory used only as `@factory(...)` runs at
         # decoration time, i.e. where the factory call runs.
-        returned: dict[cst.CSTNode, cst.FunctionDef] = {}
+        returned: dict[ast.AST, ast.AST] = {}
         for func, outer in inner:
             if outer not in candidates or self._has_opaque_decorator(func):
                 continue
@@ -651,7 +929,7 @@ class _Analysis:
                 candidates.add(func)
 
         before = set(candidates)
-        self.before = before | factories
+        self.before = before | fixed
         changed = True
         while changed:
             changed = False
@@ -666,36 +944,33 @@ class _Analysis:
                     self.before.discard(func)
                     changed = True
 
-    def _is_return_in(self, ref: cst.CSTNode, outer: cst.FunctionDef) -> bool:
+    def _is_return_in(self, ref: ast.AST, outer: ast.AST) -> bool:
         parent = self.parent(ref)
-        return isinstance(parent, cst.Return) and parent.value is ref and self.unit_of(parent) is outer
+        return isinstance(parent, ast.Return) and parent.value is ref and self.unit_of(parent) is outer
 
     # ------------------------------------------------------------------ mutations
-    def find_mutations(self, start: cst.CSTNode, unit: cst.CSTNode,
-                       depth: int = 0, key: str | None = None,
-                       _seen: set[int] | None = None) -> Iterator[Mutation]:
+    def find_mutations(self, start: ast.AST, unit: ast.AST, depth: int = 0,
+                       key: str | None = None, _seen: set[int] | None = None) -> Iterator[Mutation]:
         """Mutations of the object ``start`` evaluates to, or of an element reached from it
         (subscripts, ``.get()``), following simple local aliases in the same unit."""
         seen = _seen if _seen is not None else set()
-        expr: cst.CSTNode = start
+        expr: ast.AST = start
         while True:
             parent = self.parent(expr)
-            if isinstance(parent, cst.Subscript) and parent.value is expr:
-                sub_key = _subscript_key(parent)
-                first_key = key if depth else sub_key
+            if isinstance(parent, ast.Subscript) and parent.value is expr:
+                first_key = key if depth else _subscript_key(parent)
                 store = self._store_kind(parent)
                 if store is not None:
                     yield Mutation(parent, store, depth, first_key)
                     return
                 expr, depth, key = parent, depth + 1, first_key
                 continue
-            if isinstance(parent, cst.Attribute) and parent.value is expr:
+            if isinstance(parent, ast.Attribute) and parent.value is expr:
                 call = self.parent(parent)
-                if not (isinstance(call, cst.Call) and call.func is parent):
+                if not (isinstance(call, ast.Call) and call.func is parent):
                     return
-                method = parent.attr.value
-                arg_key = _string_value(_call_first_arg(call))
-                first_key = key if depth else arg_key
+                method = parent.attr
+                first_key = key if depth else _string_value(_call_first_arg(call))
                 if method in MUTATING_METHODS:
                     yield Mutation(call, f".{method}()", depth, first_key)
                     return
@@ -703,113 +978,107 @@ class _Analysis:
                     expr, depth, key = call, depth + 1, first_key
                     continue
                 return
-            if isinstance(parent, cst.Arg) and parent.value is expr:
-                call = self.parent(parent)
-                if isinstance(call, cst.Call) and call.args and call.args[0] is parent \
-                        and _last_name(call.func) in MUTATING_FUNCTIONS:
-                    yield Mutation(call, f"{_last_name(call.func)}()", depth, key)
+            if isinstance(parent, ast.Call) and parent.args and parent.args[0] is expr:
+                name = _last_name(parent.func)
+                if name in MUTATING_FUNCTIONS:
+                    yield Mutation(parent, f"{name}()", depth, key)
                 return
-            if isinstance(parent, cst.Assign) and parent.value is expr:
+            if isinstance(parent, ast.Assign) and parent.value is expr:
                 yield from self._follow_alias(parent, unit, depth, key, seen)
-                return
             return
 
-    def _follow_alias(self, assign: cst.Assign, unit: cst.CSTNode, depth: int,
+    def _follow_alias(self, assign: ast.Assign, unit: ast.AST, depth: int,
                       key: str | None, seen: set[int]) -> Iterator[Mutation]:
         if unit is self.module or len(assign.targets) != 1:
             return
-        target = assign.targets[0].target
-        if not isinstance(target, cst.Name) or id(target) in seen:
+        target = assign.targets[0]
+        if not isinstance(target, ast.Name) or id(target) in seen:
             return
         seen.add(id(target))
-        scope = self.scopes.get(assign)
-        if scope is None or isinstance(scope, GlobalScope):
+        scope = self.tree.name_scope.get(target)
+        if scope is None:
             return
-        assignments = list(scope.assignments[target.value])
-        if len(assignments) != 1:
-            return  # rebound: the alias may point elsewhere later
-        for access in assignments[0].references:
-            if self.unit_of(access.node) is unit:
-                yield from self.find_mutations(access.node, unit, depth, key, seen)
+        owner = self.tree.owner(target.id, scope)
+        if owner.kind == "module" or len(self.tree.bound(owner, target.id)) != 1:
+            return  # module state, or rebound: the alias may point elsewhere later
+        for ref in self.tree.refs(owner, target.id):
+            if self.unit_of(ref) is unit:
+                yield from self.find_mutations(ref, unit, depth, key, seen)
 
-    def _store_kind(self, subscript: cst.Subscript) -> str | None:
+    def _store_kind(self, subscript: ast.Subscript) -> str | None:
         """How ``subscript`` is written, when it is an assignment/del target."""
-        node: cst.CSTNode = subscript
-        parent = self.parent(node)
-        while isinstance(parent, (cst.Element, cst.StarredElement, cst.Tuple, cst.List)):
-            node, parent = parent, self.parent(parent)
-        if isinstance(parent, cst.AssignTarget) and parent.target is node:
-            return "item assignment"
-        if isinstance(parent, cst.AugAssign) and parent.target is node:
-            return "augmented item assignment"
-        if isinstance(parent, cst.AnnAssign) and parent.target is node:
-            return "item assignment"
-        if isinstance(parent, cst.Del) and parent.target is node:
+        if isinstance(subscript.ctx, ast.Del):
             return "del"
-        if isinstance(parent, (cst.For, cst.CompFor)) and parent.target is node:
-            return "item assignment"
-        if isinstance(parent, cst.AsName) and parent.name is node:
-            return "item assignment"
-        return None
+        if not isinstance(subscript.ctx, ast.Store):
+            return None
+        node: ast.AST = subscript
+        parent = self.parent(node)
+        while isinstance(parent, (ast.Tuple, ast.List, ast.Starred)):
+            node, parent = parent, self.parent(parent)
+        if isinstance(parent, ast.AugAssign) and parent.target is node:
+            return "augmented item assignment"
+        return "item assignment"
 
     # ------------------------------------------------------- redis local-dev fallback
-    def _redis_client_names(self, unit: cst.CSTNode) -> set[str]:
+    def _redis_client_names(self, unit: ast.AST) -> set[str]:
         cached = self._redis_names.get(id(unit))
         if cached is not None:
             return cached
         names: set[str] = set()
-        for binding in self.bindings:
+        for binding in self.tree.bindings:
             if not _is_redis_extension_get(binding.value) or self.unit_of(binding) is not unit:
                 continue
-            if isinstance(binding, cst.Assign):
-                if len(binding.targets) == 1 and isinstance(binding.targets[0].target, cst.Name):
-                    names.add(binding.targets[0].target.value)
-            elif isinstance(binding.target, cst.Name):
-                names.add(binding.target.value)
+            if isinstance(binding, ast.Assign):
+                if len(binding.targets) == 1 and isinstance(binding.targets[0], ast.Name):
+                    names.add(binding.targets[0].id)
+            elif isinstance(binding.target, ast.Name):
+                names.add(binding.target.id)
         self._redis_names[id(unit)] = names
         return names
 
-    def _redis_present_test(self, test: cst.BaseExpression, unit: cst.CSTNode) -> bool:
-        if isinstance(test, cst.Name):
-            return test.value in self._redis_client_names(unit)
-        if isinstance(test, cst.NamedExpr):
+    def _redis_present_test(self, test: ast.AST, unit: ast.AST) -> bool:
+        if isinstance(test, ast.Name):
+            return test.id in self._redis_client_names(unit)
+        if isinstance(test, ast.NamedExpr):
             return _is_redis_extension_get(test.value)
         if _is_redis_extension_get(test):
             return True
-        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-            comparison = test.comparisons[0]
-            if isinstance(comparison.operator, cst.IsNot) and _is_none(comparison.comparator):
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            operator, comparator = test.ops[0], test.comparators[0]
+            if isinstance(operator, ast.IsNot) and _is_none(comparator):
                 return self._redis_present_test(test.left, unit)
-            if isinstance(comparison.operator, cst.In) and _is_extensions(comparison.comparator):
+            if isinstance(operator, ast.In) and _is_extensions(comparator):
                 key = _string_value(test.left)
                 return bool(key and REDIS_KEY.search(key))
         return False
 
-    def _redis_absent_test(self, test: cst.BaseExpression, unit: cst.CSTNode) -> bool:
-        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-            return self._redis_present_test(test.expression, unit)
-        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-            comparison = test.comparisons[0]
-            if isinstance(comparison.operator, cst.Is) and _is_none(comparison.comparator):
+    def _redis_absent_test(self, test: ast.AST, unit: ast.AST) -> bool:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return self._redis_present_test(test.operand, unit)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            operator, comparator = test.ops[0], test.comparators[0]
+            if isinstance(operator, ast.Is) and _is_none(comparator):
                 return self._redis_present_test(test.left, unit)
-            if isinstance(comparison.operator, cst.NotIn) and _is_extensions(comparison.comparator):
+            if isinstance(operator, ast.NotIn) and _is_extensions(comparator):
                 key = _string_value(test.left)
                 return bool(key and REDIS_KEY.search(key))
         return False
 
-    def in_redis_absent_branch(self, node: cst.CSTNode, unit: cst.CSTNode) -> bool:
+    def in_redis_absent_branch(self, node: ast.AST, unit: ast.AST) -> bool:
         child = node
         parent = self.parent(child)
         while parent is not None and child is not unit:
-            if isinstance(parent, cst.If):
-                if child is parent.body and self._redis_absent_test(parent.test, unit):
+            if isinstance(parent, ast.If):
+                if _contains(parent.body, child) and self._redis_absent_test(parent.test, unit):
                     return True
-                if child is parent.orelse and self._redis_present_test(parent.test, unit):
+                if _contains(parent.orelse, child) and self._redis_present_test(parent.test, unit):
                     return True
-            if isinstance(parent, (cst.IndentedBlock, cst.Module)) and child in parent.body:
-                index = next(i for i, stmt in enumerate(parent.body) if stmt is child)
-                for earlier in parent.body[:index]:
-                    if isinstance(earlier, cst.If) and earlier.orelse is None \
+            if isinstance(child, ast.stmt):
+                block = _block_holding(parent, child)
+                for earlier in block:
+                    if earlier is child:
+                        break
+                    if isinstance(earlier, ast.If) and not earlier.orelse \
                             and _always_exits(earlier.body) \
                             and self._redis_present_test(earlier.test, unit):
                         return True
@@ -819,22 +1088,20 @@ class _Analysis:
         return False
 
     # --------------------------------------------------------------------- rules
-    def report(self, code: str, node: cst.CSTNode, message: str) -> None:
+    def report(self, code: str, node: ast.AST, message: str) -> None:
         key = (code, id(node))
         if key in self._reported:
             return
         self._reported.add(key)
-        self.findings.append(self.ctx.finding(code, node, message))
+        self.findings.append(self.ctx.finding(code, self._where(node), message))
 
     def run(self) -> list:
-        if self.global_scope is None:
-            return []
         self.compute_before_fork()
         self._check_all()
         if self.findings:
             # A function with no caller here may be called at import time, or only from the
-            # app factory, in another module: ask the project (built once per run, and only
-            # for files that have findings).
+            # app factory, in another module: ask the project (one index per run, asked
+            # only for files that have findings).
             external = self._external_uses()
             if external:
                 self.findings, self._reported = [], set()
@@ -860,23 +1127,25 @@ class _Analysis:
             return {}
         return self.ctx.project.get(build_fork_calls).uses_of(self.ctx.path, self.external_names)
 
+    def _container(self, bindings: list[ast.AST]) -> str | None:
+        """The kind of the first binding that builds a (non-weak) container, or None when
+        no binding does or one is declared with weak-reference keys/items."""
+        kind = None
+        for node in bindings:
+            value, annotation = self._bound_value(node)
+            if annotation is not None and _has_weak_items(_unwrap_annotation(annotation), self.weak_names):
+                return None
+            kind = kind or container_kind(value)
+        return kind
+
     # RPT101 ----------------------------------------------------------------
     def check_module_containers(self) -> None:
-        kinds: dict[str, str] = {}
-        accesses: dict[str, dict[int, cst.CSTNode]] = {}
-        for assignment in self.global_scope.assignments:
-            node = getattr(assignment, "node", None)
-            if not isinstance(node, cst.Name):
+        module = self.tree.module_scope
+        for name in sorted(module.local):
+            kind = self._container(self.tree.bound(module, name))
+            if kind is None:
                 continue
-            kind = container_kind(self._bound_value(node))
-            name = assignment.name
-            if kind is not None and name not in kinds:
-                kinds[name] = kind
-            bucket = accesses.setdefault(name, {})
-            for access in assignment.references:
-                bucket[id(access.node)] = access.node
-        for name, kind in kinds.items():
-            for ref in accesses.get(name, {}).values():
+            for ref in self.tree.refs(module, name):
                 unit = self.unit_of(ref)
                 if self.is_before_fork(unit):
                     continue
@@ -886,54 +1155,54 @@ class _Analysis:
                     what = (f"module-level {kind} '{name}'" if mutation.depth == 0
                             else f"an element of module-level {kind} '{name}'")
                     self.report("RPT101", mutation.node, (
-                        f"{what} is mutated in request-time code '{self.qualname(unit)}'; under "
-                        f"gunicorn --preload each worker mutates its own copy {SEV1} — {ADVICE}"
+                        f"{what} is mutated by {AFTER_FORK} ('{self.qualname(unit)}'): each "
+                        f"worker changes its own copy — {ADVICE}"
                     ))
 
-    def _bound_value(self, name: cst.Name) -> cst.BaseExpression | None:
-        parent = self.parent(name)
-        if isinstance(parent, cst.AssignTarget) and parent.target is name:
-            assign = self.parent(parent)
-            return assign.value if isinstance(assign, cst.Assign) else None
-        if isinstance(parent, (cst.AnnAssign, cst.NamedExpr)) and parent.target is name:
-            return parent.value
-        return None
+    def _bound_value(self, node: ast.AST) -> tuple[ast.AST | None, ast.AST | None]:
+        """(value, annotation) a Name target is bound to, when it is a simple binding."""
+        parent = self.parent(node)
+        if isinstance(parent, ast.Assign) and _contains(parent.targets, node):
+            return parent.value, None
+        if isinstance(parent, ast.AnnAssign) and parent.target is node:
+            return parent.value, parent.annotation
+        if isinstance(parent, ast.NamedExpr) and parent.target is node:
+            return parent.value, None
+        return None, None
 
     # RPT102 ----------------------------------------------------------------
     def check_global_rebinding(self) -> None:
-        for assignment in self.global_scope.assignments:
-            node = getattr(assignment, "node", None)
-            if node is None:
-                continue
-            unit = self.unit_of(node)
-            if unit is self.module or self.is_before_fork(unit):
-                continue
-            if not self._declared_global(assignment.name, unit):
-                continue
-            target = node.name if isinstance(node, (cst.FunctionDef, cst.ClassDef)) else node
-            augmented = isinstance(self.parent(node), cst.AugAssign)
-            if not augmented and self._in_lazy_init(node, unit, assignment.name):
-                continue
-            self.report("RPT102", target, (
-                f"module-level name '{assignment.name}' is rebound via 'global' "
-                f"({_binding_form(node, self.parent(node))}) in request-time code "
-                f"'{self.qualname(unit)}'; under gunicorn --preload each worker rebinds its own "
-                f"copy and the others never see it — keep shared state in Redis or Postgres "
-                f"(a per-process client may use the lazy-init idiom 'if {assignment.name} is None:')"
-            ))
+        module = self.tree.module_scope
+        for name in sorted(module.local):
+            for node in self.tree.bound(module, name):
+                unit = self.unit_of(node)
+                if unit is self.module or self.is_before_fork(unit):
+                    continue
+                if not self._declared_global(name, unit):
+                    continue
+                parent = self.parent(node)
+                augmented = isinstance(parent, ast.AugAssign)
+                if not augmented and self._in_lazy_init(node, unit, name):
+                    continue
+                self.report("RPT102", node, (
+                    f"module-level name '{name}' is rebound via 'global' "
+                    f"({_binding_form(node, parent)}) by {AFTER_FORK} ('{self.qualname(unit)}'): "
+                    f"each worker rebinds its own copy — keep it in Redis or Postgres"
+                    + ("" if augmented else f", or lazy-init a per-process object ('if {name} is None:')")
+                ))
 
-    def _declared_global(self, name: str, unit: cst.CSTNode) -> bool:
-        # A GlobalScope assignment inside a function comes from `global name` in that function.
-        for stmt in self.global_statements:
-            if self.unit_of(stmt) is unit and any(item.name.value == name for item in stmt.names):
+    def _declared_global(self, name: str, unit: ast.AST) -> bool:
+        for stmt in self.tree.global_statements:
+            if name in stmt.names and self.unit_of(stmt) is unit:
                 return True
         return False
 
-    def _in_lazy_init(self, node: cst.CSTNode, unit: cst.CSTNode, name: str) -> bool:
+    def _in_lazy_init(self, node: ast.AST, unit: ast.AST, name: str) -> bool:
         child = node
         parent = self.parent(child)
         while parent is not None and child is not unit:
-            if isinstance(parent, cst.If) and child is parent.body and _is_lazy_test(parent.test, name):
+            if isinstance(parent, ast.If) and _contains(parent.body, child) \
+                    and _is_lazy_test(parent.test, name):
                 return True
             if parent is unit:
                 break
@@ -942,28 +1211,26 @@ class _Analysis:
 
     # RPT103 ----------------------------------------------------------------
     def check_extensions(self) -> None:
-        for attribute in self.attributes:
-            if attribute.attr.value != "extensions" or not _looks_like_app(attribute.value):
+        for attribute in self.tree.attributes:
+            if attribute.attr != "extensions" or not _looks_like_app(attribute.value):
                 continue
             unit = self.unit_of(attribute)
             if self.is_before_fork(unit):
                 continue
-            owner = cst.Module([]).code_for_node(attribute)
+            owner = _source_name(attribute)
             for mutation in self.find_mutations(attribute, unit):
                 if mutation.key is not None and _is_service_key(mutation.key):
                     continue
                 entry = f"{owner}[{mutation.key!r}]" if mutation.key else owner
                 self.report("RPT103", mutation.node, (
-                    f"per-request state written into {entry} ({mutation.operation}) in "
-                    f"request-time code '{self.qualname(unit)}'; app.extensions is copied into "
-                    f"each worker at fork, so the other workers never see the write (PR #3030) — "
-                    f"keep per-user state in Postgres and per-session state in Redis with a TTL; "
-                    f"app.extensions is for read-only objects built in create_app()"
+                    f"state written into {entry} ({mutation.operation}) by {AFTER_FORK} "
+                    f"('{self.qualname(unit)}'): each worker changes its own copy (PR #3030) — "
+                    f"keep it in Postgres or Redis"
                 ))
 
     # RPT104 ----------------------------------------------------------------
     def check_class_attributes(self) -> None:
-        for klass in self.classes:
+        for klass in self.tree.classes:
             attrs = self._class_containers(klass)
             if not attrs:
                 continue
@@ -973,141 +1240,157 @@ class _Analysis:
                     continue
                 for mutation in self.find_mutations(start, unit):
                     kind = attrs[attr]
-                    what = (f"class-level {kind} '{klass.name.value}.{attr}'" if mutation.depth == 0
-                            else f"an element of class-level {kind} '{klass.name.value}.{attr}'")
+                    what = (f"class-level {kind} '{klass.name}.{attr}'" if mutation.depth == 0
+                            else f"an element of class-level {kind} '{klass.name}.{attr}'")
                     self.report("RPT104", mutation.node, (
-                        f"{what} is mutated through the class in request-time code "
-                        f"'{self.qualname(unit)}'; class attributes are per-process, so under "
-                        f"gunicorn --preload each worker mutates its own copy {SEV1} — {ADVICE}"
+                        f"{what} is mutated through the class by {AFTER_FORK} "
+                        f"('{self.qualname(unit)}'): each worker changes its own copy — {ADVICE}"
                     ))
 
-    def _class_containers(self, klass: cst.ClassDef) -> dict[str, str]:
+    def _class_containers(self, klass: ast.ClassDef) -> dict[str, str]:
+        bindings: dict[str, list[ast.AST]] = {}
+        for stmt in klass.body:
+            if isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        bindings.setdefault(target.id, []).append(target)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                    and stmt.value is not None:
+                bindings.setdefault(stmt.target.id, []).append(stmt.target)
         attrs: dict[str, str] = {}
-        body = klass.body.body if isinstance(klass.body, cst.IndentedBlock) else [klass.body]
-        for stmt in body:
-            smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else ()
-            for small in smalls:
-                if isinstance(small, cst.Assign):
-                    kind = container_kind(small.value)
-                    for target in small.targets:
-                        if kind and isinstance(target.target, cst.Name):
-                            attrs.setdefault(target.target.value, kind)
-                elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                    kind = container_kind(small.value)
-                    if kind:
-                        attrs.setdefault(small.target.value, kind)
+        for name, nodes in bindings.items():
+            kind = self._container(nodes)
+            if kind:
+                attrs[name] = kind
         return attrs
 
-    def _class_attribute_uses(self, klass: cst.ClassDef,
-                              attrs: dict[str, str]) -> Iterator[tuple[cst.CSTNode, str]]:
+    def _class_attribute_uses(self, klass: ast.ClassDef,
+                              attrs: dict[str, str]) -> Iterator[tuple[ast.AST, str]]:
         """``Klass.attr``, ``cls.attr``, ``type(self).attr``, ``self.__class__.attr``."""
-        scope = self.scopes.get(klass)
-        if scope is not None:
-            seen: set[int] = set()
-            for assignment in scope.assignments[klass.name.value]:
-                if getattr(assignment, "node", None) is not klass:
-                    continue
-                for access in assignment.references:
-                    ref = access.node
-                    parent = self.parent(ref)
-                    if id(ref) not in seen and isinstance(parent, cst.Attribute) \
-                            and parent.value is ref and parent.attr.value in attrs:
-                        seen.add(id(ref))
-                        yield parent, parent.attr.value
-        for attribute in self.attributes:
-            if attribute.attr.value not in attrs:
+        seen: set[int] = set()
+        for ref in self._class_refs(klass):
+            parent = self.parent(ref)
+            if id(ref) not in seen and isinstance(parent, ast.Attribute) \
+                    and parent.value is ref and parent.attr in attrs:
+                seen.add(id(ref))
+                yield parent, parent.attr
+        for attribute in self.tree.attributes:
+            if attribute.attr not in attrs:
                 continue
-            method = self._method_of(attribute, klass)
-            if method is None or not method.params.params:
+            method = self._method_of(attribute, {klass})
+            first = _first_param(method) if method is not None else None
+            if first is None:
                 continue
-            first = method.params.params[0].name.value
-            is_class_method = method.name.value in ("__init_subclass__", "__new__", "__class_getitem__") \
-                or any(_last_name(d.decorator) == "classmethod" for d in method.decorators)
+            is_class_method = method.name in ("__init_subclass__", "__new__", "__class_getitem__") \
+                or any(_last_name(d) == "classmethod" for d in method.decorator_list)
             base = attribute.value
-            if is_class_method and isinstance(base, cst.Name) and base.value == first:
-                yield attribute, attribute.attr.value
+            if is_class_method and isinstance(base, ast.Name) and base.id == first:
+                yield attribute, attribute.attr
             elif not is_class_method and _is_class_of(base, first):
-                yield attribute, attribute.attr.value
+                yield attribute, attribute.attr
 
 
 # ---------------------------------------------------------------- small predicates
+
+def _first_param(func: ast.AST) -> str | None:
+    args = func.args  # type: ignore[attr-defined]
+    params = [*args.posonlyargs, *args.args]
+    return params[0].arg if params else None
+
+
+def _unwrap_annotation(annotation: ast.AST) -> ast.AST:
+    """``ClassVar[X]`` / ``Final[X]`` / ``Annotated[X, …]`` → ``X``."""
+    while isinstance(annotation, ast.Subscript) \
+            and _last_name(annotation.value) in ("ClassVar", "Final", "Annotated"):
+        inner = annotation.slice
+        annotation = inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner
+    return annotation
+
+
+def _block_holding(parent: ast.AST, child: ast.AST) -> list:
+    """The statement list of ``parent`` (body/orelse/finalbody) that holds ``child``."""
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and _contains(block, child):
+            return block
+    return []
+
+
+def _source_name(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # noqa: BLE001 - odd node: a generic name is enough for a message
+        return "app.extensions"
+
 
 def _is_service_key(key: str) -> bool:
     words = set(re.split(r"[^a-z0-9]+", key.lower()))
     return key.lower() in SERVICE_KEYS or bool(words & SERVICE_KEY_WORDS) or "redis" in key.lower()
 
 
-def _is_none(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "None"
+def _is_none(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
-def _is_extensions(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Attribute) and node.attr.value == "extensions"
+def _is_extensions(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "extensions"
 
 
-def _looks_like_app(node: cst.BaseExpression) -> bool:
+def _looks_like_app(node: ast.AST) -> bool:
     name = _last_name(node)
-    return bool(name) and "app" in name.lower()
+    return bool(name) and "app" in name.lower()  # type: ignore[union-attr]
 
 
-def _is_redis_extension_get(node: cst.BaseExpression | None) -> bool:
+def _is_redis_extension_get(node: ast.AST | None) -> bool:
     """``<app>.extensions.get("redis_client")`` (any key mentioning redis)."""
-    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
         return False
-    if node.func.attr.value != "get" or not _is_extensions(node.func.value):
+    if node.func.attr != "get" or not _is_extensions(node.func.value):
         return False
     key = _string_value(_call_first_arg(node))
     return bool(key and REDIS_KEY.search(key))
 
 
-def _is_class_of(node: cst.BaseExpression, self_name: str) -> bool:
+def _is_class_of(node: ast.AST, self_name: str) -> bool:
     """``type(self)`` or ``self.__class__``."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "type":
-        args = node.args
-        return len(args) == 1 and isinstance(args[0].value, cst.Name) and args[0].value.value == self_name
-    return (isinstance(node, cst.Attribute) and node.attr.value == "__class__"
-            and isinstance(node.value, cst.Name) and node.value.value == self_name)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type":
+        return (len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)
+                and node.args[0].id == self_name)
+    return (isinstance(node, ast.Attribute) and node.attr == "__class__"
+            and isinstance(node.value, ast.Name) and node.value.id == self_name)
 
 
-def _is_lazy_test(test: cst.BaseExpression, name: str) -> bool:
+def _is_lazy_test(test: ast.AST, name: str) -> bool:
     """``name is None``, ``name == None``, ``not name`` — or one of them inside an ``or``."""
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
-        return _is_lazy_test(test.left, name) or _is_lazy_test(test.right, name)
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return isinstance(test.expression, cst.Name) and test.expression.value == name
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        comparison = test.comparisons[0]
-        return (isinstance(test.left, cst.Name) and test.left.value == name
-                and isinstance(comparison.operator, (cst.Is, cst.Equal))
-                and _is_none(comparison.comparator))
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return any(_is_lazy_test(value, name) for value in test.values)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return isinstance(test.operand, ast.Name) and test.operand.id == name
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        return (isinstance(test.left, ast.Name) and test.left.id == name
+                and isinstance(test.ops[0], (ast.Is, ast.Eq)) and _is_none(test.comparators[0]))
     return False
 
 
-def _binding_form(node: cst.CSTNode, parent: cst.CSTNode | None) -> str:
-    if isinstance(node, cst.FunctionDef):
+def _binding_form(node: ast.AST, parent: ast.AST | None) -> str:
+    if isinstance(node, _FUNCTIONS):
         return "def"
-    if isinstance(node, cst.ClassDef):
+    if isinstance(node, ast.ClassDef):
         return "class"
-    if isinstance(node, (cst.Import, cst.ImportFrom)):
+    if isinstance(node, ast.alias):
         return "import"
-    if isinstance(parent, cst.AugAssign):
+    if isinstance(node, ast.ExceptHandler):
+        return "except … as"
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+        return "del"
+    if isinstance(parent, ast.AugAssign):
         return "augmented assignment"
-    if isinstance(parent, cst.NamedExpr):
+    if isinstance(parent, ast.NamedExpr):
         return "walrus"
-    if isinstance(parent, (cst.For, cst.CompFor)):
+    if isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension)) and parent.target is node:
         return "for target"
     return "assignment"
 
 
-def _always_exits(body: cst.BaseSuite) -> bool:
-    statements: Sequence[cst.CSTNode]
-    if isinstance(body, cst.SimpleStatementSuite):
-        statements = body.body
-    else:
-        if not body.body:
-            return False
-        last = body.body[-1]
-        if not isinstance(last, cst.SimpleStatementLine):
-            return False
-        statements = last.body
-    return bool(statements) and isinstance(statements[-1], (cst.Return, cst.Raise))
+def _always_exits(body: list) -> bool:
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))

@@ -16,13 +16,14 @@ import ast
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint import gitdiff
 from raptor_lint.project import manifest as manifest_facts
 from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
+from raptor_lint.project.layout import is_app_code
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.sql import iter_sql_uses, tables_used
 
@@ -297,15 +298,6 @@ def _module_constants(tree: ast.Module) -> dict[str, str]:
             if value is not None:
                 found[node.target.id] = value
     return found
-
-
-def is_app_code(relpath: str) -> bool:
-    """Tests are not app code (they fake the environment on purpose)."""
-    path = PurePosixPath(relpath)
-    if any(part in {"tests", "test", "testing"} for part in path.parts[:-1]):
-        return False
-    name = path.name
-    return not (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
 
 
 # ---------------------------------------------------------------- flag reads
