@@ -365,3 +365,189 @@ def test_ast_gate_is_safe_on_every_fixture_and_example(monkeypatch) -> None:
     monkeypatch.setattr(fork_safety, "_may_have_findings", lambda tree: True)
     assert {path: findings(path) for path in _python_files()} == gated
     assert any(gated.values())
+
+
+# ------------------------------------------------------------------ test code is skipped
+
+@pytest.mark.parametrize("relpath, skipped", [
+    ("tests/test_trading.py", True),
+    ("tests/helpers/factories.py", True),
+    ("conftest.py", True),
+    ("raxx/conftest.py", True),
+    ("raxx/testing/plugin/pytestplugin.py", True),
+    ("raxx/test/fixtures.py", True),
+    ("raxx/test_support.py", True),
+    ("raxx/quotes_test.py", True),
+    ("raxx/services/testing_mode.py", False),
+    ("raxx/contest/routes.py", False),
+])
+def test_fork_safety_skips_test_code(tmp_path: Path, relpath: str, skipped: bool) -> None:
+    source = "_seen: set[int] = set()\n\ndef pytest_runtest_setup(item):\n    _seen.add(item)\n"
+    engine = Engine(Config(root=tmp_path, select=("RPT1",)))
+    findings = engine.lint_text(source, tmp_path / relpath, "python", relpath).findings
+    assert codes_at(findings) == ([] if skipped else [(4, "RPT101")])
+
+
+def test_project_rules_and_fork_safety_share_one_layout_definition() -> None:
+    from raptor_lint.project import layout
+    from raptor_lint.rules import project_rules
+
+    assert project_rules.is_app_code is layout.is_app_code
+    assert layout.is_app_code("raxx/routes/trading.py")
+    assert not layout.is_app_code("sqlalchemy/testing/fixtures/orm.py")
+
+
+# --------------------------------------------------------- principled exemptions
+
+def test_weak_containers_and_weakref_keys_are_not_state(tmp_path: Path) -> None:
+    findings = lint("""\
+        import weakref
+        from typing import ClassVar, Dict
+        from weakref import ReferenceType, WeakKeyDictionary
+
+        _sessions = weakref.WeakValueDictionary()
+        _owners = WeakKeyDictionary()
+        _records: Dict[weakref.ref[object], dict] = {}
+        _by_type: "dict[ReferenceType[type], int]" = {}
+        _by_user: dict[int, weakref.ref[object]] = {}
+
+        class Proxy:
+            _proxies: ClassVar[Dict[weakref.ref[object], object]] = {}
+            _names: ClassVar[dict[str, object]] = {}
+
+            @classmethod
+            def track(cls, target, proxy):
+                cls._proxies[weakref.ref(target)] = proxy
+                cls._names[type(target).__name__] = proxy
+
+        def checkout(user_id, session):
+            _sessions[user_id] = session
+            _owners[session] = user_id
+            _records[weakref.ref(session)] = {"user": user_id}
+            _by_type[weakref.ref(type(session))] = 1
+            _by_user[user_id] = weakref.ref(session)
+    """, tmp_path)
+    # Only the value is weak in `_by_user` (keys outlive the sessions); `_names` is plain.
+    assert codes_at(findings) == [(18, "RPT104"), (25, "RPT101")]
+
+
+def test_class_creation_hooks_run_at_import(tmp_path: Path) -> None:
+    findings = lint("""\
+        import abc
+
+        _impls = {}
+        _subs = []
+        _late = []
+
+        class ImplMeta(abc.ABCMeta):
+            def __new__(mcs, name, bases, ns):
+                cls = super().__new__(mcs, name, bases, ns)
+                _impls[ns.get("__dialect__")] = cls
+                return cls
+
+        class NotAMeta:
+            def __init__(self, name):
+                _impls[name] = self
+
+        class Base:
+            def __init_subclass__(cls, **kw):
+                _subs.append(cls)
+
+                def later():
+                    _late.append(cls)
+                cls.later = later
+    """, tmp_path)
+    # An instance's __init__ runs wherever the class is called; a closure defined in a
+    # hook runs when it is called.
+    assert codes_at(findings) == [(15, "RPT101"), (22, "RPT101")]
+
+
+def test_scopes_resolve_like_python(tmp_path: Path) -> None:
+    findings = lint("""\
+        _cache = {}
+        _order = []
+
+        class Config:
+            _cache = "class attribute, not the module dict"
+
+            def method(self):
+                _cache["k"] = 1              # the module dict: class bodies do not enclose methods
+
+        def shadowed_by_comprehension(rows):
+            return [_order for _order in rows if _order.append(1)]
+
+        def outer():
+            _order = []
+
+            def inner():
+                nonlocal _order
+                _order.append(1)             # outer()'s local
+            return inner
+
+        def walrus(rows):
+            global _order
+            return [(_order := row) for row in rows]
+    """, tmp_path)
+    assert codes_at(findings) == [(8, "RPT101"), (23, "RPT102")]
+
+
+def test_columns_are_code_points_and_defs_point_at_their_name(tmp_path: Path) -> None:
+    findings = lint("""\
+        _labels = {}
+        _hook = None
+
+        def label(user_id):
+            name = "çé"; _labels[user_id] = name
+
+        def install():
+            global _hook
+            async  def _hook():
+                pass
+    """, tmp_path)
+    assert [(f.line, f.column, f.end_column, f.code) for f in findings] == [
+        (5, 18, 34, "RPT101"), (9, 16, 21, "RPT102")]
+
+
+# -------------------------------------------------------------- one index per run
+
+def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    from raptor_lint.project import fork_calls
+    from raptor_lint.project.modules import ModuleIndex
+
+    files = {
+        "pyproject.toml": "[tool.raptor-lint]\nselect = ['RPT1']\n",
+        "pkg/__init__.py": "",
+        "pkg/registry.py": REGISTRY,
+        "pkg/routes.py": "from pkg.registry import on_event\n@on_event('fill')\ndef fill(): pass\n",
+        "pkg/tests/test_registry.py": "from pkg.registry import warm\ndef test_warm():\n    warm([])\n",
+    }
+    for number in range(20):
+        # Unrelated modules with findings of their own: each asks the index once.
+        files[f"pkg/other_{number}.py"] = (
+            f"_seen_{number} = set()\n\ndef track_{number}(key):\n    _seen_{number}.add(key)\n")
+    _write(tmp_path, files)
+    parsed: list[Path] = []
+    original = ModuleIndex.tree
+
+    def counting_tree(self, path):
+        parsed.append(Path(path).name)
+        return original(self, path)
+
+    monkeypatch.setattr(ModuleIndex, "tree", counting_tree)
+    built: list[object] = []
+    original_build = fork_calls.build_fork_calls
+
+    def counting_build(project):
+        built.append(project)
+        return original_build(project)
+
+    monkeypatch.setattr(fork_calls, "build_fork_calls", counting_build)
+    from conftest import lint_project
+
+    by_file = lint_project(tmp_path)
+    assert [f.line for f in by_file["pkg/registry.py"]] == [11]  # warm(): only a test calls it
+    assert all(len(by_file[f"pkg/other_{n}.py"]) == 1 for n in range(20))
+    assert len(built) == 1
+    # Only routes.py mentions `on_event`/`warm` outside registry.py (tests are not indexed).
+    assert parsed == ["routes.py"]
