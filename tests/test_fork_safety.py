@@ -334,6 +334,11 @@ REGISTRY = """\
     ("from pkg import on_event\nimport pkg.registry as reg\n"
      "@on_event('fill')\ndef fill(): pass\n"
      "def create_app():\n    reg.warm(['a'])\n", []),
+    # Through a dotted module path from the top package, and a factory applied by hand.
+    ("import pkg\n@pkg.registry.on_event('fill')\ndef fill(): pass\n"
+     "def create_app():\n    pkg.registry.warm(['a'])\n", []),
+    ("from pkg import registry\nregistry.on_event('fill')(print)\nregistry.warm(['a'])\n", []),
+    ("from pkg.registry import on_event, warm\non_event('fill')(print)\nwarm(['a'])\n", []),
     # Called from a request handler in another module: after the fork.
     ("from pkg.registry import on_event, warm\n"
      "def handler():\n    warm(['a'])\n    on_event('late')(handler)\n", [6, 11]),
@@ -551,3 +556,29 @@ def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_pa
     assert len(built) == 1
     # Only routes.py mentions `on_event`/`warm` outside registry.py (tests are not indexed).
     assert parsed == ["routes.py"]
+
+
+def test_class_body_helpers_run_while_the_class_is_created(tmp_path: Path) -> None:
+    findings = lint("""\
+        _lifecycle_events: set[str] = set()
+        _audit_hooks: list = []
+
+        class SessionEvents:
+            def _lifecycle_event(fn):
+                _lifecycle_events.add(fn.__name__)
+                return fn
+
+            def _audited(fn):
+                _audit_hooks.append(fn)
+                return fn
+
+            @_lifecycle_event
+            def after_begin(self, session):
+                pass
+
+            @_audited
+            def after_commit(self, session):
+                self._audited()
+    """, tmp_path)
+    # `_audited` is also called as a method, from request-time code.
+    assert codes_at(findings) == [(10, "RPT101")]

@@ -70,10 +70,10 @@ class Use:
 
 @dataclass(frozen=True)
 class _Import:
-    """What a local name of a file is bound to by an import statement."""
+    """``name`` as looked up in the module ``module`` (a function, a class, a submodule)."""
 
-    module: str        # absolute dotted module ("" when it cannot be made absolute)
-    name: str | None   # ``from module import name``; None for ``import module``
+    module: str        # absolute dotted module
+    name: str          # a name looked up in that module
 
 
 class ForkCalls:
@@ -156,28 +156,20 @@ class ForkCalls:
 
     # --------------------------------------------------------------- resolution
     def _target(self, source: Path, binding: _Import, attr: str | None) -> tuple[Path, str] | None:
-        """(defining file, name) a site refers to: ``name`` / ``Class.attr`` in a file, or
-        ``attr`` of a module; None when it is not a function of the project."""
+        """(defining file, name) a site refers to: ``name`` defined in (or re-exported by)
+        the module ``binding.module``, or ``name.attr`` for a method; None when the name
+        is a module or the module is not part of the project."""
         key = (source, binding, attr)
         if key in self._targets:
             return self._targets[key]
         modules = self.modules
         found: tuple[Path, str] | None = None
-        if binding.module:
-            if binding.name is None:
-                module = modules.find_module(binding.module, source)
-                if module is not None and attr is not None:
-                    found = (module.resolve(), attr)
-            else:
-                submodule = modules.find_module(f"{binding.module}.{binding.name}", source)
-                if submodule is not None:
-                    if attr is not None and "." not in attr:
-                        found = (submodule.resolve(), attr)
-                else:
-                    module = modules.find_module(binding.module, source)
-                    if module is not None:
-                        path, name = self._reexport(module.resolve(), binding.name)
-                        found = (path, f"{name}.{attr}" if attr else name)
+        if binding.module and binding.name \
+                and modules.find_module(f"{binding.module}.{binding.name}", source) is None:
+            module = modules.find_module(binding.module, source)
+            if module is not None:
+                path, name = self._reexport(module.resolve(), binding.name)
+                found = (path, f"{name}.{attr}" if attr else name)
         self._targets[key] = found
         return found
 
@@ -215,7 +207,6 @@ class _FileSites:
         self.parents: dict[ast.AST, ast.AST] = {}
         self.units: dict[ast.AST, ast.AST] = {}
         loads: list[ast.Name] = []
-        attributes: list[ast.Attribute] = []
         imports: list[ast.Import | ast.ImportFrom] = []
         functions: list[ast.AST] = []
         stack: list[tuple[ast.AST, ast.AST, ast.AST]] = [(child, tree, tree) for child in tree.body]
@@ -228,9 +219,7 @@ class _FileSites:
                 if type(node.ctx) is ast.Load:
                     loads.append(node)
                 continue
-            if kind is ast.Attribute and type(node.ctx) is ast.Load:
-                attributes.append(node)
-            elif kind is ast.Import or kind is ast.ImportFrom:
+            if kind is ast.Import or kind is ast.ImportFrom:
                 imports.append(node)
                 continue
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
@@ -257,41 +246,55 @@ class _FileSites:
         self._before: set[ast.AST] | None = None
         # name asked about -> (import, attribute, kind, unit) of each use.
         self.uses: dict[str, list[tuple[_Import, str | None, str, ast.AST | None]]] = {}
-        self._collect(path, imports, loads, attributes)
+        self._collect(path, imports, loads)
 
-    def _collect(self, path: Path, imports: list, loads: list[ast.Name],
-                 attributes: list[ast.Attribute]) -> None:
-        from_names: dict[str, _Import] = {}   # local name -> from-import
-        module_names: dict[str, _Import] = {}  # local dotted name -> plain import
+    def _collect(self, path: Path, imports: list, loads: list[ast.Name]) -> None:
+        """Sites of every load rooted at an imported name.
+
+        A local name is a root: ``from M import N [as L]`` makes ``L`` stand for ``M.N``;
+        ``import D as L`` for the module ``D``; ``import D`` binds ``D``'s top package.
+        Along ``L.a.b.f(...)`` each name may be a function of the module spelled by the
+        names before it (key ``f``), or a method of the class just before it (key
+        ``b.f``); resolution decides which ones are real."""
+        roots: dict[str, tuple[str, list[str]]] = {}  # local name -> (base module, names)
         package = _package_of(path)
         for node in imports:
             if isinstance(node, ast.ImportFrom):
                 module = _absolute(package, node.module, node.level)
-                for alias in node.names:
-                    if alias.name != "*":
-                        from_names[alias.asname or alias.name] = _Import(module, alias.name)
+                if module:
+                    for alias in node.names:
+                        if alias.name != "*":
+                            roots[alias.asname or alias.name] = (module, [alias.name])
             else:
                 for alias in node.names:
-                    module_names[alias.asname or alias.name] = _Import(alias.name, None)
-        if not from_names and not module_names:
+                    if alias.asname:
+                        roots[alias.asname] = (alias.name, [])
+                    else:
+                        top = alias.name.split(".")[0]
+                        roots[top] = (top, [])
+        if not roots:
             return
         for node in loads:
-            binding = from_names.get(node.id)
-            if binding is None:
+            root = roots.get(node.id)
+            if root is None:
                 continue
-            assert binding.name is not None
-            parent = self.parents.get(node)
-            if isinstance(parent, ast.Attribute) and parent.value is node:
-                # `Registry.register(...)` on an imported class, or `mod.f()` on a module
-                # imported with `from pkg import mod`: the resolution decides which.
-                self._add(f"{binding.name}.{parent.attr}", binding, parent.attr, parent)
-                self._add(parent.attr, binding, parent.attr, parent)
-            self._add(binding.name, binding, None, node)
-        if module_names:
-            for node in attributes:
-                dotted = _dotted(node.value)
-                if dotted is not None and dotted in module_names:
-                    self._add(node.attr, module_names[dotted], node.attr, node)
+            base, first = root
+            names = list(first)
+            refs: list[ast.AST] = [node] if first else []
+            current: ast.AST = node
+            parent = self.parents.get(current)
+            while isinstance(parent, ast.Attribute) and parent.value is current:
+                names.append(parent.attr)
+                refs.append(parent)
+                current, parent = parent, self.parents.get(parent)
+            prefix = [base]
+            for index, name in enumerate(names):
+                ref = refs[index]
+                self._add(name, _Import(".".join(prefix), name), None, ref)
+                if index >= 1:
+                    owner = _Import(".".join(prefix[:-1]), names[index - 1])
+                    self._add(f"{names[index - 1]}.{name}", owner, name, ref)
+                prefix.append(name)
 
     def _add(self, key: str, binding: _Import, attr: str | None, ref: ast.AST) -> None:
         kind, unit = self.classify(ref)
@@ -379,17 +382,6 @@ def _last_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute):
         return node.attr
     return None
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _package_of(path: Path) -> list[str]:

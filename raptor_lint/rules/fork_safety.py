@@ -896,6 +896,14 @@ class _Analysis:
                     refs[func] = self._method_references(klass, func)
                     if self._enclosing_class(klass) is None:
                         external_name[func] = f"{klass.name}.{func.name}"
+                else:
+                    # A helper of the class body itself (`@_lifecycle_event` on the methods
+                    # below it) runs while the class statement runs; it may also be reached
+                    # as a method.
+                    in_body = self._function_references(func)
+                    if in_body:
+                        module_functions.append(func)
+                        refs[func] = in_body + self._method_references(klass, func)
             elif isinstance(unit, _FUNCTIONS):
                 inner.append((func, unit))
 
