@@ -13,7 +13,8 @@ entry is used only when all of these still match:
 - for files whose findings consulted the project index (cross-module constants,
   project facts), also the project state: size and mtime of every lintable file
   of the project.  Such entries go stale whenever any file changes; the others
-  depend only on their own content.
+  depend only on their own content.  Non-Python files always count as such
+  (a Procfile's RPT602 reads the gunicorn config file it names).
 
 Entries are written by whoever linted the file (a worker process included), as
 a temporary file renamed over the entry (``os.replace``): concurrent runs never

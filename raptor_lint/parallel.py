@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from raptor_lint.config import Config, relative_posix
+from raptor_lint.discovery import PYTHON
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.cache import FindingsCache
@@ -110,7 +111,10 @@ def _lint_one(engine: "Engine", cache: "FindingsCache | None", path: Path, kind:
         return engine.lint_path(path, kind, display)  # reports the I/O error (E902)
     result = engine.lint_bytes(data, path, kind, display)
     if cache is not None:
-        cache.store(path, data, result.findings, display, result.used_project)
+        # Non-Python files count as reading the project: a Procfile's RPT602 reads the
+        # gunicorn config it names, directly.  They are few and cheap to lint again.
+        used_project = result.used_project or kind != PYTHON
+        cache.store(path, data, result.findings, display, used_project)
     if not keep_text:
         result.text = None
     return result
