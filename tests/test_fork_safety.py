@@ -518,7 +518,6 @@ def test_columns_are_code_points_and_defs_point_at_their_name(tmp_path: Path) ->
 def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_path: Path,
                                                                           monkeypatch) -> None:
     from raptor_lint.project import fork_calls
-    from raptor_lint.project.modules import ModuleIndex
 
     files = {
         "pyproject.toml": "[tool.raptor-lint]\nselect = ['RPT1']\n",
@@ -532,20 +531,20 @@ def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_pa
         files[f"pkg/other_{number}.py"] = (
             f"_seen_{number} = set()\n\ndef track_{number}(key):\n    _seen_{number}.add(key)\n")
     _write(tmp_path, files)
-    parsed: list[Path] = []
-    original = ModuleIndex.tree
-
-    def counting_tree(self, path):
-        parsed.append(Path(path).name)
-        return original(self, path)
-
-    monkeypatch.setattr(ModuleIndex, "tree", counting_tree)
-    built: list[object] = []
+    built: list[fork_calls.ForkCalls] = []
+    parsed: list[str] = []
     original_build = fork_calls.build_fork_calls
+    original_sites = fork_calls.ForkCalls._sites
 
     def counting_build(project):
-        built.append(project)
-        return original_build(project)
+        built.append(original_build(project))
+        return built[-1]
+
+    def counting_sites(self, path):
+        parsed.append(path.name)
+        return original_sites(self, path)
+
+    monkeypatch.setattr(fork_calls.ForkCalls, "_sites", counting_sites)
 
     monkeypatch.setattr(fork_calls, "build_fork_calls", counting_build)
     from conftest import lint_project
@@ -554,8 +553,10 @@ def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_pa
     assert [f.line for f in by_file["pkg/registry.py"]] == [11]  # warm(): only a test calls it
     assert all(len(by_file[f"pkg/other_{n}.py"]) == 1 for n in range(20))
     assert len(built) == 1
-    # Only routes.py mentions `on_event`/`warm` outside registry.py (tests are not indexed).
-    assert parsed == ["routes.py"]
+    # 23 app files indexed once (not the test); only routes.py imports `on_event` or `warm`
+    # outside registry.py, and it is parsed once although two names are asked about.
+    assert built[0].files_indexed == 23
+    assert sorted(set(parsed)) == ["routes.py"] and built[0].files_parsed == 1
 
 
 def test_class_body_helpers_run_while_the_class_is_created(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from raptor_lint.project.fork_calls import child_fields, children
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 
@@ -102,6 +103,7 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _UNITS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_UNIT_TYPES = frozenset(_UNITS)
 
 AFTER_FORK = "code that runs after gunicorn forks"
 ADVICE = "keep it in Redis with a TTL or in Postgres"
@@ -317,31 +319,43 @@ def _may_have_findings(tree: ast.Module) -> bool:
     aliases: list[tuple[str, set[str]]] = []
     mutated: set[str] = set()
     stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    push = stack.append
     while stack:
         node, in_function = stack.pop()
-        if isinstance(node, ast.Global):
+        kind = type(node)
+        if kind is ast.Global:
             return True
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
+        if (kind is ast.Assign or kind is ast.AnnAssign or kind is ast.NamedExpr) \
+                and node.value is not None:
+            targets = node.targets if kind is ast.Assign else [node.target]
+            names = [t.id for t in targets if type(t) is ast.Name]
             if _is_container(node.value):
                 containers.update(names)
             elif in_function and names:
                 chain = _chain_names(node.value)
                 aliases.extend((name, chain) for name in names)
         if in_function:
-            if isinstance(node, ast.Attribute) and node.attr == "extensions":
-                return True
-            if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                mutated |= _chain_names(node.value)
-            elif isinstance(node, ast.Call):
+            if kind is ast.Attribute:
+                if node.attr == "extensions":
+                    return True
+            elif kind is ast.Subscript:
+                if type(node.ctx) is not ast.Load:
+                    mutated |= _chain_names(node.value)
+            elif kind is ast.Call:
                 func = node.func
-                if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS:
+                if type(func) is ast.Attribute and func.attr in MUTATING_METHODS:
                     mutated |= _chain_names(func.value)
                 elif node.args and _last_name(func) in MUTATING_FUNCTIONS:
                     mutated |= _chain_names(node.args[0])
-        inside = in_function or isinstance(node, _UNITS)
-        stack.extend((child, inside) for child in ast.iter_child_nodes(node))
+        inside = in_function or kind in _UNIT_TYPES
+        for field in child_fields(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for item in value:
+                    if item is not None:
+                        push((item, inside))
+            elif value is not None:
+                push((value, inside))
     changed = True
     while changed:
         changed = False
@@ -622,7 +636,7 @@ class _Tree:
             elif kind is ast.MatchMapping:
                 if node.rest:
                     binds.append((scope, node.rest, node))
-            for child in reversed(list(ast.iter_child_nodes(node))):
+            for child in reversed(children(node)):
                 push((child, node, unit, scope))
 
     def _settle(self) -> None:
@@ -680,6 +694,10 @@ class _Analysis:
         self.weak_names = _weakref_imports(tree)
         self.before: set[ast.AST] = set()
         self.external_names: list[str] = []
+        self._external_name: dict[ast.AST, str] = {}
+        self._caller_units: dict[ast.AST, list[ast.AST | None]] = {}
+        self._returned: dict[ast.AST, ast.AST] = {}
+        self.finding_units: set[ast.AST] = set()
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
         self._redis_names: dict[int, set[str]] = {}
@@ -908,12 +926,14 @@ class _Analysis:
                 inner.append((func, unit))
 
         self.external_names = sorted(set(external_name.values()))
+        self._external_name = external_name
         invocations: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
         candidates: set[ast.AST] = set()
         for func in module_functions:
             if self._has_opaque_decorator(func):
                 continue
             kinds = [self._reference_invocation(ref) for ref in refs[func] or ()]
+            self._caller_units[func] = [unit for _, unit in kinds]
             # Uses in other modules: before fork stands for "runs where the module top level
             # runs"; after fork for "somewhere no fork-time code reaches".
             kinds += [(use.kind, self.module if use.before_fork else None)
@@ -926,13 +946,15 @@ class _Analysis:
         # A decorator returned by a decorator factory used only as `@factory(...)` runs at
         # decoration time, i.e. where the factory call runs.
         returned: dict[ast.AST, ast.AST] = {}
+        self._returned = {}
         for func, outer in inner:
-            if outer not in candidates or self._has_opaque_decorator(func):
-                continue
-            if not all(kind == "decorator-call" for kind, _ in invocations[outer]):
+            if self._has_opaque_decorator(func):
                 continue
             found = self._function_references(func)
-            if found and all(self._is_return_in(ref, outer) for ref in found):
+            if not (found and all(self._is_return_in(ref, outer) for ref in found)):
+                continue
+            self._returned[func] = outer  # decides with its factory's callers
+            if outer in candidates and all(kind == "decorator-call" for kind, _ in invocations[outer]):
                 returned[func] = outer
                 candidates.add(func)
 
@@ -1096,11 +1118,12 @@ class _Analysis:
         return False
 
     # --------------------------------------------------------------------- rules
-    def report(self, code: str, node: ast.AST, message: str) -> None:
+    def report(self, code: str, node: ast.AST, unit: ast.AST, message: str) -> None:
         key = (code, id(node))
         if key in self._reported:
             return
         self._reported.add(key)
+        self.finding_units.add(unit)
         self.findings.append(self.ctx.finding(code, self._where(node), message))
 
     def run(self) -> list:
@@ -1112,7 +1135,7 @@ class _Analysis:
             # only for files that have findings).
             external = self._external_uses()
             if external:
-                self.findings, self._reported = [], set()
+                self.findings, self._reported, self.finding_units = [], set(), set()
                 self.compute_before_fork(external)
                 self._check_all()
         # Two mutations found from one statement (`_d.setdefault(k, []).append(v)`) start at
@@ -1131,15 +1154,37 @@ class _Analysis:
     def _external_uses(self) -> "dict[str, list[Use]]":
         from raptor_lint.project.fork_calls import build_fork_calls
 
-        if self.ctx.project is None or not self.external_names:
+        names = self._names_that_decide_findings()
+        if self.ctx.project is None or not names:
             return {}
-        return self.ctx.project.get(build_fork_calls).uses_of(self.ctx.path, self.external_names)
+        return self.ctx.project.get(build_fork_calls).uses_of(self.ctx.path, names)
+
+    def _names_that_decide_findings(self) -> list[str]:
+        """External names (``f``, ``Klass.m``) of the functions whose callers elsewhere could
+        move a finding before the fork: the functions holding findings and, transitively,
+        the functions that call them (a function is before the fork only when all its
+        callers are) or return them as decorators.  Other functions need no question."""
+        names: set[str] = set()
+        seen: set[ast.AST] = set()
+        frontier = list(self.finding_units)
+        while frontier:
+            unit = frontier.pop()
+            if unit is self.module or unit in seen:
+                continue
+            seen.add(unit)
+            name = self._external_name.get(unit)
+            if name is not None:
+                names.add(name)
+            if unit in self._returned:
+                frontier.append(self._returned[unit])
+            frontier.extend(caller for caller in self._caller_units.get(unit, ()) if caller is not None)
+        return sorted(names)
 
     def _container(self, bindings: list[ast.AST]) -> str | None:
         """The kind of the first binding that builds a (non-weak) container, or None when
         no binding does or one is declared with weak-reference keys/items."""
         kind = None
-        for node in bindings:
+        for node in sorted(bindings, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0))):
             value, annotation = self._bound_value(node)
             if annotation is not None and _has_weak_items(_unwrap_annotation(annotation), self.weak_names):
                 return None
@@ -1162,7 +1207,7 @@ class _Analysis:
                         continue
                     what = (f"module-level {kind} '{name}'" if mutation.depth == 0
                             else f"an element of module-level {kind} '{name}'")
-                    self.report("RPT101", mutation.node, (
+                    self.report("RPT101", mutation.node, unit, (
                         f"{what} is mutated by {AFTER_FORK} ('{self.qualname(unit)}'): each "
                         f"worker changes its own copy — {ADVICE}"
                     ))
@@ -1192,7 +1237,7 @@ class _Analysis:
                 augmented = isinstance(parent, ast.AugAssign)
                 if not augmented and self._in_lazy_init(node, unit, name):
                     continue
-                self.report("RPT102", node, (
+                self.report("RPT102", node, unit, (
                     f"module-level name '{name}' is rebound via 'global' "
                     f"({_binding_form(node, parent)}) by {AFTER_FORK} ('{self.qualname(unit)}'): "
                     f"each worker rebinds its own copy — keep it in Redis or Postgres"
@@ -1230,7 +1275,7 @@ class _Analysis:
                 if mutation.key is not None and _is_service_key(mutation.key):
                     continue
                 entry = f"{owner}[{mutation.key!r}]" if mutation.key else owner
-                self.report("RPT103", mutation.node, (
+                self.report("RPT103", mutation.node, unit, (
                     f"state written into {entry} ({mutation.operation}) by {AFTER_FORK} "
                     f"('{self.qualname(unit)}'): each worker changes its own copy (PR #3030) — "
                     f"keep it in Postgres or Redis"
@@ -1250,7 +1295,7 @@ class _Analysis:
                     kind = attrs[attr]
                     what = (f"class-level {kind} '{klass.name}.{attr}'" if mutation.depth == 0
                             else f"an element of class-level {kind} '{klass.name}.{attr}'")
-                    self.report("RPT104", mutation.node, (
+                    self.report("RPT104", mutation.node, unit, (
                         f"{what} is mutated through the class by {AFTER_FORK} "
                         f"('{self.qualname(unit)}'): each worker changes its own copy — {ADVICE}"
                     ))
