@@ -1241,7 +1241,7 @@ class _Analysis:
                     f"module-level name '{name}' is rebound via 'global' "
                     f"({_binding_form(node, parent)}) by {AFTER_FORK} ('{self.qualname(unit)}'): "
                     f"each worker rebinds its own copy — keep it in Redis or Postgres"
-                    + ("" if augmented else f", or lazy-init a per-process object ('if {name} is None:')")
+                    + ("" if augmented else f", or lazy-init it ('if {name} is None:')")
                 ))
 
     def _declared_global(self, name: str, unit: ast.AST) -> bool:
