@@ -954,7 +954,9 @@ class _Analysis:
             if not (found and all(self._is_return_in(ref, outer) for ref in found)):
                 continue
             self._returned[func] = outer  # decides with its factory's callers
-            if outer in candidates and all(kind == "decorator-call" for kind, _ in invocations[outer]):
+            # `outer` may itself be a returned decorator (factories nested two deep): it has
+            # no invocations of its own, so its inner functions are not assumed before fork.
+            if outer in invocations and all(kind == "decorator-call" for kind, _ in invocations[outer]):
                 returned[func] = outer
                 candidates.add(func)
 
