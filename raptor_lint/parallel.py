@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from raptor_lint.config import Config, relative_posix
 from raptor_lint.discovery import PYTHON
+from raptor_lint.source import SourceError, read_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.cache import FindingsCache
@@ -65,8 +66,8 @@ def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | No
         size = 0
         if cache is not None:
             try:
-                data = path.read_bytes()
-            except OSError:
+                data = read_source(path)  # never blocks on a FIFO, never reads a device
+            except SourceError:
                 data = None
             if data is not None:
                 size = len(data)
@@ -106,8 +107,8 @@ def _make_cache(config: Config) -> "FindingsCache | None":
 def _lint_one(engine: "Engine", cache: "FindingsCache | None", path: Path, kind: str, display: str,
               keep_text: bool) -> "FileResult":
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = read_source(path)  # never blocks on a FIFO, never reads a device
+    except SourceError:
         return engine.lint_path(path, kind, display)  # reports the I/O error (E902)
     result = engine.lint_bytes(data, path, kind, display)
     if cache is not None:

@@ -154,12 +154,14 @@ def parse_python(text: str, filename: str) -> ast.Module:
         return compile(text, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         name = type(exc).__name__
+        if exc.lineno is None and "\0" in text:  # 3.11.4+: null bytes, without a position
+            return _raise(f"{name}: {_first_line(exc.msg)}", *_position_of_index(text, text.index("\0")))
         return _raise(f"{name}: {_first_line(exc.msg)}", exc.lineno or 1, exc.offset or 1)
     except UnicodeEncodeError as exc:  # lone surrogates (text from an editor or stdin)
         line, column = _position_of_index(text, exc.start)
         return _raise(f"SyntaxError: character {text[exc.start]!r} cannot be encoded as UTF-8", line, column)
-    except ValueError as exc:  # null bytes on Python < 3.12
-        return _raise(f"SyntaxError: {_first_line(str(exc))}", _null_byte_line(text), 1)
+    except ValueError as exc:  # null bytes before 3.11.4
+        return _raise(f"SyntaxError: {_first_line(str(exc))}", *_position_of_index(text, max(text.find("\0"), 0)))
     except (RecursionError, MemoryError):
         return _raise("SyntaxError: too deeply nested (or too large) for the Python parser", 1, 1)
     except Exception as exc:  # noqa: BLE001 - the gate must never raise
@@ -211,11 +213,6 @@ def _raise(message: str, line: int, column: int):
 
 def _first_line(text: str) -> str:
     return (text or "").splitlines()[0] if text else "invalid syntax"
-
-
-def _null_byte_line(text: str) -> int:
-    index = text.find("\0")
-    return text.count("\n", 0, index) + 1 if index >= 0 else 1
 
 
 def _position_of_offset(data: bytes, offset: int) -> tuple[int, int]:
