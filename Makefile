@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install docs clean bench bench-lsp
+.PHONY: demo test install docs clean bench bench-lsp fuzz sweep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ bench:
 
 bench-lsp: $(STAMP)
 	$(BIN)/python bench/lsp_latency.py
+
+# Reliability (not part of `make test`): the property tests with far more examples, and a
+# sweep over the interpreter's standard library (+ the bench corpus when it is cached).
+fuzz: $(STAMP)
+	RAPTOR_LINT_HYPOTHESIS_PROFILE=raptor-fuzz $(BIN)/python -m pytest -q tests/test_properties.py
+
+sweep: $(STAMP)
+	$(BIN)/python tools/sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .raptor_lint_cache
