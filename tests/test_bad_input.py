@@ -292,3 +292,9 @@ def test_unknown_code_in_select(project: Path) -> None:
 def test_nonexistent_path(project: Path) -> None:
     line = one_line_error(raptor_lint("check", "app.py", "no/such/dir", cwd=project))
     assert line == "raptor-lint: error: path does not exist: no/such/dir"
+
+
+def test_a_device_named_on_the_command_line_is_not_read(tmp_path: Path) -> None:
+    proc = raptor_lint("check", "--no-cache", "/dev/zero", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert ":1:1: E902 cannot read file: not a regular file (a character device)" in proc.stdout

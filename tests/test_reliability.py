@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -447,3 +448,22 @@ def test_nesting_measure_is_cheap_and_exact_enough_on_ordinary_code() -> None:
     for path in sorted((REPO / "raptor_lint").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         assert cst_nesting(parse_python(text, str(path)), text).depth <= CST_DEEP, path
+
+
+# ------------------------------------------------------------------ the sweep
+
+def test_sweep_of_a_stdlib_sample_has_no_internal_error() -> None:
+    """``make sweep`` lints the whole standard library; here a sample of it."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    trees = [stdlib / "json", stdlib / "email", stdlib / "encodings"]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "sweep.py"), "--jobs", "2", "--sample", "12", *map(str, trees)],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for tree in trees:
+        assert str(tree) in out
+    assert len(re.findall(r"^  files (\d[\d,]*)  lines (\d[\d,]*)  seconds \d+\.\d", out, re.M)) == 3
+    assert re.findall(r"^  internal errors (\d+)$", out, re.M) == ["0", "0", "0"]
+    assert out.rstrip().endswith("internal errors 0")
