@@ -193,12 +193,14 @@ def _noqa_target(text: str, line: int) -> tuple[int, list[int]] | None:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError):
         return None
+    target, covered = line, [line]
     for tok in tokens:
-        if tok.start[0] < tok.end[0] and tok.start[0] <= line <= tok.end[0]:
-            if tok.type != tokenize.STRING:
-                continue
-            return tok.end[0], list(range(tok.start[0], tok.end[0] + 1))
-    return line, [line]
+        if tok.type == tokenize.STRING and tok.start[0] < tok.end[0] and tok.start[0] <= line <= tok.end[0]:
+            target, covered = tok.end[0], list(range(tok.start[0], tok.end[0] + 1))
+            break
+    if any(tok.start[0] <= target < tok.end[0] for tok in tokens if tok.type == tokenize.STRING):
+        return None  # another string continues past the end of that line
+    return target, covered
 
 
 @st.composite

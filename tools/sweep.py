@@ -28,7 +28,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,15 +145,18 @@ def sweep_tree(root: Path, jobs: int, sample: int | None, out) -> TreeReport:
         done: set[Path] = set()
         try:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [(chunk, pool.submit(lint_chunk, root, chunk)) for chunk in chunks]
-                for chunk, future in futures:
+                futures = {pool.submit(lint_chunk, root, chunk): chunk for chunk in chunks}
+                for future in as_completed(futures):
                     outcomes.extend(future.result())
-                    done.update(chunk)
+                    done.update(futures[future])
+                    _progress(len(done), len(paths), started)
         except BrokenProcessPool:
             print("  a worker process died: re-linting the remaining files one process each", file=out)
             outcomes.extend(_isolated(root, path) for path in paths if path not in done)
     else:
-        outcomes.extend(lint_one(root, path) for path in paths)
+        for path in paths:
+            outcomes.append(lint_one(root, path))
+            _progress(len(outcomes), len(paths), started)
     report.seconds = time.perf_counter() - started
     for outcome in outcomes:
         report.files += 1
@@ -165,6 +168,13 @@ def sweep_tree(root: Path, jobs: int, sample: int | None, out) -> TreeReport:
             report.failures.append(f"{outcome.path}: {outcome.crashed}")
     report.slowest = sorted(((o.seconds, o.path, o.lines) for o in outcomes), reverse=True)[:5]
     return report
+
+
+def _progress(done: int, total: int, started: float) -> None:
+    """A line on stderr every ~5 % (a full sweep takes a while)."""
+    step = max(1, total // 20)
+    if done == total or done // step != (done - 1) // step:
+        print(f"  ... {done:,}/{total:,} files, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
 
 def print_report(report: TreeReport, jobs: int, out) -> None:
