@@ -249,7 +249,7 @@ def _describe_decode_error(exc: Exception) -> str:
 # libcst never sees the file (the CST rule families report RPT000 instead).
 
 CST_DEEP = 120
-CST_LIMIT = 2000
+CST_LIMIT = 2900
 
 
 @dataclass(frozen=True)

@@ -385,18 +385,18 @@ def test_constructs_that_crash_libcst_never_reach_it() -> None:
     ("strings", 3_001, "implicitly concatenated string literals", 4),  # the first piece
     ("import", 6_000, "a dotted import name", 3),
     ("comprehension", 3_001, "comprehension `for` clauses", 3),
-    ("plus", 2_500, "nested code", 3),
+    ("elif", 1_600, "nested code", None),  # reported where it nests deepest
 ])
 def test_nesting_measure_names_the_construct(kind: str, n: int, construct: str, line: int) -> None:
     text = "import os\n\n" + _construct(kind, n)
     nesting = cst_nesting(parse_python(text, "deep.py"), text)
-    assert nesting.depth >= n > CST_LIMIT
+    assert nesting.depth >= n and nesting.depth > CST_LIMIT
     assert nesting.construct == construct
-    assert nesting.line == line
+    assert line is None or nesting.line == line
 
 
 @pytest.mark.parametrize("kind, n", [
-    ("and", 1_500), ("strings", 1_500), ("import", 1_500), ("comprehension", 900),
+    ("and", 1_500), ("strings", 2_800), ("import", 1_500), ("comprehension", 900),
     ("plus", 1_500), ("elif", 700), ("unary", 1_500), ("calls", 150),
 ])
 def test_deep_but_sane_files_are_linted_on_a_large_stack(kind: str, n: int, monkeypatch) -> None:
@@ -411,13 +411,16 @@ def test_deep_but_sane_files_are_linted_on_a_large_stack(kind: str, n: int, monk
     assert sys.getrecursionlimit() == limit  # restored
 
 
-def test_stdlib_charmap_codecs_are_linted_normally(monkeypatch) -> None:
-    """Real code nests this deep: the stdlib's codecs concatenate 256 string literals."""
-    codec = Path(sysconfig.get_paths()["stdlib"]) / "encodings" / "cp1252.py"
-    text = codec.read_text(encoding="utf-8")
-    assert CST_DEEP < cst_nesting(parse_python(text, str(codec)), text).depth < CST_LIMIT
+def test_deep_stdlib_modules_are_linted_normally(monkeypatch) -> None:
+    """Real code nests this deep: the stdlib's codecs concatenate 256 string literals,
+    pydoc's topics 2,221 (found by the sweep; linting it fully takes ~10 s)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for module in ("encodings/cp1252.py", "pydoc_data/topics.py"):
+        text = (stdlib / module).read_text(encoding="utf-8")
+        assert CST_DEEP < cst_nesting(parse_python(text, module), text).depth < CST_LIMIT, module
+    codec = stdlib / "encodings" / "cp1252.py"
     engine = _engine(monkeypatch, CstProbe)
-    result = engine.lint_text(text, codec, "python", "cp1252.py")
+    result = engine.lint_text(codec.read_text(encoding="utf-8"), codec, "python", "cp1252.py")
     assert [f.code for f in result.findings if f.code in ("RPT991", INTERNAL_ERROR)] == ["RPT991"]
 
 

@@ -11,10 +11,13 @@ has been built by ``make bench``.  Each tree is linted as its own project with t
 default configuration (every rule), without the findings cache, by worker
 processes (``--jobs``, default: the number of CPUs).
 
-Prints, per tree: files, lines, findings per rule code, internal errors and
-seconds.  Exit status 1 when any file produced an internal error (RPT000) or
-killed its worker process (each such file is listed with its message); 0
-otherwise.  E999/E902 are findings here, not failures: the stdlib's own test
+Prints, per tree: files, lines, findings per rule code, seconds, the slowest
+files, the files a rule family could not lint because of a documented limit
+(RPT000 "not run on this file": libcst cannot parse valid code, or it nests too
+deep for libcst to be safe; "file not checked": over 2 million characters) and
+the internal errors (any other RPT000: an exception inside a rule or the
+engine, or a file that killed its worker process).  Exit status 1 when there is
+any internal error, each listed with its message; 0 otherwise.  E999/E902 are findings here, not failures: the stdlib's own test
 suite ships files that are deliberately unparsable or mis-encoded.
 """
 
@@ -41,7 +44,8 @@ class FileOutcome:
     path: str
     lines: int = 0
     codes: list[str] = field(default_factory=list)
-    internal: list[str] = field(default_factory=list)  # "line:col message" of each RPT000
+    internal: list[str] = field(default_factory=list)  # "line:col message" of each RPT000 bug
+    limits: list[str] = field(default_factory=list)  # RPT000 for a known tool limit
     crashed: str = ""  # set when linting the file killed the process
     seconds: float = 0.0
 
@@ -54,6 +58,7 @@ class TreeReport:
     seconds: float = 0.0
     per_code: collections.Counter = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
     slowest: list[tuple[float, str, int]] = field(default_factory=list)
 
 
@@ -106,8 +111,15 @@ def lint_one(root: Path, path: Path) -> FileOutcome:
     for finding in result.findings:
         outcome.codes.append(finding.code)
         if finding.code == INTERNAL_ERROR:
-            outcome.internal.append(f"{finding.line}:{finding.column} {finding.message}")
+            where = f"{finding.line}:{finding.column} {finding.message}"
+            (outcome.limits if _is_limit(finding.message) else outcome.internal).append(where)
     return outcome
+
+
+def _is_limit(message: str) -> bool:
+    """RPT000 for a documented limit (libcst cannot or must not parse the file, a file
+    too large), as opposed to an exception inside a rule or the engine: a bug."""
+    return " not run on this file: " in message or message.startswith("file not checked: ")
 
 
 def lint_chunk(root: Path, paths: list[Path]) -> list[FileOutcome]:
@@ -164,6 +176,8 @@ def sweep_tree(root: Path, jobs: int, sample: int | None, out) -> TreeReport:
         report.per_code.update(outcome.codes)
         for message in outcome.internal:
             report.failures.append(f"{outcome.path}:{message}")
+        for message in outcome.limits:
+            report.limits.append(f"{outcome.path}:{message}")
         if outcome.crashed:
             report.failures.append(f"{outcome.path}: {outcome.crashed}")
     report.slowest = sorted(((o.seconds, o.path, o.lines) for o in outcomes), reverse=True)[:5]
@@ -188,6 +202,10 @@ def print_report(report: TreeReport, jobs: int, out) -> None:
     print("  slowest files:", file=out)
     for seconds, path, lines in report.slowest:
         print(f"    {seconds:7.2f} s  {path} ({lines:,} lines)", file=out)
+    print(f"  files a rule family could not lint (documented limits, not failures) {len(report.limits)}",
+          file=out)
+    for limit in report.limits:
+        print(f"    {limit}", file=out)
     print(f"  internal errors {len(report.failures)}", file=out)
     for failure in report.failures:
         print(f"    {failure}", file=out)
