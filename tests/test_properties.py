@@ -81,7 +81,7 @@ def statement_lines(text: str) -> list[int]:
         return []
     import ast
 
-    lines = text.split("\n")
+    lines = split_lines(text)
     starts = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.stmt):
@@ -92,8 +92,13 @@ def statement_lines(text: str) -> list[int]:
     return sorted(starts)
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as CPython numbers them (\\r, \\r\\n and \\n end a line; form feeds do not)."""
+    return re.split(r"\r\n|\r|\n", text)
+
+
 def insert_lines(text: str, before: int, new: list[str]) -> str:
-    lines = text.split("\n")
+    lines = split_lines(text)
     return "\n".join(lines[:before - 1] + new + lines[before - 1:])
 
 
@@ -126,13 +131,17 @@ def mutated_source(draw):
     project, path = draw(st.sampled_from(SOURCES))
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".py":
-        for _ in range(draw(st.integers(0, 2))):
-            starts = [n for n in statement_lines(text) if not text.split("\n")[n - 1][:1].isspace()]
+        # At most one hypothesmith module per example (it records hypothesis targets,
+        # which may be set once per test case); other splices come from the fixtures.
+        snippets = [draw(generated_modules)] if draw(st.booleans()) else []
+        snippets += draw(st.lists(st.sampled_from([p for _, p in PY_SOURCES]), max_size=1))
+        for snippet in snippets:
+            snippet = snippet if isinstance(snippet, str) else snippet.read_text(encoding="utf-8")
+            lines = split_lines(text)
+            starts = [n for n in statement_lines(text) if not lines[n - 1][:1].isspace()]
             if not starts:
                 break
-            snippet = draw(st.one_of(generated_modules, st.sampled_from([p.read_text(encoding="utf-8")
-                                                                          for _, p in PY_SOURCES])))
-            text = insert_lines(text, draw(st.sampled_from(starts)), snippet.split("\n"))
+            text = insert_lines(text, draw(st.sampled_from(starts)), split_lines(snippet))
     if draw(st.booleans()):
         starts = statement_lines(text) if path.suffix == ".py" else list(range(1, text.count("\n") + 2))
         if starts:
@@ -219,7 +228,7 @@ def test_noqa_on_a_findings_line_removes_exactly_that_finding(case) -> None:
     target = _noqa_target(text, finding.line)
     assume(target is not None)
     line, covered = target
-    lines = text.split("\n")
+    lines = split_lines(text)
     assume("noqa" not in lines[line - 1] and not lines[line - 1].endswith("\\"))
     lines[line - 1] += f"  # noqa: {finding.code}"
     after = lint(project, path, "\n".join(lines)).findings
