@@ -73,6 +73,7 @@ def main() -> None:
 def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, config_file,
           no_cache, jobs, stdin_filename, force_exclude, verbose) -> None:
     """Lint PATHS (default: the current directory; '-' reads standard input)."""
+    _collect_garbage_rarely()
     from raptor_lint import formats
     from raptor_lint.runner import CheckOptions, RunResult, UsageError, run_check
 
@@ -119,6 +120,18 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
     if result.findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_CLEAN)
+
+
+def _collect_garbage_rarely() -> None:
+    """Linting allocates millions of short-lived, acyclic objects (ast nodes, tokens): with
+    CPython's default thresholds (700, 10, 10) the cyclic collector runs every few hundred
+    nodes and keeps rescanning the long-lived project facts.  Measured on sqlalchemy (257
+    files, one process): 11.7 s CPU -> 8.6 s.  Reference counting still frees every tree as
+    soon as its file is done; only rare cycles wait longer.  The process is ours (the
+    flake8 plugin and library callers keep their host's settings)."""
+    import gc
+
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _projects(paths: list[Path], stdin_filename: str | None, config_file: Path | None):

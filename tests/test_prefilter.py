@@ -199,3 +199,31 @@ def test_a_failing_prefilter_runs_its_family(tmp_path, monkeypatch) -> None:
     path = tmp_path / "m.py"
     path.write_text("x = 1\n", encoding="utf-8")
     assert [f.code for f in Engine(Config(root=tmp_path)).lint_path(path, "python").findings] == ["RPT994"]
+
+
+def test_a_run_without_sql_never_imports_sqlglot(tmp_path) -> None:
+    """sqlglot costs ~0.2 s to import: a pre-commit run over files with no SQL sink (and
+    ``--version``/``rules``) must not pay it.  A file with SQL still imports it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    (tmp_path / "views.py").write_text("def health():\n    return {'ok': True}\n", encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "from raptor_lint.cli import main\n"
+        "try:\n"
+        "    main(['check', '--no-cache', '--exit-zero', *sys.argv[1:]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('sqlglot' in sys.modules, file=sys.stderr)\n"
+    )
+
+    def imports_sqlglot(*args: str) -> bool:
+        proc = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True)
+        return proc.stderr.strip().splitlines()[-1] == "True"
+
+    assert not imports_sqlglot("views.py")
+    (tmp_path / "report.py").write_text(
+        "def report(conn):\n    return conn.execute('SELECT MAX(a, b) FROM t')\n", encoding="utf-8")
+    assert imports_sqlglot("report.py")

@@ -18,12 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from sqlglot import exp
-from sqlglot.tokens import TokenType
-
 from raptor_lint.findings import Finding
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.sql import ParsedSql, SqlFile, SqlUse, sql_file
+from raptor_lint.sql.parse import exp  # sqlglot's expressions, imported on first use
 from raptor_lint.sql.guards import POSTGRESQL, SQLITE, Reach
 
 RUNBOOK = "SQLite-vs-Postgres test divergence"
@@ -42,9 +40,12 @@ class OneDialectConstruct:
     matches: Callable[[ParsedSql], bool]    # does the parsed SQL contain it?
 
 
-def node_of(*types: type[exp.Expression]) -> Callable[[ParsedSql], bool]:
-    """Matcher: a node of one of ``types`` anywhere in the statements."""
-    return lambda parsed: any(s.find(*types) is not None for s in parsed.statements)
+def node_of(*names: str) -> Callable[[ParsedSql], bool]:
+    """Matcher: a node of one of the ``sqlglot.exp`` types ``names`` anywhere in the statements."""
+    def matches(parsed: ParsedSql) -> bool:
+        types = tuple(getattr(exp, name) for name in names)
+        return any(s.find(*types) is not None for s in parsed.statements)
+    return matches
 
 
 def insert_or(alternative: str) -> Callable[[ParsedSql], bool]:
@@ -55,14 +56,16 @@ def insert_or(alternative: str) -> Callable[[ParsedSql], bool]:
     return matches
 
 
-def function_with_literal(types: tuple[type[exp.Expression], ...], names: tuple[str, ...],
+def function_with_literal(type_names: tuple[str, ...], names: tuple[str, ...],
                           literal: str) -> Callable[[ParsedSql], bool]:
-    """Matcher: a function call (typed node or anonymous ``names``) with the string ``literal`` as an argument."""
+    """Matcher: a function call (a node of the ``sqlglot.exp`` types ``type_names``, or an
+    anonymous call of ``names``) with the string ``literal`` as an argument."""
     def has_literal(node: exp.Expression) -> bool:
         return any(isinstance(arg, exp.Literal) and arg.is_string and arg.this.lower() == literal
                    for arg in node.iter_expressions())
 
     def matches(parsed: ParsedSql) -> bool:
+        types = tuple(getattr(exp, name) for name in type_names)
         for statement in parsed.statements:
             for node in statement.find_all(exp.Func):
                 if isinstance(node, types) or (
@@ -73,7 +76,7 @@ def function_with_literal(types: tuple[type[exp.Expression], ...], names: tuple[
     return matches
 
 
-def token_of(token_type: TokenType) -> Callable[[ParsedSql], bool]:
+def token_of(token_type: str) -> Callable[[ParsedSql], bool]:
     """Matcher: a token (e.g. ``::``, which parses to the same tree as CAST)."""
     return lambda parsed: parsed.has_token(token_type)
 
@@ -87,16 +90,16 @@ ONE_DIALECT_CONSTRUCTS: tuple[OneDialectConstruct, ...] = (
                         insert_or("IGNORE")),
     OneDialectConstruct("AUTOINCREMENT", POSTGRESQL,
                         "a plain INTEGER PRIMARY KEY, or sa.Identity() through SQLAlchemy",
-                        node_of(exp.AutoIncrementColumnConstraint)),
+                        node_of("AutoIncrementColumnConstraint")),
     OneDialectConstruct("datetime('now')", POSTGRESQL,
                         "CURRENT_TIMESTAMP, or a timestamp computed in Python and bound",
-                        function_with_literal((exp.Datetime, exp.Date, exp.Time), ("datetime", "date", "time"), "now")),
+                        function_with_literal(("Datetime", "Date", "Time"), ("datetime", "date", "time"), "now")),
     OneDialectConstruct("ILIKE", SQLITE,
                         "LOWER(col) LIKE LOWER(:pattern)",
-                        node_of(exp.ILike)),
+                        node_of("ILike")),
     OneDialectConstruct("'::' cast", SQLITE,
                         "CAST(expr AS type)",
-                        token_of(TokenType.DCOLON)),
+                        token_of("DCOLON")),
 )
 
 

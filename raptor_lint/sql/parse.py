@@ -8,7 +8,7 @@ reader rewrites it to ``GREATEST``).  See STACK-NOTES.md.
 
 sqlglot is lenient (``"hello world"`` parses as an ``Alias``), so a string
 only counts as SQL when every parsed piece is a *statement* (see
-``STATEMENT_TYPES``).  A string that does not tokenize or parse, or is not a
+``statement_types()``).  A string that does not tokenize or parse, or is not a
 statement, gets ``ParsedSql.error`` (the reason, for ``--verbose``) and no
 statements: rules never look at it, so it can never produce a finding by
 accident.  sqlglot's warnings (the ``Command`` fallback) are silenced while we
@@ -17,32 +17,58 @@ parse, without touching the ``sqlglot`` logger's level for anyone else.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.tokens import Token, TokenType
-
 if TYPE_CHECKING:  # pragma: no cover
+    from sqlglot.tokens import Token, TokenType
+
     from raptor_lint.project import ProjectIndex
+
+
+class _LazyModule:
+    """A module imported on first attribute access.  sqlglot takes ~0.2 s to import, more
+    than a pre-commit run over a few files spends linting, and most runs parse no SQL at all
+    (no file passes the SQL families' pre-filters): ``raptor-lint check`` on files with no
+    SQL, ``--version`` and ``rules`` never import it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+exp = _LazyModule("sqlglot.expressions")
+sqlglot_errors = _LazyModule("sqlglot.errors")
+token_types = _LazyModule("sqlglot.tokens")
 
 READ_DIALECT = "postgres"
 
-# Root node types that make a parsed piece a SQL statement.
-STATEMENT_TYPES: tuple[type[exp.Expression], ...] = tuple(
-    cls for cls in (
-        getattr(exp, name, None) for name in (
-            "Select", "SetOperation", "Insert", "Update", "Delete", "Merge", "Create", "Drop",
-            "Alter", "TruncateTable", "Command", "Grant", "Revoke", "Set", "Transaction",
-            "Commit", "Rollback", "Copy", "Pragma", "Comment", "Analyze", "Describe", "Use",
-        )
-    ) if isinstance(cls, type)
+_STATEMENT_TYPE_NAMES = (
+    "Select", "SetOperation", "Insert", "Update", "Delete", "Merge", "Create", "Drop",
+    "Alter", "TruncateTable", "Command", "Grant", "Revoke", "Set", "Transaction",
+    "Commit", "Rollback", "Copy", "Pragma", "Comment", "Analyze", "Describe", "Use",
 )
+
+
+@functools.lru_cache(maxsize=None)
+def statement_types() -> "tuple[type[exp.Expression], ...]":
+    """Root node types that make a parsed piece a SQL statement."""
+    return tuple(cls for cls in (getattr(exp, name, None) for name in _STATEMENT_TYPE_NAMES)
+                 if isinstance(cls, type))
+
+
+@functools.lru_cache(maxsize=None)
+def _dialect():
+    from sqlglot.dialects.dialect import Dialect
+
+    return Dialect.get_or_raise(READ_DIALECT)
 
 # Distinct strings kept per run.  A Raptor service has a few hundred; the bound
 # only protects a long-lived process (flake8 worker, LSP) from unbounded growth.
@@ -65,7 +91,10 @@ class ParsedSql:
     def ok(self) -> bool:
         return self.error is None
 
-    def has_token(self, token_type: TokenType) -> bool:
+    def has_token(self, token_type: "TokenType | str") -> bool:
+        """``token_type``: a ``TokenType`` or its name (``"DCOLON"``)."""
+        if isinstance(token_type, str):
+            token_type = getattr(token_types.TokenType, token_type)
         return any(token.token_type == token_type for token in self.tokens)
 
 
@@ -87,14 +116,15 @@ def parse_sql(text: str) -> ParsedSql:
     """Parse ``text`` (uncached).  Never raises."""
     if not text.strip():
         return ParsedSql(text, error="empty string")
-    dialect = Dialect.get_or_raise(READ_DIALECT)
+    dialect = _dialect()
+    errors = sqlglot_errors
     _state.parsing = True
     try:
         tokens = dialect.tokenize(text)
         trees = dialect.parser().parse(tokens, text)
-    except sqlglot.errors.ParseError as exc:
+    except errors.ParseError as exc:
         return ParsedSql(text, error=f"sqlglot cannot parse it: {_describe_parse_error(exc)}")
-    except sqlglot.errors.TokenError as exc:
+    except errors.TokenError as exc:
         return ParsedSql(text, error=f"sqlglot cannot tokenize it: {_first_line(exc)}")
     except RecursionError:
         return ParsedSql(text, error="sqlglot cannot parse it: nesting too deep")
@@ -105,7 +135,7 @@ def parse_sql(text: str) -> ParsedSql:
     pieces = [tree for tree in trees if tree is not None]
     if not pieces:
         return ParsedSql(text, error="no SQL statement in it")
-    strangers = [tree for tree in pieces if not isinstance(tree, STATEMENT_TYPES)]
+    strangers = [tree for tree in pieces if not isinstance(tree, statement_types())]
     if strangers:
         return ParsedSql(text, error=(
             f"not a SQL statement (sqlglot reads it as {type(strangers[0]).__name__})"), fragment=True)
