@@ -241,3 +241,26 @@ def test_changed_file_is_reread(project: Path) -> None:
     assert index.string_constant(path, "VALUE").text == "/one"
     path.write_text('VALUE = "/two-longer"\n')
     assert index.string_constant(path, "VALUE").text == "/two-longer"
+
+
+def test_parsed_modules_are_bounded_and_evicted_ones_resolve_the_same(project: Path, monkeypatch) -> None:
+    """Memory: a run over thousands of files keeps only a working set of module trees."""
+    import raptor_lint.project.modules as modules
+
+    expected = [text_of(ModuleIndex(project).string_constant(project / "pkg/sub/mod.py", name))
+                for name in ("PREFIX", "INTERNAL", "V_ALIAS_MODULE", "V_DOTTED", "V_CLASS")]
+    monkeypatch.setattr(modules, "MODULE_CACHE_SIZE", 2)
+    index = ModuleIndex(project)
+    for _ in range(2):  # the second round re-parses what the first evicted
+        got = [text_of(index.string_constant(project / "pkg/sub/mod.py", name))
+               for name in ("PREFIX", "INTERNAL", "V_ALIAS_MODULE", "V_DOTTED", "V_CLASS")]
+        assert got == expected and all(value is not None for value in got)
+        assert len(index._modules) <= 2
+
+
+def test_a_literal_is_its_own_value_without_reading_the_module(project: Path) -> None:
+    tree = ast.parse('bp.route("/api/users")\n')
+    literal = tree.body[0].value.args[0]
+    value = ModuleIndex(project).evaluate(literal, project / "pkg/not_on_disk.py", tree=tree, text="")
+    assert value.text == "/api/users" and value.complete
+    assert value.origin == ((project / "pkg/not_on_disk.py").resolve(), 1)

@@ -59,6 +59,7 @@ import ast
 import dataclasses
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -72,6 +73,11 @@ MAX_DEPTH = 40
 ASTROID_INFERENCE_BUDGET = 200
 ASTROID_MODULE_BUDGET = 64
 ASTROID_MAX_VALUES = 8
+# Parsed modules kept for reuse (least recently used first out).  A module's ``ast`` tree
+# takes ~50-100x its source in memory; on a 3,678-file tree an unbounded cache held
+# several hundred MB.  Resolution chains are short (an import, a re-export, a settings
+# module), so a small working set serves them; an evicted module is re-parsed.
+MODULE_CACHE_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,12 @@ class _Module:
         self._scopes: list[ast.AST] | None = None
         self._scope_bindings: dict[int, dict[str, list[_Binding]]] = {}
         self._all: set[str] | None | bool = False
-        # Module names rebound at run time through ``global`` in a function.
+        # Module names rebound at run time through ``global`` in a function (a file
+        # that never spells ``global`` has none: skip the walks, most of this cost).
+        if text is None or "global" in text:
+            self._collect_global_rebinds(tree)
+
+    def _collect_global_rebinds(self, tree: ast.Module) -> None:
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 declared = {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
@@ -326,7 +337,7 @@ class ModuleIndex:
     def __init__(self, root: Path, *, use_astroid: bool = True) -> None:
         self.root = root.resolve()
         self.use_astroid = use_astroid
-        self._modules: dict[Path, tuple[tuple[int, int], _Module | None]] = {}
+        self._modules: OrderedDict[Path, tuple[tuple[int, int], _Module | None]] = OrderedDict()
         self._find_cache: dict[tuple[str, Path | None], Path | None] = {}
         self._lock = threading.RLock()
         self._astroid_inferences = 0
@@ -412,6 +423,10 @@ class ModuleIndex:
         stamp = (stat.st_mtime_ns, stat.st_size)
         cached = self._modules.get(path)
         if cached is not None and cached[0] == stamp:
+            try:
+                self._modules.move_to_end(path)
+            except KeyError:  # evicted by another thread meanwhile
+                pass
             return cached[1]
         module = None
         try:
@@ -421,6 +436,9 @@ class ModuleIndex:
             module = None
         with self._lock:
             self._modules[path] = (stamp, module)
+            self._modules.move_to_end(path)
+            while len(self._modules) > MODULE_CACHE_SIZE:
+                self._modules.popitem(last=False)
         return module
 
     def _override(self, path: Path, tree: ast.Module | None, text: str | None) -> dict[Path, _Module]:
@@ -481,6 +499,9 @@ class ModuleIndex:
     def evaluate(self, expr: ast.AST, path: Path, placeholder: str | None = None, *,
                  tree: ast.Module | None = None, text: str | None = None) -> StringValue | None:
         """Value of ``expr`` (a node of the module at ``path``, or of ``tree``)."""
+        if tree is not None and isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            # Most route rules and prefixes are plain literals: no module bindings needed.
+            return StringValue(expr.value, True, (Path(path).resolve(), getattr(expr, "lineno", 0)))
         walk = _Walk(placeholder, self._override(Path(path), tree, text))
         module = self._module(Path(path), walk)
         if module is None:
