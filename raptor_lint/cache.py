@@ -16,6 +16,13 @@ entry is used only when all of these still match:
   depend only on their own content.  Non-Python files always count as such
   (a Procfile's RPT602 reads the gunicorn config file it names).
 
+Speed (the warm run is all look-ups): an entry also records the file's size and
+mtime when it was read, so an unchanged file is not even read — its content is
+hashed only when its stat differs (then a matching hash is still a hit), and a
+file modified within the last two seconds never trusts its stat (mtime
+granularity).  When a run covers the whole project, the project state is taken
+from the stats the look-ups made anyway instead of a second walk.
+
 Entries are written by whoever linted the file (a worker process included), as
 a temporary file renamed over the entry (``os.replace``): concurrent runs never
 see half an entry.  Anything unreadable, truncated, of another shape or deleted
@@ -32,7 +39,9 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable
 
 from raptor_lint.config import Config
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
@@ -76,12 +85,34 @@ def tool_fingerprint() -> str:
     return digest.hexdigest()
 
 
+# A file whose mtime is this recent may still change within the same mtime tick: its
+# stat is not recorded, so the next run hashes its content.
+RECENT_NS = 2_000_000_000
+
+
 def _stat_token(path: Path) -> str:
     try:
         st = path.stat()
     except OSError:
         return f"{path}:missing"
     return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _file_token(root: str, path: Path | str, st: "os.stat_result | None") -> str:
+    """One project file in the project state: its path relative to the root (so the
+    fingerprint is the same whatever the working directory), size and mtime."""
+    absolute = os.path.abspath(path)
+    prefix = root.rstrip(os.sep) + os.sep
+    rel = absolute[len(prefix):] if absolute.startswith(prefix) else os.path.relpath(absolute, root)
+    rel = rel.replace(os.sep, "/")
+    return f"{rel}:missing" if st is None else f"{rel}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def stat_or_none(path: Path | str) -> "os.stat_result | None":
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def facts_fingerprint(config: Config) -> str:
@@ -106,13 +137,19 @@ def facts_fingerprint(config: Config) -> str:
     return hashlib.sha1("\n".join(tokens).encode(), usedforsecurity=False).hexdigest()
 
 
-def project_state_fingerprint(config: Config) -> str:
-    """Size and mtime of every file a run over the project root would lint."""
-    from raptor_lint.discovery import iter_files
+def project_state_fingerprint(config: Config, stats: "dict[str, os.stat_result | None] | None" = None) -> str:
+    """Size and mtime of every file a run over the project root would lint.
 
+    ``stats``: path -> stat of exactly those files, when the caller already has them
+    (a run over the whole project); otherwise the project is walked."""
+    root = os.path.abspath(config.root)
+    if stats is None:
+        from raptor_lint.discovery import iter_files
+
+        stats = {str(path): stat_or_none(path) for path, _kind in iter_files([config.root], config)}
+    tokens = sorted(_file_token(root, path, st) for path, st in stats.items())
     digest = hashlib.sha1(usedforsecurity=False)
-    for path, _kind in iter_files([config.root], config):
-        digest.update(_stat_token(path).encode() + b"\n")
+    digest.update("\n".join(tokens).encode())
     digest.update(facts_fingerprint(config).encode())
     return digest.hexdigest()
 
@@ -124,6 +161,7 @@ class FindingsCache:
         self.config = config
         self.directory = config.root / CACHE_DIR_NAME
         self.tool_dir = self.directory / tool_fingerprint()[:20]
+        self._tool_dir = str(self.tool_dir)
         self.config_key = hashlib.sha1(config.fingerprint().encode(), usedforsecurity=False).hexdigest()
         self.facts = facts if facts is not None else facts_fingerprint(config)
         # Computed on first need (only entries that consulted the project need it).
@@ -135,20 +173,35 @@ class FindingsCache:
             self._project_state = project_state_fingerprint(self.config)
         return self._project_state
 
-    def entry_path(self, path: Path) -> Path:
+    def set_project_stats(self, stats: "dict[str, os.stat_result | None]") -> None:
+        """The stats of every project file, taken by a run over the whole project before
+        it linted anything: the project state without walking the project again."""
+        if self._project_state is None:
+            self._project_state = project_state_fingerprint(self.config, stats)
+
+    def entry_path(self, path: Path) -> str:
         identity = f"{self.config_key}\0{os.path.abspath(path)}"
         key = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
-        return self.tool_dir / key[:2] / f"{key[2:]}.json"
+        return os.path.join(self._tool_dir, key[:2], f"{key[2:]}.json")
 
     # -------------------------------------------------------------- read
-    def lookup(self, path: Path, data: bytes, display: str) -> list[Finding] | None:
-        """The cached findings for ``path`` with content ``data``, or None (a miss)."""
+    def lookup(self, path: Path, data: "bytes | Callable[[], bytes | None]", display: str,
+               st: "os.stat_result | None" = None) -> list[Finding] | None:
+        """The cached findings for ``path`` with content ``data``, or None (a miss).
+
+        ``data`` may be a function reading the file: it is called only when the
+        entry's recorded stat does not match ``st`` (the file's stat before reading)."""
         try:
             with open(self.entry_path(path), "rb") as handle:
                 entry = json.loads(handle.read())
-            if (entry["v"] != FORMAT or entry["path"] != os.path.abspath(path)
-                    or entry["content"] != content_hash(data) or entry["facts"] != self.facts):
+            if entry["v"] != FORMAT or entry["path"] != os.path.abspath(path) or entry["facts"] != self.facts:
                 return None
+            recorded = entry.get("stat")
+            if not (st is not None and recorded is not None
+                    and recorded == [st.st_size, st.st_mtime_ns]):
+                content = data() if callable(data) else data
+                if content is None or entry["content"] != content_hash(content):
+                    return None
             if entry["project"] is not None and entry["project"] != self.project_state():
                 return None
             return [_decode(item, display) for item in entry["findings"]]
@@ -157,20 +210,23 @@ class FindingsCache:
 
     # ------------------------------------------------------------- write
     def store(self, path: Path, data: bytes, findings: list[Finding], display: str,
-              used_project: bool) -> None:
-        """Record ``findings`` for ``path`` as it was linted (``data``).  Never raises."""
+              used_project: bool, st: "os.stat_result | None" = None) -> None:
+        """Record ``findings`` for ``path`` as it was linted (``data``, read after taking
+        the stat ``st``).  Never raises."""
         if any(f.code in (INTERNAL_ERROR, IO_ERROR) or f.path != display for f in findings):
             return  # internal errors and I/O errors may be transient: lint again next time
         try:
+            trusted = st is not None and time.time_ns() - st.st_mtime_ns > RECENT_NS
             entry = {
                 "v": FORMAT,
                 "path": os.path.abspath(path),
+                "stat": [st.st_size, st.st_mtime_ns] if trusted else None,
                 "content": content_hash(data),
                 "facts": self.facts,
                 "project": self.project_state() if used_project else None,
                 "findings": [_encode(f) for f in findings],
             }
-            target = self.entry_path(path)
+            target = Path(self.entry_path(path))
             self._ensure_directory(target.parent)
             _atomic_write(target, json.dumps(entry, separators=(",", ":")).encode())
         except Exception:  # noqa: BLE001 - read-only tree, disk full, deleted mid-run...

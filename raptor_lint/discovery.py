@@ -98,17 +98,19 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
             excluded = _Excluder(config)
             for directory, dirnames, filenames in os.walk(root, followlinks=False):
                 base = Path(directory)
+                absolute_dir = os.path.abspath(directory)
                 dirnames[:] = sorted(d for d in dirnames if not excluded(directory, d))
                 for filename in sorted(filenames):
-                    path = base / filename
+                    # Strings first: most names are decided without building a path object.
                     kind = _kind(filename, _suffix(filename).lower(),
-                                 lambda: str(PurePosixPath(path.as_posix()).parent), path, False)
+                                 lambda: Path(directory).as_posix(),
+                                 os.path.join(directory, filename), False)
                     if kind is None or excluded(directory, filename):
                         continue
-                    key = os.path.normcase(os.path.abspath(path))
+                    key = os.path.normcase(os.path.join(absolute_dir, filename))
                     if key not in seen:
                         seen.add(key)
-                        yield path, kind
+                        yield base / filename, kind
         else:
             key = os.path.normcase(os.path.abspath(root))
             if key not in seen:

@@ -49,39 +49,34 @@ def default_jobs() -> int:
 
 
 def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | None = None,
-              use_cache: bool = True, keep_text: bool = False, read_cache: bool = True) -> list["FileResult"]:
+              use_cache: bool = True, keep_text: bool = False, read_cache: bool = True,
+              covers_project: bool = False) -> list["FileResult"]:
     """Lint ``files`` ((path, kind) pairs); results in the same order.
 
     ``keep_text``: keep each file's decoded text on its result (``--fix``/``--diff``
     need it).  With it, or without ``read_cache`` (``--verbose``: the families'
     notes are not cached), every file is linted again; entries are still written.
+    ``covers_project``: ``files`` are every lintable file of the project (a run over
+    its root), so their stats are the project state the cache needs.
     """
+    from raptor_lint.cache import stat_or_none
     from raptor_lint.engine import FileResult
 
     cache = _make_cache(engine.config) if use_cache else None
     results: list[FileResult | None] = [None] * len(files)
     todo: list[tuple[int, Path, str, str, int]] = []  # index, path, kind, display, size
-    for index, (path, kind) in enumerate(files):
-        display = relative_posix(path)
-        size = 0
-        if cache is not None:
-            try:
-                data = read_source(path)  # never blocks on a FIFO, never reads a device
-            except SourceError:
-                data = None
-            if data is not None:
-                size = len(data)
-                if read_cache and not keep_text:
-                    found = cache.lookup(path, data, display)
-                    if found is not None:
-                        results[index] = FileResult(path, display, kind, found)
-                        continue
-        else:
-            try:
-                size = path.stat().st_size
-            except OSError:
-                pass
-        todo.append((index, path, kind, display, size))
+    cwd = os.getcwd()
+    stats = [stat_or_none(path) for path, _kind in files]  # before reading anything
+    if cache is not None and covers_project:
+        cache.set_project_stats({str(path): st for (path, _kind), st in zip(files, stats)})
+    for index, ((path, kind), st) in enumerate(zip(files, stats)):
+        display = _display(path, cwd)
+        if cache is not None and st is not None and read_cache and not keep_text:
+            found = cache.lookup(path, lambda path=path: _read_or_none(path), display, st)
+            if found is not None:
+                results[index] = FileResult(path, display, kind, found)
+                continue
+        todo.append((index, path, kind, display, st.st_size if st is not None else 0))
 
     jobs = jobs or default_jobs()
     if todo and cache is not None:
@@ -104,8 +99,30 @@ def _make_cache(config: Config) -> "FindingsCache | None":
     return make_cache(config)
 
 
+def _display(path: Path, cwd: str) -> str:
+    """``relative_posix(path)`` without building path objects (the common POSIX case)."""
+    text = str(path)
+    if os.sep == "/" and not os.path.isabs(text):
+        text = os.path.normpath(text)
+        if not text.startswith(".."):
+            return text
+    return relative_posix(path, Path(cwd))
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return read_source(path)  # never blocks on a FIFO, never reads a device
+    except SourceError:
+        return None
+
+
 def _lint_one(engine: "Engine", cache: "FindingsCache | None", path: Path, kind: str, display: str,
               keep_text: bool) -> "FileResult":
+    st = None
+    if cache is not None:
+        from raptor_lint.cache import stat_or_none
+
+        st = stat_or_none(path)  # before reading: a later change then shows as a stat change
     try:
         data = read_source(path)  # never blocks on a FIFO, never reads a device
     except SourceError:
@@ -115,7 +132,7 @@ def _lint_one(engine: "Engine", cache: "FindingsCache | None", path: Path, kind:
         # Non-Python files count as reading the project: a Procfile's RPT602 reads the
         # gunicorn config it names, directly.  They are few and cheap to lint again.
         used_project = result.used_project or kind != PYTHON
-        cache.store(path, data, result.findings, display, used_project)
+        cache.store(path, data, result.findings, display, used_project, st)
     if not keep_text:
         result.text = None
     return result

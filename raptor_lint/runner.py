@@ -96,6 +96,7 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     result.files.extend(lint_many(
         engine, list(files), jobs=options.jobs, keep_text=fixing, read_cache=not options.verbose,
         use_cache=options.use_cache and changes is None and not fixing,
+        covers_project=changes is None and _is_project_root(paths, config),
     ))
     if changes is not None:
         changes.apply(result.files)
@@ -103,6 +104,14 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     if changes is not None and options.fix:
         changes.apply(result.files)  # what remains after --fix, still only on changed lines
     return result
+
+
+def _is_project_root(paths: list[Path], config: Config) -> bool:
+    """Is the run exactly a walk of the project root (``raptor-lint check`` at the root)?"""
+    try:
+        return len(paths) == 1 and paths[0].is_dir() and paths[0].resolve() == config.root.resolve()
+    except OSError:
+        return False
 
 
 def _with_notes(result: RunResult, options: CheckOptions) -> RunResult:

@@ -255,3 +255,54 @@ def test_concurrent_writers_never_produce_a_torn_entry(project) -> None:
     for entry in (project / CACHE_DIR_NAME).rglob("*.json"):
         json.loads(entry.read_bytes())
     assert os.listdir(project / CACHE_DIR_NAME)
+
+
+# ----------------------------------------------------------- warm-run speed
+def _age(project: Path, seconds: int = 60) -> None:
+    """Give every project file an mtime in the past (files written just now never trust
+    their stat: they may change again within the same mtime tick)."""
+    past = os.stat(project).st_mtime - seconds
+    for path in project.rglob("*.py"):
+        os.utime(path, (past, past))
+
+
+def test_unchanged_files_are_not_even_read_on_a_warm_run(project, fake_family, monkeypatch) -> None:
+    from raptor_lint import parallel
+
+    _age(project)
+    first = _run(project)
+    reads: list[str] = []
+    real = parallel.read_source
+    monkeypatch.setattr(parallel, "read_source", lambda path: reads.append(str(path)) or real(path))
+    fake_family.clear()
+    assert _run(project) == first
+    assert reads == [] and fake_family == []
+
+
+def test_a_file_changed_without_a_new_mtime_or_size_is_caught_when_written_recently(
+        project, fake_family) -> None:
+    """Same size, same mtime (a coarse-grained file system, or a tool restoring mtimes):
+    entries of files written within the last seconds do not trust the stat."""
+    first = _run(project)
+    target = project / "app" / "a.py"
+    before = os.stat(target)
+    target.write_text(target.read_text(encoding="utf-8").replace("x = 1", "z = 1"), encoding="utf-8")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(target).st_size == before.st_size
+    fake_family.clear()
+    assert _run(project) == first  # same findings...
+    assert "app/a.py" in fake_family  # ...but linted again, not served from the stale stat
+
+
+def test_project_state_from_the_run_equals_a_walk_of_the_project(project, monkeypatch) -> None:
+    from raptor_lint.cache import project_state_fingerprint, stat_or_none
+    from raptor_lint.discovery import iter_files
+
+    config = Config(root=project)
+    walked = project_state_fingerprint(config)
+    for cwd in (project, project / "app"):
+        monkeypatch.chdir(cwd)
+        files = [path for path, _ in iter_files([Path(os.path.relpath(project))], config)]
+        assert project_state_fingerprint(config, {str(p): stat_or_none(p) for p in files}) == walked
+    (project / "app" / "new.py").write_text("NEW = 1\n", encoding="utf-8")
+    assert project_state_fingerprint(config) != walked
