@@ -227,3 +227,22 @@ def test_a_run_without_sql_never_imports_sqlglot(tmp_path) -> None:
     (tmp_path / "report.py").write_text(
         "def report(conn):\n    return conn.execute('SELECT MAX(a, b) FROM t')\n", encoding="utf-8")
     assert imports_sqlglot("report.py")
+
+
+def test_the_fast_word_test_agrees_with_the_regex() -> None:
+    """The flags/config family's pre-filter looks for the word ``text`` without a
+    leading-``\\b`` regex (which defeats re's literal search): same answer always."""
+    import re
+
+    from hypothesis import given, settings, strategies as st
+
+    from raptor_lint.rules.project_rules import _mentions_word_text
+
+    pieces = st.sampled_from(["text", "Text", "con", "s", "_", "1", "é", ".", "(", " ", "\n", "ß", "٣"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=12).map("".join))
+    def agree(source: str) -> None:
+        assert _mentions_word_text(source) == (re.search(r"\btext\b", source) is not None)
+
+    agree()

