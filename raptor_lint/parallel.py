@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -179,6 +180,10 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
     done: dict[int, FileResult] = {}
     if fork:
         _WORKER["engine"] = engine  # inherited by the forked workers
+        # The inherited heap (engine, project facts, imported modules) stays shared only
+        # while nobody writes to it: the cyclic collector writes to every object it scans.
+        # Frozen objects are never scanned (the documented use of gc.freeze before fork).
+        gc.freeze()
     executor = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context,
                                    initializer=_init_worker,
                                    initargs=(None if fork else engine.config, engine.use_prefilter,
@@ -193,4 +198,6 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         _WORKER.clear()
+        if fork:
+            gc.unfreeze()
     return done
