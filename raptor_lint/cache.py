@@ -38,11 +38,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from raptor_lint.atomic import replace_file
 from raptor_lint.config import Config
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
 
@@ -244,17 +244,7 @@ class FindingsCache:
 
 
 def _atomic_write(target: Path, payload: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    replace_file(target, payload, keep_mode=False, durable=False)  # a lost entry is a miss
 
 
 def _encode(finding: Finding) -> list:

@@ -24,12 +24,12 @@ import io
 import os
 import re
 import stat
-import tempfile
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from raptor_lint.atomic import replace_file
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import Edit, Finding, Fix
 from raptor_lint.source import SourceError, decode_python, decode_text, parse_python
@@ -152,24 +152,8 @@ def _decode(data: bytes, kind: str) -> tuple[str, str]:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content atomically (same directory temp file + ``os.replace``)."""
-    target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(os.stat(target).st_mode)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                             suffix=".raptor-lint.tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    """Replace ``path``'s content atomically, keeping its mode (``raptor_lint.atomic``)."""
+    replace_file(path, data, keep_mode=True, durable=True)
 
 
 def unified_diff(original: str, fixed: str, display: str) -> str:

@@ -249,7 +249,7 @@ def test_concurrent_writers_never_produce_a_torn_entry(project) -> None:
     for worker in workers:
         worker.join(60)
     assert [queue.get(timeout=5) for _ in workers] == [0, 0, 0]
-    leftovers = [p for p in (project / CACHE_DIR_NAME).rglob(".tmp-*")]
+    leftovers = [p for p in (project / CACHE_DIR_NAME).rglob("*.raptor-lint.tmp")]
     assert leftovers == []
     # Whatever entry won, it is complete and readable.
     for entry in (project / CACHE_DIR_NAME).rglob("*.json"):
@@ -306,3 +306,15 @@ def test_project_state_from_the_run_equals_a_walk_of_the_project(project, monkey
         assert project_state_fingerprint(config, {str(p): stat_or_none(p) for p in files}) == walked
     (project / "app" / "new.py").write_text("NEW = 1\n", encoding="utf-8")
     assert project_state_fingerprint(config) != walked
+
+
+def test_an_interrupted_entry_write_leaves_no_temporary_file(project, monkeypatch) -> None:
+    """The cache writes through raptor_lint.atomic like --fix: a failed rename is cleaned up."""
+    def failing_replace(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    cache = FindingsCache(Config(root=project))
+    cache.store(project / "app" / "a.py", b"x = 1\n", [], "app/a.py", used_project=False)
+    assert list((project / CACHE_DIR_NAME).rglob("*.raptor-lint.tmp")) == []
+    assert list((project / CACHE_DIR_NAME).rglob("*.json")) == []
