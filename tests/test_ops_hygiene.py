@@ -131,3 +131,17 @@ def _lint_file(root: Path, name: str, text: str):
     path.write_text(text)
     engine = Engine(Config(root=root))
     return [(f.line, f.column, f.code) for f in engine.lint_path(path, "procfile").findings]
+
+
+def test_findings_span_the_command_and_the_gunicorn_word() -> None:
+    """Editors underline something: RPT601 the whole `heroku config:set …` command (where
+    the fix appends), RPT602 the `gunicorn` word."""
+    script = "set -e\n  heroku config:set SECRET_KEY=\"$KEY\" --app raptor  # rotate\n"
+    (finding,) = ENGINE.lint_text(script, Path("rotate.sh"), "shell", "rotate.sh").findings
+    assert (finding.line, finding.column, finding.end_line, finding.end_column) == (2, 3, 2, 51)
+    assert script.splitlines()[1][finding.column - 1:finding.end_column - 1] == \
+        'heroku config:set SECRET_KEY="$KEY" --app raptor'
+    procfile = "web: gunicorn 'raptor_app:create_app()' --workers 3\n"
+    (finding,) = ENGINE.lint_text(procfile, Path("Procfile"), "procfile", "Procfile").findings
+    assert (finding.code, finding.line, finding.column, finding.end_line, finding.end_column) == \
+        ("RPT602", 1, 6, 1, 14)

@@ -139,16 +139,16 @@ def _unsilenced_config_set(ctx: "FileContext", snippet: Snippet, commands: list[
         if subcommand != "config:set" or is_silenced(command, base):
             continue
         line, column = snippet.position(argv[0].start)
+        end_line, end_column = snippet.end_position(command.end)
         fix = None
         if fixable:
-            end_line, end_column = snippet.end_position(command.end)
             fix = Fix(f"append ` {REDIRECT}`",
                       (Edit(end_line, end_column, end_line, end_column, f" {REDIRECT}"),))
         out, err = output_streams(command, base)
         leak = "stdout and stderr" if out not in {"/dev/null", "&-"} and err not in {"/dev/null", "&-"} \
             else ("stderr" if out in {"/dev/null", "&-"} else "stdout")
         yield ctx.finding(
-            "RPT601", (line, column),
+            "RPT601", (line, column, end_line, end_column),  # the whole command
             f"heroku config:set without {REDIRECT}: the Heroku CLI echoes the values it sets, so "
             f"the secret reaches the terminal and CI logs through {leak}; append `{REDIRECT}`",
             fix=fix,
@@ -182,8 +182,9 @@ def _gunicorn_without_preload(ctx: "FileContext", snippet: Snippet,
             continue  # True, or a value we cannot read statically
         where = f" and {config} does not set preload_app = True" if config else ""
         line, column = snippet.position(word.start)
+        end_line, end_column = snippet.end_position(word.end)
         yield ctx.finding(
-            "RPT602", (line, column),
+            "RPT602", (line, column, end_line, end_column),  # the gunicorn word
             f"the web process runs gunicorn without --preload{where}: the runbook keeps "
             f"--preload on (faster dyno wake and restart, shared memory); add --preload and fix "
             f"module-level state instead of removing it",
