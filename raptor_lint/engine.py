@@ -7,12 +7,13 @@ the same findings everywhere.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from raptor_lint import noqa
 from raptor_lint.config import Config, ConfigError, relative_posix
@@ -56,6 +57,10 @@ class FileResult:
     used_project: bool = False
 
 
+class Cancelled(Exception):
+    """``lint_text(cancelled=...)`` said stop: the caller no longer wants this result."""
+
+
 class Engine:
     def __init__(self, config: Config, project: ProjectIndex | None = None,
                  use_prefilter: bool = True) -> None:
@@ -90,7 +95,12 @@ class Engine:
             ])
         return self.lint_text(text, path, kind, display)
 
-    def lint_text(self, text: str, path: Path, kind: str, display_path: str | None = None) -> FileResult:
+    def lint_text(self, text: str, path: Path, kind: str, display_path: str | None = None, *,
+                  tree: ast.Module | None = None, cancelled: Callable[[], bool] | None = None) -> FileResult:
+        """Lint decoded ``text``.  ``tree``: the caller's ``ast`` tree of exactly ``text``, parsed
+        as ``parse_python`` does (``ast.parse``: no type comments; flake8's), used instead of
+        parsing again.  ``cancelled``: polled before each rule family; True raises ``Cancelled``
+        (the language server stops a check whose buffer has moved on)."""
         display = display_path or relative_posix(path)
         result = FileResult(path, display, kind, text=text)
         if len(text) > MAX_FILE_CHARS:
@@ -103,8 +113,9 @@ class Engine:
         checkers = [checker for checker in self.checkers
                     if kind in checker.file_kinds and (not self.use_prefilter or _passes(checker, text)
                                                        or self._faults and self._fault_matches(checker))]
-        tree = None
-        if kind == PYTHON and (checkers or not compiles_quickly(text, str(path))):
+        if kind != PYTHON:
+            tree = None
+        elif tree is None and (checkers or not compiles_quickly(text, str(path))):
             try:
                 tree = parse_python(text, str(path))
             except SourceError as exc:
@@ -116,20 +127,25 @@ class Engine:
                           config=self.config, project=self.project, ast_tree=tree)
         consulted = self.project.consulted
         try:
-            raw = self._run_families(checkers, ctx)
+            raw = self._run_families(checkers, ctx, cancelled)
             result.notes = ctx.notes
             result.findings = sorted(self._filter(raw, ctx), key=lambda f: f.sort_key)
+        except Cancelled:
+            raise
         except Exception as exc:  # noqa: BLE001 - the engine's own steps (noqa, filters): this file only
             result.findings = [internal_error(display, "engine", _short_reason(exc))]
         result.used_project = self.project.consulted != consulted
         return result
 
     # --------------------------------------------------------------- helpers
-    def _run_families(self, checkers: list[Checker], ctx: FileContext) -> list[Finding]:
+    def _run_families(self, checkers: list[Checker], ctx: FileContext,
+                      cancelled: Callable[[], bool] | None = None) -> list[Finding]:
         raw: list[Finding] = []
         # Families that need libcst on a file it cannot (or must not) parse: one finding per reason.
         unavailable: dict[str, tuple[int, list[Checker]]] = {}
         for checker in checkers:
+            if cancelled is not None and cancelled():
+                raise Cancelled()
             try:
                 raw.extend(self._run_checker(checker, ctx))
             except CSTUnavailable as exc:
