@@ -31,8 +31,16 @@ class Plugin:
     name = "raptor-lint"
     version = __version__
     _options: Any = None
+    # False when flake8's --select/--ignore leave no RPT code to report: flake8 runs every
+    # installed plugin whatever --select says, so `flake8 --select E,F,W` would otherwise
+    # pay for raptor-lint's whole analysis and discard it.
+    _enabled: bool = True
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
+        # flake8's tree is ``ast.parse("".join(lines))``: the same tree the engine's gate
+        # (``compile(..., PyCF_ONLY_AST)``, no type comments) builds from the same text, so
+        # it is linted as is instead of being parsed a second time.  Rules only read it.
+        self.tree = tree if isinstance(tree, ast.Module) else None
         self.filename = filename
         self.lines = lines
 
@@ -54,18 +62,21 @@ class Plugin:
     @classmethod
     def parse_options(cls, options: Any) -> None:
         cls._options = options
+        cls._enabled = _any_code_selected(options)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         from raptor_lint.config import ConfigError
         from raptor_lint.engine import config_error, internal_error
 
+        if not self._enabled:
+            return
         display = self.filename
         try:
             if self.filename in ("-", "stdin"):
                 display = getattr(self._options, "stdin_display_name", None) or "stdin"
             path = Path(display)
             engine = _engine_for(_root_for(path, self._options), _overrides(self._options))
-            result = engine.lint_text("".join(self.lines), path, "python", display_path=display)
+            result = engine.lint_text("".join(self.lines), path, "python", display_path=display, tree=self.tree)
             findings = result.findings
         except ConfigError as exc:
             findings = [config_error(display, "raptor-lint", exc)]
@@ -73,6 +84,19 @@ class Plugin:
             findings = [internal_error(display, "flake8 adapter", f"{type(exc).__name__}: {exc}")]
         for finding in findings:
             yield finding.line, max(finding.column - 1, 0), f"{finding.code} {finding.message}", type(self)
+
+
+def _any_code_selected(options: Any) -> bool:
+    """Would flake8 report any RPT code (or RPT000) with these options?"""
+    try:
+        from flake8.style_guide import Decision, DecisionEngine
+
+        decider = DecisionEngine(options)
+        # Every possible code, not the registry: importing the rule families (sqlglot...)
+        # would cost `flake8 --select E` more than the question is worth.
+        return any(decider.decision_for(f"RPT{number:03d}") is Decision.Selected for number in range(1000))
+    except Exception:  # noqa: BLE001 - another flake8 version, odd options: just run
+        return True
 
 
 def _overrides(options: Any) -> tuple[tuple[str, Any], ...]:

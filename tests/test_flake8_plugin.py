@@ -1,0 +1,112 @@
+"""The flake8 plugin lints the tree flake8 already parsed, and that tree is the one
+the engine's gate would have built (end-to-end flake8 runs are in test_examples.py,
+test_reliability.py and test_safety.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import raptor_lint.engine as engine_module
+from raptor_lint.flake8_plugin import Plugin
+from raptor_lint.source import SourceError, parse_python
+
+from conftest import EXAMPLES, FIXTURES
+
+PYTHON_FILES = sorted([*FIXTURES.rglob("*.py"), *EXAMPLES.rglob("*.py")])
+
+# Type comments: CPython only turns them into tree fields with PyCF_TYPE_COMMENTS,
+# which neither flake8 (ast.parse) nor the gate passes.
+TYPE_COMMENTS = '''\
+import os  # type: int
+from typing import List
+
+_store = []  # type: List[int]
+
+
+def handler(a, b):
+    # type: (int, str) -> None
+    for item in _store:  # type: int
+        _store.append(a)
+    with open(b) as f:  # type: ignore
+        pass
+'''
+
+
+def _flake8_tree(text: str) -> ast.Module:
+    # What flake8.processor.FileProcessor.build_ast does with the file's lines.
+    return ast.parse(text)
+
+
+@pytest.mark.parametrize("text", [TYPE_COMMENTS, *(p.read_text(encoding="utf-8") for p in PYTHON_FILES)],
+                         ids=["type-comments", *(str(p.relative_to(FIXTURES.parent.parent)) for p in PYTHON_FILES)])
+def test_flake8s_tree_is_the_gates_tree(text: str) -> None:
+    try:
+        gate = parse_python(text, "x.py")
+    except SourceError:
+        with pytest.raises(SyntaxError):
+            _flake8_tree(text)
+        return
+    assert ast.dump(_flake8_tree(text), include_attributes=True) == ast.dump(gate, include_attributes=True)
+
+
+def test_plugin_lints_flake8s_tree_without_parsing_again(monkeypatch) -> None:
+    path = EXAMPLES / "raptor_app" / "__init__.py"
+    if not path.is_file():
+        path = next(p for p in sorted(EXAMPLES.rglob("*.py")) if "expect:" in p.read_text(encoding="utf-8"))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    tree = _flake8_tree("".join(lines))
+    expected = list(Plugin(None, str(path), lines).run())  # no tree: the engine parses
+    assert expected, "the example file has findings"
+
+    def no_second_parse(*args, **kwargs):
+        raise AssertionError("the plugin parsed the file again")
+
+    monkeypatch.setattr(engine_module, "parse_python", no_second_parse)
+    monkeypatch.setattr(engine_module, "compiles_quickly", no_second_parse)
+    assert list(Plugin(tree, str(path), lines).run()) == expected
+
+
+def test_plugin_on_a_file_no_family_wants_does_not_parse(monkeypatch, tmp_path: Path) -> None:
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(engine_module, "parse_python", no_parse)
+    monkeypatch.setattr(engine_module, "compiles_quickly", no_parse)
+    lines = ["def add(a, b):\n", "    return a + b\n"]
+    path = tmp_path / "plain.py"
+    assert list(Plugin(_flake8_tree("".join(lines)), str(path), lines).run()) == []
+
+
+def _flake8_options(**chosen):
+    import argparse
+
+    values = {"select": None, "extend_select": None, "ignore": None, "extend_ignore": None,
+              "extended_default_select": ["C90", "E", "F", "W", "RPT"], "extended_default_ignore": []}
+    values.update(chosen)
+    return argparse.Namespace(**values)
+
+
+@pytest.mark.parametrize("chosen, runs", [
+    ({}, True),
+    ({"select": ["E", "F", "W"]}, False),
+    ({"select": ["E", "F", "W", "RPT"]}, True),
+    ({"select": ["E"], "extend_select": ["RPT3"]}, True),
+    ({"ignore": ["RPT"]}, False),
+    ({"ignore": ["RPT1"]}, True),
+])
+def test_plugin_does_no_work_when_flake8_reports_no_rpt_code(monkeypatch, chosen, runs) -> None:
+    import raptor_lint.flake8_plugin as plugin_module
+
+    monkeypatch.setattr(Plugin, "_options", None)
+    monkeypatch.setattr(Plugin, "_enabled", True)
+    Plugin.parse_options(_flake8_options(**chosen))
+    linted: list[str] = []
+    original = plugin_module._engine_for
+    monkeypatch.setattr(plugin_module, "_engine_for", lambda *a: linted.append("x") or original(*a))
+    lines = ["from flask import Blueprint\n", 'bp = Blueprint("r", __name__, url_prefix="/api/r")\n']
+    found = list(Plugin(_flake8_tree("".join(lines)), str(EXAMPLES / "raptor_app" / "bp.py"), lines).run())
+    assert bool(linted) is runs
+    assert [text.split()[0] for _, _, text, _ in found] == (["RPT301"] if runs else [])
