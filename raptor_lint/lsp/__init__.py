@@ -7,4 +7,4 @@ def serve() -> None:
     """Run the language server on stdin/stdout until the client says exit."""
     from raptor_lint.lsp.server import create_server
 
-    create_server().start_io()
+    create_server(manage_gc=True).start_io()

@@ -1,0 +1,121 @@
+"""How the language server schedules checks, in process and without timing:
+a check superseded by a newer change stops before its next rule family and its
+diagnostics are never published; the newest buffer's are.
+
+The end-to-end behaviour over stdio is in tests/test_lsp.py; here a rule family
+is made to wait on an event, so the order of events is fixed, not timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pygls.workspace import Workspace
+
+from raptor_lint.config import Config
+from raptor_lint.engine import Cancelled, Engine
+from raptor_lint.lsp.server import create_server
+
+GUARD = 30.0  # seconds; only a guard against a hang
+
+# Text every Python family's pre-filter lets through (so several families run).
+SERVICE = '''\
+import os
+
+import redis
+from flask import Blueprint, current_app
+from sqlalchemy import text
+
+bp = Blueprint("reports", __name__, url_prefix="{prefix}")
+_cache = {{}}
+
+
+def create_app():
+    if os.environ.get("FLAG_BETA_DIGEST") == "1":
+        pass
+
+
+@bp.route("/daily")
+def daily():
+    client = current_app.extensions["redis_client"]
+    client.set("k", "v")
+    _cache["k"] = 1
+    return current_app.extensions, text("SELECT MAX(a, b) FROM t")
+'''
+STALE = SERVICE.format(prefix="/api/reports")
+FRESH = SERVICE.format(prefix="/reports")
+
+
+def test_cancelled_lint_runs_no_further_family(tmp_path: Path) -> None:
+    engine = Engine(Config(root=tmp_path))
+    ran: list[str] = []
+    for checker in engine.checkers:
+        checker.check = (lambda original, family: lambda ctx: (ran.append(family), original(ctx))[1])(
+            checker.check, checker.family)
+    with pytest.raises(Cancelled):
+        engine.lint_text(STALE, tmp_path / "svc.py", "python", cancelled=lambda: True)
+    assert ran == []
+    # Cancelled after the first family: that one ran, no other did.
+    with pytest.raises(Cancelled):
+        engine.lint_text(STALE, tmp_path / "svc.py", "python", cancelled=lambda: bool(ran))
+    assert len(ran) == 1
+    # Never cancelled: the same findings as without the hook.
+    ran.clear()
+    assert engine.lint_text(STALE, tmp_path / "svc.py", "python", cancelled=lambda: False).findings == \
+        engine.lint_text(STALE, tmp_path / "svc.py", "python").findings
+    assert len(ran) > 2
+
+
+async def test_a_superseded_check_stops_and_is_never_published(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    path = tmp_path / "svc.py"
+    uri = path.as_uri()
+    server = create_server()
+    server.protocol._workspace = Workspace(tmp_path.as_uri())
+    published: list[types.PublishDiagnosticsParams] = []
+    server.text_document_publish_diagnostics = published.append
+    server.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=STALE))
+
+    # Every family records which buffer it saw; the first family to see the stale
+    # buffer waits until the test has sent the newer version.
+    engine = server.state_for(path).engine
+    entered, release = threading.Event(), threading.Event()
+    ran: list[tuple[str, str]] = []
+
+    def spy(original, family):
+        def check(ctx):
+            ran.append((family, ctx.text))
+            if ctx.text == STALE and not entered.is_set():
+                entered.set()
+                release.wait(GUARD)
+            return original(ctx)
+        return check
+
+    for checker in engine.checkers:
+        checker.check = spy(checker.check, checker.family)
+    loop = asyncio.get_running_loop()
+
+    server.schedule(uri)  # version 1: its first family blocks
+    assert await loop.run_in_executor(None, entered.wait, GUARD)
+    server.workspace.update_text_document(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        types.TextDocumentContentChangeWholeDocument(text=FRESH))
+    server.schedule(uri)  # version 2 supersedes the running check
+    release.set()
+    deadline = loop.time() + GUARD
+    while not published and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*(t for t in [server.docs[uri].pending] if t is not None))
+
+    assert [p.version for p in published] == [2]
+    # The fresh buffer's findings: no RPT301 (its prefix is fine), the rest as the engine says.
+    expected = Engine(Config(root=tmp_path)).lint_text(FRESH, path, "python").findings
+    assert sorted(str(d.code) for d in published[0].diagnostics) == sorted(f.code for f in expected)
+    assert "RPT301" not in {str(d.code) for d in published[0].diagnostics}
+    # The stale check stopped after the family that was running: no other family saw it.
+    assert [family for family, text in ran if text == STALE] == [ran[0][0]]
+    server.linter.shutdown(wait=True)
