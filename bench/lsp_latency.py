@@ -6,11 +6,16 @@ Starts the server on stdio (plain JSON-RPC, no client library), opens a generate
 through ``text()``, module-level state, flags read in the app factory) in a
 temporary project with a migrations directory, runbook and manifest, then sends
 ``BENCH_LSP_EDITS`` (default 60) one-line edits and times each from sending
-``didChange`` to the ``publishDiagnostics`` carrying that version.  The server's
-typing debounce is set to 0 through ``initializationOptions`` so the figure is
-the linting round trip, not the deliberate wait (add the debounce, 0.3 s by
-default, for what a typing user sees).  Prints p50/p95/max in milliseconds.
-Standard library only; run with the repository's virtualenv (``make bench-lsp``).
+``didChange`` to the ``publishDiagnostics`` carrying that version.  Every edit
+gives a buffer the server has not seen before (the edited line carries the
+version number).  The server runs with its default settings, as an editor starts
+it.  Then ``BENCH_LSP_BURSTS`` (default 10) bursts of ``BENCH_LSP_KEYS`` (default 5)
+edits ``BENCH_LSP_GAP`` seconds apart (default 0.1: fast typing), each timed from
+its last edit to the diagnostics of that last version: what a typing user waits
+for.  Prints p50/p95/max in milliseconds.  ``BENCH_LSP_DEBOUNCE=s`` passes a
+debounce through ``initializationOptions``.  Standard library only; run with the
+repository's virtualenv (``make bench-lsp``); the server is ``raptor-lint lsp``
+of that virtualenv (put another checkout first on ``PYTHONPATH`` to time it).
 """
 
 from __future__ import annotations
@@ -195,6 +200,15 @@ class Client:
                     return arrived, len(params["diagnostics"])
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) the process has used so far (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
@@ -203,6 +217,12 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> int:
     edits = int(os.environ.get("BENCH_LSP_EDITS", "60"))
+    bursts = int(os.environ.get("BENCH_LSP_BURSTS", "10"))
+    keys = max(1, int(os.environ.get("BENCH_LSP_KEYS", "5")))
+    gap = float(os.environ.get("BENCH_LSP_GAP", "0.1"))
+    options = {}
+    if os.environ.get("BENCH_LSP_DEBOUNCE"):
+        options["debounce"] = float(os.environ["BENCH_LSP_DEBOUNCE"])
     server = [str(Path(sys.executable).parent / "raptor-lint"), "lsp"]
     with tempfile.TemporaryDirectory(prefix="raptor-lint-lsp-bench-") as tmp:
         root = Path(tmp)
@@ -213,7 +233,7 @@ def main() -> int:
         started = time.perf_counter()
         client.request("initialize", {
             "processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {},
-            "initializationOptions": {"debounce": 0},
+            "initializationOptions": options,
         })
         client.notify("initialized", {})
         sent = client.notify("textDocument/didOpen", {"textDocument": {
@@ -224,32 +244,55 @@ def main() -> int:
               f"imports, project facts) {1000 * first:.0f} ms, {count} diagnostics")
         lines = text.splitlines()
         target = next(i for i, line in enumerate(lines) if 'key = f"orders:' in line and i > LINES // 2)
-        latencies = []
-        for version in range(2, edits + 2):
-            old = lines[target]
-            new = old.replace("orders:", "orders:v") if version % 2 == 0 else old
+        original = lines[target]
+
+        def edit(version: int) -> float:
             previous = lines[target]
-            lines[target] = new
-            sent = client.notify("textDocument/didChange", {
+            lines[target] = original.replace("orders:", f"orders:v{version}:")
+            return client.notify("textDocument/didChange", {
                 "textDocument": {"uri": uri, "version": version},
                 "contentChanges": [{
                     "range": {"start": {"line": target, "character": 0},
                               "end": {"line": target, "character": len(previous)}},
-                    "text": new,
+                    "text": lines[target],
                 }],
             })
+
+        latencies = []
+        cpu_before = cpu_seconds(client.proc.pid)
+        for version in range(2, edits + 2):
+            sent = edit(version)
             arrived, count = client.wait_diagnostics(uri, version)
             latencies.append(1000 * (arrived - sent))
+        cpu_after = cpu_seconds(client.proc.pid)
+        burst_latencies = []
+        version = edits + 1
+        for _ in range(bursts):
+            for key in range(keys):
+                if key:
+                    time.sleep(gap)
+                version += 1
+                sent = edit(version)
+            arrived, _ = client.wait_diagnostics(uri, version)
+            burst_latencies.append(1000 * (arrived - sent))
         client.request("shutdown", {})
         client.notify("exit", {})
         try:
             client.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             client.proc.kill()
-    print(f"{LINES}-line service module, {edits} one-line edits, debounce 0, {count} diagnostics:")
-    print(f"didChange -> publishDiagnostics: p50 {statistics.median(latencies):.0f} ms, "
-          f"p95 {percentile(latencies, 0.95):.0f} ms, max {max(latencies):.0f} ms "
-          f"(load average {os.getloadavg()[0]:.2f})")
+    settings = f"debounce {options['debounce']} s" if options else "default settings"
+    print(f"{LINES}-line service module, {settings}, {count} diagnostics:")
+    print(f"didChange -> publishDiagnostics, {edits} one-line edits: p50 {statistics.median(latencies):.0f} ms, "
+          f"p95 {percentile(latencies, 0.95):.0f} ms, max {max(latencies):.0f} ms")
+    if cpu_before is not None and cpu_after is not None:
+        print(f"server CPU per edit (user + system, less sensitive to load): "
+              f"{1000 * (cpu_after - cpu_before) / edits:.0f} ms")
+    if burst_latencies:
+        print(f"last didChange of a burst ({bursts} x {keys} edits {1000 * gap:.0f} ms apart) -> its diagnostics: "
+              f"p50 {statistics.median(burst_latencies):.0f} ms, p95 {percentile(burst_latencies, 0.95):.0f} ms, "
+              f"max {max(burst_latencies):.0f} ms")
+    print(f"(load average {os.getloadavg()[0]:.2f})")
     return 0
 
 
