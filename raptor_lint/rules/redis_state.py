@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.findings import Edit, Fix
+from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,7 +78,8 @@ REDIS_SUBMODULES = ("redis.asyncio.client", "redis.asyncio.cluster", "redis.asyn
 CLIENT_TYPES = frozenset({"Redis", "StrictRedis", "RedisCluster"})
 PIPELINE_TYPES = frozenset({"Pipeline", "ClusterPipeline"})
 PIPELINE_TERMINALS = frozenset({"execute", "reset", "watch", "unwatch", "multi", "__exit__"})
-MAX_MODULE_HOPS = 3
+MAX_MODULE_HOPS = MAX_HOPS
+_NO_EXPORT = (None, None)
 _LOGGER_NAME = re.compile(r"(?:^|_)log(?:ger)?s?(?:$|_)|logger$", re.IGNORECASE)
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -234,81 +236,31 @@ class RedisStateChecker(Checker):
         tree = ctx.ast_tree
         if tree is None:
             return []
-        if "redis" not in ctx.text.lower() and not _imports_mention_redis(ctx.text, ctx.path, ctx.project):
+        if "redis" not in ctx.text.lower() and (
+                ctx.project is None
+                or not ctx.project.get(_exports_index).needs_model(ctx.text, ctx.path)):
             return []  # no client can reach this module: skip building the model
         model = ModuleModel(tree, ctx.path, ctx.project, hops=0)
         return list(_Analysis(ctx, model).run())
 
 
-_IMPORT_LINE = re.compile(
-    r"^[ \t]*(?:from[ \t]+(?P<module>\.*[\w.]*)[ \t]+import[ \t]*(?P<names>\([^)]*\)|[^\n#;]*)"
-    r"|import[ \t]+(?P<plain>[^\n#;]*))",
-    re.MULTILINE,
-)
+def _exports_index(project: "ProjectIndex") -> RedisExports:
+    """The run's export summaries (``raptor_lint.project.redis_exports``)."""
+    return RedisExports(project, lambda tree, path, hops: _summarise(tree, path, project, hops))
 
 
-def _imports_mention_redis(text: str, path: Path, project: "ProjectIndex",
-                           depth: int = 0, seen: set[str] | None = None) -> bool:
-    """Does a project module this one imports (transitively, at most ``MAX_MODULE_HOPS``
-    deep) mention redis?  Read from the import lines' text, cached per module for the run:
-    it gates the model, so it must be cheap and may over-approximate, never under."""
-    if project is None or depth >= MAX_MODULE_HOPS:
-        return False
-    cache = project.get(_mention_cache)
-    seen = seen if seen is not None else {str(path)}
-    for dotted in _imported_modules(text, path, project):
-        found_key = ("find", dotted, str(path.parent))
-        if found_key not in cache:
-            try:
-                cache[found_key] = project.modules.find_module(dotted, path)
-            except (OSError, ValueError):
-                cache[found_key] = None
-        target = cache[found_key]
-        if target is None or str(target) in seen:
-            continue
-        seen.add(str(target))
-        key = ("mentions", str(target))
-        if key not in cache:
-            try:
-                other = target.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                other = ""
-            cache[key] = "redis" in other.lower() or _imports_mention_redis(
-                other, target, project, depth + 1, seen)
-        if cache[key]:
-            return True
-    return False
-
-
-def _imported_modules(text: str, path: Path, project: "ProjectIndex") -> list[str]:
-    """Dotted names a module imports, and each ``from pkg import name`` as ``pkg.name``
-    (it may be a module)."""
-    names: list[str] = []
-    for match in _IMPORT_LINE.finditer(text):
-        if match.group("plain") is not None:
-            for part in match.group("plain").split(","):
-                words = part.split()
-                if words and re.fullmatch(r"[\w.]+", words[0]):
-                    names.append(words[0])
-            continue
-        module = match.group("module")
-        level = len(module) - len(module.lstrip("."))
-        try:
-            base = project.modules.absolute_module(path, module.lstrip(".") or None, level)
-        except Exception:  # noqa: BLE001
-            continue
-        if not base:
-            continue
-        names.append(base)
-        for part in match.group("names").strip("()").split(","):
-            words = part.split()
-            if words and re.fullmatch(r"\w+", words[0]):
-                names.append(f"{base}.{words[0]}")
-    return names
-
-
-def _mention_cache(project: "ProjectIndex") -> dict:
-    return {}
+def _summarise(tree: ast.Module, path: Path, project: "ProjectIndex", hops: int) -> Summary:
+    """What another module can import from this one: ``{name: (value kind, function kind)}``
+    for its top-level names of a known kind.  The model (and ``tree``) is dropped after."""
+    model = ModuleModel(tree, path, project, hops)
+    scope = model.module_scope
+    summary: Summary = {}
+    for name in list(scope.bindings):
+        value = model.name_kind(name, scope)
+        function = model.exported_function_kind(name)
+        if value is not None or function is not None:
+            summary[name] = (value, function)
+    return summary
 
 
 # --------------------------------------------------------------------------- model
@@ -488,15 +440,18 @@ class ModuleModel:
             current = current.parent
         return None
 
-    def qualified(self, node: ast.AST, scope: _Scope) -> str | None:
-        """Dotted name of a Name/Attribute chain through imports; None for local variables."""
+    def qualified(self, node: ast.AST, scope: _Scope, imported: bool = False) -> str | None:
+        """Dotted name of a Name/Attribute chain through imports; None for local variables
+        (and, with ``imported``, for a chain whose head is not imported)."""
         if isinstance(node, ast.Attribute):
-            head = self.qualified(node.value, scope)
+            head = self.qualified(node.value, scope, imported)
             return f"{head}.{node.attr}" if head else None
         if isinstance(node, ast.Name):
             found = self.lookup(node.id, scope)
             if found is None:
-                return node.id  # unbound: a runbook-style snippet without its imports
+                # Unbound: a runbook-style snippet without its imports.  Never a project
+                # module, though: those are only followed through import statements.
+                return None if imported else node.id
             bindings, _ = found
             imports = [b for b in bindings if b.how == "import"]
             if imports and len(imports) == len(bindings):
@@ -507,10 +462,7 @@ class ModuleModel:
     def _relative_qualified(self, binding: _Binding) -> str | None:
         if self.project is None or not isinstance(binding.node, ast.Constant):
             return None
-        try:
-            module = self.project.modules.absolute_module(self.path, binding.module, binding.level)
-        except Exception:  # noqa: BLE001 - an odd path only loses precision
-            return None
+        module = self.project.get(_exports_index).absolute(self.path, binding.module, binding.level)
         return f"{module}.{binding.node.value}" if module else None
 
     def string_value(self, node: ast.AST | None, scope: _Scope) -> str | None:
@@ -711,8 +663,8 @@ class ModuleModel:
             if binding.how == "import":
                 target = self._foreign(binding)
                 if target is not None:
-                    model, name = target
-                    return model.exported_function_kind(name)
+                    exports, name = target
+                    return exports.get(name, _NO_EXPORT)[1]
             return None
         if isinstance(func, ast.Attribute):
             if (isinstance(func.value, ast.Name) and scope.self_name == func.value.id
@@ -722,12 +674,12 @@ class ModuleModel:
                             and statement.name == func.attr):
                         return self.function_kind(statement)
                 return None
-            qualified = self.qualified(func, scope)
+            qualified = self.qualified(func, scope, imported=True)
             if qualified and "." in qualified and not qualified.startswith("redis"):
                 module, _, name = qualified.rpartition(".")
-                model = self._module_model(module)
-                if model is not None:
-                    return model.exported_function_kind(name)
+                exports = self._exports_of(module)
+                if exports is not None:
+                    return exports.get(name, _NO_EXPORT)[1]
         return None
 
     def function_kind(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
@@ -768,8 +720,8 @@ class ModuleModel:
         if binding.how == "import":
             target = self._foreign(binding)
             if target is not None:
-                model, other = target
-                return model.exported_function_kind(other)
+                exports, other = target
+                return exports.get(other, _NO_EXPORT)[1]
         return None
 
     def _import_kind(self, binding: _Binding) -> str | None:
@@ -777,42 +729,33 @@ class ModuleModel:
         target = self._foreign(binding)
         if target is None:
             return None
-        model, name = target
-        return model.name_kind(name, model.module_scope)
+        exports, name = target
+        return exports.get(name, _NO_EXPORT)[0]
 
     def _imported_value_kind(self, node: ast.Attribute, scope: _Scope) -> str | None:
-        qualified = self.qualified(node, scope)
+        qualified = self.qualified(node, scope, imported=True)
         if not qualified or "." not in qualified or qualified.startswith("redis"):
             return None
         module, _, name = qualified.rpartition(".")
-        model = self._module_model(module)
-        return model.name_kind(name, model.module_scope) if model is not None else None
+        exports = self._exports_of(module)
+        return exports.get(name, _NO_EXPORT)[0] if exports is not None else None
 
-    def _foreign(self, binding: _Binding) -> tuple["ModuleModel", str] | None:
+    def _foreign(self, binding: _Binding) -> tuple[Summary, str] | None:
+        """(summary of the module ``binding`` imports from, the imported name)."""
         if self.project is None or not isinstance(binding.node, ast.Constant):
             return None
-        try:
-            dotted = self.project.modules.absolute_module(self.path, binding.module, binding.level)
-        except Exception:  # noqa: BLE001
-            return None
-        model = self._module_model(dotted)
-        return (model, binding.node.value) if model is not None else None
+        dotted = self.project.get(_exports_index).absolute(self.path, binding.module, binding.level)
+        exports = self._exports_of(dotted)
+        return (exports, binding.node.value) if exports is not None else None
 
-    def _module_model(self, dotted: str) -> "ModuleModel | None":
-        if self.project is None or self.hops >= MAX_MODULE_HOPS or not dotted or dotted.startswith("redis"):
+    def _exports_of(self, dotted: str) -> Summary | None:
+        """The export summary of project module ``dotted`` one hop further, or None
+        (no such module, ``redis.*``, this module itself, or too many hops)."""
+        if self.project is None or self.hops >= MAX_MODULE_HOPS:
             return None
-        cache = self.project.get(_model_cache)
-        key = (dotted, str(self.path.parent), self.hops + 1)
-        if key not in cache:
-            cache[key] = None
-            try:
-                path = self.project.modules.find_module(dotted, self.path)
-                tree = self.project.modules.tree(path) if path is not None else None
-            except Exception:  # noqa: BLE001 - an odd module only loses precision
-                path, tree = None, None
-            if path is not None and tree is not None and path.resolve() != self.path.resolve():
-                cache[key] = ModuleModel(tree, path, self.project, self.hops + 1)
-        return cache[key]
+        index = self.project.get(_exports_index)
+        path = index.find(dotted, self.path)
+        return index.summary(path, self.hops + 1) if path is not None else None
 
     # ------------------------------------------------------------------ logging
     def is_log_call(self, node: ast.AST, scope: _Scope) -> bool:
@@ -846,10 +789,6 @@ class ModuleModel:
         func = node.func
         return (isinstance(func, ast.Attribute) and func.attr in {"bind", "new", "getChild", "opt"}
                 and self.is_logger(func.value, scope))
-
-
-def _model_cache(project: "ProjectIndex") -> dict:
-    return {}
 
 
 # --------------------------------------------------------------------------- analysis

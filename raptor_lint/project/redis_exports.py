@@ -1,0 +1,422 @@
+"""What each module of the project exports to the Redis rules (RPT201–RPT204).
+
+The Redis family recognises a client that comes from another module of the project
+(``from svc.clients import get_client``; ``store = clients.shared``).  All another
+module has to tell is small: which of its top-level names is a client or pipeline
+(``shared = redis.Redis()``) and which is a function returning one.  A *summary* is
+exactly that, ``{name: (value kind, function kind)}`` for the names where either is
+known, computed once per module per run from a tree that is dropped right after
+(no module's tree outlives its summary).
+
+Hops bound how far imports are followed, as before: the file being linted looks at
+summaries at hop 1, a hop-1 summary at hop 2, ...; a summary at ``MAX_HOPS`` follows
+no import.  So a module has up to ``MAX_HOPS`` summaries, each memoised.
+
+The gate that keeps this cheap: a module whose text never says "redis" (any case) can
+only get a client through an import, and a name another module exports is always
+written in the importing text (``from m import name``, ``m.name``).  So such a
+module needs a model only when one of the modules its import statements can reach
+(``imported_paths``, read from the text: ``from``/``import`` statements and
+``pkg.sub.name`` chains on imported packages) has a summary naming something the text
+contains; otherwise its summary is empty without a parse.  ``needs_model`` applies the
+same test to the file being linted.
+
+The kinds themselves come from the rule family's scope model: ``summarise(tree,
+path, hops)`` is handed in by ``raptor_lint.rules.redis_state``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from raptor_lint.source import SourceError, decode_python, parse_python
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ast
+
+    from raptor_lint.project import ProjectIndex
+
+MAX_HOPS = 3
+Export = tuple  # (value kind | None, function kind | None)
+Summary = dict  # name -> Export; only names with a known kind
+EMPTY: Summary = {}
+
+# ``import`` as a word; the ``from …`` head (if any) is read back on the same line.
+_IMPORT_WORD = re.compile(r"import\b")
+_FROM_HEAD = re.compile(r"(?:^|[^\w.])from(?=[\s.])\s*([.\s]*[\w.]*?)\s*$")
+_IMPORTED = re.compile(r"[ \t]*(\([^)]*\)|[^\n#;]*)")
+_COMMENT = re.compile(r"#[^\n]*")
+_CONTINUATION = re.compile(r"\\\r?\n")
+
+
+# After an imported package's name: ``.sub.attr`` (at least two dots: the module part,
+# all but the last name, then goes beyond the package).
+_CHAIN = r"((?:\s*\.\s*[^\W\d]\w*){2,})"
+
+
+class RedisExports:
+    """Export summaries of the project's modules, memoised for the run."""
+
+    def __init__(self, project: "ProjectIndex",
+                 summarise: Callable[["ast.Module", Path, int], Summary]) -> None:
+        self._summarise = summarise
+        # path -> (mentions redis, project modules its imports reach)
+        self._facts: dict[Path, tuple[bool, tuple[Path, ...]]] = {}
+        self._summaries: dict[tuple[Path, int], Summary] = {}
+        self._building: list[int] = []  # hops of the summaries being built (a stack)
+        self._finder = _Finder(project.root)
+        # (path, len, hash) of a text -> what its imports reach: the file being linted is
+        # usually imported by others too, and its text is the file's.
+        self._imports: dict[tuple[Path, int, int], tuple[Path, ...]] = {}
+
+    # ------------------------------------------------------------------ lookups
+    def find(self, dotted: str, from_path: Path) -> Path | None:
+        """The project module ``dotted`` as imported from ``from_path`` (resolved), or None
+        for ``redis.*``, modules outside the project and the module itself."""
+        return self._finder.find(dotted, self._finder.origin(from_path))
+
+    def absolute(self, from_path: Path, module: str | None, level: int) -> str:
+        """``ModuleIndex.absolute_module``: the absolute name of ``from <dots>module``."""
+        return self._finder.origin(from_path).absolute(module, level)
+
+    def summary(self, path: Path, hops: int) -> Summary:
+        """``{name: (value kind, function kind)}`` of the module at ``path`` (resolved) as seen
+        ``hops`` imports away from the file being linted."""
+        key = (path, hops)
+        found = self._summaries.get(key)
+        if found is not None:
+            return found
+        self._summaries[key] = EMPTY  # hops only grow along imports: never asked while built
+        self._building.append(hops)
+        try:
+            facts, text = self._facts_of(path)
+            if facts is not None:
+                mentions, targets = facts
+                if mentions or self._hot_targets(targets, hops):
+                    if text is None:
+                        text = _read(path)
+                    if text is not None and (mentions or self._names_hot(text, targets, hops)):
+                        self._summarise_text(text, path, hops, mentions)
+        finally:
+            self._building.pop()
+        return self._summaries[key]
+
+    def _summarise_text(self, text: str, path: Path, hops: int, mentions: bool) -> None:
+        try:
+            tree = parse_python(text, str(path))
+        except (SourceError, RecursionError, ValueError, MemoryError):
+            return  # unparsable: exports nothing known
+        self._summaries[(path, hops)] = self._summarise_tree(tree, path, hops)
+        if not mentions:
+            return
+        # A module that mentions redis is usually reached at every hop, the deepest first:
+        # the same tree serves the other hops, as far as that is exact.  A summary at hop h
+        # reads summaries at hops > h only, so it must not be built here while one at a hop
+        # above h is still being built (it would read that one's placeholder).
+        callers = max(self._building[:-1], default=0)  # [-1]: this one, built above
+        for other in range(max(callers, 1), MAX_HOPS + 1):
+            if (path, other) not in self._summaries:
+                self._summaries[(path, other)] = EMPTY
+                self._building.append(other)
+                try:
+                    self._summaries[(path, other)] = self._summarise_tree(tree, path, other)
+                finally:
+                    self._building.pop()
+
+    def _summarise_tree(self, tree: "ast.Module", path: Path, hops: int) -> Summary:
+        try:
+            return self._summarise(tree, path, hops) or EMPTY
+        except RecursionError:
+            return EMPTY  # nested too deep for the scope model: exports nothing known
+
+    def needs_model(self, text: str, path: Path, hops: int = 0) -> bool:
+        """Can a module with this text (not mentioning redis) get a client from an import?"""
+        if hops >= MAX_HOPS:
+            return False
+        targets = self.imported_paths(text, path)
+        return self._hot_targets(targets, hops) and self._names_hot(text, targets, hops)
+
+    # ------------------------------------------------------------------ plumbing
+    def _hot_targets(self, targets: tuple[Path, ...], hops: int) -> bool:
+        return hops < MAX_HOPS and any(self.summary(target, hops + 1) for target in targets)
+
+    def _names_hot(self, text: str, targets: tuple[Path, ...], hops: int) -> bool:
+        return any(name in text for target in targets for name in self.summary(target, hops + 1))
+
+    def _facts_of(self, path: Path) -> tuple[tuple[bool, tuple[Path, ...]] | None, str | None]:
+        """((mentions redis, project modules its imports reach), its text when just read).
+        Like every project fact, kept for the run."""
+        facts = self._facts.get(path)
+        if facts is not None:
+            return facts, None
+        text = _read(path)
+        facts = (False, ()) if text is None else ("redis" in text.lower(), self.imported_paths(text, path))
+        self._facts[path] = facts
+        return facts, text
+
+    def imported_paths(self, text: str, path: Path) -> tuple[Path, ...]:
+        """Project modules the import statements of ``text`` (the module at ``path``) can
+        reach: over-approximated from the text, never missing one the scope model follows
+        (``from m import a`` may import the module ``m.a``; ``import pkg`` then
+        ``pkg.sub.f()`` reaches ``pkg.sub``)."""
+        origin = self._finder.origin(path)
+        key = (origin.path, len(text), hash(text))
+        found = self._imports.get(key)
+        if found is None:
+            found = self._imports[key] = self._imported_paths(text, origin)
+        return found
+
+    def _imported_paths(self, text: str, origin: "_Origin") -> tuple[Path, ...]:
+        find, is_dir = self._finder.find, self._finder.is_package_dir
+        if "\\" in text:
+            text = _CONTINUATION.sub(" ", text)
+        found: dict[Path, None] = {}
+        modules: set[str] = set()
+        packages: dict[str, set[str]] = {}  # local name -> dotted packages it may stand for
+        for match in _IMPORT_WORD.finditer(text):
+            start = match.start()
+            if start:
+                before = text[start - 1]
+                if before.isalnum() or before == "_" or before == ".":
+                    continue
+            head = text[text.rfind("\n", 0, start) + 1:start]
+            from_head = _FROM_HEAD.search(head) if "from" in head else None
+            if from_head is not None:  # from <dots>module import a [as b], ...
+                spec = from_head.group(1)
+                if not spec.isidentifier():
+                    spec = "".join(spec.split())
+                level = len(spec) - len(spec.lstrip("."))
+                base = origin.absolute(spec[level:] or None, level)
+                if not base:
+                    continue
+                modules.add(base)
+                if not is_dir(base, origin):
+                    continue  # a module, or outside the project: its names are no modules here
+            names = _IMPORTED.match(text, match.end()).group(1)  # type: ignore[union-attr]
+            if "#" in names:
+                names = _COMMENT.sub("", names)
+            names = names.strip().strip("()")
+            if from_head is None:  # import a.b.c [as d], ...
+                for item in names.split(","):
+                    words = item.split()
+                    if not words:
+                        continue
+                    parts = words[0].split(".")
+                    modules.add(parts[0])
+                    for end in range(1, len(parts)):  # a.b needs the directory a
+                        if not is_dir(".".join(parts[:end]), origin):
+                            break
+                        modules.add(".".join(parts[:end + 1]))
+                    local, dotted = (words[2], words[0]) if len(words) >= 3 and words[1] == "as" \
+                        else (parts[0], parts[0])
+                    if is_dir(dotted, origin):
+                        packages.setdefault(local, set()).add(dotted)
+                continue
+            for item in names.split(","):
+                words = item.split()
+                if not words or not words[0].isidentifier():
+                    continue
+                dotted = f"{base}.{words[0]}"
+                modules.add(dotted)
+                if is_dir(dotted, origin):
+                    local = words[2] if len(words) >= 3 and words[1] == "as" else words[0]
+                    packages.setdefault(local, set()).add(dotted)
+        # ``pkg.sub.name`` on an imported package reaches the submodule ``pkg.sub``.
+        for local, dotted_names in packages.items():
+            if not local.isidentifier():
+                continue
+            for chain in re.finditer(re.escape(local) + _CHAIN, text):
+                start = chain.start()
+                if start and (text[start - 1].isalnum() or text[start - 1] in "_."):
+                    continue
+                attrs = "".join(chain.group(1).split()).strip(".").split(".")
+                for dotted in dotted_names:
+                    for end in range(1, len(attrs)):
+                        modules.add(".".join([dotted, *attrs[:end]]))
+        for dotted in sorted(modules):  # a stable order: summaries are computed in it
+            target = find(dotted, origin)
+            if target is not None:
+                found[target] = None
+        return tuple(found)
+
+
+class _Origin:
+    """Where a module imports from: its resolved path, first search root and package."""
+
+    __slots__ = ("path", "first_root", "package", "is_init")
+
+    def __init__(self, path: Path, first_root: str, package: list[str], is_init: bool) -> None:
+        self.path = path
+        self.first_root = first_root
+        self.package = package  # ``ModuleIndex.module_name(path).split(".")``
+        self.is_init = is_init
+
+    def absolute(self, module: str | None, level: int) -> str:
+        """As ``ModuleIndex.absolute_module``."""
+        if level == 0:
+            return module or ""
+        package = self.package if self.is_init else self.package[:-1]
+        if level > 1:
+            if level - 1 > len(package):
+                return ""  # beyond the top-level package
+            package = package[: len(package) - (level - 1)]
+        return ".".join([*package, *([module] if module else [])])
+
+
+class _Finder:
+    """``ModuleIndex.find_module`` / ``module_name`` (same search roots, same answers), for
+    thousands of look-ups: each directory is listed once (``os.scandir``) and shared by
+    every module, so a look-up costs dictionary probes instead of ``stat`` calls, and a
+    path is only ``resolve()``d when a symlink is on the way.  Never returns the importing
+    module itself, nor ``redis.*`` (the scope model follows neither)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = str(root.resolve())
+        # dir -> name -> (is file, is dir, is symlink); both checks follow symlinks
+        self._listings: dict[str, dict[str, tuple[bool, bool, bool]]] = {}
+        self._packages: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._found: dict[tuple[str, str], Path | None] = {}
+        self._package_dirs: dict[tuple[str, str], bool] = {}
+        self._origins: dict[str, _Origin] = {}
+        self._canonical: set[str] = set()  # paths built here that need no resolve()
+        self._real_dirs: dict[str, str] = {}
+
+    def origin(self, path: Path) -> _Origin:
+        key = str(path)
+        found = self._origins.get(key)
+        if found is None:
+            real = key if key in self._canonical else self._resolve(key)
+            directory, name = os.path.split(real)
+            first, package = self._package(directory)
+            dotted = ".".join(package if name == "__init__.py" else [*package, name[:-3] if name.endswith(".py")
+                                                                      else os.path.splitext(name)[0]])
+            found = self._origins[key] = _Origin(Path(real), first, dotted.split("."),
+                                                 os.path.basename(key) == "__init__.py")
+        return found
+
+    def find(self, dotted: str, origin: _Origin) -> Path | None:
+        key = (dotted, origin.first_root)
+        try:
+            found = self._found[key]
+        except KeyError:
+            found = self._found[key] = self._lookup(dotted, origin.first_root)
+        return None if found is None or found == origin.path else found
+
+    def is_package_dir(self, dotted: str, origin: _Origin) -> bool:
+        """Is ``dotted`` a directory under a search root (a package, or a namespace one)?"""
+        key = (dotted, origin.first_root)
+        found = self._package_dirs.get(key)
+        if found is None:
+            parts = dotted.split(".")
+            found = all(part.isidentifier() for part in parts) and any(
+                self._walk(base, parts) is not None for base in self._roots(origin.first_root))
+            self._package_dirs[key] = found
+        return found
+
+    # ------------------------------------------------------------------ plumbing
+    def _resolve(self, path: str) -> str:
+        """``str(Path(path).resolve())``, resolving each directory once."""
+        if ".." in path:
+            return str(Path(path).resolve())  # symlinks first, then "..": the exact way
+        directory, name = os.path.split(os.path.abspath(path))
+        real = self._real_dirs.get(directory)
+        if real is None:
+            real = self._real_dirs[directory] = os.path.realpath(directory)
+        entry = self._listing(real).get(name)
+        if entry is None or entry[2]:
+            return str(Path(path).resolve())  # a symlink (or gone): the slow, exact way
+        return os.path.join(real, name)
+
+    def _package(self, directory: str) -> tuple[str, tuple[str, ...]]:
+        """(first search root, package parts) of a directory: ``ModuleIndex._search_roots``
+        and ``module_name`` walk up while the directory holds an ``__init__.py``."""
+        found = self._packages.get(directory)
+        if found is None:
+            parent = os.path.dirname(directory)
+            if parent != directory and self._exists(directory, "__init__.py"):
+                first, package = self._package(parent)
+                found = (first, (*package, os.path.basename(directory)))
+            else:
+                found = (directory, ())
+            self._packages[directory] = found
+        return found
+
+    def _roots(self, first: str) -> list[str]:
+        roots = [self._root, os.path.join(self._root, "src")]
+        if first not in roots:
+            roots.insert(0, first)
+        return roots
+
+    def _walk(self, base: str, parts: list[str]) -> tuple[str, bool] | None:
+        """(directory base/parts..., a symlink was crossed) when every part is a directory."""
+        directory, linked = base, False
+        for part in parts:
+            entry = self._listing(directory).get(part)
+            if entry is None or not entry[1]:
+                return None
+            directory, linked = os.path.join(directory, part), linked or entry[2]
+        return directory, linked
+
+    def _lookup(self, dotted: str, first: str) -> Path | None:
+        parts = dotted.split(".")
+        if not dotted or dotted.startswith("redis") or any(not part.isidentifier() for part in parts):
+            return None
+        for base in self._roots(first):
+            walked = self._walk(base, parts[:-1])
+            if walked is None:
+                continue
+            directory, linked = walked
+            if base != self._root and base != first:
+                linked = True  # ``src`` itself may be a link
+            entries = self._listing(directory)
+            module = entries.get(parts[-1] + ".py")
+            if module is not None and module[0]:
+                return self._path(os.path.join(directory, parts[-1] + ".py"), linked or module[2])
+            package = entries.get(parts[-1])
+            if package is not None and package[1]:
+                init = self._listing(os.path.join(directory, parts[-1])).get("__init__.py")
+                if init is not None and init[0]:
+                    return self._path(os.path.join(directory, parts[-1], "__init__.py"),
+                                      linked or package[2] or init[2])
+        return None
+
+    def _path(self, path: str, linked: bool) -> Path:
+        if linked:
+            return Path(path).resolve()
+        self._canonical.add(path)
+        return Path(path)
+
+    def _exists(self, directory: str, name: str) -> bool:
+        entry = self._listing(directory).get(name)
+        if entry is None:
+            return False
+        return entry[0] or entry[1] or os.path.exists(os.path.join(directory, name))
+
+    def _listing(self, directory: str) -> dict[str, tuple[bool, bool, bool]]:
+        found = self._listings.get(directory)
+        if found is None:
+            found = {}
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        try:
+                            found[entry.name] = (entry.is_file(), entry.is_dir(), entry.is_symlink())
+                        except OSError:
+                            continue
+            except OSError:
+                pass
+            self._listings[directory] = found
+        return found
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return decode_python(path.read_bytes())
+    except (OSError, SourceError, ValueError):
+        return None
+
+
+__all__ = ["EMPTY", "MAX_HOPS", "RedisExports"]

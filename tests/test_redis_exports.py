@@ -1,0 +1,245 @@
+"""Redis clients recognised across modules through per-module export summaries.
+
+A module that never mentions redis is analysed only when it imports a name some
+other module of the project exports as a client (or a helper returning one);
+these projects pin what crosses module boundaries, how far (three imports), and
+that nothing is kept per module but the small summaries.
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import os
+import types
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from conftest import lint_project
+from raptor_lint.config import Config
+from raptor_lint.engine import Engine
+from raptor_lint.project import ProjectIndex
+from raptor_lint.rules import redis_state
+
+FILES = {
+    "pyproject.toml": '[project]\nname = "x"\nversion = "0"\n\n[tool.raptor-lint]\nselect = ["RPT2"]\n',
+    "svc/__init__.py": "",
+    "svc/clients.py": '''
+        import redis
+        from flask import current_app
+
+        shared = redis.Redis(host="localhost")
+        not_a_client = {}
+
+
+        def get_client():
+            return current_app.extensions.get("redis_client")
+
+
+        def make_dict():
+            return {}
+        ''',
+    # No module below mentions redis.
+    "svc/facade.py": '''
+        from svc.clients import get_client, make_dict, not_a_client, shared
+
+        store = shared
+        cache = not_a_client
+
+
+        def client():
+            return get_client()
+
+
+        def plain():
+            return make_dict()
+        ''',
+    "svc/deep.py": '''
+        from svc.facade import client
+
+
+        def again():
+            return client()
+        ''',
+    "svc/deeper.py": '''
+        from svc.deep import again
+
+
+        def once_more():
+            return again()
+        ''',
+    "svc/user.py": '''
+        import svc.facade as f
+        from svc.deep import again
+        from svc.facade import cache, plain, store
+
+
+        def write(key: str) -> None:
+            again().set(key, "1")  # expect: RPT201
+            f.client().set(key, "1")  # expect: RPT201
+            f.store.hset(key, "a", "1")  # expect: RPT201
+            store.set(key, "1")  # expect: RPT201
+            cache.set(key, "1")
+            plain().set(key, "1")
+        ''',
+    "svc/relative.py": '''
+        from . import facade
+        from .facade import client as fetch
+
+
+        def write(key: str) -> None:
+            facade.client().set(key, "1")  # expect: RPT201
+            fetch().set(key, "1")  # expect: RPT201
+            value = fetch().get(key)  # expect: RPT203
+            return value
+        ''',
+    "svc/chain.py": '''
+        import svc
+
+
+        def write(key: str) -> None:
+            svc.facade.store.set(key, "1")  # expect: RPT201
+        ''',
+    "svc/too_far.py": '''
+        from svc.deeper import once_more
+
+
+        def write(key: str) -> None:
+            # user -> deeper -> deep -> facade -> clients: beyond three imports.
+            once_more().set(key, "1")
+        ''',
+    "svc/lookalike.py": '''
+        from svc.facade import plain
+
+
+        def write(key: str, session) -> None:
+            plain().set(key, "1")
+            session.get(key)
+        ''',
+}
+
+
+def _project(root: Path) -> Path:
+    for rel, text in FILES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+def _expected(root: Path) -> set[tuple[str, int, str]]:
+    found = set()
+    for rel in FILES:
+        for number, line in enumerate((root / rel).read_text(encoding="utf-8").splitlines(), 1):
+            if "# expect: " in line:
+                found.add((rel, number, line.split("# expect: ")[1].strip()))
+    return found
+
+
+def test_clients_cross_modules_up_to_three_imports(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    by_file = lint_project(root)
+    actual = {(rel, f.line, f.code) for rel, findings in by_file.items() for f in findings}
+    assert actual == _expected(root)
+
+
+def _reachable_ast_nodes(root: object) -> int:
+    """``ast`` nodes reachable from ``root`` through data (not through functions, whose
+    globals reach every module's caches)."""
+    seen: set[int] = set()
+    stack = [root]
+    count = 0
+    skip = (type, str, bytes, int, float, types.FunctionType, types.BuiltinFunctionType,
+            types.MethodType, types.ModuleType, types.CodeType)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, ast.AST):
+            count += 1
+        stack.extend(gc.get_referents(obj))
+    return count
+
+
+def test_summaries_keep_no_tree(tmp_path: Path) -> None:
+    """Only small summaries outlive a file: no ``ast`` node of any module stays reachable
+    from the run's project index (the old models kept every imported module's tree)."""
+    root = _project(tmp_path)
+    index = ProjectIndex(Config(root=root, select=("RPT2",)))
+    engine = Engine(index.config, project=index)
+    user = root / "svc" / "user.py"
+    result = engine.lint_path(user, "python")
+    assert sorted(f.line for f in result.findings) == [7, 8, 9, 10]
+    assert _reachable_ast_nodes(index) == 0
+    exports = index.get(redis_state._exports_index)
+    facade = (root / "svc" / "facade.py").resolve()
+    assert exports.summary(facade, 1) == {
+        "shared": ("client", None), "store": ("client", None),  # imported names are exported too
+        "get_client": (None, "client"), "client": (None, "client"),
+    }
+    # At the third import no module is followed further: only direct clients count.
+    assert exports.summary(facade, 3) == {}
+
+
+@pytest.mark.parametrize("source", [
+    "import os; from svc.facade import store\n\ndef w(k):\n    store.set(k, 1)\n",
+    "from svc.facade import \\\n    store\n\ndef w(k):\n    store.set(k, 1)\n",
+    "try: from svc.facade import store\nexcept ImportError: store = None\n\ndef w(k):\n    store.set(k, 1)\n",
+    "def w(k):\n    from svc.facade import store\n    store.set(k, 1)\n",
+    "from svc.facade import (\n    cache,  # a dict\n    store,\n)\n\ndef w(k):\n    store.set(k, 1)\n",
+])
+def test_odd_import_spellings_reach_the_model(tmp_path: Path, source: str) -> None:
+    root = _project(tmp_path)
+    (root / "svc" / "odd.py").write_text(source, encoding="utf-8")
+    by_file = lint_project(root)
+    assert [(f.code) for f in by_file["svc/odd.py"]] == ["RPT201"]
+
+
+def test_module_lookups_agree_with_the_module_index(tmp_path: Path) -> None:
+    """The summaries' own module finder (directory listings, few ``stat`` calls) answers
+    exactly as ``ModuleIndex.find_module`` / ``absolute_module`` do."""
+    root = _project(tmp_path)
+    for rel in ("src/top/__init__.py", "src/top/mod.py", "ns/inner/leaf.py", "svc/sub/__init__.py",
+                "svc/sub/deep.py", "svc/both.py", "svc/both/__init__.py", "lib/pkg/__init__.py",
+                "lib/pkg/x.py"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("", encoding="utf-8")
+    (root / "svc" / "linked.py").symlink_to(root / "svc" / "clients.py")
+    (root / "svc" / "linkdir").symlink_to(root / "svc" / "sub", target_is_directory=True)
+    index = ProjectIndex(Config(root=root))
+    exports = index.get(redis_state._exports_index)
+    modules = index.modules
+    dotted_names = ["svc", "svc.clients", "svc.sub", "svc.sub.deep", "svc.both", "svc.linked",
+                    "svc.linkdir", "svc.linkdir.deep", "top", "top.mod", "ns.inner.leaf", "ns",
+                    "ns.inner", "pkg", "pkg.x", "missing", "svc.missing", "redis", "svc.1bad", ""]
+    importers = [root / "svc" / "user.py", root / "svc" / "__init__.py", root / "svc" / "sub" / "deep.py",
+                 root / "lib" / "pkg" / "x.py", root / "svc" / "linked.py", Path("svc/relative.py")]
+    cwd = Path.cwd()
+    os.chdir(root)  # a relative importer path, as the engine passes them
+    try:
+        for importer in importers:
+            for dotted in dotted_names:
+                expected = modules.find_module(dotted, importer) if not dotted.startswith("redis") else None
+                if expected is not None and expected == Path(importer).resolve():
+                    expected = None  # a module never imports itself here
+                assert exports.find(dotted, importer) == expected, (importer, dotted)
+            for module in (None, "clients", "sub.deep"):
+                for level in range(4):
+                    assert exports.absolute(importer, module, level) == \
+                        modules.absolute_module(importer, module, level), (importer, module, level)
+    finally:
+        os.chdir(cwd)
+
+
+def test_namespace_packages_and_submodule_chains(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "ns" / "inner").mkdir(parents=True)
+    (root / "ns" / "inner" / "conn.py").write_text(
+        "from svc.clients import get_client\n\n\ndef connect():\n    return get_client()\n", encoding="utf-8")
+    (root / "svc" / "ns_user.py").write_text(
+        "from ns import inner\n\n\ndef write(key):\n    inner.conn.connect().set(key, 1)\n", encoding="utf-8")
+    by_file = lint_project(root)
+    assert [(f.line, f.code) for f in by_file["svc/ns_user.py"]] == [(5, "RPT201")]
