@@ -252,7 +252,7 @@ def _exports_index(project: "ProjectIndex") -> RedisExports:
 def _summarise(tree: ast.Module, path: Path, project: "ProjectIndex", hops: int) -> Summary:
     """What another module can import from this one: ``{name: (value kind, function kind)}``
     for its top-level names of a known kind.  The model (and ``tree``) is dropped after."""
-    model = ModuleModel(tree, path, project, hops)
+    model = ModuleModel(tree, path, project, hops, analysis=False)
     scope = model.module_scope
     summary: Summary = {}
     for name in list(scope.bindings):
@@ -293,14 +293,17 @@ class _Scope:
 class ModuleModel:
     """Names, imports, scopes and parents of one module; answers "is this a Redis client?"."""
 
-    def __init__(self, tree: ast.Module, path: Path, project: "ProjectIndex | None", hops: int) -> None:
+    def __init__(self, tree: ast.Module, path: Path, project: "ProjectIndex | None", hops: int,
+                 analysis: bool = True) -> None:
+        # ``analysis=False``: only kinds are asked (an export summary): no parent links.
         self.tree = tree
         self.path = path
         self.project = project
         self.hops = hops
         self.parents: dict[ast.AST, tuple[ast.AST, str]] = {}
+        self._links = self.parents if analysis else None
         self.scopes: dict[ast.AST, _Scope] = {}
-        self.scope_of_node: dict[ast.AST, _Scope] = {}
+        self.scope_of_node: dict[ast.AST, _Scope] = {}  # of each Subscript (RPT204)
         self.classes: dict[str, ast.ClassDef] = {}
         self._kind_memo: dict[tuple[int, int], str | None] = {}
         self._attribute_memo: dict[tuple[int, str], str | None] = {}
@@ -317,26 +320,44 @@ class ModuleModel:
 
     # ------------------------------------------------------------------ building
     def _build(self, node: ast.AST, scope: _Scope, cls: ast.ClassDef | None) -> None:
-        for field, value in ast.iter_fields(node):
-            children = value if isinstance(value, list) else [value]
-            for child in children:
-                if not isinstance(child, ast.AST):
-                    continue
-                self.parents[child] = (node, field)
-                self._visit(child, scope, cls)
+        links = self._links
+        visit = self._visit
+        for field in _child_fields(type(node)):
+            value = getattr(node, field, None)
+            if value is None:
+                continue
+            if type(value) is list:
+                for child in value:
+                    if child is not None:
+                        if links is not None:
+                            links[child] = (node, field)
+                        visit(child, scope, cls)
+            else:
+                if links is not None:
+                    links[value] = (node, field)
+                visit(value, scope, cls)
 
     def _visit(self, node: ast.AST, scope: _Scope, cls: ast.ClassDef | None) -> None:
-        self.scope_of_node[node] = scope
+        kind = type(node)
+        if kind not in _BINDING_NODES:  # most nodes: nothing to record, just descend
+            if kind is ast.Subscript:
+                self.scope_of_node[node] = scope
+            self._build(node, scope, cls)
+            return
+        links = self._links
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             scope.bind(node.name, _Binding("def", node, scope))
             for decorator in node.decorator_list:
-                self.parents[decorator] = (node, "decorator_list")
+                if links is not None:
+                    links[decorator] = (node, "decorator_list")
                 self._visit(decorator, scope, cls)
             for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]:
-                self.parents[default] = (node.args, "defaults")
+                if links is not None:
+                    links[default] = (node.args, "defaults")
                 self._visit(default, scope, cls)
             if node.returns is not None:
-                self.parents[node.returns] = (node, "returns")
+                if links is not None:
+                    links[node.returns] = (node, "returns")
             # A method's name lives in the class body; its body sees the enclosing scope.
             in_class = isinstance(scope.node, ast.ClassDef)
             inner = _Scope(node, scope.parent if in_class else scope, cls if in_class else None)
@@ -348,7 +369,8 @@ class ModuleModel:
                 if arg is not None:
                     inner.bind(arg.arg, _Binding("param", arg.annotation, inner))
             for statement in node.body:
-                self.parents[statement] = (node, "body")
+                if links is not None:
+                    links[statement] = (node, "body")
                 self._visit(statement, inner, None)
             return
         if isinstance(node, ast.Lambda):
@@ -358,7 +380,8 @@ class ModuleModel:
                         node.args.vararg, node.args.kwarg]:
                 if arg is not None:
                     inner.bind(arg.arg, _Binding("param", None, inner))
-            self.parents[node.body] = (node, "body")
+            if links is not None:
+                links[node.body] = (node, "body")
             self._visit(node.body, inner, None)
             return
         if isinstance(node, ast.ClassDef):
@@ -366,13 +389,15 @@ class ModuleModel:
             if scope is self.module_scope:
                 self.classes[node.name] = node
             for decorator in [*node.decorator_list, *node.bases, *node.keywords]:
-                self.parents[decorator] = (node, "bases")
+                if links is not None:
+                    links[decorator] = (node, "bases")
                 self._visit(decorator, scope, cls)
             # The class body is not a scope methods can see; its names are class attributes.
             body_scope = _Scope(node, scope, None)
             self.scopes[node] = body_scope
             for statement in node.body:
-                self.parents[statement] = (node, "body")
+                if links is not None:
+                    links[statement] = (node, "body")
                 self._visit(statement, body_scope, node)
             return
         if isinstance(node, ast.Global):
@@ -1112,18 +1137,68 @@ class _Analysis:
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
+_SCOPE_TYPES = frozenset(_SCOPE_NODES)
+# Nodes whose visit binds a name or opens a scope; every other node is only descended into.
+_BINDING_NODES = frozenset({
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal,
+    ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For,
+    ast.AsyncFor, ast.comprehension, ast.With, ast.AsyncWith, ast.ExceptHandler, ast.MatchAs,
+    ast.MatchStar,
+})
+# Fields that never hold a node worth visiting: names, operators and ``ctx`` singletons,
+# flags.  Skipping them, and calling no generator per node, walks a tree several times
+# faster than ``ast.iter_fields`` / ``ast.iter_child_nodes``.
+_LEAF_FIELDS = frozenset({
+    "ctx", "op", "ops", "id", "attr", "name", "arg", "names", "module", "level", "kind",
+    "type_comment", "conversion", "is_async", "kwd_attrs", "rest", "asname", "tag", "lineno",
+})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """Fields of an ``ast`` class that may hold child nodes (or lists of them)."""
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        if not (isinstance(cls, type) and issubclass(cls, ast.AST)) or cls in (ast.Constant, ast.MatchSingleton):
+            fields = ()
+        else:
+            fields = tuple(field for field in cls._fields if field not in _LEAF_FIELDS)
+        _CHILD_FIELDS[cls] = fields
+    return fields
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    found: list[ast.AST] = []
+    for field in _child_fields(type(node)):
+        value = getattr(node, field, None)
+        if value is None:
+            continue
+        if type(value) is list:
+            for child in value:
+                if child is not None:
+                    found.append(child)
+        else:
+            found.append(value)
+    return found
+
+
 def _walk_scope(root: ast.AST, include_root: bool = False) -> Iterator[ast.AST]:
-    """Nodes of one scope, not descending into nested functions, lambdas or classes."""
+    """Nodes of one scope, not descending into nested functions, lambdas or classes
+    (pre-order, in field order; operator and ``ctx`` nodes left out)."""
     if include_root:
         yield root
-        if isinstance(root, _SCOPE_NODES):
+        if type(root) in _SCOPE_TYPES:
             return
-    stack = list(reversed(list(ast.iter_child_nodes(root))))
+    stack = _children(root)
+    stack.reverse()
     while stack:
         node = stack.pop()
         yield node
-        if not isinstance(node, _SCOPE_NODES):
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+        if type(node) not in _SCOPE_TYPES:
+            children = _children(node)
+            if children:
+                children.reverse()
+                stack.extend(children)
 
 
 def _is_none(node: ast.AST | None) -> bool:
