@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import os
+from raptor_lint.astwalk import walk
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -221,7 +222,7 @@ class _FileScanner:
 
     # -- core lists
     def _scan_core_lists(self) -> None:
-        for node in ast.walk(self.tree):
+        for node in walk(self.tree):
             values: list[ast.AST] = []
             if isinstance(node, ast.Assign) and any(self._is_core_name(t) for t in node.targets):
                 values = [node.value]
@@ -282,8 +283,8 @@ class _FileScanner:
     # -- registrations
     def _scan_registrations(self) -> None:
         loops: list[ast.For | ast.AsyncFor] = [
-            n for n in ast.walk(self.tree) if isinstance(n, (ast.For, ast.AsyncFor))]
-        for node in ast.walk(self.tree):
+            n for n in walk(self.tree) if isinstance(n, (ast.For, ast.AsyncFor))]
+        for node in walk(self.tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "register_blueprint"):
                 continue

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from raptor_lint.astwalk import walk
 from raptor_lint.source import SourceError, decode_python, parse_python
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -262,7 +263,7 @@ class _Module:
             self._collect_global_rebinds(tree)
 
     def _collect_global_rebinds(self, tree: ast.Module) -> None:
-        for node in ast.walk(tree):
+        for node in walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 declared = {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
                 if declared:
@@ -290,7 +291,7 @@ class _Module:
     def scopes_at(self, position: tuple[int, int]) -> list[ast.AST]:
         """Function / class scopes enclosing ``position``, innermost first."""
         if self._scopes is None:
-            self._scopes = [n for n in ast.walk(self.tree) if isinstance(n, _SCOPES)]
+            self._scopes = [n for n in walk(self.tree) if isinstance(n, _SCOPES)]
         found = [n for n in self._scopes if _pos(n) <= position < _end(n)]
         found.sort(key=_pos, reverse=True)
         return found
@@ -555,7 +556,7 @@ class ModuleIndex:
         cached = self._span_index.get(id(tree))
         if cached is None or cached[0] is not tree:
             spans: dict[tuple[int, int, int, int], ast.AST] = {}
-            for sub in ast.walk(tree):  # breadth first: the outermost node of a span wins
+            for sub in walk(tree):  # breadth first: the outermost node of a span wins
                 if isinstance(sub, ast.expr):
                     spans.setdefault((*_pos(sub), *_end(sub)), sub)
             with self._lock:

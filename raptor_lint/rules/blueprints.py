@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from raptor_lint.astwalk import walk
 from raptor_lint.context import FileContext
 from raptor_lint.findings import Edit, Finding, Fix
 from raptor_lint.project.blueprints import (
@@ -191,7 +192,7 @@ class _FileCheck:
         wants_301 = ctx.config.is_selected("RPT301")
         wants_302 = ctx.config.is_selected("RPT302")
         # One breadth-first walk: a function is visited before its decorators.
-        for node in ast.walk(self.tree):
+        for node in walk(self.tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 decorators.update(id(d) for d in node.decorator_list)
             elif isinstance(node, ast.Call):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from raptor_lint.astwalk import walk
 from raptor_lint import gitdiff
 from raptor_lint.project import manifest as manifest_facts
 from raptor_lint.project import migrations as migration_facts
@@ -335,7 +336,7 @@ def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagR
     top_level = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     regions: list[tuple[ast.AST, str]] = []
     seen: set[int] = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in factories:
             if id(node) not in seen:
                 seen.add(id(node))
@@ -345,7 +346,7 @@ def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagR
     while queue:
         region, label = queue.pop(0)
         factory_label = label.split("(called from ")[-1].rstrip(")") if "(called from " in label else label
-        for node in ast.walk(region):
+        for node in walk(region):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 helper = top_level.get(node.func.id)
                 if helper is not None and id(helper) not in seen:
@@ -370,7 +371,7 @@ def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagR
             reads.append(FlagRead(flag, node, where))
 
     for region, where in regions:
-        for node in ast.walk(region):
+        for node in walk(region):
             if isinstance(node, ast.Call):
                 for arg in node.args:
                     add(arg.value if isinstance(arg, ast.Starred) else arg, where)
@@ -488,7 +489,7 @@ def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> l
 
     visitor = _EnvReads(resolve)
     # Imports first (anywhere in the file), then the reads.
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Import):
             visitor.visit_Import(node)
         elif isinstance(node, ast.ImportFrom):

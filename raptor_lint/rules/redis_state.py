@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from raptor_lint.astwalk import walk
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
@@ -1108,7 +1109,7 @@ class _Analysis:
 
     # ------------------------------------------------------------------ RPT204
     def _subscripts(self) -> Iterator["Finding"]:
-        for node in ast.walk(self.model.tree):
+        for node in walk(self.model.tree):
             if not isinstance(node, ast.Subscript) or not isinstance(node.ctx, ast.Load):
                 continue
             scope = self.model.scope_of_node.get(node, self.model.module_scope)
