@@ -397,8 +397,11 @@ class EnvRead:
     node: ast.AST
 
 
-class _EnvReads(ast.NodeVisitor):
-    """Environment reads with a literal (or constant) name; aliases of os/environ/getenv followed."""
+class _EnvReads:
+    """Environment reads with a literal (or constant) name; aliases of os/environ/getenv followed.
+
+    ``read(node)`` looks at one node; ``env_reads`` feeds it every node of the file (one
+    shared walk, ``raptor_lint.astwalk``)."""
 
     def __init__(self, resolve) -> None:
         self.resolve = resolve
@@ -434,7 +437,16 @@ class _EnvReads(ast.NodeVisitor):
         if name:
             self.reads.append(EnvRead(name, node))
 
-    def visit_Call(self, node: ast.Call) -> None:
+    def read(self, node: ast.AST) -> None:
+        kind = type(node)
+        if kind is ast.Call:
+            self._call(node)  # type: ignore[arg-type]
+        elif kind is ast.Subscript:
+            self._subscript(node)  # type: ignore[arg-type]
+        elif kind is ast.Compare:
+            self._compare(node)  # type: ignore[arg-type]
+
+    def _call(self, node: ast.Call) -> None:
         func = node.func
         first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
         if first is None:
@@ -448,17 +460,14 @@ class _EnvReads(ast.NodeVisitor):
                 self._add(first)
         elif isinstance(func, ast.Name) and func.id in self.getenv_names:
             self._add(first)
-        self.generic_visit(node)
 
-    def visit_Subscript(self, node: ast.Subscript) -> None:
+    def _subscript(self, node: ast.Subscript) -> None:
         if isinstance(node.ctx, ast.Load) and self._is_environ(node.value):
             self._add(node.slice)
-        self.generic_visit(node)
 
-    def visit_Compare(self, node: ast.Compare) -> None:
+    def _compare(self, node: ast.Compare) -> None:
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) and self._is_environ(node.comparators[0]):
             self._add(node.left)
-        self.generic_visit(node)
 
 
 def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> list[EnvRead]:
@@ -494,8 +503,10 @@ def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> l
             visitor.visit_Import(node)
         elif isinstance(node, ast.ImportFrom):
             visitor.visit_ImportFrom(node)
-    visitor.visit(tree)
-    return sorted(visitor.reads, key=lambda r: (r.node.lineno, r.node.col_offset))  # type: ignore[attr-defined]
+    for node in walk(tree):
+        visitor.read(node)
+    return sorted(visitor.reads, key=lambda r: (r.node.lineno, r.node.col_offset,  # type: ignore[attr-defined]
+                                                r.node.end_lineno, r.node.end_col_offset))  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------- checker
