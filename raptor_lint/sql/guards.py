@@ -46,8 +46,15 @@ class Reach:
 
     def __init__(self, index: SqlFile, node: ast.AST, public_helpers: bool = False) -> None:
         self.index, self.node, self.public_helpers = index, node, public_helpers
-        self.local = dialects_reaching(index, node)
+        self._local: frozenset[str] | None = None
         self._full: frozenset[str] | None = None
+
+    @property
+    def local(self) -> frozenset[str]:
+        """Computed on the first question: most SQL holds nothing a rule asks about."""
+        if self._local is None:
+            self._local = dialects_reaching(self.index, self.node)
+        return self._local
 
     def __contains__(self, dialect: str) -> bool:
         if dialect not in self.local:
