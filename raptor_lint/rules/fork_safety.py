@@ -33,11 +33,13 @@ findings.
 from __future__ import annotations
 
 import ast
+import bisect
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.project.fork_calls import child_fields, children
+from raptor_lint.project.fork_calls import _ATTRIBUTE, child_fields, children, no_gc
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 
@@ -93,9 +95,16 @@ SERVICE_KEYS = frozenset({
 SERVICE_KEY_WORDS = frozenset({"redis", "client", "engine", "pool", "db", "sentry", "mongo"})
 REDIS_KEY = re.compile(r"redis", re.IGNORECASE)
 
-_FUNCTION_RE = re.compile(r"\b(?:def|lambda)\b")
-_STATE_MARKERS = ("global", "extensions", "[", "{", "dict", "list", "set", "Counter", "deque",
-                  "ChainMap", "bytearray")
+# What a container binding needs in the text (the pre-filter): a display or comprehension
+# after `=` / `:=` or an `else` (`x = a if b else {}`), or a call of one of CONTAINER_CALLS
+# (on the last name, as container_kind: `x.dict()` too).  Whitespace, backslash
+# continuations, comments and opening parentheses may come between.  Each pattern starts
+# with a literal, which `re` finds with a fast string search.
+_COMMENT = r"#[^\r\n]*[\r\n]"  # runs to its line break: no backtracking inside it
+_DISPLAY_AFTER = (re.compile(r"=(?:[\s\\(]|" + _COMMENT + r")*[\[{]"),
+                  re.compile(r"else(?:[\s\\(]|" + _COMMENT + r")*[\[{]"))
+_CONTAINER_CALL_TEXT = tuple((name, re.compile(re.escape(name) + r"(?:[\s\\()]|" + _COMMENT + r")*\("))
+                             for name in CONTAINER_CALLS)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DEF_KEYWORD = re.compile(r"(?:async\s+def|def|class)\s+")
 
@@ -293,20 +302,158 @@ class ForkSafetyChecker(Checker):
     )
 
     def prefilter(self, text: str) -> bool:
-        # Every finding is a write from a function or lambda body, to a container display /
-        # constructor, a `global` name, or `.extensions`.
-        if not _FUNCTION_RE.search(text):
+        # Every finding is a write from a function or lambda body to a `global` name, to
+        # `.extensions`, or to a name bound to a container display or constructor.
+        if "def" not in text and "lambda" not in text:
             return False
-        return any(marker in text for marker in _STATE_MARKERS)
+        return ("global" in text or "extensions" in text
+                or any(pattern.search(text) is not None for pattern in _DISPLAY_AFTER)
+                or _mentions_container_call(text))
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         tree = ctx.ast_tree
-        if tree is None or is_test_code(ctx.relpath) or not _may_have_findings(tree):
-            return []
-        return _Analysis(ctx, tree).run()
+        with no_gc():  # see no_gc: the gates and the analysis build no cycles, only objects
+            if tree is None or not _may_mutate_state(tree, ctx.text) or is_test_code(ctx.relpath) \
+                    or not _may_have_findings(tree):
+                return []
+            return _Analysis(ctx, tree).run()
 
 
-# --------------------------------------------------------------------- cheap ast gate
+# --------------------------------------------------------------------- cheap ast gates
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+_STATEMENT_BLOCKS: dict[type, tuple[str, ...]] = {}  # statement class -> its _BLOCK_FIELDS
+
+
+def _may_mutate_state(tree: ast.Module, text: str) -> bool:
+    """False when no finding is possible, from the statements alone (no expression is
+    visited) and the text of the function bodies (the lines of the outermost `def`s;
+    the whole text when there are lambdas).  A finding needs one of:
+
+    * a `global` statement (RPT102, and module state bound in a function);
+    * `.extensions` in a function body (RPT103);
+    * a container bound outside any function body (module level, or in a class body:
+      the state RPT101/RPT104 track) that a function body mentions: each mutation does
+      (`_store[k] = v`, an alias `d = _store`), and a class attribute is only reached
+      after a dot (`cls._hits`, `Klass._hits`); or a walrus outside function bodies (it
+      may bind module state: then the file is not ruled out)."""
+    module_names: dict[str, int] = {}  # container name -> bindings inside searched text
+    class_attributes: set[str] = set()
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # the outermost ones
+    lambdas = "lambda" in text
+    has_global = "global" in text
+    found_class_lines: list[list[int]] = []
+
+    def class_lines() -> list[int]:
+        if not found_class_lines:
+            found_class_lines.append(_keyword_lines(text, "class"))
+        return found_class_lines[0]
+
+    # block, binds state (module level or a class body), inside a def, in a class body
+    stack: list[tuple[list, bool, bool, bool]] = [(tree.body, True, False, False)]
+    while stack:
+        block, state, in_function, in_class = stack.pop()
+        for stmt in block:
+            kind = type(stmt)
+            if kind is ast.Global:
+                return True
+            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                if not in_function:
+                    functions.append(stmt)
+                # Inside a body only `global` and class bodies matter: skip bodies whose
+                # lines do not spell them.
+                if has_global or _any_between(class_lines(), stmt.lineno, stmt.end_lineno):
+                    stack.append((stmt.body, False, True, False))
+                continue
+            if kind is ast.ClassDef:
+                stack.append((stmt.body, True, in_function, True))
+                continue
+            if state and (kind is ast.Assign or kind is ast.AnnAssign) \
+                    and container_kind(stmt.value) is not None:
+                for target in (stmt.targets if kind is ast.Assign else (stmt.target,)):
+                    if type(target) is not ast.Name:
+                        continue
+                    if in_class:
+                        class_attributes.add(target.id)
+                    else:
+                        module_names[target.id] = module_names.get(target.id, 0) + lambdas
+                continue
+            fields = _STATEMENT_BLOCKS.get(kind)
+            if fields is None:
+                fields = _STATEMENT_BLOCKS[kind] = tuple(f for f in _BLOCK_FIELDS if f in kind._fields)
+            for field in fields:
+                inner = getattr(stmt, field)
+                if not inner:
+                    continue
+                if field == "handlers" or field == "cases":
+                    stack.extend((item.body, state, in_function, in_class) for item in inner)
+                else:
+                    stack.append((inner, state, in_function, in_class))
+    extensions, walrus = "extensions" in text, ":=" in text
+    if not (module_names or class_attributes or extensions or walrus):
+        return False
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        return True  # identifiers are NFKC-normalised: their spelling in the text may differ
+    lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
+    ranges = [(func.lineno, func.end_lineno or func.lineno) for func in functions]
+    if walrus and _walrus_outside_bodies(lines, functions):
+        return True
+    searched = text if lambdas else "\n".join("\n".join(lines[first - 1:last]) for first, last in ranges)
+    # Every whole-word occurrence of a name is one that str.count finds (identifiers never
+    # overlap), so more occurrences than bindings means a use.
+    if any(searched.count(name) > count for name, count in module_names.items()):
+        return True
+    if not (extensions or class_attributes):
+        return False
+    attributes = set(_ATTRIBUTE.findall(searched))
+    return (extensions and "extensions" in attributes) or not class_attributes.isdisjoint(attributes)
+
+
+def _keyword_lines(text: str, word: str) -> list[int]:
+    """The numbers (ascending) of the lines where ``word`` stands as a whole word."""
+    found: list[int] = []
+    line, previous = 1, 0
+    carriage = "\r" in text
+    start = text.find(word)
+    while start != -1:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            line += len(_LINE_BREAK.findall(text, previous, start)) if carriage \
+                else text.count("\n", previous, start)
+            previous = start
+            found.append(line)
+        start = text.find(word, end)
+    return found
+
+
+def _any_between(numbers: list[int], first: int, last: int | None) -> bool:
+    """Whether an element of the ascending ``numbers`` lies in ``[first, last]``."""
+    index = bisect.bisect_left(numbers, first)
+    return index < len(numbers) and numbers[index] <= (last or first)
+
+
+def _walrus_outside_bodies(lines: list[str], functions: list) -> bool:
+    """A `:=` on a line that is not in the body of one of ``functions`` (after its
+    parameters and return annotation, which are evaluated where the `def` runs)."""
+    bodies = sorted((_signature_end(func) + 1, func.end_lineno or func.lineno) for func in functions)
+    for number, line in enumerate(lines, 1):
+        if ":=" in line and not any(first <= number <= last for first, last in bodies):
+            return True
+    return False
+
+
+def _signature_end(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The last line of a `def`'s parameters and return annotation (evaluated outside it)."""
+    args = func.args
+    end = func.lineno
+    for node in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg,
+                 *args.defaults, *args.kw_defaults, func.returns):
+        if node is not None:
+            end = max(end, node.end_lineno or end)
+    return end
+
 
 def _may_have_findings(tree: ast.Module) -> bool:
     """False when no finding is possible, so the scope analysis can be skipped.
@@ -314,14 +461,17 @@ def _may_have_findings(tree: ast.Module) -> bool:
     A superset of what the checker reports: any `global`; any `.extensions` inside a
     function; or a mutation-shaped operation inside a function (item store/del, a
     mutating method or function) on a chain that mentions a name bound to a container
-    display/constructor anywhere in the file, directly or through a local alias."""
+    display/constructor outside function bodies (module level, class bodies), directly
+    or through a local alias.  Containers bound inside a function are its own locals:
+    they are not state another worker could see."""
     containers: set[str] = set()
     aliases: list[tuple[str, set[str]]] = []
     mutated: set[str] = set()
-    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    # (node, inside a function or lambda, binds state: module level or a class body)
+    stack: list[tuple[ast.AST, bool, bool]] = [(tree, False, True)]
     push = stack.append
     while stack:
-        node, in_function = stack.pop()
+        node, in_function, state = stack.pop()
         kind = type(node)
         if kind is ast.Global:
             return True
@@ -329,7 +479,7 @@ def _may_have_findings(tree: ast.Module) -> bool:
                 and node.value is not None:
             targets = node.targets if kind is ast.Assign else [node.target]
             names = [t.id for t in targets if type(t) is ast.Name]
-            if _is_container(node.value):
+            if state and _is_container(node.value):
                 containers.update(names)
             elif in_function and names:
                 chain = _chain_names(node.value)
@@ -347,15 +497,20 @@ def _may_have_findings(tree: ast.Module) -> bool:
                     mutated |= _chain_names(func.value)
                 elif node.args and _last_name(func) in MUTATING_FUNCTIONS:
                     mutated |= _chain_names(node.args[0])
-        inside = in_function or kind in _UNIT_TYPES
+        if kind in _UNIT_TYPES:
+            inside, state = True, False
+        elif kind is ast.ClassDef:
+            inside, state = in_function, True
+        else:
+            inside = in_function
         for field in child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
                 for item in value:
                     if item is not None:
-                        push((item, inside))
+                        push((item, inside, state))
             elif value is not None:
-                push((value, inside))
+                push((value, inside, state))
     changed = True
     while changed:
         changed = False
@@ -364,6 +519,18 @@ def _may_have_findings(tree: ast.Module) -> bool:
                 containers.add(name)
                 changed = True
     return not containers.isdisjoint(mutated)
+
+
+def _mentions_container_call(text: str) -> bool:
+    """``dict(``, ``collections.deque (`` …: a CONTAINER_CALLS name, not the tail of a
+    longer word (``values_list(``), then a call."""
+    for name, pattern in _CONTAINER_CALL_TEXT:
+        if name in text:
+            for match in pattern.finditer(text):
+                start = match.start()
+                if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+                    return True
+    return False
 
 
 def _chain_names(node: ast.AST) -> set[str]:
