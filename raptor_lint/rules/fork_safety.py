@@ -39,7 +39,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.project.fork_calls import _ATTRIBUTE, child_fields, children, no_gc
+from raptor_lint.project.fork_calls import _ATTRIBUTE, child_fields, no_gc
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 
@@ -701,22 +701,31 @@ class _Tree:
         parents, units, binds = self.parents, self.units, self._binds
         stack: list[tuple[ast.AST, ast.AST, ast.AST, _Scope]] = [
             (child, tree, tree, self.module_scope) for child in reversed(tree.body)]
-        push = stack.append
+        push, pop = stack.append, stack.pop
+        name_scope, loads, attributes = self.name_scope, self.loads, self.attributes
         while stack:
-            node, parent, unit, scope = stack.pop()
+            node, parent, unit, scope = pop()
             parents[node] = parent
             units[node] = unit
             kind = type(node)
             if kind is ast.Name:
-                self.name_scope[node] = scope
+                name_scope[node] = scope
                 if type(node.ctx) is ast.Load:
-                    self.loads.setdefault(node.id, []).append(node)
+                    found = loads.get(node.id)
+                    if found is None:
+                        loads[node.id] = [node]
+                    else:
+                        found.append(node)
                 else:
                     binds.append((scope, node.id, node))
                 continue
             if kind is ast.Attribute:
-                self.attributes.append(node)
-            elif kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda):
+                attributes.append(node)
+                push((node.value, node, unit, scope))  # its only child (attr, ctx: leaves)
+                continue
+            if kind is ast.Constant:
+                continue
+            if kind in _UNIT_TYPES:
                 inner = _Scope(node, scope, "function")
                 args = node.args
                 outer: list[ast.AST] = [*getattr(node, "decorator_list", ()), *args.defaults,
@@ -803,8 +812,16 @@ class _Tree:
             elif kind is ast.MatchMapping:
                 if node.rest:
                     binds.append((scope, node.rest, node))
-            for child in reversed(children(node)):
-                push((child, node, unit, scope))
+            # The children, last first (the walk visits them in source order).
+            for field in reversed(child_fields(kind)):
+                value = getattr(node, field, None)
+                if type(value) is list:
+                    for index in range(len(value) - 1, -1, -1):
+                        item = value[index]
+                        if item is not None:
+                            push((item, node, unit, scope))
+                elif value is not None:
+                    push((value, node, unit, scope))
 
     def _settle(self) -> None:
         module = self.module_scope
