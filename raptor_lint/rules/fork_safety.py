@@ -1349,22 +1349,32 @@ class _Analysis:
         """External names (``f``, ``Klass.m``) of the functions whose callers elsewhere could
         move a finding before the fork: the functions holding findings and, transitively,
         the functions that call them (a function is before the fork only when all its
-        callers are) or return them as decorators.  Other functions need no question."""
-        names: set[str] = set()
-        seen: set[ast.AST] = set()
+        callers are) or return them as decorators.  Other functions need no question.
+
+        Nor do functions that run after the fork whatever other modules do (used as a
+        value here, called from code that runs after the fork, an opaque decorator):
+        they are found by deciding once with every external name given a use that runs
+        before the fork — an upper bound of what any answer can move before it."""
+        from raptor_lint.project.fork_calls import Use
+
+        units: set[ast.AST] = set()
         frontier = list(self.finding_units)
         while frontier:
             unit = frontier.pop()
-            if unit is self.module or unit in seen:
+            if unit is self.module or unit in units:
                 continue
-            seen.add(unit)
-            name = self._external_name.get(unit)
-            if name is not None:
-                names.add(name)
+            units.add(unit)
             if unit in self._returned:
                 frontier.append(self._returned[unit])
             frontier.extend(caller for caller in self._caller_units.get(unit, ()) if caller is not None)
-        return sorted(names)
+        asked = [unit for unit in units if unit in self._external_name]
+        if not asked:
+            return []
+        actual = self.before
+        before_anyway = Use("call", True, self.ctx.path)
+        self.compute_before_fork({name: [before_anyway] for name in self.external_names})
+        possible, self.before = self.before, actual
+        return sorted({self._external_name[unit] for unit in asked if unit in possible})
 
     def _container(self, bindings: list[ast.AST]) -> str | None:
         """The kind of the first binding that builds a (non-weak) container, or None when
