@@ -313,8 +313,11 @@ class ForkSafetyChecker(Checker):
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         tree = ctx.ast_tree
         with no_gc():  # see no_gc: the gates and the analysis build no cycles, only objects
-            if tree is None or not _may_mutate_state(tree, ctx.text) or is_test_code(ctx.relpath) \
-                    or not _may_have_findings(tree):
+            if tree is None:
+                return []
+            verdict = _may_mutate_state(tree, ctx.text)
+            if not verdict or is_test_code(ctx.relpath) \
+                    or (verdict is not MUTATION_SEEN and not _may_have_findings(tree)):
                 return []
             return _Analysis(ctx, tree).run()
 
@@ -325,29 +328,48 @@ _BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
 _STATEMENT_BLOCKS: dict[type, tuple[str, ...]] = {}  # statement class -> its _BLOCK_FIELDS
 
 
-def _may_mutate_state(tree: ast.Module, text: str) -> bool:
-    """False when no finding is possible, from the statements alone (no expression is
-    visited) and the text of the function bodies (the lines of the outermost `def`s;
-    the whole text when there are lambdas).  A finding needs one of:
+class _Seen:
+    """A true verdict that already says what _may_have_findings would."""
 
-    * a `global` statement (RPT102, and module state bound in a function);
-    * `.extensions` in a function body (RPT103);
+    def __bool__(self) -> bool:
+        return True
+
+
+MUTATION_SEEN = _Seen()
+
+
+def _may_mutate_state(tree: ast.Module, text: str) -> "bool | _Seen":
+    """False when no finding is possible; MUTATION_SEEN when the walk of
+    _may_have_findings, run on the functions that mention module or class state, sees a
+    possible finding; True when only that walk on the whole file can tell.
+
+    It reads the statements (no expression outside those functions) and the text.  A
+    finding needs one of:
+
+    * a `global` statement (RPT102, and module state bound in a function): True;
+    * a walrus outside function bodies (it may bind module state), or a lambda outside
+      the functions (it may mutate state anywhere) with state mentioned anywhere: True;
     * a container bound outside any function body (module level, or in a class body:
-      the state RPT101/RPT104 track) that a function body mentions: each mutation does
-      (`_store[k] = v`, an alias `d = _store`), and a class attribute is only reached
-      after a dot (`cls._hits`, `Klass._hits`); or a walrus outside function bodies (it
-      may bind module state: then the file is not ruled out)."""
-    module_names: dict[str, int] = {}  # container name -> bindings inside searched text
+      the state RPT101/RPT104 track) that a function body mentions (each mutation does:
+      `_store[k] = v`, an alias `d = _store`; a class attribute only after a dot:
+      `cls._hits`), or `.extensions` in a function body (RPT103): then the functions
+      whose lines mention them are walked.
+
+    Function bodies are the lines of the outermost `def`s; bodies without `class` or
+    `global` in them are not entered."""
+    module_names: dict[str, int] = {}  # container name -> statements binding it
     class_attributes: set[str] = set()
     functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # the outermost ones
     lambdas = "lambda" in text
-    has_global = "global" in text
-    found_class_lines: list[list[int]] = []
+    found_lines: list[int] | None = None
 
-    def class_lines() -> list[int]:
-        if not found_class_lines:
-            found_class_lines.append(_keyword_lines(text, "class"))
-        return found_class_lines[0]
+    def keyword_lines() -> list[int]:
+        """Lines spelling `class` or `global`: the bodies worth entering."""
+        nonlocal found_lines
+        if found_lines is None:
+            found_lines = sorted({*_keyword_lines(text, "class", starts_line=True),
+                                  *_keyword_lines(text, "global")})
+        return found_lines
 
     # block, binds state (module level or a class body), inside a def, in a class body
     stack: list[tuple[list, bool, bool, bool]] = [(tree.body, True, False, False)]
@@ -362,7 +384,7 @@ def _may_mutate_state(tree: ast.Module, text: str) -> bool:
                     functions.append(stmt)
                 # Inside a body only `global` and class bodies matter: skip bodies whose
                 # lines do not spell them.
-                if has_global or _any_between(class_lines(), stmt.lineno, stmt.end_lineno):
+                if _any_between(keyword_lines(), stmt.lineno, stmt.end_lineno):
                     stack.append((stmt.body, False, True, False))
                 continue
             if kind is ast.ClassDef:
@@ -376,7 +398,7 @@ def _may_mutate_state(tree: ast.Module, text: str) -> bool:
                     if in_class:
                         class_attributes.add(target.id)
                     else:
-                        module_names[target.id] = module_names.get(target.id, 0) + lambdas
+                        module_names[target.id] = module_names.get(target.id, 0) + 1
                 continue
             fields = _STATEMENT_BLOCKS.get(kind)
             if fields is None:
@@ -396,34 +418,58 @@ def _may_mutate_state(tree: ast.Module, text: str) -> bool:
         return True  # identifiers are NFKC-normalised: their spelling in the text may differ
     lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
     ranges = [(func.lineno, func.end_lineno or func.lineno) for func in functions]
-    if walrus and _walrus_outside_bodies(lines, functions):
+    if walrus and _walrus_outside_bodies(_keyword_lines(text, ":=", whole=False), functions):
         return True
-    searched = text if lambdas else "\n".join("\n".join(lines[first - 1:last]) for first, last in ranges)
-    # Every whole-word occurrence of a name is one that str.count finds (identifiers never
-    # overlap), so more occurrences than bindings means a use.
-    if any(searched.count(name) > count for name, count in module_names.items()):
+    if lambdas and not all(any(first <= line <= last for first, last in ranges)
+                           for line in _keyword_lines(text, "lambda")):
+        # A lambda outside the functions: the whole text, and _may_have_findings decides.
+        return _mentions_state(text, module_names, class_attributes, extensions)
+    # Only the functions that mention the state can mutate it: walk those (the walk
+    # _may_have_findings does on the whole file).
+    unbound = dict.fromkeys(module_names, 0)  # no function binds module state without `global`
+    relevant = [func for func, (first, last) in zip(functions, ranges)
+                if _mentions_state("\n".join(lines[first - 1:last]), unbound, class_attributes, extensions)]
+    if relevant and _mutation_evidence([(func, True, False) for func in relevant],
+                                       set(module_names) | class_attributes):
+        return MUTATION_SEEN
+    return False
+
+
+def _mentions_state(text: str, module_names: dict[str, int], class_attributes: set[str],
+                    extensions: bool) -> bool:
+    """Whether ``text`` mentions a module container (more often than it binds it: every
+    whole-word occurrence is one str.count finds, identifiers never overlap), a class
+    container after a dot, or `.extensions`."""
+    if any(text.count(name) > count for name, count in module_names.items()):
         return True
     if not (extensions or class_attributes):
         return False
-    attributes = set(_ATTRIBUTE.findall(searched))
+    attributes = set(_ATTRIBUTE.findall(text))
     return (extensions and "extensions" in attributes) or not class_attributes.isdisjoint(attributes)
 
 
-def _keyword_lines(text: str, word: str) -> list[int]:
-    """The numbers (ascending) of the lines where ``word`` stands as a whole word."""
+def _keyword_lines(text: str, word: str, whole: bool = True, starts_line: bool = False) -> list[int]:
+    """The numbers (ascending) of the lines where ``word`` stands (as a whole word, unless
+    ``whole`` is False; only after indentation with ``starts_line``, as a compound
+    statement's keyword does)."""
     found: list[int] = []
     line, previous = 1, 0
     carriage = "\r" in text
     start = text.find(word)
     while start != -1:
         end = start + len(word)
-        before = text[start - 1] if start else " "
-        after = text[end] if end < len(text) else " "
-        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
-            line += len(_LINE_BREAK.findall(text, previous, start)) if carriage \
-                else text.count("\n", previous, start)
-            previous = start
-            found.append(line)
+        if whole:
+            before = text[start - 1] if start else " "
+            after = text[end] if end < len(text) else " "
+            if before.isalnum() or before == "_" or after.isalnum() or after == "_" or (
+                    starts_line and text[max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1:start]
+                    .strip(" \t\f")):
+                start = text.find(word, end)
+                continue
+        line += len(_LINE_BREAK.findall(text, previous, start)) if carriage \
+            else text.count("\n", previous, start)
+        previous = start
+        found.append(line)
         start = text.find(word, end)
     return found
 
@@ -434,14 +480,12 @@ def _any_between(numbers: list[int], first: int, last: int | None) -> bool:
     return index < len(numbers) and numbers[index] <= (last or first)
 
 
-def _walrus_outside_bodies(lines: list[str], functions: list) -> bool:
-    """A `:=` on a line that is not in the body of one of ``functions`` (after its
-    parameters and return annotation, which are evaluated where the `def` runs)."""
-    bodies = sorted((_signature_end(func) + 1, func.end_lineno or func.lineno) for func in functions)
-    for number, line in enumerate(lines, 1):
-        if ":=" in line and not any(first <= number <= last for first, last in bodies):
-            return True
-    return False
+def _walrus_outside_bodies(lines: list[int], functions: list) -> bool:
+    """Whether one of ``lines`` (holding a `:=`) is not in the body of one of
+    ``functions`` (after its parameters and return annotation, which are evaluated where
+    the `def` runs)."""
+    bodies = [(_signature_end(func) + 1, func.end_lineno or func.lineno) for func in functions]
+    return not all(any(first <= number <= last for first, last in bodies) for number in lines)
 
 
 def _signature_end(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -464,11 +508,15 @@ def _may_have_findings(tree: ast.Module) -> bool:
     display/constructor outside function bodies (module level, class bodies), directly
     or through a local alias.  Containers bound inside a function are its own locals:
     they are not state another worker could see."""
-    containers: set[str] = set()
+    return _mutation_evidence([(tree, False, True)], set())
+
+
+def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set[str]) -> bool:
+    """The walk of _may_have_findings from ``starts`` ((node, inside a function or
+    lambda, binds state: module level or a class body)), with ``containers`` known."""
     aliases: list[tuple[str, set[str]]] = []
     mutated: set[str] = set()
-    # (node, inside a function or lambda, binds state: module level or a class body)
-    stack: list[tuple[ast.AST, bool, bool]] = [(tree, False, True)]
+    stack = list(starts)
     push = stack.append
     while stack:
         node, in_function, state = stack.pop()
@@ -498,11 +546,21 @@ def _may_have_findings(tree: ast.Module) -> bool:
                 elif node.args and _last_name(func) in MUTATING_FUNCTIONS:
                     mutated |= _chain_names(node.args[0])
         if kind in _UNIT_TYPES:
-            inside, state = True, False
-        elif kind is ast.ClassDef:
-            inside, state = in_function, True
-        else:
-            inside = in_function
+            # The body binds the function's own names; decorators, defaults and
+            # annotations bind where the `def` runs (a walrus there: module state).
+            for field in child_fields(kind):
+                value = getattr(node, field, None)
+                inner = False if field == "body" else state
+                if type(value) is list:
+                    for item in value:
+                        if item is not None:
+                            push((item, True, inner))
+                elif value is not None:
+                    push((value, True, inner))
+            continue
+        inside = in_function
+        if kind is ast.ClassDef:
+            state = True
         for field in child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
