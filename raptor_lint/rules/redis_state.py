@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.astwalk import walk
+from raptor_lint.astwalk import child_fields as _child_fields, walk
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
@@ -862,15 +862,42 @@ class _Analysis:
             return self.lines[line - 1][col - 1:end_col - 1]
         return ast.unparse(node)
 
+    def _attribute_calls(self, scope_node: ast.AST) -> list[ast.Call]:
+        """The ``x.method(...)`` calls ``_walk_scope(scope_node)`` would find, for every scope
+        from one pass over the file's shared walk (each call goes to the nearest enclosing
+        scope node, as ``_walk_scope`` assigns it); the per-scope walk when a call has no
+        parent link."""
+        groups = self.__dict__.get("_call_groups")
+        if groups is None:
+            groups = self._call_groups = self._group_calls()
+        if groups is False:
+            return [node for node in _walk_scope(scope_node)
+                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
+        return groups.get(scope_node, [])
+
+    def _group_calls(self) -> "dict[ast.AST, list[ast.Call]] | bool":
+        parents = self.model.parents
+        tree = self.model.tree
+        groups: dict[ast.AST, list[ast.Call]] = {}
+        for node in walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            link = parents.get(node)
+            while link is not None and type(link[0]) not in _SCOPE_TYPES and link[0] is not tree:
+                link = parents.get(link[0])
+            if link is None:
+                return False
+            groups.setdefault(link[0], []).append(node)
+        return groups
+
     def _redis_calls(self, scope_node: ast.AST, scope: _Scope) -> list[_RedisCall]:
         calls = []
-        for node in _walk_scope(scope_node):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                receiver = self.model.kind(node.func.value, scope)
-                if receiver is not None:
-                    value = node.func.value
-                    order = (value.end_lineno or value.lineno, value.end_col_offset or 0)
-                    calls.append(_RedisCall(node, node.func.attr, receiver, order))
+        for node in self._attribute_calls(scope_node):
+            receiver = self.model.kind(node.func.value, scope)
+            if receiver is not None:
+                value = node.func.value
+                order = (value.end_lineno or value.lineno, value.end_col_offset or 0)
+                calls.append(_RedisCall(node, node.func.attr, receiver, order))
         calls.sort(key=lambda c: c.order)
         return calls
 
@@ -1149,25 +1176,6 @@ _BINDING_NODES = frozenset({
 # Fields that never hold a node worth visiting: names, operators and ``ctx`` singletons,
 # flags.  Skipping them, and calling no generator per node, walks a tree several times
 # faster than ``ast.iter_fields`` / ``ast.iter_child_nodes``.
-_LEAF_FIELDS = frozenset({
-    "ctx", "op", "ops", "id", "attr", "name", "arg", "names", "module", "level", "kind",
-    "type_comment", "conversion", "is_async", "kwd_attrs", "rest", "asname", "tag", "lineno",
-})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _child_fields(cls: type) -> tuple[str, ...]:
-    """Fields of an ``ast`` class that may hold child nodes (or lists of them)."""
-    fields = _CHILD_FIELDS.get(cls)
-    if fields is None:
-        if not (isinstance(cls, type) and issubclass(cls, ast.AST)) or cls in (ast.Constant, ast.MatchSingleton):
-            fields = ()
-        else:
-            fields = tuple(field for field in cls._fields if field not in _LEAF_FIELDS)
-        _CHILD_FIELDS[cls] = fields
-    return fields
-
-
 def _children(node: ast.AST) -> list[ast.AST]:
     found: list[ast.AST] = []
     for field in _child_fields(type(node)):
