@@ -318,3 +318,15 @@ def test_an_interrupted_entry_write_leaves_no_temporary_file(project, monkeypatc
     cache.store(project / "app" / "a.py", b"x = 1\n", [], "app/a.py", used_project=False)
     assert list((project / CACHE_DIR_NAME).rglob("*.raptor-lint.tmp")) == []
     assert list((project / CACHE_DIR_NAME).rglob("*.json")) == []
+
+
+def test_library_versions_read_from_dist_info_names_match_importlib_metadata() -> None:
+    """The cache key's library versions come from directory names (importlib.metadata costs
+    ~0.1 s to import): they must be the versions pip installed."""
+    from importlib import metadata
+
+    from raptor_lint.cache import _LIBRARIES, _dist_key, _library_versions
+
+    found = _library_versions()
+    assert {name: found.get(_dist_key(name)) for name in _LIBRARIES} == \
+        {name: metadata.version(name) for name in _LIBRARIES}
