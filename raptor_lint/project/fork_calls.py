@@ -49,7 +49,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from raptor_lint.project.layout import is_test_code
 
@@ -77,6 +77,8 @@ _WORD = re.compile(r"\w+")
 _IMPORT_STATEMENT = re.compile(
     r"import(?!\w)(?:[ \t]|\\\r?\n)*(\([^)#]*(?:#[^\r\n]*[\r\n][^)#]*)*\)|[^\n\\]*(?:\\\r?\n[^\n\\]*)*)")
 _ATTRIBUTE = re.compile(r"\.(?:[\s\\]|#[^\r\n]*[\r\n])*([^\W\d]\w*)")
+# The same for ASCII text (most files), where ASCII classes match the same: ~40% faster.
+_ASCII_ATTRIBUTE = re.compile(r"\.(?:[\s\\]|#[^\r\n]*[\r\n])*([A-Za-z_]\w*)", re.ASCII)
 # The `from X ` right before an `import` keyword (searched in the text before it), and
 # the start of a statement (a plain `import`).  Gaps: whitespace, backslash continuations.
 _GAP = r"(?:[ \t\f]|\\\r?\n)"
@@ -147,9 +149,9 @@ class Use:
     source: Path
 
 
-@dataclass(frozen=True)
-class _Import:
-    """``name`` as looked up in the module ``module`` (a function, a class, a submodule)."""
+class _Import(NamedTuple):
+    """``name`` as looked up in the module ``module`` (a function, a class, a submodule).
+    A tuple: summaries make tens of thousands (a frozen dataclass is ~5x slower to build)."""
 
     module: str        # absolute dotted module
     name: str          # a name looked up in that module
@@ -166,10 +168,11 @@ class ForkCalls:
         self._paths: list[str] = []
         self._numbers: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
-        self._words: dict[str, set[int]] | None = None
-        self._imported: dict[str, set[int]] = {}
+        self._words: dict[str, list[int]] | None = None
+        self._imported: dict[str, list[int]] = {}
         self._resolved: dict[int, Path | None] = {}
         self._files: dict[Path, "_FileSites | None"] = {}
+        self._packages: dict[Path, list[str]] = {}  # directory -> its dotted package
         self._targets: dict[tuple[Path, _Import, str | None], tuple[Path, str] | None] = {}
         # Path -> {name: (module, level, original name)} for its names bound by one
         # unconditional `from module import original as name` (see _reexport).
@@ -198,8 +201,8 @@ class ForkCalls:
                 head = parts[0]
                 candidates = set(words.get(head, ()))
                 for part in parts[1:]:
-                    candidates &= words.get(part, set())
-                importing = {number for number in candidates & self._imported.get(head, set())
+                    candidates.intersection_update(words.get(part, ()))
+                importing = {number for number in candidates.intersection(self._imported.get(head, ()))
                              if self._imports_from(resolved, head, number)}
                 uses: list[Use] = []
                 # Files that import `head` from its module first; the others must mention
@@ -242,7 +245,8 @@ class ForkCalls:
         except OSError:
             return True
         for match in _IMPORT_STATEMENT.finditer(text):
-            if head not in _WORD.findall(match.group(1)):
+            group = match.group(1)
+            if head not in group or head not in _WORD.findall(group):
                 continue
             start = match.start()
             clause = _FROM_CLAUSE.search(text, max(0, start - 512), start)
@@ -253,10 +257,17 @@ class ForkCalls:
                 continue  # `import a.head`
             module = _GAPS.sub("", clause.group(1))
             dotted = module.lstrip(".")
-            absolute = _absolute(_package_of(source), dotted or None, len(module) - len(dotted))
+            absolute = _absolute(self._package(source), dotted or None, len(module) - len(dotted))
             if absolute and self._target(source, _Import(absolute, head), None) == (resolved, head):
                 return True
         return False
+
+    def _package(self, path: Path) -> list[str]:
+        """_package_of, once per directory and run."""
+        found = self._packages.get(path.parent)
+        if found is None:
+            found = self._packages[path.parent] = _package_of(path)
+        return found
 
     def _narrow(self, resolved: Path, head: str, numbers: set[int]) -> set[int]:
         """The files among ``numbers`` (which do not import ``head`` by name) that can
@@ -273,7 +284,7 @@ class ForkCalls:
         if not numbers:
             return numbers
         words = self._words
-        admitted = numbers & words.get(_module_word(resolved), set())
+        admitted = numbers.intersection(words.get(_module_word(resolved), ()))
         seen: set[str] = {_module_word(resolved)}
         for number in sorted(self._imported.get(head, ())):
             source = self._source(number)
@@ -282,7 +293,7 @@ class ForkCalls:
             word = _module_word(source)
             if word in seen:
                 continue
-            mentioning = numbers & words.get(word, set())
+            mentioning = numbers.intersection(words.get(word, ()))
             if mentioning - admitted and self._reexport(source, head) == (resolved, head):
                 seen.add(word)
                 admitted |= mentioning
@@ -318,20 +329,22 @@ class ForkCalls:
             self._modules = self._project.modules
         return self._modules
 
-    def _word_index(self) -> dict[str, set[int]]:
+    def _word_index(self) -> dict[str, list[int]]:
         """word -> files of the project that import it or use it as an attribute name
         (built once per run, without resolving any path)."""
         if self._words is None:
             from raptor_lint.discovery import PYTHON, iter_files
 
             root = os.path.join(os.path.abspath(self._project.root), "")
-            words: dict[str, set[int]] = {}
+            words: dict[str, list[int]] = {}
             imported = self._imported
             for path, kind in iter_files([self._project.root], self._project.config):
                 if kind != PYTHON:
                     continue
                 name = os.path.abspath(path)
-                if not name.startswith(root) or is_test_code(name[len(root):].replace(os.sep, "/")):
+                # (is_test_code is only true for paths spelling "test": skip it otherwise)
+                if not name.startswith(root) or (
+                        "test" in name[len(root):] and is_test_code(name[len(root):].replace(os.sep, "/"))):
                     continue
                 try:
                     with open(name, "rb") as stream:
@@ -347,9 +360,18 @@ class ForkCalls:
                 for statement in _IMPORT_STATEMENT.findall(text):
                     in_imports.update(_WORD.findall(statement))
                 for word in in_imports:
-                    imported.setdefault(word, set()).add(number)
-                for word in in_imports.union(_ATTRIBUTE.findall(text)):
-                    words.setdefault(word, set()).add(number)
+                    found = imported.get(word)
+                    if found is None:
+                        imported[word] = [number]
+                    else:
+                        found.append(number)
+                attributes = (_ASCII_ATTRIBUTE if text.isascii() else _ATTRIBUTE).findall(text)
+                for word in in_imports.union(attributes):
+                    found = words.get(word)
+                    if found is None:
+                        words[word] = [number]
+                    else:
+                        found.append(number)
             self._words = words
         return self._words
 
@@ -379,7 +401,7 @@ class ForkCalls:
                     tree = None
                 self.files_parsed += 1
                 if tree is not None:
-                    sites = _FileSites(path, tree, self._factories)
+                    sites = _FileSites(path, tree, self._factories, self._package(path))
                 del tree
             self._files[path] = sites
         return self._files[path]
@@ -450,10 +472,11 @@ class _FileSites:
 
     __slots__ = ("path", "uses")
 
-    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str]) -> None:
+    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str],
+                 package: list[str] | None = None) -> None:
         self.path = path
         self.uses: dict[str, list[tuple[_Import, str | None, Use]]] = {}
-        _Summary(path, tree, factories, self.uses)
+        _Summary(path, tree, factories, self.uses, _package_of(path) if package is None else package)
 
 
 # A node's ancestry, without a parents dict: ``(parent, parent's ancestry)``, built once
@@ -465,8 +488,9 @@ class _Summary:
     """The pass behind ``_FileSites`` (dropped with the tree once the uses are known)."""
 
     def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str],
-                 uses: dict[str, list[tuple[_Import, str | None, Use]]]) -> None:
+                 uses: dict[str, list[tuple[_Import, str | None, Use]]], package: list[str]) -> None:
         self.path = path
+        self.package = package
         self.tree = tree
         self.factories = factories
         self.uses = uses
@@ -528,7 +552,7 @@ class _Summary:
         names before it (key ``f``), or a method of the class just before it (key
         ``b.f``); resolution decides which ones are real."""
         roots: dict[str, tuple[str, list[str]]] = {}  # local name -> (base module, names)
-        package = _package_of(self.path)
+        package = self.package
         for node in imports:
             if isinstance(node, ast.ImportFrom):
                 module = _absolute(package, node.module, node.level)

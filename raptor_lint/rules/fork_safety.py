@@ -39,7 +39,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.project.fork_calls import _ATTRIBUTE, child_fields, no_gc
+from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE, child_fields, no_gc
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 
@@ -326,6 +326,11 @@ class ForkSafetyChecker(Checker):
 
 _BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
 _STATEMENT_BLOCKS: dict[type, tuple[str, ...]] = {}  # statement class -> its _BLOCK_FIELDS
+# Statements that neither bind a container nor hold statements nor declare `global`.
+_PLAIN_STATEMENTS = frozenset({
+    ast.Expr, ast.Import, ast.ImportFrom, ast.Return, ast.Pass, ast.Raise, ast.Assert,
+    ast.AugAssign, ast.Delete, ast.Break, ast.Continue, ast.Nonlocal,
+})
 
 
 class _Seen:
@@ -377,6 +382,8 @@ def _may_mutate_state(tree: ast.Module, text: str) -> "bool | _Seen":
         block, state, in_function, in_class = stack.pop()
         for stmt in block:
             kind = type(stmt)
+            if kind in _PLAIN_STATEMENTS:
+                continue
             if kind is ast.Global:
                 return True
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
@@ -425,14 +432,42 @@ def _may_mutate_state(tree: ast.Module, text: str) -> "bool | _Seen":
         # A lambda outside the functions: the whole text, and _may_have_findings decides.
         return _mentions_state(text, module_names, class_attributes, extensions)
     # Only the functions that mention the state can mutate it: walk those (the walk
-    # _may_have_findings does on the whole file).
-    unbound = dict.fromkeys(module_names, 0)  # no function binds module state without `global`
-    relevant = [func for func, (first, last) in zip(functions, ranges)
-                if _mentions_state("\n".join(lines[first - 1:last]), unbound, class_attributes, extensions)]
+    # _may_have_findings does on the whole file).  No function binds module state
+    # without `global`, so any mention in one counts.
+    mentions = sorted(_state_lines(text, module_names, class_attributes, extensions))
+    relevant = [func for func, (first, last) in zip(functions, ranges) if _any_between(mentions, first, last)]
     if relevant and _mutation_evidence([(func, True, False) for func in relevant],
                                        set(module_names) | class_attributes):
         return MUTATION_SEEN
     return False
+
+
+def _state_lines(text: str, module_names: dict[str, int], class_attributes: set[str],
+                 extensions: bool) -> set[int]:
+    """The lines mentioning a module container (anywhere in a word: a superset), a class
+    container after a dot, or `.extensions`."""
+    lines: set[int] = set()
+    for name in module_names:
+        lines.update(_keyword_lines(text, name, whole=False))
+    wanted = class_attributes | {"extensions"} if extensions else class_attributes
+    if wanted:
+        pattern = _ASCII_ATTRIBUTE if text.isascii() else _ATTRIBUTE
+        starts = [match.start(1) for match in pattern.finditer(text) if match.group(1) in wanted]
+        lines.update(_lines_at(text, starts))
+    return lines
+
+
+def _lines_at(text: str, offsets: list[int]) -> list[int]:
+    """The line numbers of ascending ``offsets`` in ``text``."""
+    found: list[int] = []
+    line, previous = 1, 0
+    carriage = "\r" in text
+    for offset in offsets:
+        line += len(_LINE_BREAK.findall(text, previous, offset)) if carriage \
+            else text.count("\n", previous, offset)
+        previous = offset
+        found.append(line)
+    return found
 
 
 def _mentions_state(text: str, module_names: dict[str, int], class_attributes: set[str],
@@ -763,9 +798,11 @@ class _Tree:
         name_scope, loads, attributes = self.name_scope, self.loads, self.attributes
         while stack:
             node, parent, unit, scope = pop()
+            kind = type(node)
+            if kind is ast.Constant:
+                continue  # a leaf no look-up starts from
             parents[node] = parent
             units[node] = unit
-            kind = type(node)
             if kind is ast.Name:
                 name_scope[node] = scope
                 if type(node.ctx) is ast.Load:
@@ -780,8 +817,6 @@ class _Tree:
             if kind is ast.Attribute:
                 attributes.append(node)
                 push((node.value, node, unit, scope))  # its only child (attr, ctx: leaves)
-                continue
-            if kind is ast.Constant:
                 continue
             if kind in _UNIT_TYPES:
                 inner = _Scope(node, scope, "function")
