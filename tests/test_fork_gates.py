@@ -191,6 +191,9 @@ def _write(root: Path, files: dict[str, str]) -> None:
     "import pkg\n@pkg.on_event('fill')\ndef fill(): pass\n",                   # re-exported
     "import pkg.registry\n@pkg.registry.on_event('fill')\ndef fill(): pass\n"
     "from pkg.other import on_event as unrelated\n",
+    # Python NFKC-normalises identifiers: fullwidth `ｏn_event` is `on_event`.
+    "from pkg.registry import \uff4fn_event\n@\uff4fn_event('fill')\ndef fill(): pass\n",
+    "import pkg.registry as ｒ\n# caf\u00e9 (a comment)\n@ｒ.on_event('fill')\ndef fill(): pass\n",
 ])
 def test_import_time_registration_seen_through_any_spelling(tmp_path: Path, caller: str) -> None:
     _write(tmp_path, {

@@ -239,10 +239,8 @@ class ForkCalls:
         source = self._source(number)
         if source is None or source == resolved:
             return False
-        try:
-            with open(source, "rb") as stream:
-                text = stream.read().decode("utf-8", errors="replace")
-        except OSError:
+        text = _read_text(source)
+        if text is None:
             return True
         for match in _IMPORT_STATEMENT.finditer(text):
             group = match.group(1)
@@ -307,10 +305,8 @@ class ForkCalls:
         source = self._source(number)
         if source is None:
             return False
-        try:
-            with open(source, "rb") as stream:
-                text = stream.read().decode("utf-8", errors="replace")
-        except OSError:
+        text = _read_text(source)
+        if text is None:
             return True
         chains = _dotted_before(text, head)
         if chains is None:
@@ -346,10 +342,8 @@ class ForkCalls:
                 if not name.startswith(root) or (
                         "test" in name[len(root):] and is_test_code(name[len(root):].replace(os.sep, "/"))):
                     continue
-                try:
-                    with open(name, "rb") as stream:
-                        text = stream.read().decode("utf-8", errors="replace")
-                except OSError:
+                text = _read_text(name)
+                if text is None:
                     continue
                 self.files_indexed += 1
                 number = len(self._paths)
@@ -694,14 +688,36 @@ def _last_name(node: ast.AST) -> str | None:
     return None
 
 
+def _read_text(path: Path | str) -> str | None:
+    """A file's text as Python reads it (PEP 263 cookie, else UTF-8 with replacement
+    characters), NFKC-normalised when it is not: Python normalises identifiers, so the
+    names in the text are then spelled as the tree spells them.  None when unreadable."""
+    from raptor_lint.source import SourceError, decode_python
+
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError:
+        return None
+    if data.isascii():
+        return data.decode("ascii")
+    try:
+        text = decode_python(data)
+    except SourceError:
+        text = data.decode("utf-8", errors="replace")
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text
+
+
 def _dotted_before(text: str, name: str) -> list[tuple[str, str]] | None:
     """(first, last) name of the dotted chain of every ``first.….last.name`` in
     ``text`` (spaces, backslash continuations and line breaks allowed around the dots);
     occurrences not after a dot, or after a call or subscript (``f().name``), give none.
     Comment lines between the parts are skipped.  None when the text alone cannot tell:
-    text that is not NFKC-normalised (Python normalises identifiers, so their spelling
-    may differ), a line break after code and a ``#`` (a comment may hide a name), a
-    parenthesised chain (``(mod).name``) or a parenthesis it cannot match."""
+    text that is not NFKC-normalised (see _read_text), a line break after code and a
+    ``#`` (a comment may hide a name), a parenthesised chain (``(mod).name``) or a
+    parenthesis it cannot match."""
     if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         return None
     chains: list[tuple[str, str]] = []
