@@ -77,7 +77,8 @@ def render_markdown() -> str:
         "|---|---|---|---|",
     ]
     for rule in all_rules().values():
-        out.append(f"| [{rule.code}](#{rule.anchor}) | {rule.name} | {'yes' if rule.fixable else ''} | {rule.summary} |")
+        fixable = "yes" if rule.fixable else ""
+        out.append(f"| [{rule.code}](#{rule.anchor}) | {rule.name} | {fixable} | {rule.summary} |")
     out.append("")
     for cls in sorted(checker_classes(), key=lambda c: c.codes()[0]):
         out += [f"## {cls.family}", ""]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
 import re
 import stat
 import tokenize

@@ -112,8 +112,6 @@ def _root_for(path: Path, options: Any) -> Path:
     explicit = getattr(options, "raptor_project_root", None) if options is not None else None
     if explicit:
         return Path(explicit).resolve()
-    from raptor_lint.config import find_project_root
-
     return _cached_root(path.resolve().parent)
 
 

@@ -150,8 +150,8 @@ def _init_worker(config: Config | None, use_prefilter: bool, cache: "FindingsCac
     if config is not None:
         from raptor_lint.engine import Engine
 
-        _WORKER["engine"] = Engine(config, use_prefilter=use_prefilter)
-    _WORKER.update(cache=cache, keep_text=keep_text)
+        _WORKER["engine"] = Engine(config, use_prefilter=use_prefilter)  # noqa: RPT101 - per worker
+    _WORKER.update(cache=cache, keep_text=keep_text)  # noqa: RPT101 - per worker process, by design
 
 
 def _lint_chunk(chunk: list[tuple[int, Path, str, str]]) -> list[tuple[int, "FileResult"]]:
@@ -179,7 +179,7 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
     context = multiprocessing.get_context("fork" if fork else None)
     done: dict[int, FileResult] = {}
     if fork:
-        _WORKER["engine"] = engine  # inherited by the forked workers
+        _WORKER["engine"] = engine  # noqa: RPT101 - set before the fork: inherited by the workers
         # The inherited heap (engine, project facts, imported modules) stays shared only
         # while nobody writes to it: the cyclic collector writes to every object it scans.
         # Frozen objects are never scanned (the documented use of gc.freeze before fork).
@@ -197,7 +197,7 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
                 break  # a worker died (e.g. killed): the caller lints what is left in-process
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        _WORKER.clear()
+        _WORKER.clear()  # noqa: RPT101 - the parent's, after the workers are gone
         if fork:
             gc.unfreeze()
     return done

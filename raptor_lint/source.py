@@ -315,7 +315,8 @@ def cst_nesting(tree: ast.AST, text: str) -> Nesting:
         cls = type(node)
         end_lineno = getattr(node, "end_lineno", None)
         if (end_lineno is not None and isinstance(node, ast.expr) and end_lineno == node.lineno
-                and depth + 2 * (node.end_col_offset - node.col_offset) + 8 <= CST_DEEP):  # type: ignore[attr-defined,operator]
+                and depth + 2 * (node.end_col_offset - node.col_offset)  # type: ignore[attr-defined,operator]
+                + 8 <= CST_DEEP):
             continue  # ~1.5 levels a character at most: cannot get deep
         step, cause = 1, ""
         if cls is ast.BoolOp:

@@ -17,8 +17,9 @@ files, the files a rule family could not lint because of a documented limit
 deep for libcst to be safe; "file not checked": over 2 million characters) and
 the internal errors (any other RPT000: an exception inside a rule or the
 engine, or a file that killed its worker process).  Exit status 1 when there is
-any internal error, each listed with its message; 0 otherwise.  E999/E902 are findings here, not failures: the stdlib's own test
-suite ships files that are deliberately unparsable or mis-encoded.
+any internal error, each listed with its message; 0 otherwise.  E999/E902 are
+findings here, not failures: the stdlib's own test suite ships files that are
+deliberately unparsable or mis-encoded.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def _engine(root: Path):
         from raptor_lint.config import Config
         from raptor_lint.engine import Engine
 
-        _ENGINES[root] = Engine(Config(root=root))
+        _ENGINES[root] = Engine(Config(root=root))  # noqa: RPT101 - one engine per worker process
     return _ENGINES[root]
 
 

@@ -71,8 +71,8 @@ def blueprint_class_names(tree: ast.Module) -> frozenset[str]:
         return cached[1]
     names = _class_names(tree)
     if len(_NAMES_CACHE) > 64:
-        _NAMES_CACHE.clear()
-    _NAMES_CACHE[id(tree)] = (tree, names)
+        _NAMES_CACHE.clear()  # noqa: RPT101 - a bounded per-process memo
+    _NAMES_CACHE[id(tree)] = (tree, names)  # noqa: RPT101 - a bounded per-process memo
     return names
 
 

@@ -40,8 +40,6 @@ as ``g``, and calls through a variable or an instance (``handler = f``; ``obj.me
 from __future__ import annotations
 
 import ast
-import contextlib
-import gc
 import keyword
 import os
 import re
@@ -49,8 +47,9 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
+from raptor_lint.astwalk import _CHILD_FIELDS, child_fields, no_gc  # noqa: F401 - re-exported
 from raptor_lint.project.layout import is_test_code
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,30 +89,6 @@ _GAPS = re.compile(_GAP)
 _ALIAS = re.compile(r"\bas(?:\s|\\)+([^\W\d]\w*)")  # in an import statement's names
 
 
-# Fields that never hold a child worth visiting: names, operators and contexts (``ctx``
-# singletons), flags.  Skipping them and calling no generator per node walks a tree ~4x
-# faster than ``ast.iter_child_nodes``.
-_LEAF_FIELDS = frozenset({
-    "ctx", "op", "ops", "id", "attr", "name", "arg", "names", "module", "level", "kind",
-    "type_comment", "conversion", "is_async", "kwd_attrs", "rest", "asname", "tag", "lineno",
-})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def child_fields(cls: type) -> tuple[str, ...]:
-    """The fields of an ``ast`` node class that may hold child nodes (or lists of them);
-    () for leaves and for anything that is not a node (``None``, ``str``)."""
-    fields = _CHILD_FIELDS.get(cls)
-    if fields is None:
-        if not (isinstance(cls, type) and issubclass(cls, ast.AST)) \
-                or cls is ast.Constant or cls is ast.MatchSingleton:
-            fields = ()
-        else:
-            fields = tuple(field for field in cls._fields if field not in _LEAF_FIELDS)
-        _CHILD_FIELDS[cls] = fields
-    return fields
-
-
 def children(node: ast.AST) -> list[ast.AST]:
     """The child nodes of ``node`` that matter to name and call analysis, in field order."""
     found: list[ast.AST] = []
@@ -124,22 +99,6 @@ def children(node: ast.AST) -> list[ast.AST]:
         elif value is not None:
             found.append(value)
     return found
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """The cyclic garbage collector off for a while.  ``ast`` trees, and everything the
-    fork-safety rules build from them, hold no reference cycles: reference counting
-    frees them.  But building them allocates so many objects that the collector runs
-    over and over, scanning every live object each time it reaches the old generation
-    (measured on the benchmark corpus: half of ``ast.parse``'s time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)

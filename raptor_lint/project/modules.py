@@ -889,7 +889,7 @@ def _install_astroid_bridge() -> None:
         return built
 
     AstroidManager.ast_from_module_name = ast_from_module_name  # type: ignore[method-assign]
-    _PATCHED = True
+    _PATCHED = True  # noqa: RPT102 - patched once per process, under the lock
 
 
 def _astroid_infer_string(index: ModuleIndex, module: _Module, node: ast.AST | None,
@@ -901,7 +901,7 @@ def _astroid_infer_string(index: ModuleIndex, module: _Module, node: ast.AST | N
     _install_astroid_bridge()
     modname = index.module_name(module.path) or module.path.stem
     assert module.text is not None
-    _ACTIVE_INDEX.append(index)
+    _ACTIVE_INDEX.append(index)  # noqa: RPT101 - per-call context, popped below
     try:
         built = index._astroid_own.get(module.path)
         if built is None or built[0] is not module:
@@ -935,7 +935,7 @@ def _astroid_infer_string(index: ModuleIndex, module: _Module, node: ast.AST | N
     except (astroid.AstroidError, RecursionError, StopIteration):
         return None
     finally:
-        _ACTIVE_INDEX.pop()
+        _ACTIVE_INDEX.pop()  # noqa: RPT101 - per-call context
 
 
 def _is_self(expr: ast.AST, module: _Module) -> bool:

@@ -291,8 +291,8 @@ class _Finder:
             real = key if key in self._canonical else self._resolve(key)
             directory, name = os.path.split(real)
             first, package = self._package(directory)
-            dotted = ".".join(package if name == "__init__.py" else [*package, name[:-3] if name.endswith(".py")
-                                                                      else os.path.splitext(name)[0]])
+            stem = name[:-3] if name.endswith(".py") else os.path.splitext(name)[0]
+            dotted = ".".join(package if name == "__init__.py" else [*package, stem])
             found = self._origins[key] = _Origin(Path(real), first, dotted.split("."),
                                                  os.path.basename(key) == "__init__.py")
         return found

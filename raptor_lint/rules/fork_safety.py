@@ -409,7 +409,8 @@ def _may_mutate_state(tree: ast.Module, text: str) -> "bool | _Seen":
                 continue
             fields = _STATEMENT_BLOCKS.get(kind)
             if fields is None:
-                fields = _STATEMENT_BLOCKS[kind] = tuple(f for f in _BLOCK_FIELDS if f in kind._fields)
+                fields = tuple(f for f in _BLOCK_FIELDS if f in kind._fields)
+                _STATEMENT_BLOCKS[kind] = fields  # noqa: RPT101 - a per-process memo
             for field in fields:
                 inner = getattr(stmt, field)
                 if not inner:
@@ -423,7 +424,6 @@ def _may_mutate_state(tree: ast.Module, text: str) -> "bool | _Seen":
         return False
     if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         return True  # identifiers are NFKC-normalised: their spelling in the text may differ
-    lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
     ranges = [(func.lineno, func.end_lineno or func.lineno) for func in functions]
     if walrus and _walrus_outside_bodies(_keyword_lines(text, ":=", whole=False), functions):
         return True

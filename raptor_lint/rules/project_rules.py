@@ -48,9 +48,12 @@ def _mentions_word_text(source: str) -> bool:
         if start == 0 or not _WORD_CHAR.match(source, start - 1):
             return True
     return False
+
+
 _ENV_METHODS = {"get", "setdefault", "pop"}
 
-_RUNBOOK_MAINTENANCE = 'header "Maintenance rule" (new flag ships with its migration and checklist entry in the same PR)'
+_RUNBOOK_MAINTENANCE = ('header "Maintenance rule" (new flag ships with its migration and checklist entry '
+                        'in the same PR)')
 
 # ------------------------------------------------------------------ examples
 
@@ -466,7 +469,8 @@ class _EnvReads:
             self._add(node.slice)
 
     def _compare(self, node: ast.Compare) -> None:
-        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) and self._is_environ(node.comparators[0]):
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) \
+                and self._is_environ(node.comparators[0]):
             self._add(node.left)
 
 
@@ -586,7 +590,6 @@ class ProjectRulesChecker(Checker):
                 f"an environment provisioned from the manifest boots without it; add "
                 f"'- name: {read.name}' under 'vars:'"
             ))
-
 
     # ---------------------------------------------------------------- RPT504
     def _tables(self, ctx: "FileContext") -> Iterator["Finding"]:

@@ -1129,7 +1129,8 @@ class _Analysis:
                     if self.model.is_log_call(node, scope):
                         return True
                     func = node.func
-                    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+                    name = (func.attr if isinstance(func, ast.Attribute)
+                            else func.id if isinstance(func, ast.Name) else "")
                     if name == "abort":
                         return True
         return False
@@ -1173,9 +1174,8 @@ _BINDING_NODES = frozenset({
     ast.AsyncFor, ast.comprehension, ast.With, ast.AsyncWith, ast.ExceptHandler, ast.MatchAs,
     ast.MatchStar,
 })
-# Fields that never hold a node worth visiting: names, operators and ``ctx`` singletons,
-# flags.  Skipping them, and calling no generator per node, walks a tree several times
-# faster than ``ast.iter_fields`` / ``ast.iter_child_nodes``.
+
+
 def _children(node: ast.AST) -> list[ast.AST]:
     found: list[ast.AST] = []
     for field in _child_fields(type(node)):

@@ -157,8 +157,8 @@ class SqlFile:
                 for alias in node.names:
                     self._note_sqlalchemy_import(node, alias)
                 continue
-            for field in node._fields:
-                value = getattr(node, field, None)
+            for name in node._fields:
+                value = getattr(node, name, None)
                 for child in (value if isinstance(value, list) else (value,)):
                     if not isinstance(child, AST):
                         continue
@@ -221,7 +221,7 @@ class SqlFile:
     def _line(self, lineno: int) -> str:
         if self._source_lines is None:
             self._source_lines = (re.split(r"\r\n|\r|\n", self.text) if "\r" in self.text
-                                 else self.text.split("\n"))
+                                  else self.text.split("\n"))
         lines = self._source_lines
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 

@@ -70,6 +70,7 @@ def _dialect():
 
     return Dialect.get_or_raise(READ_DIALECT)
 
+
 # Distinct strings kept per run.  A Raptor service has a few hundred; the bound
 # only protects a long-lived process (flake8 worker, LSP) from unbounded growth.
 CACHE_SIZE = 20_000
@@ -147,7 +148,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:160] if lines else type(exc).__name__
 
 
-def _describe_parse_error(exc: "sqlglot.errors.ParseError") -> str:
+def _describe_parse_error(exc: Exception) -> str:
     errors = getattr(exc, "errors", None) or []
     if errors:
         first = errors[0]
