@@ -39,6 +39,10 @@ if TYPE_CHECKING:  # pragma: no cover
 MIN_PARALLEL_FILES = 16
 MIN_PARALLEL_BYTES = 256 * 1024
 CHUNK_FILES = 24
+# From this many files to lint, families may build shared project facts in the parent
+# before the workers fork (``Checker.before_workers``); below it, facts nobody may need
+# would cost more than building them in each worker on demand.
+WARM_UP_FILES = 500
 
 
 def default_jobs() -> int:
@@ -178,6 +182,12 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
     fork = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if fork else None)
     done: dict[int, FileResult] = {}
+    if fork and len(todo) >= WARM_UP_FILES:
+        for checker in engine.checkers:
+            try:
+                checker.before_workers(engine.project)
+            except Exception:  # noqa: BLE001 - an optimisation only: the workers build it then
+                pass
     if fork:
         _WORKER["engine"] = engine  # noqa: RPT101 - set before the fork: inherited by the workers
         # The inherited heap (engine, project facts, imported modules) stays shared only

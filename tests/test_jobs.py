@@ -107,3 +107,33 @@ def test_cli_jobs_option_gives_identical_output() -> None:
     assert one.returncode == two.returncode and one.stdout == two.stdout and two.stderr == b""
     bad = run_cli("check", "--jobs", "0", ".", cwd=EXAMPLES)
     assert bad.returncode == 2
+
+
+def test_large_parallel_runs_let_families_build_shared_facts_before_the_fork(tmp_path, monkeypatch) -> None:
+    """Checker.before_workers runs once, in the parent, for runs of WARM_UP_FILES files or
+    more (the workers inherit what it builds); a failing warm-up changes nothing."""
+    import os as _os
+
+    from raptor_lint import parallel
+    from raptor_lint.config import Config
+    from raptor_lint.engine import Engine
+    from raptor_lint.rules.fork_safety import ForkSafetyChecker
+
+    calls: list[int] = []
+
+    def warm(self, project) -> None:
+        calls.append(_os.getpid())
+        raise RuntimeError("a warm-up may fail")
+
+    monkeypatch.setattr(ForkSafetyChecker, "before_workers", warm)
+    monkeypatch.setattr(parallel, "WARM_UP_FILES", 20)
+    for number in range(24):
+        (tmp_path / f"module_{number}.py").write_text(
+            "_seen = {}\n\n\ndef remember(key):\n    _seen[key] = True\n" + "# padding\n" * 2000,
+            encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    engine = Engine(Config(root=tmp_path))
+    files = [(path.relative_to(tmp_path), "python") for path in sorted(tmp_path.glob("*.py"))]
+    results = parallel.lint_many(engine, files, jobs=2, use_cache=False)
+    assert calls == [_os.getpid()]
+    assert all([f.code for f in r.findings] == ["RPT101"] for r in results)

@@ -328,6 +328,10 @@ class ForkCalls:
             self._words = words
         return self._words
 
+    def warm(self) -> None:
+        """Build the word index now (before worker processes fork, so they share it)."""
+        self._word_index()
+
     def _source(self, number: int) -> Path | None:
         """The resolved path of indexed file ``number``; None when it resolves outside the
         project or into test code (a symlink)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
+    from raptor_lint.project import ProjectIndex
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ class Checker:
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:  # pragma: no cover
         raise NotImplementedError
+
+    def before_workers(self, project: "ProjectIndex") -> None:
+        """Called once, in the parent process, before a large run forks its worker
+        processes: build here the project facts nearly every run needs, so the workers
+        inherit them instead of each building its own.  Default: nothing."""
 
     @classmethod
     def codes(cls) -> tuple[str, ...]:

@@ -46,6 +46,7 @@ from raptor_lint.rules.base import Checker, Rule
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
+    from raptor_lint.project import ProjectIndex
     from raptor_lint.project.fork_calls import Use
 
 RUNBOOK = "gunicorn --preload + module-level mutable state — Raxx policy"
@@ -309,6 +310,13 @@ class ForkSafetyChecker(Checker):
         return ("global" in text or "extensions" in text
                 or any(pattern.search(text) is not None for pattern in _DISPLAY_AFTER)
                 or _mentions_container_call(text))
+
+    def before_workers(self, project: "ProjectIndex") -> None:
+        # A large run nearly always has a finding whose callers must be looked up in
+        # other modules: index the project once here rather than once per worker.
+        from raptor_lint.project.fork_calls import build_fork_calls
+
+        project.get(build_fork_calls).warm()
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         tree = ctx.ast_tree
