@@ -47,7 +47,7 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
         return lambda line: lines[line - 1] if 0 < line <= len(lines) else None
     mapping: dict[int, str] = {}
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        tokens = python_tokens(text)
     except Exception:  # noqa: BLE001 - TokenError, SyntaxError...: fall back to physical lines
         tokens = []
     min_line, max_line = len(lines) + 2, -1
@@ -71,6 +71,19 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def python_tokens(text: str) -> list[tokenize.TokenInfo]:
+    """``tokenize``'s tokens of ``text``, lines numbered as CPython numbers them.
+
+    ``tokenize`` reads lines split at ``\n`` only: in a file with old-Mac line endings
+    (a lone ``\r``) every line would be line 1.  A raw ``\r`` in Python source is
+    always a line break (CPython's universal newlines; flake8 reads files that way
+    too), so turning each line break into ``\n`` keeps every line and column.
+    Raises what ``tokenize`` raises (TokenError, SyntaxError).
+    """
+    source = _LINE_BREAK.sub("\n", text) if "\r" in text else text
+    return list(tokenize.generate_tokens(io.StringIO(source).readline))
 _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
 _HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)

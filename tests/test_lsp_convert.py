@@ -104,6 +104,13 @@ def test_noqa_for_a_multiline_string_goes_after_the_closing_quotes() -> None:
     assert noqa.line_is_suppressed(noqa.python_noqa_lines(fixed)(1), "RPT401")
 
 
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["CRLF", "CR"])
+def test_noqa_target_line_counts_lines_as_cpython_does(eol: str) -> None:
+    text = 'rows = db.execute(text("""\n    SELECT MAX(a, b)\n    FROM t\n""")).all()\nnext_line = 1\n'
+    assert convert.noqa_target_line(text.replace("\n", eol), 2, "python") == 4
+    assert convert.noqa_target_line(text.replace("\n", eol), 5, "python") == 5
+
+
 def test_noqa_for_a_backslash_continuation_goes_on_the_last_line() -> None:
     text = 'PREFIX = "/api" + \\\n    "/v2"\n'
     fixed = apply(text, convert.noqa_edit(text, Finding("a.py", 1, 10, "RPT301", "m"), "python"))

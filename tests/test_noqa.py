@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flake8.violation import Violation
+from raptor_lint.config import Config
+from raptor_lint.discovery import PYTHON
+from raptor_lint.engine import Engine
 from raptor_lint.noqa import file_is_disabled, line_is_suppressed, python_noqa_lines
 
 
@@ -40,14 +46,17 @@ def test_codes_are_prefixes_and_bare_rpt_is_blanket() -> None:
     assert not line_is_suppressed("x  # noqa: E501\n", "RPT101")
 
 
-def test_noqa_after_a_triple_quoted_string_covers_all_its_lines() -> None:
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_noqa_after_a_triple_quoted_string_covers_all_its_lines(eol: str) -> None:
+    # CR: tokenize splits lines at \n only, so before the fix a lone-CR file was one
+    # line to it and the comment covered nothing (found by make fuzz).
     text = (
         "SQL = '''\n"
         "UPDATE screens SET progress = MAX(progress, :p)\n"
         "WHERE user_id = :uid\n"
         "'''  # noqa: RPT401\n"
         "other = 1\n"
-    )
+    ).replace("\n", eol)
     lookup = python_noqa_lines(text)
     for line in (1, 2, 3, 4):
         assert line_is_suppressed(lookup(line), "RPT401"), line
@@ -70,3 +79,25 @@ def test_untokenizable_text_falls_back_to_physical_lines() -> None:
 def test_file_level_flake8_noqa() -> None:
     assert file_is_disabled(["import os\n", "# flake8: noqa\n"])
     assert not file_is_disabled(["x = 1  # flake8: noqa\n"])
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_noqa_after_a_multiline_sql_string_silences_it_with_any_line_endings(tmp_path: Path, eol: str) -> None:
+    # flake8 reads files with universal newlines, so it agreed here and the CLI did not.
+    migration = tmp_path / "migrations" / "versions" / "0001_notes.py"
+    text = (
+        "from alembic import op\n"
+        "\n"
+        "\n"
+        "def upgrade() -> None:\n"
+        "    op.execute(\n"
+        "        \"\"\"\n"
+        "        DO $$ BEGIN PERFORM 1; END $$;\n"
+        "        \"\"\"  # noqa: RPT403\n"
+        "    )\n"
+    ).replace("\n", eol)
+    engine = Engine(Config(root=tmp_path))
+    assert engine.lint_text(text, migration, PYTHON, "migrations/versions/0001_notes.py").findings == []
+    unsilenced = text.replace("  # noqa: RPT403", "")
+    findings = engine.lint_text(unsilenced, migration, PYTHON, "migrations/versions/0001_notes.py").findings
+    assert [(f.line, f.code) for f in findings] == [(6, "RPT403")]

@@ -10,7 +10,6 @@ both CPython and LSP split them (``\\n``, ``\\r\\n``, ``\\r``), not by
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tokenize
@@ -138,7 +137,7 @@ def fix_text_edits(lines: Sequence[str], fix: Fix,
 
 def _python_tokens(text: str) -> list[tokenize.TokenInfo] | None:
     try:
-        return list(tokenize.generate_tokens(io.StringIO(text).readline))
+        return noqa.python_tokens(text)  # lines as CPython counts them, also with lone CR line breaks
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return None
 
