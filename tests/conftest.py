@@ -71,3 +71,80 @@ def run_cli(*args: str, cwd: Path | None = None, input: bytes | None = None) -> 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# ------------------------------------------------------------- make fuzz summary
+# With RAPTOR_LINT_HYPOTHESIS_PROFILE set (``make fuzz``), the run ends with one line per
+# property: examples run, failures, seconds — the figures the README quotes.
+_FUZZ_PROFILE = os.environ.get("RAPTOR_LINT_HYPOTHESIS_PROFILE")
+_FUZZ_STATS: dict[str, dict] = {}
+_FUZZ_START: list[float] = []
+
+
+def pytest_sessionstart(session):
+    import time
+
+    _FUZZ_START.append(time.monotonic())
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item):
+    if not _FUZZ_PROFILE or getattr(item.obj, "hypothesis", None) is None:
+        yield
+        return
+    from hypothesis.statistics import collector
+
+    outer = collector.value  # hypothesis' own pytest plugin (--hypothesis-show-statistics)
+
+    def note(stats: dict) -> None:
+        _FUZZ_STATS[item.nodeid] = stats
+        if outer is not None:
+            outer(stats)
+
+    with collector.with_value(note):
+        yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FUZZ_PROFILE:
+        return
+    seconds = {}
+    outcomes = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            nodeid = getattr(report, "nodeid", None)
+            if nodeid and getattr(report, "when", None) in ("setup", "call", "teardown"):
+                seconds[nodeid] = seconds.get(nodeid, 0.0) + report.duration
+                if report.when == "call" or report.outcome != "passed":
+                    outcomes[nodeid] = report.outcome
+    if not outcomes:
+        return
+    terminalreporter.section(f"fuzz summary (hypothesis profile {_FUZZ_PROFILE})")
+    rows, total = [], [0, 0, 0, 0.0]
+    for nodeid in outcomes:
+        stats = _FUZZ_STATS.get(nodeid, {})
+        statuses: dict[str, int] = {}
+        for phase in ("explicit", "reuse", "generate", "target"):  # shrinking is not new examples
+            for case in stats.get(f"{phase}-phase", {}).get("test-cases", []):
+                statuses[case["status"]] = statuses.get(case["status"], 0) + 1
+        examples = statuses.get("valid", 0) + statuses.get("interesting", 0)
+        invalid = statuses.get("invalid", 0) + statuses.get("overrun", 0)
+        failures = max((p.get("distinct-failures", 0) for k, p in stats.items() if k.endswith("-phase")),
+                       default=0)
+        if outcomes[nodeid] == "failed":
+            failures = max(failures, 1)
+        rows.append((nodeid.split("::")[-1], examples, invalid, failures, seconds.get(nodeid, 0.0),
+                     outcomes[nodeid], stats.get("stopped-because", "")))
+        for i, value in enumerate((examples, invalid, failures, seconds.get(nodeid, 0.0))):
+            total[i] += value
+    width = max(len(row[0]) for row in rows)
+    write = terminalreporter.write_line
+    write(f"{'property':<{width}}  examples  invalid  failures  seconds  outcome  stopped because")
+    for name, examples, invalid, failures, secs, outcome, stopped in rows:
+        write(f"{name:<{width}}  {examples:>8}  {invalid:>7}  {failures:>8}  {secs:>7.0f}  {outcome:<7}  {stopped}")
+    write(f"{'total (' + str(len(rows)) + ' properties)':<{width}}  {total[0]:>8}  {total[1]:>7}  "
+          f"{total[2]:>8}  {total[3]:>7.0f}")
+    if _FUZZ_START:
+        import time
+
+        write(f"wall time including collection: {time.monotonic() - _FUZZ_START[0]:.0f} s")
