@@ -71,10 +71,13 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+# Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
+_HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)
 
 
 def python_tokens(text: str) -> list[tokenize.TokenInfo]:
-    """``tokenize``'s tokens of ``text``, lines numbered as CPython numbers them.
+    r"""``tokenize``'s tokens of ``text``, lines numbered as CPython numbers them.
 
     ``tokenize`` reads lines split at ``\n`` only: in a file with old-Mac line endings
     (a lone ``\r``) every line would be line 1.  A raw ``\r`` in Python source is
@@ -84,9 +87,6 @@ def python_tokens(text: str) -> list[tokenize.TokenInfo]:
     """
     source = _LINE_BREAK.sub("\n", text) if "\r" in text else text
     return list(tokenize.generate_tokens(io.StringIO(source).readline))
-_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-# Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
-_HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)
 
 
 def plain_noqa_lines(text: str, kind: str | None = None) -> Callable[[int], str | None]:
