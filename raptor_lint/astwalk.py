@@ -40,6 +40,18 @@ def child_fields(cls: type) -> tuple[str, ...]:
     return fields
 
 
+def children(node: ast.AST) -> list[ast.AST]:
+    """The child nodes of ``node`` that matter to name and call analysis, in field order."""
+    found: list[ast.AST] = []
+    for field in child_fields(type(node)):
+        value = getattr(node, field, None)
+        if type(value) is list:
+            found.extend(item for item in value if item is not None)
+        elif value is not None:
+            found.append(value)
+    return found
+
+
 def walk(node: ast.AST) -> Iterable[ast.AST]:
     """``node`` and its descendants in ``ast.walk``'s order, without contexts, operators
     and aliases.  A module's walk is computed once and kept on the tree (the list holds

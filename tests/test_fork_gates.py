@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, FIXTURES
+from conftest import EXAMPLES, FIXTURES, write_tree
 from raptor_lint.config import Config
 from raptor_lint.engine import Engine
 from raptor_lint.rules import fork_safety
@@ -169,11 +169,7 @@ REGISTRY = """\
 """
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text), encoding="utf-8")
+_write = write_tree
 
 
 @pytest.mark.parametrize("caller", [

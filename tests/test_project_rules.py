@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import BIN, FIXTURES, run_cli
+from conftest import BIN, FIXTURES, run_cli, write_tree
 from raptor_lint.cli import main
 from raptor_lint.config import Config, ConfigError
 from raptor_lint.project import ProjectIndex
@@ -41,12 +40,7 @@ def create_app() -> Flask:
 '''
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return root
+write = write_tree
 
 
 def lint(root: Path, monkeypatch, **changes) -> list[tuple[str, int, str]]:

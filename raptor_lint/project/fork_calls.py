@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
-from raptor_lint.astwalk import _CHILD_FIELDS, child_fields, no_gc  # noqa: F401 - re-exported
+from raptor_lint.astwalk import child_fields, children, no_gc  # noqa: F401 - re-exported
 from raptor_lint.project.layout import is_test_code
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,18 +87,6 @@ _FROM_CLAUSE = re.compile(
 _STATEMENT_START = re.compile(r"(?:^|[;:])[ \t\f]*\Z")
 _GAPS = re.compile(_GAP)
 _ALIAS = re.compile(r"\bas(?:\s|\\)+([^\W\d]\w*)")  # in an import statement's names
-
-
-def children(node: ast.AST) -> list[ast.AST]:
-    """The child nodes of ``node`` that matter to name and call analysis, in field order."""
-    found: list[ast.AST] = []
-    for field in child_fields(type(node)):
-        value = getattr(node, field, None)
-        if type(value) is list:
-            found.extend(item for item in value if item is not None)
-        elif value is not None:
-            found.append(value)
-    return found
 
 
 @dataclass(frozen=True)
@@ -457,7 +445,6 @@ class _Summary:
         top: _Up = (tree, None)
         stack: list[tuple[ast.AST, _Up, ast.AST]] = [(child, top, tree) for child in tree.body]
         pop, push, extend = stack.pop, stack.append, stack.extend
-        fields_of = _CHILD_FIELDS
         while stack:
             node, up, unit = pop()
             kind = type(node)
@@ -487,15 +474,8 @@ class _Summary:
                 push((node.body, here, node))
                 push((node.args, here, unit))
                 continue
-            fields = fields_of.get(kind)
-            for field in (child_fields(kind) if fields is None else fields):
-                value = getattr(node, field, None)
-                if type(value) is list:
-                    for item in value:
-                        if item is not None:
-                            push((item, here, unit))
-                elif value is not None:
-                    push((value, here, unit))
+            for child in children(node):
+                push((child, here, unit))
         self.before = self._before(functions, loads)
         self._uses: dict[tuple[str, bool], Use] = {}
         self._collect(imports, loads)

@@ -39,7 +39,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE, child_fields, no_gc
+from raptor_lint.astwalk import child_fields, children, no_gc
+from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 
@@ -604,14 +605,8 @@ def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set
         inside = in_function
         if kind is ast.ClassDef:
             state = True
-        for field in child_fields(kind):
-            value = getattr(node, field, None)
-            if type(value) is list:
-                for item in value:
-                    if item is not None:
-                        push((item, inside, state))
-            elif value is not None:
-                push((value, inside, state))
+        for child in children(node):
+            push((child, inside, state))
     changed = True
     while changed:
         changed = False

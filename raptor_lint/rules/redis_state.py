@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.astwalk import child_fields as _child_fields, walk
+from raptor_lint.astwalk import child_fields as _child_fields, children, walk
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
@@ -1176,21 +1176,6 @@ _BINDING_NODES = frozenset({
 })
 
 
-def _children(node: ast.AST) -> list[ast.AST]:
-    found: list[ast.AST] = []
-    for field in _child_fields(type(node)):
-        value = getattr(node, field, None)
-        if value is None:
-            continue
-        if type(value) is list:
-            for child in value:
-                if child is not None:
-                    found.append(child)
-        else:
-            found.append(value)
-    return found
-
-
 def _walk_scope(root: ast.AST, include_root: bool = False) -> Iterator[ast.AST]:
     """Nodes of one scope, not descending into nested functions, lambdas or classes
     (pre-order, in field order; operator and ``ctx`` nodes left out)."""
@@ -1198,16 +1183,16 @@ def _walk_scope(root: ast.AST, include_root: bool = False) -> Iterator[ast.AST]:
         yield root
         if type(root) in _SCOPE_TYPES:
             return
-    stack = _children(root)
+    stack = children(root)
     stack.reverse()
     while stack:
         node = stack.pop()
         yield node
         if type(node) not in _SCOPE_TYPES:
-            children = _children(node)
-            if children:
-                children.reverse()
-                stack.extend(children)
+            inner = children(node)
+            if inner:
+                inner.reverse()
+                stack.extend(inner)
 
 
 def _is_none(node: ast.AST | None) -> bool:
