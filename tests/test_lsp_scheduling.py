@@ -119,3 +119,25 @@ async def test_a_superseded_check_stops_and_is_never_published(tmp_path: Path) -
     # The stale check stopped after the family that was running: no other family saw it.
     assert [family for family, text in ran if text == STALE] == [ran[0][0]]
     server.linter.shutdown(wait=True)
+
+
+def test_a_long_lived_engine_keeps_no_old_buffer_alive(tmp_path: Path) -> None:
+    """The language server lints every version of a buffer with one Engine: nothing in it
+    (memo of a rule family, index of the project) may hold on to an old version's tree.
+    A memo that kept the last 64 trees made each full collection walk ~1.6 M objects."""
+    import ast
+    import gc
+    import weakref
+
+    engine = Engine(Config(root=tmp_path))
+    path = tmp_path / "svc.py"
+    old_trees = []
+    for version in range(3):
+        text = STALE + f"# edit {version}\n"
+        tree = ast.parse(text)
+        old_trees.append(weakref.ref(tree))
+        findings = engine.lint_text(text, path, "python", tree=tree).findings
+        assert {f.code for f in findings} >= {"RPT301", "RPT101", "RPT401"}
+        del tree
+    gc.collect()
+    assert [ref() is None for ref in old_trees] == [True, True, True]

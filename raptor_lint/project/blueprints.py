@@ -61,18 +61,18 @@ class BlueprintRegistry:
 
 # ----------------------------------------------------------- blueprint calls
 
-_NAMES_CACHE: dict[int, tuple[ast.Module, frozenset[str]]] = {}
+_NAMES_ATTRIBUTE = "_raptor_lint_blueprint_names"
 
 
 def blueprint_class_names(tree: ast.Module) -> frozenset[str]:
-    """Names that refer to a Blueprint class in this module (``Blueprint``, aliases)."""
-    cached = _NAMES_CACHE.get(id(tree))
-    if cached is not None and cached[0] is tree:
-        return cached[1]
-    names = _class_names(tree)
-    if len(_NAMES_CACHE) > 64:
-        _NAMES_CACHE.clear()  # noqa: RPT101 - a bounded per-process memo
-    _NAMES_CACHE[id(tree)] = (tree, names)  # noqa: RPT101 - a bounded per-process memo
+    """Names that refer to a Blueprint class in this module (``Blueprint``, aliases).
+    Kept on the tree itself, not in a module-level memo: a memo keyed by tree kept the
+    last 64 trees alive, ~1.6 M objects in the language server, and every full garbage
+    collection walked them (the p95 latency of an edit)."""
+    names = tree.__dict__.get(_NAMES_ATTRIBUTE)
+    if names is None:
+        names = _class_names(tree)
+        setattr(tree, _NAMES_ATTRIBUTE, names)
     return names
 
 

@@ -79,6 +79,7 @@ ASTROID_MAX_VALUES = 8
 # several hundred MB.  Resolution chains are short (an import, a re-export, a settings
 # module), so a small working set serves them; an evicted module is re-parsed.
 MODULE_CACHE_SIZE = 128
+_SPANS_ATTRIBUTE = "_raptor_lint_expression_spans"
 
 
 @dataclass(frozen=True)
@@ -345,7 +346,6 @@ class ModuleIndex:
         self._astroid_modules: dict[str, Any] = {}
         self._astroid_own: dict[Path, tuple[_Module, Any]] = {}
         self._overrides_cache: dict[Path, _Module] = {}
-        self._span_index: dict[int, tuple[ast.Module, dict]] = {}
         self._resolved: dict[str, Path] = {}
 
     def _resolve_path(self, path: Path | str) -> Path:
@@ -359,7 +359,7 @@ class ModuleIndex:
     # ---------------------------------------------------------------- modules
     def module_name(self, path: Path) -> str:
         """Dotted name of ``path``: its packages (dirs with __init__.py) up to the first non-package."""
-        path = Path(path).resolve()
+        path = self._resolve_path(path)
         parts = [] if path.name == "__init__.py" else [path.stem]
         directory = path.parent
         while (directory / "__init__.py").exists() and directory != directory.parent:
@@ -446,7 +446,7 @@ class ModuleIndex:
         """Bindings for an in-memory tree of ``path`` (the file being linted)."""
         if tree is None:
             return {}
-        path = Path(path).resolve()
+        path = self._resolve_path(path)
         cached = self._modules.get(path)
         if cached is not None and cached[1] is not None and cached[1].tree is tree:
             return {path: cached[1]}
@@ -502,7 +502,7 @@ class ModuleIndex:
         """Value of ``expr`` (a node of the module at ``path``, or of ``tree``)."""
         if tree is not None and isinstance(expr, ast.Constant) and isinstance(expr.value, str):
             # Most route rules and prefixes are plain literals: no module bindings needed.
-            return StringValue(expr.value, True, (Path(path).resolve(), getattr(expr, "lineno", 0)))
+            return StringValue(expr.value, True, (self._resolve_path(path), getattr(expr, "lineno", 0)))
         walk = _Walk(placeholder, self._override(Path(path), tree, text))
         module = self._module(Path(path), walk)
         if module is None:
@@ -553,18 +553,16 @@ class ModuleIndex:
             return len(text[: col - 1].encode("utf-8"))
 
         key = (line, byte_col(line, column), end_line, byte_col(end_line, end_column))
-        cached = self._span_index.get(id(tree))
-        if cached is None or cached[0] is not tree:
-            spans: dict[tuple[int, int, int, int], ast.AST] = {}
+        spans = tree.__dict__.get(_SPANS_ATTRIBUTE)
+        if spans is None:
+            # Kept on the tree, not in an index of trees: a long-lived process (the
+            # language server) must not keep old buffers' trees alive.
+            spans = {}
             for sub in walk(tree):  # breadth first: the outermost node of a span wins
                 if isinstance(sub, ast.expr):
                     spans.setdefault((*_pos(sub), *_end(sub)), sub)
-            with self._lock:
-                if len(self._span_index) > 16:
-                    self._span_index.clear()
-                self._span_index[id(tree)] = (tree, spans)
-            cached = (tree, spans)
-        return cached[1].get(key)
+            setattr(tree, _SPANS_ATTRIBUTE, spans)
+        return spans.get(key)
 
     # ------------------------------------------------------------ resolution
     def _lookup_module(self, module: _Module, name: str, walk: _Walk,
