@@ -10,8 +10,9 @@
   stale checks.  A result is published only if the document is still open at
   the same version and no newer check was requested.
 * After a root's first check its long-lived objects leave the garbage
-  collector's generations (``gc.freeze``), so collections during a check no
-  longer walk the project facts.
+  collector's generations (``gc.freeze``), so collections no longer walk the
+  project facts; no collection runs during a check, one of the youngest
+  generation after it (see ``_lint_without_collections``).
 * One ``Engine`` (with its ``ProjectIndex``) per project root, found from the
   document's path like the CLI does, reused across documents.  Saving a file
   or a watched-file event drops the root's project facts (migrations, runbook,
@@ -169,7 +170,10 @@ class RaptorLanguageServer(LanguageServer):
             return [], state.error
         if state.config.is_excluded(path) and _inside(path, state.config.root):
             return [], None
-        result = state.engine.lint_text(text, path, kind, display_path=path.name, cancelled=cancelled)
+        if self.manage_gc:
+            result = self._lint_without_collections(state.engine, path, text, kind, cancelled)
+        else:
+            result = state.engine.lint_text(text, path, kind, display_path=path.name, cancelled=cancelled)
         if self.manage_gc and not state.frozen:
             # The first check built this root's project facts (and imported the rule
             # families' libraries): make them permanent, so that a full collection
@@ -180,6 +184,25 @@ class RaptorLanguageServer(LanguageServer):
             gc.collect()
             gc.freeze()
         return result.findings, None
+
+    @staticmethod
+    def _lint_without_collections(engine: Engine, path: Path, text: str, kind: str, cancelled: Any):
+        """No cyclic collection while a check runs, one of the youngest generation after.
+
+        A check of a 2,000-line module keeps ~10^5 objects alive until it ends (its trees,
+        scopes, bindings).  Each collection the check triggers moves them one generation
+        up, so the middle generation soon holds several checks' worth and collecting it
+        took ~190 ms inside one edit in five (the whole p95).  Freed by reference counting
+        at the end, they never need the collector; the few cycles a check leaves (scope <->
+        binding) are all young, and collecting generation 0 afterwards costs a few ms."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return engine.lint_text(text, path, kind, display_path=path.name, cancelled=cancelled)
+        finally:
+            if enabled:
+                gc.enable()
+                gc.collect(0)
 
     def schedule(self, uri: str, delay: float = 0.0) -> None:
         """(Re)start the check of ``uri`` after ``delay`` seconds; replaces any pending one.
