@@ -59,6 +59,7 @@ CONTAINER_CALLS = {
     "ChainMap": "ChainMap", "bytearray": "bytearray",
 }
 # Weak containers are per-process bookkeeping of live objects, not shared state.
+_NO_NAMES: frozenset[str] = frozenset()
 WEAK_CONTAINERS = frozenset({"WeakValueDictionary", "WeakKeyDictionary", "WeakSet"})
 # Annotations naming a weak reference type (``weakref.ref[X]``), for keys / items.
 WEAK_REFERENCE_TYPES = frozenset({"ref", "ReferenceType", "WeakMethod"})
@@ -577,18 +578,25 @@ def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set
                 chain = _chain_names(node.value)
                 aliases.extend((name, chain) for name in names)
         if in_function:
+            chain = None
             if kind is ast.Attribute:
                 if node.attr == "extensions":
                     return True
             elif kind is ast.Subscript:
                 if type(node.ctx) is not ast.Load:
-                    mutated |= _chain_names(node.value)
+                    chain = _chain_names(node.value)
             elif kind is ast.Call:
                 func = node.func
                 if type(func) is ast.Attribute and func.attr in MUTATING_METHODS:
-                    mutated |= _chain_names(func.value)
+                    chain = _chain_names(func.value)
                 elif node.args and _last_name(func) in MUTATING_FUNCTIONS:
-                    mutated |= _chain_names(node.args[0])
+                    chain = _chain_names(node.args[0])
+            if chain:
+                # Both sets only grow: a container mutated now stays evidence at the end.
+                # Stopping here makes the check cheap on the files that do have findings.
+                if not containers.isdisjoint(chain):
+                    return True
+                mutated |= chain
         if kind in _UNIT_TYPES:
             # The body binds the function's own names; decorators, defaults and
             # annotations bind where the `def` runs (a walrus there: module state).
@@ -980,7 +988,7 @@ class _Analysis:
         self.finding_units: set[ast.AST] = set()
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
-        self._redis_names: dict[int, set[str]] = {}
+        self._redis_names: dict[int, set[str]] | None = None  # unit id -> Redis client names
         self._lines: list[str] | None = None
         self._bases: dict[ast.ClassDef, list[ast.ClassDef]] | None = None
 
@@ -1332,21 +1340,25 @@ class _Analysis:
         return "item assignment"
 
     # ------------------------------------------------------- redis local-dev fallback
-    def _redis_client_names(self, unit: ast.AST) -> set[str]:
-        cached = self._redis_names.get(id(unit))
-        if cached is not None:
-            return cached
-        names: set[str] = set()
-        for binding in self.tree.bindings:
-            if not _is_redis_extension_get(binding.value) or self.unit_of(binding) is not unit:
-                continue
-            if isinstance(binding, ast.Assign):
-                if len(binding.targets) == 1 and isinstance(binding.targets[0], ast.Name):
-                    names.add(binding.targets[0].id)
-            elif isinstance(binding.target, ast.Name):
-                names.add(binding.target.id)
-        self._redis_names[id(unit)] = names
-        return names
+    def _redis_client_names(self, unit: ast.AST) -> "set[str] | frozenset[str]":
+        """Names bound to ``<app>.extensions.get("redis...")`` in ``unit``: one pass over
+        the module's bindings for all units (a pass per unit was quadratic)."""
+        if self._redis_names is None:
+            by_unit: dict[int, set[str]] = {}
+            for binding in self.tree.bindings:
+                if not _is_redis_extension_get(binding.value):
+                    continue
+                if isinstance(binding, ast.Assign):
+                    if len(binding.targets) != 1 or not isinstance(binding.targets[0], ast.Name):
+                        continue
+                    name = binding.targets[0].id
+                elif isinstance(binding.target, ast.Name):
+                    name = binding.target.id
+                else:
+                    continue
+                by_unit.setdefault(id(self.unit_of(binding)), set()).add(name)
+            self._redis_names = by_unit
+        return self._redis_names.get(id(unit), _NO_NAMES)
 
     def _redis_present_test(self, test: ast.AST, unit: ast.AST) -> bool:
         if isinstance(test, ast.Name):

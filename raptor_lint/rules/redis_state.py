@@ -831,6 +831,7 @@ class _Analysis:
         self.ctx = ctx
         self.model = model
         self.lines = _NEWLINE.split(ctx.text)
+        self._name_index: dict[ast.AST, dict[str, list[ast.Name]]] = {}
 
     def run(self) -> Iterator["Finding"]:
         findings: list[Finding] = []
@@ -1083,12 +1084,8 @@ class _Analysis:
 
     def _name_outcome(self, name: str, assignment: ast.AST, scope: _Scope) -> str | None:
         start = (assignment.end_lineno or assignment.lineno, assignment.end_col_offset or 0)
-        uses = sorted(
-            (node for node in _walk_scope(scope.node)
-             if isinstance(node, ast.Name) and node.id == name
-             and (node.lineno, node.col_offset) >= start),
-            key=lambda n: (n.lineno, n.col_offset),
-        )
+        uses = [node for node in self._names_in(scope.node).get(name, ())
+                if (node.lineno, node.col_offset) >= start]
         if not uses or not isinstance(uses[0].ctx, ast.Load):
             return None  # never read, or rebound before being read
         first = uses[0]
@@ -1097,6 +1094,20 @@ class _Analysis:
             parent, _ = self.model.parents.get(first, (None, ""))
             return "returned" if isinstance(parent, ast.Return) else "used"
         return self._branch_outcome(*test, scope)
+
+    def _names_in(self, scope_node: ast.AST) -> dict[str, list[ast.Name]]:
+        """The ``Name`` nodes of one scope by identifier, in source order: one walk of the
+        scope, shared by every assignment whose uses are looked up in it."""
+        index = self._name_index.get(scope_node)
+        if index is None:
+            index = {}
+            for node in _walk_scope(scope_node):
+                if type(node) is ast.Name:
+                    index.setdefault(node.id, []).append(node)
+            for uses in index.values():
+                uses.sort(key=_source_order)
+            self._name_index[scope_node] = index
+        return index
 
     def _branch_outcome(self, construct: ast.AST, side: str | None, scope: _Scope) -> str | None:
         if side is None or isinstance(construct, ast.While):
@@ -1193,6 +1204,10 @@ def _walk_scope(root: ast.AST, include_root: bool = False) -> Iterator[ast.AST]:
             if inner:
                 inner.reverse()
                 stack.extend(inner)
+
+
+def _source_order(node: ast.AST) -> tuple[int, int]:
+    return node.lineno, node.col_offset
 
 
 def _is_none(node: ast.AST | None) -> bool:

@@ -321,25 +321,23 @@ class SqlPortabilityChecker(Checker):
         reaching = Reach(index, use.call, public_helpers=ctx.is_migration)
         where = use.position
 
-        two_arg = [node for s in parsed.statements for node in s.find_all(exp.Max, exp.Min)
-                   if node.expressions]
-        if two_arg and POSTGRESQL in reaching:
-            fn = "MAX" if isinstance(two_arg[0], exp.Max) else "MIN"
+        facts = _facts_of(parsed)
+        if facts.two_argument and POSTGRESQL in reaching:
+            fn = facts.two_argument
             yield ctx.finding("RPT401", where, (
                 f"two-argument {fn}(a, b) is SQLite's scalar {fn.lower()}: Postgres rejects it "
                 f"(function {fn.lower()}(integer, integer) does not exist; PR #3540, POST /screen/1 500) — "
                 f"read the current value, compute {fn.lower()}() in Python and bind it as a parameter "
                 "(runbook: beta_walkthrough pattern)"))
 
-        greatest = [node for s in parsed.statements for node in s.find_all(exp.Greatest, exp.Least)]
-        if greatest and SQLITE in reaching:
-            fn = "GREATEST" if isinstance(greatest[0], exp.Greatest) else "LEAST"
+        if facts.greatest_least and SQLITE in reaching:
+            fn = facts.greatest_least
             py = "max" if fn == "GREATEST" else "min"
             yield ctx.finding("RPT402", where, (
                 f"{fn}() is Postgres-only: SQLite rejects it, so the unit tests cannot exercise this "
                 f"path — compute {py}() in Python and bind it, or run it under `{GUARD}`"))
 
-        if ctx.is_migration and any(_is_do_block(s) for s in parsed.statements):
+        if ctx.is_migration and facts.do_block:
             sentinel = bool(_SENTINEL.search(use.text)) or self._comment_sentinel(ctx, use)
             guarded = SQLITE not in reaching
             if not (sentinel and guarded):
@@ -351,7 +349,7 @@ class SqlPortabilityChecker(Checker):
                     "breaks the SQLite test database — mark it `-- POSTGRES-ONLY` and run it only "
                     f"under `{GUARD}` (or return early when the dialect is not postgresql)"))
 
-        hits = [c for c in ONE_DIALECT_CONSTRUCTS if c.matches(parsed) and c.rejected_by in reaching]
+        hits = [c for c in facts.one_dialect if c.rejected_by in reaching]
         if hits:
             described = "; ".join(
                 f"{c.name} ({_DIALECT_TEXT[c.rejected_by]} rejects it{_consequence(c.rejected_by)}: "
@@ -417,6 +415,38 @@ class SqlPortabilityChecker(Checker):
 def _executed(index: SqlFile, call: ast.Call) -> bool:
     parent = index.parents.get(call)
     return isinstance(parent, ast.Call) and index.sink_name(parent) not in (None, "text")
+
+
+@dataclass(frozen=True)
+class _SqlFacts:
+    """What the rules ask of one parsed string, whatever the call site: the parsed trees
+    are shared by every use of the same string (and every re-check of a buffer in the
+    editor), so the tree walks are done once per distinct string, not once per use."""
+
+    two_argument: str | None        # "MAX" / "MIN": the first two-argument call (RPT401)
+    greatest_least: str | None      # "GREATEST" / "LEAST" (RPT402)
+    do_block: bool                  # a DO $$ … $$ statement (RPT403)
+    one_dialect: tuple[OneDialectConstruct, ...]  # RPT405 constructs present
+
+
+_FACTS_ATTRIBUTE = "_raptor_lint_portability"
+
+
+def _facts_of(parsed: ParsedSql) -> _SqlFacts:
+    facts = parsed.__dict__.get(_FACTS_ATTRIBUTE)
+    if facts is None:
+        two_arg = [node for s in parsed.statements for node in s.find_all(exp.Max, exp.Min)
+                   if node.expressions]
+        greatest = [node for s in parsed.statements for node in s.find_all(exp.Greatest, exp.Least)]
+        facts = _SqlFacts(
+            two_argument=("MAX" if isinstance(two_arg[0], exp.Max) else "MIN") if two_arg else None,
+            greatest_least=("GREATEST" if isinstance(greatest[0], exp.Greatest) else "LEAST")
+            if greatest else None,
+            do_block=any(_is_do_block(s) for s in parsed.statements),
+            one_dialect=tuple(c for c in ONE_DIALECT_CONSTRUCTS if c.matches(parsed)),
+        )
+        object.__setattr__(parsed, _FACTS_ATTRIBUTE, facts)  # ParsedSql is frozen: a memo only
+    return facts
 
 
 def _is_do_block(statement: exp.Expression) -> bool:

@@ -41,7 +41,11 @@ class _LazyModule:
         self._name = name
 
     def __getattr__(self, attribute: str):
-        return getattr(importlib.import_module(self._name), attribute)
+        # Only for attributes not yet copied here: after the first access the value is an
+        # instance attribute and Python never calls ``__getattr__`` for it again.
+        value = getattr(importlib.import_module(self._name), attribute)
+        setattr(self, attribute, value)
+        return value
 
 
 exp = _LazyModule("sqlglot.expressions")
