@@ -242,7 +242,10 @@ class RedisStateChecker(Checker):
                 or not ctx.project.get(_exports_index).needs_model(ctx.text, ctx.path)):
             return []  # no client can reach this module: skip building the model
         model = ModuleModel(tree, ctx.path, ctx.project, hops=0)
-        return list(_Analysis(ctx, model).run())
+        try:
+            return list(_Analysis(ctx, model).run())
+        finally:
+            model.release()
 
 
 def _exports_index(project: "ProjectIndex") -> RedisExports:
@@ -256,11 +259,14 @@ def _summarise(tree: ast.Module, path: Path, project: "ProjectIndex", hops: int)
     model = ModuleModel(tree, path, project, hops, analysis=False)
     scope = model.module_scope
     summary: Summary = {}
-    for name in list(scope.bindings):
-        value = model.name_kind(name, scope)
-        function = model.exported_function_kind(name)
-        if value is not None or function is not None:
-            summary[name] = (value, function)
+    try:
+        for name in list(scope.bindings):
+            value = model.name_kind(name, scope)
+            function = model.exported_function_kind(name)
+            if value is not None or function is not None:
+                summary[name] = (value, function)
+    finally:
+        model.release()
     return summary
 
 
@@ -318,6 +324,15 @@ class ModuleModel:
             for name in scope.globals:
                 for binding in scope.bindings.pop(name, []):
                     self.module_scope.bind(name, binding)
+
+    def release(self) -> None:
+        """Break the scope <-> binding reference cycles (a binding points to the scope it
+        is evaluated in), so reference counting frees the model and the tree it holds as
+        soon as the check ends, instead of the cyclic collector later."""
+        for scope in self.scopes.values():
+            scope.bindings.clear()
+        self.scopes.clear()
+        self.scope_of_node.clear()
 
     # ------------------------------------------------------------------ building
     def _build(self, node: ast.AST, scope: _Scope, cls: ast.ClassDef | None) -> None:
@@ -902,14 +917,14 @@ class _Analysis:
         calls.sort(key=lambda c: c.order)
         return calls
 
-    def _key(self, node: ast.AST | None, scope: _Scope) -> str | None:
+    def _key(self, node: ast.AST | None, scope: _Scope) -> object:
         if node is None:
             return None
         if isinstance(node, ast.Name):
             found = self.model.lookup(node.id, scope)
             if found and len(found[0]) == 1 and found[0][0].how == "value":
                 node = found[0][0].node  # key = f"..."; redis.set(key, ...) ... expire(f"...")
-        return ast.dump(node, annotate_fields=False, include_attributes=False)
+        return _shape(node)
 
     def _first_key(self, call: ast.Call) -> ast.AST | None:
         if call.args and not isinstance(call.args[0], ast.Starred):
@@ -1204,6 +1219,19 @@ def _walk_scope(root: ast.AST, include_root: bool = False) -> Iterator[ast.AST]:
             if inner:
                 inner.reverse()
                 stack.extend(inner)
+
+
+def _shape(node: object) -> object:
+    """A hashable picture of an expression without positions: equal for two spellings of
+    the same key.  (``ast.dump`` gave the same, but each call leaves a reference cycle
+    behind, its recursive closure, and costs more.)"""
+    if isinstance(node, ast.AST):
+        return (type(node).__name__, *(_shape(getattr(node, field, None)) for field in node._fields))
+    if isinstance(node, list):
+        return tuple(_shape(item) for item in node)
+    if node is None or type(node) is str:
+        return node
+    return type(node).__name__, repr(node)  # 1, 1.0 and True are equal, but not the same key
 
 
 def _source_order(node: ast.AST) -> tuple[int, int]:
