@@ -26,7 +26,7 @@ from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.project.layout import is_app_code
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.sql import iter_sql_uses, tables_used
+from raptor_lint.sql import iter_sql_uses
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -599,7 +599,7 @@ class ProjectRulesChecker(Checker):
         for use in iter_sql_uses(ctx):
             if not use.parsed.ok:
                 continue
-            for table in tables_used(use.statements):
+            for table in use.parsed.tables:
                 key = table.lower()
                 if key in migrations.tables:
                     continue

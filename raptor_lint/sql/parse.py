@@ -96,6 +96,12 @@ class ParsedSql:
     def ok(self) -> bool:
         return self.error is None
 
+    @functools.cached_property
+    def tables(self) -> tuple[str, ...]:
+        """``tables_used(self.statements)``, walked once per distinct string (every use of it,
+        every re-check of a buffer in the editor, shares this object)."""
+        return tuple(tables_used(self.statements))
+
     def has_token(self, token_type: "TokenType | str") -> bool:
         """``token_type``: a ``TokenType`` or its name (``"DCOLON"``)."""
         if isinstance(token_type, str):
