@@ -1099,8 +1099,10 @@ class _Analysis:
 
     def _name_outcome(self, name: str, assignment: ast.AST, scope: _Scope) -> str | None:
         start = (assignment.end_lineno or assignment.lineno, assignment.end_col_offset or 0)
-        uses = [node for node in self._names_in(scope.node).get(name, ())
-                if (node.lineno, node.col_offset) >= start]
+        uses = self._uses_in_next_statements(name, assignment, start)
+        if uses is None:
+            uses = [node for node in self._names_in(scope.node).get(name, ())
+                    if (node.lineno, node.col_offset) >= start]
         if not uses or not isinstance(uses[0].ctx, ast.Load):
             return None  # never read, or rebound before being read
         first = uses[0]
@@ -1109,6 +1111,22 @@ class _Analysis:
             parent, _ = self.model.parents.get(first, (None, ""))
             return "returned" if isinstance(parent, ast.Return) else "used"
         return self._branch_outcome(*test, scope)
+
+    def _uses_in_next_statements(self, name: str, assignment: ast.AST,
+                                 start: tuple[int, int]) -> list[ast.Name] | None:
+        """The uses of ``name`` in the first statement after ``assignment`` (in its block)
+        that has any, in source order; None when no later statement of the block has one
+        (then the whole scope is searched).  Statements of a block follow each other in the
+        source, so that statement holds the first use: usually the very next one
+        (``cached = r.get(k)`` / ``if cached is None:``), found without walking the scope."""
+        for statement in self._following(assignment):
+            found = [node for node in _walk_scope(statement, include_root=True)
+                     if type(node) is ast.Name and node.id == name
+                     and (node.lineno, node.col_offset) >= start]
+            if found:
+                found.sort(key=_source_order)
+                return found
+        return None
 
     def _names_in(self, scope_node: ast.AST) -> dict[str, list[ast.Name]]:
         """The ``Name`` nodes of one scope by identifier, in source order: one walk of the
