@@ -168,6 +168,9 @@ class BlueprintChecker(Checker):
         return list(_FileCheck(ctx).run())
 
 
+_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+
+
 class _FileCheck:
     def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
@@ -191,11 +194,16 @@ class _FileCheck:
         decorators: set[int] = set()
         wants_301 = ctx.config.is_selected("RPT301")
         wants_302 = ctx.config.is_selected("RPT302")
-        # One breadth-first walk: a function is visited before its decorators.
+        # One breadth-first walk: a function is visited before its decorators.  Dispatch
+        # on the exact node type (``ast`` classes are never subclassed): this loop sees
+        # every node of the file.
+        definitions = _DEFINITIONS
+        Call, Assign = ast.Call, ast.Assign
         for node in walk(self.tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            kind = type(node)
+            if kind in definitions:
                 decorators.update(id(d) for d in node.decorator_list)
-            elif isinstance(node, ast.Call):
+            elif kind is Call:
                 if wants_301 and is_blueprint_call(node, self.names):
                     value = url_prefix_argument(node)
                     if value is not None:
@@ -207,7 +215,7 @@ class _FileCheck:
                     if method in ("route", "add_url_rule") or (
                             method in ROUTE_METHODS and id(node) in decorators):
                         yield from self._check_route(node)
-            elif wants_301 and isinstance(node, ast.Assign):
+            elif wants_301 and kind is Assign:
                 for target in node.targets:
                     if isinstance(target, ast.Attribute) and target.attr == "url_prefix":
                         found = self._blueprint(target.value)

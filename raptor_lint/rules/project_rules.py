@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 FLAG_NAME = re.compile(r"FLAG_[A-Za-z0-9_]+")
 # Plain substrings first (str.__contains__ is ~20x faster than one alternation regex over
 # a whole file); the word ``text`` needs a regex.
-_PREFILTER_WORDS = ("FLAG_", "environ", "getenv", "from_envvar", "execute", "exec_driver_sql")
+_ENV_WORDS = ("environ", "getenv", "from_envvar")
+_PREFILTER_WORDS = ("FLAG_", *_ENV_WORDS, "execute", "exec_driver_sql")
 _TEXT_THEN_BOUNDARY = re.compile(r"text\b")  # a literal prefix: re's fast search applies
 _WORD_CHAR = re.compile(r"\w")
 
@@ -502,13 +503,24 @@ def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> l
 
     visitor = _EnvReads(resolve)
     # Imports first (anywhere in the file), then the reads.
-    for node in walk(tree):
-        if isinstance(node, ast.Import):
+    nodes = walk(tree)
+    Import, ImportFrom, Call, Subscript, Compare = ast.Import, ast.ImportFrom, ast.Call, ast.Subscript, ast.Compare
+    for node in nodes:
+        kind = type(node)
+        if kind is Import:
             visitor.visit_Import(node)
-        elif isinstance(node, ast.ImportFrom):
+        elif kind is ImportFrom:
             visitor.visit_ImportFrom(node)
+    # The dispatch of ``_EnvReads.read``, inlined: it runs for every node of the file.
+    read_call, read_subscript, read_compare = visitor._call, visitor._subscript, visitor._compare
     for node in walk(tree):
-        visitor.read(node)
+        kind = type(node)
+        if kind is Call:
+            read_call(node)
+        elif kind is Subscript:
+            read_subscript(node)
+        elif kind is Compare:
+            read_compare(node)
     return sorted(visitor.reads, key=lambda r: (r.node.lineno, r.node.col_offset,  # type: ignore[attr-defined]
                                                 r.node.end_lineno, r.node.end_col_offset))  # type: ignore[attr-defined]
 
@@ -580,8 +592,8 @@ class ProjectRulesChecker(Checker):
     # ---------------------------------------------------------------- RPT503
     def _env(self, ctx: "FileContext", tree: ast.Module) -> Iterator["Finding"]:
         manifest = ctx.project.get(manifest_facts.build)
-        if manifest is None:
-            return
+        if manifest is None or not any(word in ctx.text for word in _ENV_WORDS):
+            return  # (every read spells one of them: os.environ, getenv, from_envvar)
         for read in env_reads(tree, ctx.path, ctx.project):
             if manifest.declares(read.name):
                 continue
