@@ -36,7 +36,9 @@ def split_lines(text: str) -> list[str]:
 
 def units(text: str, encoding: str = types.PositionEncodingKind.Utf16) -> int:
     """Length of ``text`` in code units of the LSP position ``encoding``."""
-    if encoding == types.PositionEncodingKind.Utf32:
+    if encoding == types.PositionEncodingKind.Utf32 or text.isascii():
+        # (ASCII: one unit per character in every encoding; most lines, and isascii is O(1)
+        # for str objects CPython knows to be ASCII.)
         return len(text)
     if encoding == types.PositionEncodingKind.Utf8:
         return len(text.encode("utf-8", "surrogatepass"))
