@@ -6,6 +6,7 @@ Kept apart from the click layer so later features (cache, parallel jobs,
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +94,16 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     # No cache with --base (RPT501 compares with git history, which the key does not
     # cover) nor with --fix/--diff (they write only the fixed files, or nothing).
     fixing = options.fix or options.diff
+    files = list(files)
+    covers_project = changes is None and _is_project_root(paths, config)
+    if covers_project and os.path.abspath(paths[0]) == os.path.abspath(config.root):
+        # Every file of the project, as discovery names it under the root: facts that
+        # read the whole project (the fork-safety word index) need not walk it again.
+        engine.project.files = files
     result.files.extend(lint_many(
-        engine, list(files), jobs=options.jobs, keep_text=fixing, read_cache=not options.verbose,
+        engine, files, jobs=options.jobs, keep_text=fixing, read_cache=not options.verbose,
         use_cache=options.use_cache and changes is None and not fixing,
-        covers_project=changes is None and _is_project_root(paths, config),
+        covers_project=covers_project,
     ))
     if changes is not None:
         changes.apply(result.files)

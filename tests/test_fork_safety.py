@@ -559,6 +559,31 @@ def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_pa
     assert sorted(set(parsed)) == ["routes.py"] and built[0].files_parsed == 1
 
 
+def test_word_index_from_the_runs_file_list_equals_a_walk_of_the_project(tmp_path: Path) -> None:
+    """A check of the project root hands its discovered files to the project facts, so
+    the fork-safety word index does not walk the tree again; it must index the same."""
+    from raptor_lint.config import load_config
+    from raptor_lint.discovery import iter_files
+    from raptor_lint.project import ProjectIndex
+    from raptor_lint.project.fork_calls import ForkCalls
+
+    _write(tmp_path, {
+        "pyproject.toml": "[tool.raptor-lint]\nexclude = ['vendored']\n",
+        "pkg/__init__.py": "",
+        "pkg/registry.py": REGISTRY,
+        "pkg/routes.py": "from pkg.registry import on_event\n@on_event('fill')\ndef fill(): pass\n",
+        "pkg/tests/test_registry.py": "from pkg.registry import warm\n",
+        "vendored/lib.py": "from pkg.registry import warm\n",
+        "docs/conf.py": "import sphinx.ext.autodoc\n",
+        "scripts/run.sh": "python -m pkg\n",
+    })
+    config = load_config(start=tmp_path)
+    walked, given = ForkCalls(ProjectIndex(config)), ForkCalls(ProjectIndex(config))
+    given._project.files = list(iter_files([tmp_path], config))
+    assert given._word_index() == walked._word_index() and walked._word_index()
+    assert given.files_indexed == walked.files_indexed == 4
+
+
 def test_class_body_helpers_run_while_the_class_is_created(tmp_path: Path) -> None:
     findings = lint("""\
         _lifecycle_events: set[str] = set()

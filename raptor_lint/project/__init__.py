@@ -25,6 +25,9 @@ class ProjectIndex:
         self._facts: dict[Callable, object] = {}
         self._lock = threading.RLock()
         self._modules: ModuleIndex | None = None
+        # (path, kind) of every lintable file of the project, when the run discovered
+        # exactly those (a check of the root); None: a fact that needs them walks the tree.
+        self.files: list[tuple[Path, str]] | None = None
         # Bumped on every look-up: the engine compares it before and after a file
         # to know whether that file's findings depend on other files (the cache
         # then also checks the project's state, see raptor_lint.cache).

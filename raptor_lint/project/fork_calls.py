@@ -281,7 +281,10 @@ class ForkCalls:
             root = os.path.join(os.path.abspath(self._project.root), "")
             words: dict[str, list[int]] = {}
             imported = self._imported
-            for path, kind in iter_files([self._project.root], self._project.config):
+            files = self._project.files
+            if files is None:
+                files = iter_files([self._project.root], self._project.config)
+            for path, kind in files:
                 if kind != PYTHON:
                     continue
                 name = os.path.abspath(path)
