@@ -38,7 +38,7 @@ bench-lsp: $(STAMP)
 # Reliability (not part of `make test`): the property tests with far more examples, and a
 # sweep over the interpreter's standard library (+ the bench corpus when it is cached).
 fuzz: $(STAMP)
-	RAPTOR_LINT_HYPOTHESIS_PROFILE=raptor-fuzz $(BIN)/python -m pytest -q tests/test_properties.py
+	RAPTOR_LINT_HYPOTHESIS_PROFILE=raptor-fuzz $(BIN)/python -m pytest -q tests/test_properties.py tests/test_lsp_reparse.py
 
 sweep: $(STAMP)
 	$(BIN)/python tools/sweep.py

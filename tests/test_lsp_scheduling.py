@@ -169,3 +169,23 @@ def test_a_check_leaves_no_reference_cycles(tmp_path: Path) -> None:
             gc.enable()
     assert {f.code for f in findings} >= {"RPT301", "RPT101", "RPT401"}
     assert left == []
+
+
+def test_checks_of_successive_versions_equal_fresh_checks(tmp_path: Path) -> None:
+    """The server re-parses only the statements an edit touched (raptor_lint.lsp.reparse):
+    version after version, including one that does not parse, its findings equal those
+    of a fresh engine on the same text."""
+    server = create_server()
+    fresh = Engine(Config(root=tmp_path))
+    path = tmp_path / "svc.py"
+    versions = [
+        STALE,
+        STALE.replace('client.set("k", "v")', 'client.set("key", "v")'),  # one statement
+        STALE.replace('client.set("k", "v")', 'client.set("key", "v"'),   # does not parse
+        STALE.replace("_cache = {}", "_cache = []"),                       # module level
+        FRESH,                                                             # the prefix
+    ]
+    for text in versions:
+        findings, error = server.lint_sync(path, text, "python")
+        expected = fresh.lint_text(text, path, "python", display_path=path.name).findings
+        assert error is None and findings == expected and findings
