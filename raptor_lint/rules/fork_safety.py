@@ -59,7 +59,6 @@ CONTAINER_CALLS = {
     "ChainMap": "ChainMap", "bytearray": "bytearray",
 }
 # Weak containers are per-process bookkeeping of live objects, not shared state.
-_NO_NAMES: frozenset[str] = frozenset()
 WEAK_CONTAINERS = frozenset({"WeakValueDictionary", "WeakKeyDictionary", "WeakSet"})
 # Annotations naming a weak reference type (``weakref.ref[X]``), for keys / items.
 WEAK_REFERENCE_TYPES = frozenset({"ref", "ReferenceType", "WeakMethod"})
@@ -751,6 +750,9 @@ class Mutation:
     operation: str        # "item assignment", ".pop()", …
     depth: int            # 0: the container itself; 1+: an element reached from it
     key: str | None       # first string key on the path (extensions entry name)
+
+
+_NO_NAMES: frozenset[str] = frozenset()  # a unit that binds no Redis client
 
 
 # ------------------------------------------------------------------ scopes (ast)
