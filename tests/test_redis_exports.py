@@ -198,40 +198,141 @@ def test_odd_import_spellings_reach_the_model(tmp_path: Path, source: str) -> No
     assert [(f.code) for f in by_file["svc/odd.py"]] == ["RPT201"]
 
 
-def test_module_lookups_agree_with_the_module_index(tmp_path: Path) -> None:
-    """The summaries' own module finder (directory listings, few ``stat`` calls) answers
-    exactly as ``ModuleIndex.find_module`` / ``absolute_module`` do."""
-    root = _project(tmp_path)
-    for rel in ("src/top/__init__.py", "src/top/mod.py", "ns/inner/leaf.py", "svc/sub/__init__.py",
-                "svc/sub/deep.py", "svc/both.py", "svc/both/__init__.py", "lib/pkg/__init__.py",
-                "lib/pkg/x.py"):
+def _reference_roots(root: Path, from_path: Path | None) -> list[Path]:
+    roots = [root, root / "src"]
+    if from_path is not None:
+        directory = Path(from_path).resolve().parent
+        while (directory / "__init__.py").exists() and directory != directory.parent:
+            directory = directory.parent
+        if directory not in roots:
+            roots.insert(0, directory)
+    return roots
+
+
+def _reference_find(root: Path, dotted: str, from_path: Path | None) -> Path | None:
+    """Python's search asking the file system each time (``ModuleIndex.find_module`` before
+    it cached directory listings)."""
+    if not dotted or any(not part.isidentifier() for part in dotted.split(".")):
+        return None
+    for base in _reference_roots(root, from_path):
+        candidate = base.joinpath(*dotted.split("."))
+        for path in (candidate.parent / (candidate.name + ".py"), candidate / "__init__.py"):
+            if path.is_file():
+                return path.resolve()
+    return None
+
+
+def _reference_module_name(path: Path) -> str:
+    path = Path(path).resolve()
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").exists() and directory != directory.parent:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return ".".join(parts)
+
+
+def _reference_absolute(from_path: Path, module: str | None, level: int) -> str:
+    if level == 0:
+        return module or ""
+    package = _reference_module_name(from_path).split(".")
+    if Path(from_path).name != "__init__.py":
+        package = package[:-1]
+    if level > 1:
+        if level - 1 > len(package):
+            return ""
+        package = package[: len(package) - (level - 1)]
+    return ".".join([*package, *([module] if module else [])])
+
+
+def _lookup_tree(root: Path) -> None:
+    """Packages, namespace directories, a module shadowing a package, symlinked modules,
+    packages and ``src``, a broken link, a directory named like a module."""
+    _project(root)
+    for rel in ("source_tree/top/__init__.py", "source_tree/top/mod.py", "ns/inner/leaf.py",
+                "svc/sub/__init__.py", "svc/sub/deep.py", "svc/both.py", "svc/both/__init__.py",
+                "lib/pkg/__init__.py", "lib/pkg/x.py", "svc/notmod.py/__init__.py", "svc/plain",
+                "real/shared/__init__.py", "real/shared/util.py"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("", encoding="utf-8")
+    (root / "src").symlink_to(root / "source_tree", target_is_directory=True)
     (root / "svc" / "linked.py").symlink_to(root / "svc" / "clients.py")
     (root / "svc" / "linkdir").symlink_to(root / "svc" / "sub", target_is_directory=True)
+    (root / "svc" / "broken.py").symlink_to(root / "svc" / "missing.py")
+    (root / "shared").symlink_to(root / "real" / "shared", target_is_directory=True)
+
+
+LOOKUP_NAMES = ["svc", "svc.clients", "svc.sub", "svc.sub.deep", "svc.both", "svc.linked", "svc.linkdir",
+                "svc.linkdir.deep", "svc.broken", "svc.notmod", "svc.plain", "top", "top.mod", "ns",
+                "ns.inner", "ns.inner.leaf", "pkg", "pkg.x", "shared", "shared.util", "real.shared.util",
+                "missing", "svc.missing", "redis", "redis_cache", "svc.1bad", "svc..sub", ""]
+
+
+def _importers(root: Path) -> list[Path | None]:
+    return [None, root / "svc" / "user.py", root / "svc" / "__init__.py", root / "svc" / "sub" / "deep.py",
+            root / "svc" / "linkdir" / "deep.py", root / "lib" / "pkg" / "x.py", root / "svc" / "linked.py",
+            root / "src" / "top" / "mod.py", root / "ns" / "inner" / "leaf.py", root / "shared" / "util.py",
+            root / "svc" / ".." / "svc" / "user.py", Path("svc/relative.py")]
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_cached_listings_answer_as_the_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   order: int) -> None:
+    """``ModuleIndex`` answers from directory listings (a few ``scandir`` calls) exactly as
+    asking the file system each time does, in any order of questions; the Redis summaries'
+    look-ups are the same answers minus the module itself and ``redis*``."""
+    root = tmp_path.resolve()
+    _lookup_tree(root)
+    monkeypatch.chdir(root)  # a relative importer path, as the engine passes them
     index = ProjectIndex(Config(root=root))
-    exports = index.get(redis_state._exports_index)
-    modules = index.modules
-    dotted_names = ["svc", "svc.clients", "svc.sub", "svc.sub.deep", "svc.both", "svc.linked",
-                    "svc.linkdir", "svc.linkdir.deep", "top", "top.mod", "ns.inner.leaf", "ns",
-                    "ns.inner", "pkg", "pkg.x", "missing", "svc.missing", "redis", "svc.1bad", ""]
-    importers = [root / "svc" / "user.py", root / "svc" / "__init__.py", root / "svc" / "sub" / "deep.py",
-                 root / "lib" / "pkg" / "x.py", root / "svc" / "linked.py", Path("svc/relative.py")]
-    cwd = Path.cwd()
-    os.chdir(root)  # a relative importer path, as the engine passes them
-    try:
-        for importer in importers:
-            for dotted in dotted_names:
-                expected = modules.find_module(dotted, importer) if not dotted.startswith("redis") else None
-                if expected is not None and expected == Path(importer).resolve():
-                    expected = None  # a module never imports itself here
-                assert exports.find(dotted, importer) == expected, (importer, dotted)
-            for module in (None, "clients", "sub.deep"):
-                for level in range(4):
-                    assert exports.absolute(importer, module, level) == \
-                        modules.absolute_module(importer, module, level), (importer, module, level)
-    finally:
-        os.chdir(cwd)
+    modules, exports = index.modules, index.get(redis_state._exports_index)
+    for importer in _importers(root)[::order]:
+        for dotted in LOOKUP_NAMES[::order]:
+            expected = _reference_find(root, dotted, importer)
+            assert modules.find_module(dotted, importer) == expected, (importer, dotted)
+            if importer is None:
+                continue
+            roots = _reference_roots(root, importer)
+            is_dir = bool(dotted) and all(p.isidentifier() for p in dotted.split(".")) and any(
+                base.joinpath(*dotted.split(".")).is_dir() for base in roots)
+            assert modules.is_package_dir(dotted, importer) == is_dir, (importer, dotted)
+            if dotted.startswith("redis") or expected == importer.resolve():
+                expected = None
+            assert exports.find(dotted, importer) == expected, (importer, dotted)
+        if importer is None:
+            continue
+        assert modules.module_name(importer) == _reference_module_name(importer), importer
+        assert modules.real_path(importer) == importer.resolve(), importer
+        for module in (None, "clients", "sub.deep"):
+            for level in range(4):
+                assert modules.absolute_module(importer, module, level) == \
+                    _reference_absolute(importer, module, level), (importer, module, level)
+
+
+def test_listings_see_modules_created_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The language server keeps its index until it hears of a change; a module another
+    program creates meanwhile is found by a new look-up once the listing is due a check."""
+    from raptor_lint.project import modules as modules_module
+
+    root = tmp_path.resolve()
+    (root / "svc").mkdir()
+    (root / "svc" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "svc" / "user.py").write_text("", encoding="utf-8")
+    settled = os.stat(root / "svc").st_mtime - 10
+    os.utime(root / "svc", (settled, settled))  # listed long after its last change
+    index = ProjectIndex(Config(root=root)).modules
+    assert index.find_module("svc.later") is None  # lists svc/
+    (root / "svc" / "later.py").write_text("", encoding="utf-8")
+    (root / "svc" / "later_dir").mkdir()
+    monkeypatch.setattr(modules_module, "LISTING_TRUST_SECONDS", 0.0)
+    assert index.find_module("svc.later", root / "svc" / "user.py") == root / "svc" / "later.py"
+    assert index.is_package_dir("svc.later_dir", root / "svc" / "user.py")
+    # svc/ was listed within a timestamp tick of its last change: a change in that same
+    # tick (the mtime stays put) must still be seen.
+    listed_at = os.stat(root / "svc").st_mtime_ns
+    (root / "svc" / "sooner.py").write_text("", encoding="utf-8")
+    os.utime(root / "svc", ns=(listed_at, listed_at))
+    assert index.find_module("svc.sooner", root / "lib.py") == root / "svc" / "sooner.py"
 
 
 def test_namespace_packages_and_submodule_chains(tmp_path: Path) -> None:

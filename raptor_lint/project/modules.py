@@ -57,8 +57,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +81,12 @@ ASTROID_MAX_VALUES = 8
 # several hundred MB.  Resolution chains are short (an import, a re-export, a settings
 # module), so a small working set serves them; an evicted module is re-parsed.
 MODULE_CACHE_SIZE = 128
+# How long a directory listing is used before its mtime is checked again (see
+# ``ModuleIndex._listing``).
+LISTING_TRUST_SECONDS = 1.0
+# The coarsest file-system timestamp step we allow for (FAT: 2 s): two changes closer
+# than this may leave a directory with the same mtime.
+MTIME_TICK_NS = 2_000_000_000
 _SPANS_ATTRIBUTE = "_raptor_lint_expression_spans"
 
 
@@ -335,86 +343,240 @@ class _Walk:
         return _Walk(self.placeholder, self.overrides, self.depth + 1, seen)
 
 
+class _Importer:
+    """Where a module imports from: what ``find_module`` and ``absolute_module`` need of it."""
+
+    __slots__ = ("first_root", "package", "is_init")
+
+    def __init__(self, first_root: str, package: list[str], is_init: bool) -> None:
+        self.first_root = first_root  # the directory its package chain starts from
+        self.package = package  # ``module_name(path).split(".")``
+        self.is_init = is_init  # the path as given names an ``__init__.py``
+
+
+# name -> (is a file, is a directory, is a symlink); both tests follow symlinks.
+_Listing = dict[str, tuple[bool, bool, bool]]
+
+
 class ModuleIndex:
     def __init__(self, root: Path, *, use_astroid: bool = True) -> None:
         self.root = root.resolve()
         self.use_astroid = use_astroid
         self._modules: OrderedDict[Path, tuple[tuple[int, int], _Module | None]] = OrderedDict()
-        self._find_cache: dict[tuple[str, Path | None], Path | None] = {}
         self._lock = threading.RLock()
         self._astroid_inferences = 0
         self._astroid_modules: dict[str, Any] = {}
         self._astroid_own: dict[Path, tuple[_Module, Any]] = {}
         self._overrides_cache: dict[Path, _Module] = {}
         self._resolved: dict[str, Path] = {}
+        # Module look-ups (see ``_listing``): answers by (dotted name, first search root).
+        self._root_text = str(self.root)
+        self._src_text = os.path.join(self._root_text, "src")
+        self._find_cache: dict[tuple[str, str], Path | None] = {}
+        self._package_dirs: dict[tuple[str, str], bool] = {}
+        self._importers: dict[str, _Importer] = {}
+        self._packages: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # directory -> (mtime_ns, or None to re-scan when due; entries; checked at)
+        self._listings: dict[str, tuple[int | None, _Listing, float]] = {}
+        self._real_dirs: dict[str, str] = {}
 
-    def _resolve_path(self, path: Path | str) -> Path:
+    def real_path(self, path: Path | str) -> Path:
+        """``Path(path).resolve()``, memoised: paths are compared and keyed resolved."""
         key = str(path)
         found = self._resolved.get(key)
         if found is None:
-            found = Path(path).resolve()
-            self._resolved[key] = found
+            found = self._resolved[key] = Path(self._real_text(key))
         return found
 
     # ---------------------------------------------------------------- modules
-    def module_name(self, path: Path) -> str:
+    def module_name(self, path: Path | str) -> str:
         """Dotted name of ``path``: its packages (dirs with __init__.py) up to the first non-package."""
-        path = self._resolve_path(path)
-        parts = [] if path.name == "__init__.py" else [path.stem]
-        directory = path.parent
-        while (directory / "__init__.py").exists() and directory != directory.parent:
-            parts.insert(0, directory.name)
-            directory = directory.parent
-        return ".".join(parts)
+        return ".".join(self._importer(path).package)
 
-    def _search_roots(self, from_path: Path | None) -> list[Path]:
-        roots = [self.root, self.root / "src"]
-        if from_path is not None:
-            directory = self._resolve_path(from_path).parent
-            while (directory / "__init__.py").exists() and directory != directory.parent:
-                directory = directory.parent
-            if directory not in roots:
-                roots.insert(0, directory)
-        return roots
-
-    def find_module(self, dotted: str, from_path: Path | None = None) -> Path | None:
-        """The file of module ``dotted`` (``pkg/mod.py`` or ``pkg/mod/__init__.py``), or None."""
-        if not dotted or any(not part.isidentifier() for part in dotted.split(".")):
-            return None
-        key = (dotted, self._resolve_path(from_path).parent if from_path is not None else None)
-        if key in self._find_cache:
+    def find_module(self, dotted: str, from_path: Path | str | None = None) -> Path | None:
+        """The file of module ``dotted`` (``pkg/mod.py`` or ``pkg/mod/__init__.py``), resolved, or
+        None.  Searched where Python would find it run from ``from_path``: the directory its
+        package chain starts from, then the project root and ``src``."""
+        if from_path is None:
+            first = ""
+        else:  # the memo's hit inline: thousands of calls
+            first = (self._importers.get(str(from_path)) or self._importer(from_path)).first_root
+        key = (dotted, first)
+        try:
             return self._find_cache[key]
-        found = None
+        except KeyError:
+            pass
         parts = dotted.split(".")
-        for base in self._search_roots(from_path):
-            candidate = base.joinpath(*parts)
-            for path in (candidate.parent / (candidate.name + ".py"), candidate / "__init__.py"):
-                if path.is_file():
-                    found = path.resolve()
-                    break
-            if found:
-                break
+        found = None
+        if dotted and all(part.isidentifier() for part in parts):
+            found = self._lookup(parts, first)
         self._find_cache[key] = found
         return found
 
-    def absolute_module(self, from_path: Path, module: str | None, level: int) -> str:
+    def is_package_dir(self, dotted: str, from_path: Path | str) -> bool:
+        """Is ``dotted`` a directory on ``from_path``'s search path (a package, or a namespace
+        one), so that ``from dotted import name`` may import a submodule?"""
+        first = (self._importers.get(str(from_path)) or self._importer(from_path)).first_root
+        key = (dotted, first)
+        found = self._package_dirs.get(key)
+        if found is None:
+            parts = dotted.split(".")
+            found = all(part.isidentifier() for part in parts) and any(
+                self._walk(base, parts) is not None for base in self._search_roots(first))
+            self._package_dirs[key] = found
+        return found
+
+    def absolute_module(self, from_path: Path | str, module: str | None, level: int) -> str:
         if level == 0:
             return module or ""
-        package = self.module_name(from_path).split(".")
-        if Path(from_path).name != "__init__.py":
-            package = package[:-1]
+        importer = self._importers.get(str(from_path)) or self._importer(from_path)
+        package = importer.package if importer.is_init else importer.package[:-1]
         if level > 1:
             if level - 1 > len(package):
                 return ""  # beyond the top-level package
             package = package[: len(package) - (level - 1)]
         return ".".join([*package, *([module] if module else [])])
 
+    # ---------------------------------------------------- module look-up plumbing
+    def _importer(self, path: Path | str) -> _Importer:
+        key = str(path)
+        found = self._importers.get(key)
+        if found is None:
+            real = self.real_path(key)
+            first, package = self._package(str(real.parent))
+            dotted = package if real.name == "__init__.py" else (*package, real.stem)
+            found = self._importers[key] = _Importer(first, ".".join(dotted).split("."),
+                                                     Path(key).name == "__init__.py")
+        return found
+
+    def _package(self, directory: str) -> tuple[str, tuple[str, ...]]:
+        """(first search root, package names) of a directory: up while it holds an
+        ``__init__.py``.  Kept for the index's lifetime: ``find_module``'s memoised answers
+        always fixed an importer's search roots that long, and a new ``__init__.py`` is a
+        ``.py`` file whose creation makes the language server drop the index."""
+        found = self._packages.get(directory)
+        if found is None:
+            parent = os.path.dirname(directory)
+            if parent != directory and self._exists(directory, "__init__.py"):
+                first, package = self._package(parent)
+                found = (first, (*package, os.path.basename(directory)))
+            else:
+                found = (directory, ())
+            self._packages[directory] = found
+        return found
+
+    def _search_roots(self, first: str) -> list[str]:
+        roots = [self._root_text, self._src_text]
+        if first and first not in roots:
+            roots.insert(0, first)
+        return roots
+
+    def _lookup(self, parts: list[str], first: str) -> Path | None:
+        for base in self._search_roots(first):
+            walked = self._walk(base, parts[:-1])
+            if walked is None:
+                continue
+            directory, linked = walked
+            if base == self._src_text and base != first:
+                linked = True  # ``src`` itself may be a symlink
+            entries = self._listing(directory)
+            module = entries.get(parts[-1] + ".py")
+            if module is not None and module[0]:
+                return self._found(os.path.join(directory, parts[-1] + ".py"), linked or module[2])
+            package = entries.get(parts[-1])
+            if package is not None and package[1]:
+                init = self._listing(os.path.join(directory, parts[-1])).get("__init__.py")
+                if init is not None and init[0]:
+                    return self._found(os.path.join(directory, parts[-1], "__init__.py"),
+                                       linked or package[2] or init[2])
+        return None
+
+    def _walk(self, base: str, parts: list[str]) -> tuple[str, bool] | None:
+        """(the directory base/parts..., whether a symlink was crossed), or None when a part
+        is not a directory."""
+        directory, linked = base, False
+        for part in parts:
+            entry = self._listing(directory).get(part)
+            if entry is None or not entry[1]:
+                return None
+            directory, linked = os.path.join(directory, part), linked or entry[2]
+        return directory, linked
+
+    def _found(self, path: str, linked: bool) -> Path:
+        """A module file found under resolved directories: only a symlink on the way needs
+        ``resolve()``."""
+        if linked:
+            return self.real_path(path)
+        found = self._resolved.get(path)
+        if found is None:
+            found = self._resolved[path] = Path(path)
+        return found
+
+    def _real_text(self, path: str) -> str:
+        """``str(Path(path).resolve())``, resolving each directory once."""
+        if ".." in path:
+            return str(Path(path).resolve())  # symlinks first, then "..": the exact way
+        directory, name = os.path.split(os.path.abspath(path))
+        real = self._real_dirs.get(directory)
+        if real is None:
+            real = self._real_dirs[directory] = os.path.realpath(directory)
+        entry = self._listing(real).get(name)
+        if entry is None or entry[2]:
+            return str(Path(path).resolve())  # a symlink (or missing): the exact way
+        return os.path.join(real, name)
+
+    def _exists(self, directory: str, name: str) -> bool:
+        entry = self._listing(directory).get(name)
+        if entry is None:
+            return False
+        return entry[0] or entry[1] or os.path.exists(os.path.join(directory, name))
+
+    def _listing(self, directory: str) -> _Listing:
+        """The entries of ``directory``, listed once (``os.scandir``) and shared by every
+        look-up: a look-up is dictionary probes, not a ``stat`` per candidate file.
+
+        The language server keeps this index until it hears of a save or a watched-file
+        event, and a client that does not watch files never sends the latter.  So a listing
+        older than ``LISTING_TRUST_SECONDS`` is checked against the directory's mtime (which
+        adding, removing or renaming an entry changes) before it is used again: a module
+        another program creates is seen by new look-ups a second later at most, instead of
+        at the next save.  Checking on every use cost at least a quarter more look-up time
+        on the benchmark corpus.  Memoised answers stay as ``find_module``'s always did."""
+        now = time.monotonic()
+        cached = self._listings.get(directory)
+        if cached is not None and now - cached[2] < LISTING_TRUST_SECONDS:
+            return cached[1]
+        try:
+            stamp: int | None = os.stat(directory).st_mtime_ns
+        except OSError:
+            stamp = -1  # missing: empty until it appears
+        if cached is not None and cached[0] == stamp:
+            self._listings[directory] = (stamp, cached[1], now)
+            return cached[1]
+        entries: _Listing = {}
+        if stamp != -1:
+            try:
+                with os.scandir(directory) as scan:
+                    for entry in scan:
+                        try:
+                            entries[entry.name] = (entry.is_file(), entry.is_dir(), entry.is_symlink())
+                        except OSError:
+                            continue
+            except OSError:
+                pass
+            if stamp is not None and time.time_ns() - stamp < MTIME_TICK_NS:
+                # Changed within a timestamp tick of this scan: a later change in the same
+                # tick keeps the mtime, so never match it; scan again when it is due.
+                stamp = None
+        self._listings[directory] = (stamp, entries, now)
+        return entries
+
     def tree(self, path: Path) -> ast.Module | None:
         module = self._module(Path(path))
         return module.tree if module else None
 
     def _module(self, path: Path, walk: _Walk | None = None) -> _Module | None:
-        path = self._resolve_path(path)
+        path = self.real_path(path)
         if walk is not None and path in walk.overrides:
             return walk.overrides[path]
         try:
@@ -446,7 +608,7 @@ class ModuleIndex:
         """Bindings for an in-memory tree of ``path`` (the file being linted)."""
         if tree is None:
             return {}
-        path = self._resolve_path(path)
+        path = self.real_path(path)
         cached = self._modules.get(path)
         if cached is not None and cached[1] is not None and cached[1].tree is tree:
             return {path: cached[1]}
@@ -502,7 +664,7 @@ class ModuleIndex:
         """Value of ``expr`` (a node of the module at ``path``, or of ``tree``)."""
         if tree is not None and isinstance(expr, ast.Constant) and isinstance(expr.value, str):
             # Most route rules and prefixes are plain literals: no module bindings needed.
-            return StringValue(expr.value, True, (self._resolve_path(path), getattr(expr, "lineno", 0)))
+            return StringValue(expr.value, True, (self.real_path(path), getattr(expr, "lineno", 0)))
         walk = _Walk(placeholder, self._override(Path(path), tree, text))
         module = self._module(Path(path), walk)
         if module is None:

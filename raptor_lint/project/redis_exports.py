@@ -27,7 +27,6 @@ path, hops)`` is handed in by ``raptor_lint.rules.redis_state``.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -67,20 +66,28 @@ class RedisExports:
         self._facts: dict[Path, tuple[bool, tuple[Path, ...]]] = {}
         self._summaries: dict[tuple[Path, int], Summary] = {}
         self._building: list[int] = []  # hops of the summaries being built (a stack)
-        self._finder = _Finder(project.root)
+        self._modules = project.modules
         # (path, len, hash) of a text -> what its imports reach: the file being linted is
         # usually imported by others too, and its text is the file's.
         self._imports: dict[tuple[Path, int, int], tuple[Path, ...]] = {}
 
     # ------------------------------------------------------------------ lookups
-    def find(self, dotted: str, from_path: Path) -> Path | None:
+    def find(self, dotted: str, from_path: Path | str) -> Path | None:
         """The project module ``dotted`` as imported from ``from_path`` (resolved), or None
-        for ``redis.*``, modules outside the project and the module itself."""
-        return self._finder.find(dotted, self._finder.origin(from_path))
+        for names starting with ``redis``, modules outside the project and the module
+        itself: the scope model knows the client library by name, as ``redis_state`` does,
+        and never follows a module into itself."""
+        return self._project_module(dotted, from_path, self._modules.real_path(from_path))
+
+    def _project_module(self, dotted: str, importer: Path | str, importer_real: Path) -> Path | None:
+        if dotted.startswith("redis"):
+            return None
+        found = self._modules.find_module(dotted, importer)
+        return None if found is None or found == importer_real else found
 
     def absolute(self, from_path: Path, module: str | None, level: int) -> str:
         """``ModuleIndex.absolute_module``: the absolute name of ``from <dots>module``."""
-        return self._finder.origin(from_path).absolute(module, level)
+        return self._modules.absolute_module(from_path, module, level)
 
     def summary(self, path: Path, hops: int) -> Summary:
         """``{name: (value kind, function kind)}`` of the module at ``path`` (resolved) as seen
@@ -162,15 +169,15 @@ class RedisExports:
         reach: over-approximated from the text, never missing one the scope model follows
         (``from m import a`` may import the module ``m.a``; ``import pkg`` then
         ``pkg.sub.f()`` reaches ``pkg.sub``)."""
-        origin = self._finder.origin(path)
-        key = (origin.path, len(text), hash(text))
+        key = (self._modules.real_path(path), len(text), hash(text))
         found = self._imports.get(key)
         if found is None:
-            found = self._imports[key] = self._imported_paths(text, origin)
+            # As text: ``ModuleIndex`` keys importers by ``str(path)``, asked below per name.
+            found = self._imports[key] = self._imported_paths(text, str(path))
         return found
 
-    def _imported_paths(self, text: str, origin: "_Origin") -> tuple[Path, ...]:
-        find, is_dir = self._finder.find, self._finder.is_package_dir
+    def _imported_paths(self, text: str, importer: str) -> tuple[Path, ...]:
+        is_dir, absolute = self._modules.is_package_dir, self._modules.absolute_module
         if "\\" in text:
             text = _CONTINUATION.sub(" ", text)
         found: dict[Path, None] = {}
@@ -189,11 +196,11 @@ class RedisExports:
                 if not spec.isidentifier():
                     spec = "".join(spec.split())
                 level = len(spec) - len(spec.lstrip("."))
-                base = origin.absolute(spec[level:] or None, level)
+                base = absolute(importer, spec[level:] or None, level)
                 if not base:
                     continue
                 modules.add(base)
-                if not is_dir(base, origin):
+                if not is_dir(base, importer):
                     continue  # a module, or outside the project: its names are no modules here
             names = _IMPORTED.match(text, match.end()).group(1)  # type: ignore[union-attr]
             if "#" in names:
@@ -207,12 +214,12 @@ class RedisExports:
                     parts = words[0].split(".")
                     modules.add(parts[0])
                     for end in range(1, len(parts)):  # a.b needs the directory a
-                        if not is_dir(".".join(parts[:end]), origin):
+                        if not is_dir(".".join(parts[:end]), importer):
                             break
                         modules.add(".".join(parts[:end + 1]))
                     local, dotted = (words[2], words[0]) if len(words) >= 3 and words[1] == "as" \
                         else (parts[0], parts[0])
-                    if is_dir(dotted, origin):
+                    if is_dir(dotted, importer):
                         packages.setdefault(local, set()).add(dotted)
                 continue
             for item in names.split(","):
@@ -221,7 +228,7 @@ class RedisExports:
                     continue
                 dotted = f"{base}.{words[0]}"
                 modules.add(dotted)
-                if is_dir(dotted, origin):
+                if is_dir(dotted, importer):
                     local = words[2] if len(words) >= 3 and words[1] == "as" else words[0]
                     packages.setdefault(local, set()).add(dotted)
         # ``pkg.sub.name`` on an imported package reaches the submodule ``pkg.sub``.
@@ -236,180 +243,12 @@ class RedisExports:
                 for dotted in dotted_names:
                     for end in range(1, len(attrs)):
                         modules.add(".".join([dotted, *attrs[:end]]))
+        importer_real = self._modules.real_path(importer)
         for dotted in sorted(modules):  # a stable order: summaries are computed in it
-            target = find(dotted, origin)
+            target = self._project_module(dotted, importer, importer_real)
             if target is not None:
                 found[target] = None
         return tuple(found)
-
-
-class _Origin:
-    """Where a module imports from: its resolved path, first search root and package."""
-
-    __slots__ = ("path", "first_root", "package", "is_init")
-
-    def __init__(self, path: Path, first_root: str, package: list[str], is_init: bool) -> None:
-        self.path = path
-        self.first_root = first_root
-        self.package = package  # ``ModuleIndex.module_name(path).split(".")``
-        self.is_init = is_init
-
-    def absolute(self, module: str | None, level: int) -> str:
-        """As ``ModuleIndex.absolute_module``."""
-        if level == 0:
-            return module or ""
-        package = self.package if self.is_init else self.package[:-1]
-        if level > 1:
-            if level - 1 > len(package):
-                return ""  # beyond the top-level package
-            package = package[: len(package) - (level - 1)]
-        return ".".join([*package, *([module] if module else [])])
-
-
-class _Finder:
-    """``ModuleIndex.find_module`` / ``module_name`` (same search roots, same answers), for
-    thousands of look-ups: each directory is listed once (``os.scandir``) and shared by
-    every module, so a look-up costs dictionary probes instead of ``stat`` calls, and a
-    path is only ``resolve()``d when a symlink is on the way.  Never returns the importing
-    module itself, nor ``redis.*`` (the scope model follows neither)."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = str(root.resolve())
-        # dir -> name -> (is file, is dir, is symlink); both checks follow symlinks
-        self._listings: dict[str, dict[str, tuple[bool, bool, bool]]] = {}
-        self._packages: dict[str, tuple[str, tuple[str, ...]]] = {}
-        self._found: dict[tuple[str, str], Path | None] = {}
-        self._package_dirs: dict[tuple[str, str], bool] = {}
-        self._origins: dict[str, _Origin] = {}
-        self._canonical: set[str] = set()  # paths built here that need no resolve()
-        self._real_dirs: dict[str, str] = {}
-
-    def origin(self, path: Path) -> _Origin:
-        key = str(path)
-        found = self._origins.get(key)
-        if found is None:
-            real = key if key in self._canonical else self._resolve(key)
-            directory, name = os.path.split(real)
-            first, package = self._package(directory)
-            stem = name[:-3] if name.endswith(".py") else os.path.splitext(name)[0]
-            dotted = ".".join(package if name == "__init__.py" else [*package, stem])
-            found = self._origins[key] = _Origin(Path(real), first, dotted.split("."),
-                                                 os.path.basename(key) == "__init__.py")
-        return found
-
-    def find(self, dotted: str, origin: _Origin) -> Path | None:
-        key = (dotted, origin.first_root)
-        try:
-            found = self._found[key]
-        except KeyError:
-            found = self._found[key] = self._lookup(dotted, origin.first_root)
-        return None if found is None or found == origin.path else found
-
-    def is_package_dir(self, dotted: str, origin: _Origin) -> bool:
-        """Is ``dotted`` a directory under a search root (a package, or a namespace one)?"""
-        key = (dotted, origin.first_root)
-        found = self._package_dirs.get(key)
-        if found is None:
-            parts = dotted.split(".")
-            found = all(part.isidentifier() for part in parts) and any(
-                self._walk(base, parts) is not None for base in self._roots(origin.first_root))
-            self._package_dirs[key] = found
-        return found
-
-    # ------------------------------------------------------------------ plumbing
-    def _resolve(self, path: str) -> str:
-        """``str(Path(path).resolve())``, resolving each directory once."""
-        if ".." in path:
-            return str(Path(path).resolve())  # symlinks first, then "..": the exact way
-        directory, name = os.path.split(os.path.abspath(path))
-        real = self._real_dirs.get(directory)
-        if real is None:
-            real = self._real_dirs[directory] = os.path.realpath(directory)
-        entry = self._listing(real).get(name)
-        if entry is None or entry[2]:
-            return str(Path(path).resolve())  # a symlink (or gone): the slow, exact way
-        return os.path.join(real, name)
-
-    def _package(self, directory: str) -> tuple[str, tuple[str, ...]]:
-        """(first search root, package parts) of a directory: ``ModuleIndex._search_roots``
-        and ``module_name`` walk up while the directory holds an ``__init__.py``."""
-        found = self._packages.get(directory)
-        if found is None:
-            parent = os.path.dirname(directory)
-            if parent != directory and self._exists(directory, "__init__.py"):
-                first, package = self._package(parent)
-                found = (first, (*package, os.path.basename(directory)))
-            else:
-                found = (directory, ())
-            self._packages[directory] = found
-        return found
-
-    def _roots(self, first: str) -> list[str]:
-        roots = [self._root, os.path.join(self._root, "src")]
-        if first not in roots:
-            roots.insert(0, first)
-        return roots
-
-    def _walk(self, base: str, parts: list[str]) -> tuple[str, bool] | None:
-        """(directory base/parts..., a symlink was crossed) when every part is a directory."""
-        directory, linked = base, False
-        for part in parts:
-            entry = self._listing(directory).get(part)
-            if entry is None or not entry[1]:
-                return None
-            directory, linked = os.path.join(directory, part), linked or entry[2]
-        return directory, linked
-
-    def _lookup(self, dotted: str, first: str) -> Path | None:
-        parts = dotted.split(".")
-        if not dotted or dotted.startswith("redis") or any(not part.isidentifier() for part in parts):
-            return None
-        for base in self._roots(first):
-            walked = self._walk(base, parts[:-1])
-            if walked is None:
-                continue
-            directory, linked = walked
-            if base != self._root and base != first:
-                linked = True  # ``src`` itself may be a link
-            entries = self._listing(directory)
-            module = entries.get(parts[-1] + ".py")
-            if module is not None and module[0]:
-                return self._path(os.path.join(directory, parts[-1] + ".py"), linked or module[2])
-            package = entries.get(parts[-1])
-            if package is not None and package[1]:
-                init = self._listing(os.path.join(directory, parts[-1])).get("__init__.py")
-                if init is not None and init[0]:
-                    return self._path(os.path.join(directory, parts[-1], "__init__.py"),
-                                      linked or package[2] or init[2])
-        return None
-
-    def _path(self, path: str, linked: bool) -> Path:
-        if linked:
-            return Path(path).resolve()
-        self._canonical.add(path)
-        return Path(path)
-
-    def _exists(self, directory: str, name: str) -> bool:
-        entry = self._listing(directory).get(name)
-        if entry is None:
-            return False
-        return entry[0] or entry[1] or os.path.exists(os.path.join(directory, name))
-
-    def _listing(self, directory: str) -> dict[str, tuple[bool, bool, bool]]:
-        found = self._listings.get(directory)
-        if found is None:
-            found = {}
-            try:
-                with os.scandir(directory) as entries:
-                    for entry in entries:
-                        try:
-                            found[entry.name] = (entry.is_file(), entry.is_dir(), entry.is_symlink())
-                        except OSError:
-                            continue
-            except OSError:
-                pass
-            self._listings[directory] = found
-        return found
 
 
 def _read(path: Path) -> str | None:
