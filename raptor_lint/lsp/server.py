@@ -11,8 +11,7 @@
   the same version and no newer check was requested.
 * After a root's first check its long-lived objects leave the garbage
   collector's generations (``gc.freeze``), so collections no longer walk the
-  project facts; no collection runs during a check, one of the youngest
-  generation after it (see ``_lint_without_collections``).
+  project facts, and none runs during a check (see ``lint_sync``).
 * One ``Engine`` (with its ``ProjectIndex``) per project root, found from the
   document's path like the CLI does, reused across documents.  Saving a file
   or a watched-file event drops the root's project facts (migrations, runbook,
@@ -25,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -40,6 +40,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from raptor_lint import __version__
+from raptor_lint.astwalk import no_gc
 from raptor_lint.config import Config, ConfigError, find_project_root, load_config
 from raptor_lint.discovery import MAKEFILE, PYTHON, SHELL, file_kind
 from raptor_lint.engine import MAX_FILE_CHARS, Cancelled, Engine
@@ -177,9 +178,12 @@ class RaptorLanguageServer(LanguageServer):
         if state.config.is_excluded(path) and _inside(path, state.config.root):
             return [], None
         tree = self._tree_for(path, text, kind)
-        if self.manage_gc:
-            result = self._lint_without_collections(state.engine, path, text, kind, cancelled, tree)
-        else:
+        # No cyclic collection while a check runs (``astwalk.no_gc``).  A check of a 2,000-line
+        # module keeps ~10^5 objects alive until it ends; each collection it triggered moved
+        # them a generation up, and collecting the middle one took ~190 ms inside one edit
+        # in five.  Reference counting frees them at the end: a check leaves no reference
+        # cycles (tests/test_lsp_scheduling.py keeps it so).
+        with no_gc() if self.manage_gc else contextlib.nullcontext():
             result = state.engine.lint_text(text, path, kind, display_path=path.name,
                                             cancelled=cancelled, tree=tree)
         if self.manage_gc and not state.frozen:
@@ -210,28 +214,6 @@ class RaptorLanguageServer(LanguageServer):
                 return None
         self._trees[path] = (text, tree)
         return tree
-
-    @staticmethod
-    def _lint_without_collections(engine: Engine, path: Path, text: str, kind: str, cancelled: Any,
-                                  tree: ast.Module | None = None):
-        """No cyclic collection while a check runs, one of the youngest generation after.
-
-        A check of a 2,000-line module keeps ~10^5 objects alive until it ends (its trees,
-        scopes, bindings).  Each collection the check triggers moves them one generation
-        up, so the middle generation soon holds several checks' worth and collecting it
-        took ~190 ms inside one edit in five (the whole p95).  Freed by reference counting
-        at the end, they never need the collector: a check leaves no reference cycles
-        (tests/test_lsp_scheduling.py keeps it so), and collecting generation 0 afterwards,
-        for whatever else the process allocated meanwhile, costs ~1 ms."""
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return engine.lint_text(text, path, kind, display_path=path.name, cancelled=cancelled,
-                                    tree=tree)
-        finally:
-            if enabled:
-                gc.enable()
-                gc.collect(0)
 
     def schedule(self, uri: str, delay: float = 0.0) -> None:
         """(Re)start the check of ``uri`` after ``delay`` seconds; replaces any pending one.
