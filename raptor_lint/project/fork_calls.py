@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
-from raptor_lint.astwalk import child_fields, children, no_gc  # noqa: F401 - re-exported
+from raptor_lint.astwalk import children, no_gc
 from raptor_lint.project.layout import is_test_code
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -368,7 +368,7 @@ class ForkCalls:
                 and modules.find_module(f"{binding.module}.{binding.name}", source) is None:
             module = modules.find_module(binding.module, source)
             if module is not None:
-                path, name = self._reexport(module.resolve(), binding.name)
+                path, name = self._reexport(module, binding.name)  # find_module answers resolved
                 found = (path, f"{name}.{attr}" if attr else name)
         self._targets[key] = found
         return found
@@ -384,7 +384,7 @@ class ForkCalls:
             target = modules.find_module(modules.absolute_module(path, module, level), path)
             if target is None:
                 break
-            path, name = target.resolve(), original
+            path, name = target, original
         return path, name
 
     def _reexported(self, path: Path, name: str) -> tuple[str | None, int, str] | None:
@@ -420,11 +420,10 @@ class _FileSites:
 
     __slots__ = ("path", "uses")
 
-    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str],
-                 package: list[str] | None = None) -> None:
+    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str], package: list[str]) -> None:
         self.path = path
         self.uses: dict[str, list[tuple[_Import, str | None, Use]]] = {}
-        _Summary(path, tree, factories, self.uses, _package_of(path) if package is None else package)
+        _Summary(path, tree, factories, self.uses, package)
 
 
 # A node's ancestry, without a parents dict: ``(parent, parent's ancestry)``, built once

@@ -404,8 +404,8 @@ class EnvRead:
 class _EnvReads:
     """Environment reads with a literal (or constant) name; aliases of os/environ/getenv followed.
 
-    ``read(node)`` looks at one node; ``env_reads`` feeds it every node of the file (one
-    shared walk, ``raptor_lint.astwalk``)."""
+    ``env_reads`` feeds every call, subscript and comparison of the file (one shared
+    walk, ``raptor_lint.astwalk``) to ``_call`` / ``_subscript`` / ``_compare``."""
 
     def __init__(self, resolve) -> None:
         self.resolve = resolve
@@ -440,15 +440,6 @@ class _EnvReads:
         name = self.resolve(node)
         if name:
             self.reads.append(EnvRead(name, node))
-
-    def read(self, node: ast.AST) -> None:
-        kind = type(node)
-        if kind is ast.Call:
-            self._call(node)  # type: ignore[arg-type]
-        elif kind is ast.Subscript:
-            self._subscript(node)  # type: ignore[arg-type]
-        elif kind is ast.Compare:
-            self._compare(node)  # type: ignore[arg-type]
 
     def _call(self, node: ast.Call) -> None:
         func = node.func
@@ -503,15 +494,14 @@ def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> l
 
     visitor = _EnvReads(resolve)
     # Imports first (anywhere in the file), then the reads.
-    nodes = walk(tree)
     Import, ImportFrom, Call, Subscript, Compare = ast.Import, ast.ImportFrom, ast.Call, ast.Subscript, ast.Compare
-    for node in nodes:
+    for node in walk(tree):
         kind = type(node)
         if kind is Import:
             visitor.visit_Import(node)
         elif kind is ImportFrom:
             visitor.visit_ImportFrom(node)
-    # The dispatch of ``_EnvReads.read``, inlined: it runs for every node of the file.
+    # Dispatch on the exact node type: this loop sees every node of the file.
     read_call, read_subscript, read_compare = visitor._call, visitor._subscript, visitor._compare
     for node in walk(tree):
         kind = type(node)
