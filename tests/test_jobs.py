@@ -136,4 +136,29 @@ def test_large_parallel_runs_let_families_build_shared_facts_before_the_fork(tmp
     files = [(path.relative_to(tmp_path), "python") for path in sorted(tmp_path.glob("*.py"))]
     results = parallel.lint_many(engine, files, jobs=2, use_cache=False)
     assert calls == [_os.getpid()]
+    assert len(results) == 24
     assert all([f.code for f in r.findings] == ["RPT101"] for r in results)
+
+
+def test_the_fork_safety_warm_up_builds_the_word_index_and_small_runs_skip_it(tmp_path, monkeypatch) -> None:
+    """The real hook: ForkSafetyChecker.before_workers indexes the project in the parent
+    (so the workers inherit it); below WARM_UP_FILES nothing is built up front."""
+    from raptor_lint import parallel
+    from raptor_lint.config import Config
+    from raptor_lint.engine import Engine
+    from raptor_lint.project.fork_calls import build_fork_calls
+    from raptor_lint.rules.fork_safety import ForkSafetyChecker
+
+    for number in range(3):
+        (tmp_path / f"module_{number}.py").write_text("import os\n", encoding="utf-8")
+    engine = Engine(Config(root=tmp_path))
+    ForkSafetyChecker().before_workers(engine.project)
+    assert engine.project.get(build_fork_calls).files_indexed == 3
+
+    warmed: list[int] = []
+    monkeypatch.setattr(ForkSafetyChecker, "before_workers", lambda self, project: warmed.append(1))
+    monkeypatch.chdir(tmp_path)
+    files = [(path.relative_to(tmp_path), "python") for path in sorted(tmp_path.glob("*.py"))]
+    assert len(files) < parallel.WARM_UP_FILES
+    assert len(parallel.lint_many(Engine(Config(root=tmp_path)), files, jobs=2, use_cache=False)) == 3
+    assert warmed == []
