@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from raptor_lint.astwalk import children, no_gc
 from raptor_lint.project.layout import is_test_code
+from raptor_lint.project.modules import absolute_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
@@ -119,7 +120,6 @@ class ForkCalls:
         self._imported: dict[str, list[int]] = {}
         self._resolved: dict[int, Path | None] = {}
         self._files: dict[Path, "_FileSites | None"] = {}
-        self._packages: dict[Path, list[str]] = {}  # directory -> its dotted package
         self._targets: dict[tuple[Path, _Import, str | None], tuple[Path, str] | None] = {}
         # Path -> {name: (module, level, original name)} for its names bound by one
         # unconditional `from module import original as name` (see _reexport).
@@ -202,17 +202,10 @@ class ForkCalls:
                 continue  # `import a.head`
             module = _GAPS.sub("", clause.group(1))
             dotted = module.lstrip(".")
-            absolute = _absolute(self._package(source), dotted or None, len(module) - len(dotted))
+            absolute = self.modules.absolute_module(source, dotted or None, len(module) - len(dotted))
             if absolute and self._target(source, _Import(absolute, head), None) == (resolved, head):
                 return True
         return False
-
-    def _package(self, path: Path) -> list[str]:
-        """_package_of, once per directory and run."""
-        found = self._packages.get(path.parent)
-        if found is None:
-            found = self._packages[path.parent] = _package_of(path)
-        return found
 
     def _narrow(self, resolved: Path, head: str, numbers: set[int]) -> set[int]:
         """The files among ``numbers`` (which do not import ``head`` by name) that can
@@ -349,7 +342,7 @@ class ForkCalls:
                     tree = None
                 self.files_parsed += 1
                 if tree is not None:
-                    sites = _FileSites(path, tree, self._factories, self._package(path))
+                    sites = _FileSites(path, tree, self._factories, self.modules.package(path))
                 del tree
             self._files[path] = sites
         return self._files[path]
@@ -494,7 +487,7 @@ class _Summary:
         package = self.package
         for node in imports:
             if isinstance(node, ast.ImportFrom):
-                module = _absolute(package, node.module, node.level)
+                module = absolute_name(package, node.module, node.level)
                 if module:
                     for alias in node.names:
                         if alias.name != "*":
@@ -764,22 +757,3 @@ def _is_word_char(char: str) -> bool:
 def _module_word(path: Path) -> str:
     """The last component of the dotted name of the module at ``path``."""
     return path.parent.name if path.name == "__init__.py" else path.stem
-
-
-def _package_of(path: Path) -> list[str]:
-    """Dotted package of ``path`` (directories with ``__init__.py``), as a list."""
-    parts: list[str] = []
-    directory = path.parent
-    while (directory / "__init__.py").exists() and directory != directory.parent:
-        parts.insert(0, directory.name)
-        directory = directory.parent
-    return parts
-
-
-def _absolute(package: list[str], module: str | None, level: int) -> str:
-    if level == 0:
-        return module or ""
-    if level - 1 > len(package):
-        return ""  # beyond the top-level package
-    base = package[: len(package) - (level - 1)]
-    return ".".join([*base, *([module] if module else [])])

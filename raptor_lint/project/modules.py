@@ -90,6 +90,17 @@ MTIME_TICK_NS = 2_000_000_000
 _SPANS_ATTRIBUTE = "_raptor_lint_expression_spans"
 
 
+def absolute_name(package: list[str], module: str | None, level: int) -> str:
+    """``from <level dots><module> import`` in ``package``, as an absolute dotted name
+    ("" when it climbs beyond the top-level package)."""
+    if level == 0:
+        return module or ""
+    if level - 1 > len(package):
+        return ""
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, *([module] if module else [])])
+
+
 @dataclass(frozen=True)
 class StringValue:
     text: str
@@ -429,13 +440,13 @@ class ModuleIndex:
     def absolute_module(self, from_path: Path | str, module: str | None, level: int) -> str:
         if level == 0:
             return module or ""
-        importer = self._importers.get(str(from_path)) or self._importer(from_path)
-        package = importer.package if importer.is_init else importer.package[:-1]
-        if level > 1:
-            if level - 1 > len(package):
-                return ""  # beyond the top-level package
-            package = package[: len(package) - (level - 1)]
-        return ".".join([*package, *([module] if module else [])])
+        return absolute_name(self.package(from_path), module, level)
+
+    def package(self, path: Path | str) -> list[str]:
+        """The dotted package a module at ``path`` imports relative to, as a list (its own
+        name for an ``__init__.py``)."""
+        importer = self._importers.get(str(path)) or self._importer(path)
+        return importer.package if importer.is_init else importer.package[:-1]
 
     # ---------------------------------------------------- module look-up plumbing
     def _importer(self, path: Path | str) -> _Importer:
