@@ -496,26 +496,26 @@ def _keyword_lines(text: str, word: str, whole: bool = True, starts_line: bool =
     """The numbers (ascending) of the lines where ``word`` stands (as a whole word, unless
     ``whole`` is False; only after indentation with ``starts_line``, as a compound
     statement's keyword does)."""
-    found: list[int] = []
-    line, previous = 1, 0
-    carriage = "\r" in text
+    offsets: list[int] = []
     start = text.find(word)
     while start != -1:
         end = start + len(word)
-        if whole:
-            before = text[start - 1] if start else " "
-            after = text[end] if end < len(text) else " "
-            if before.isalnum() or before == "_" or after.isalnum() or after == "_" or (
-                    starts_line and text[max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1:start]
-                    .strip(" \t\f")):
-                start = text.find(word, end)
-                continue
-        line += len(_LINE_BREAK.findall(text, previous, start)) if carriage \
-            else text.count("\n", previous, start)
-        previous = start
-        found.append(line)
+        if not whole or _stands_alone(text, start, end, starts_line):
+            offsets.append(start)
         start = text.find(word, end)
-    return found
+    return _lines_at(text, offsets)
+
+
+def _stands_alone(text: str, start: int, end: int, starts_line: bool) -> bool:
+    """``text[start:end]`` is a whole word (and, with ``starts_line``, first on its line)."""
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    if before.isalnum() or before == "_" or after.isalnum() or after == "_":
+        return False
+    if starts_line:
+        line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+        return not text[line_start:start].strip(" \t\f")
+    return True
 
 
 def _any_between(numbers: list[int], first: int, last: int | None) -> bool:

@@ -847,6 +847,9 @@ class _Analysis:
         self.model = model
         self.lines = _NEWLINE.split(ctx.text)
         self._name_index: dict[ast.AST, dict[str, list[ast.Name]]] = {}
+        # Attribute calls by enclosing scope node (``_attribute_calls``); False when a call
+        # has no parent link (then each scope is walked).
+        self._call_groups: dict[ast.AST, list[ast.Call]] | bool | None = None
 
     def run(self) -> Iterator["Finding"]:
         findings: list[Finding] = []
@@ -883,9 +886,9 @@ class _Analysis:
         from one pass over the file's shared walk (each call goes to the nearest enclosing
         scope node, as ``_walk_scope`` assigns it); the per-scope walk when a call has no
         parent link."""
-        groups = self.__dict__.get("_call_groups")
-        if groups is None:
-            groups = self._call_groups = self._group_calls()
+        if self._call_groups is None:
+            self._call_groups = self._group_calls()
+        groups = self._call_groups
         if groups is False:
             return [node for node in _walk_scope(scope_node)
                     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
