@@ -158,3 +158,14 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _keep_pytests_heap_unfrozen(monkeypatch):
+    """The flake8 plugin freezes its process's heap after imports (a flake8 worker's
+    heap is the plugin's); tests run it inside pytest, whose heap must stay collectable.
+    tests/test_flake8_plugin.py checks the freezing in a process of its own."""
+    import raptor_lint.flake8_plugin
+
+    monkeypatch.setattr(raptor_lint.flake8_plugin, "FREEZE_LONG_LIVED", False)
+

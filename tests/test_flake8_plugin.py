@@ -110,3 +110,38 @@ def test_plugin_does_no_work_when_flake8_reports_no_rpt_code(monkeypatch, chosen
     found = list(Plugin(_flake8_tree("".join(lines)), str(EXAMPLES / "raptor_app" / "bp.py"), lines).run())
     assert bool(linted) is runs
     assert [text.split()[0] for _, _, text, _ in found] == (["RPT301"] if runs else [])
+
+
+FREEZE_PROBE = """
+import gc, json, sys
+from pathlib import Path
+import raptor_lint.flake8_plugin as plugin
+
+freezes = []  # the index of the file after which the heap was frozen
+real_freeze = gc.freeze
+gc.freeze = lambda: (freezes.append(len(found)), real_freeze())
+
+found = []
+for path in sys.argv[1:]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+    found.append(len(list(plugin.Plugin(None, path, lines).run())))
+print(json.dumps({"found": found, "freezes": freezes, "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_plugin_freezes_the_long_lived_heap_only_after_imports() -> None:
+    """In a flake8 process the plugin's imports (rule families, sqlglot...) live until
+    the end: after the file that imported them the heap is frozen, so flake8's own
+    collections stop walking it; a file that imports nothing new freezes nothing."""
+    import json
+    import subprocess
+    import sys
+
+    app = EXAMPLES / "raptor_app"
+    files = [str(app / "__init__.py"), str(app / "__init__.py"), str(app / "__init__.py")]
+    probe = subprocess.run([sys.executable, "-c", FREEZE_PROBE, *files],
+                           capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(probe.stdout)
+    assert result["found"][0] > 0 and len(set(result["found"])) == 1
+    assert result["freezes"] == [0]  # once, after the first file; the repeats import nothing
+    assert result["frozen"] > 10_000  # the engine, the rule families and their libraries

@@ -584,6 +584,38 @@ def test_word_index_from_the_runs_file_list_equals_a_walk_of_the_project(tmp_pat
     assert given.files_indexed == walked.files_indexed == 4
 
 
+def test_the_run_long_index_leaves_the_cyclic_collectors_generations(tmp_path: Path) -> None:
+    """The word index and the file summaries live for the whole run (a whole flake8
+    worker process): once collections have seen them (one per level of tuple nesting),
+    the collector no longer tracks them, so later full collections do not walk them.  A list, a NamedTuple or a dataclass would stay
+    tracked (measured: 2.8 -> 6.8 s of collection in a flake8 worker over 358 files)."""
+    import gc
+
+    from raptor_lint.config import load_config
+    from raptor_lint.project import ProjectIndex
+    from raptor_lint.project.fork_calls import ForkCalls
+
+    _write(tmp_path, {
+        "pyproject.toml": "[tool.raptor-lint]\n",
+        "pkg/__init__.py": "",
+        "pkg/registry.py": REGISTRY,
+        "pkg/routes.py": "from pkg.registry import on_event\n@on_event('fill')\ndef fill(): pass\n",
+        "pkg/jobs.py": "import pkg.registry\n\ndef nightly():\n    pkg.registry.warm([])\n",
+    })
+    calls = ForkCalls(ProjectIndex(load_config(start=tmp_path)))
+    found = calls.uses_of(tmp_path / "pkg" / "registry.py", ["on_event", "warm"])
+    assert sorted((name, use.kind, use.before_fork, use.source.name)
+                  for name, uses in found.items() for use in uses) == [
+        ("on_event", "decorator-call", True, "routes.py"), ("warm", "call", False, "jobs.py")]
+    gc.collect()
+    gc.collect()
+    summaries = [sites for sites in calls._files.values() if sites is not None]
+    assert len(summaries) == 2 and all(sites.uses for sites in summaries)
+    kept = [*calls._words.values(), *calls._imported.values(),
+            *(entries for sites in summaries for entries in sites.uses.values())]
+    assert kept and not [value for value in kept if gc.is_tracked(value)]
+
+
 def test_class_body_helpers_run_while_the_class_is_created(tmp_path: Path) -> None:
     findings = lint("""\
         _lifecycle_events: set[str] = set()

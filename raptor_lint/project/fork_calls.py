@@ -116,8 +116,8 @@ class ForkCalls:
         self._paths: list[str] = []
         self._numbers: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
-        self._words: dict[str, list[int]] | None = None
-        self._imported: dict[str, list[int]] = {}
+        self._words: dict[str, tuple[int, ...]] | None = None
+        self._imported: dict[str, tuple[int, ...]] = {}
         self._resolved: dict[int, Path | None] = {}
         self._files: dict[Path, "_FileSites | None"] = {}
         self._targets: dict[tuple[Path, _Import, str | None], tuple[Path, str] | None] = {}
@@ -170,10 +170,10 @@ class ForkCalls:
             sites = self._sites(source)
             if sites is None:
                 continue
-            for binding, attr, use in sites.uses.get(name, ()):
-                if self._target(source, binding, attr) == (resolved, name):
-                    uses.append(use)
-                    if not use.before_fork:
+            for module, imported, attr, kind, before_fork in sites.uses.get(name, ()):
+                if self._target(source, _Import(module, imported), attr) == (resolved, name):
+                    uses.append(Use(kind, before_fork, source))
+                    if not before_fork:
                         return True
         return False
 
@@ -265,7 +265,7 @@ class ForkCalls:
             self._modules = self._project.modules
         return self._modules
 
-    def _word_index(self) -> dict[str, list[int]]:
+    def _word_index(self) -> dict[str, tuple[int, ...]]:
         """word -> files of the project that import it or use it as an attribute name
         (built once per run, without resolving any path)."""
         if self._words is None:
@@ -273,7 +273,7 @@ class ForkCalls:
 
             root = os.path.join(os.path.abspath(self._project.root), "")
             words: dict[str, list[int]] = {}
-            imported = self._imported
+            imported: dict[str, list[int]] = {}
             files = self._project.files
             if files is None:
                 files = iter_files([self._project.root], self._project.config)
@@ -309,7 +309,10 @@ class ForkCalls:
                         words[word] = [number]
                     else:
                         found.append(number)
-            self._words = words
+            # Tuples, not lists: the index lives for the whole run, and the cyclic
+            # collector stops tracking a tuple of ints (see _FileSites).
+            self._words = {word: tuple(numbers) for word, numbers in words.items()}
+            self._imported = {word: tuple(numbers) for word, numbers in imported.items()}
         return self._words
 
     def warm(self) -> None:
@@ -409,14 +412,24 @@ def build_fork_calls(project: "ProjectIndex") -> ForkCalls:
 class _FileSites:
     """One pass over a file: every use of an imported name, keyed by the name asked
     about (``f``, ``Klass.method``), with its kind and whether it runs before the fork.
-    The tree is not kept: only ``uses``, ``{key: [(import, attribute, Use)]}``."""
+    The tree is not kept: only ``uses``,
+    ``{key: ((module, name, attribute, kind, before_fork), ...)}``.
+
+    Plain tuples of strings and booleans, not lists of ``_Import``/``Use`` objects:
+    summaries live for the whole run, and the cyclic collector stops tracking a plain
+    tuple of atoms (never a NamedTuple or a dataclass), so full collections in a
+    flake8 worker do not walk tens of thousands of them (tests/test_fork_calls.py)."""
 
     __slots__ = ("path", "uses")
 
     def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str], package: list[str]) -> None:
         self.path = path
-        self.uses: dict[str, list[tuple[_Import, str | None, Use]]] = {}
-        _Summary(path, tree, factories, self.uses, package)
+        found: dict[str, list[tuple[_Import, str | None, Use]]] = {}
+        _Summary(path, tree, factories, found, package)
+        self.uses: dict[str, tuple[tuple[str, str, str | None, str, bool], ...]] = {
+            key: tuple((binding.module, binding.name, attr, use.kind, use.before_fork)
+                       for binding, attr, use in entries)
+            for key, entries in found.items()}
 
 
 # A node's ancestry, without a parents dict: ``(parent, parent's ancestry)``, built once
