@@ -90,22 +90,21 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
     """Yield (path, kind) for every lintable file below ``paths``, each once.
 
     Directories are walked without following symlinks, so symlink loops cannot
-    trap the walk; explicitly named files are always linted.
+    trap the walk; explicitly named files are always linted.  Order: a directory's
+    files by name, then its subdirectories by name (``os.walk`` top-down, sorted).
     """
     seen: set[str] = set()
     for root in paths:
         if root.is_dir():
             excluded = _Excluder(config)
-            for directory, dirnames, filenames in os.walk(root, followlinks=False):
-                base = Path(directory)
+            for base, directory, names, symlinks in _walk(str(root), excluded):
                 absolute_dir = os.path.abspath(directory)
-                dirnames[:] = sorted(d for d in dirnames if not excluded(directory, d))
-                for filename in sorted(filenames):
+                for filename in names:
                     # Strings first: most names are decided without building a path object.
                     kind = _kind(filename, _suffix(filename).lower(),
                                  lambda: Path(directory).as_posix(),
                                  os.path.join(directory, filename), False)
-                    if kind is None or excluded(directory, filename):
+                    if kind is None or excluded(directory, filename, filename in symlinks):
                         continue
                     key = os.path.normcase(os.path.join(absolute_dir, filename))
                     if key not in seen:
@@ -116,6 +115,40 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
             if key not in seen:
                 seen.add(key)
                 yield root, file_kind(root, explicit=True) or PYTHON
+
+
+def _walk(top: str, excluded: "_Excluder") -> Iterator[tuple[Path, str, list[str], set[str]]]:
+    """(directory as a Path, as text, its non-directory names sorted, the ones that are
+    symlinks) for ``top`` and every directory below it that is not excluded, like
+    ``os.walk(top, followlinks=False)`` with sorted names.  ``os.scandir`` tells symlinks
+    from the directory listing: no ``lstat`` per file (a third of a warm run's walk)."""
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # unreadable or vanished: os.walk skips it too
+        names: list[str] = []
+        subdirectories: list[str] = []
+        symlinks: set[str] = set()
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows symlinks, like os.walk's dirnames
+            except OSError:
+                is_dir = False
+            is_link = entry.is_symlink()
+            if is_dir:
+                if not is_link and not excluded(directory, entry.name, False):
+                    subdirectories.append(entry.name)
+            else:
+                names.append(entry.name)
+                if is_link:
+                    symlinks.add(entry.name)
+        names.sort()
+        yield Path(directory), directory, names, symlinks
+        pending.extend(os.path.join(directory, name) for name in sorted(subdirectories, reverse=True))
 
 
 class _Excluder:
@@ -129,11 +162,11 @@ class _Excluder:
         self.root = os.path.realpath(config.root) if self.fast else ""
         self._real_dirs: dict[str, str] = {}
 
-    def __call__(self, directory: str, name: str) -> bool:
+    def __call__(self, directory: str, name: str, is_link: bool) -> bool:
         path = os.path.join(directory, name)
         if not self.fast:  # pragma: no cover - Windows: the plain, slower test
             return self.config.is_excluded(Path(path))
-        if os.path.islink(path):
+        if is_link:
             real = os.path.realpath(path)
         else:
             real_dir = self._real_dirs.get(directory)

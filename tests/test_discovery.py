@@ -1,0 +1,66 @@
+"""Discovery walks with ``os.scandir`` (no ``lstat`` per file); it must name exactly the
+files, kinds and order that ``os.walk`` (top-down, sorted, no symlinked directories)
+and ``Config.is_excluded`` would."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from raptor_lint.config import Config
+from raptor_lint.discovery import file_kind, iter_files
+
+
+def _reference(root: Path, config: Config) -> list[tuple[str, str]]:
+    found = []
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not config.is_excluded(Path(directory) / d))
+        for filename in sorted(filenames):
+            path = Path(directory) / filename
+            kind = file_kind(path)
+            if kind is not None and not config.is_excluded(path):
+                found.append((path.as_posix(), kind))
+    return found
+
+
+def _tree(root: Path) -> None:
+    files = {
+        "pyproject.toml": "[tool.raptor-lint]\nexclude = ['vendored', 'gen_*.py']\n",
+        "app/__init__.py": "", "app/z.py": "", "app/a.py": "", "app/gen_models.py": "",
+        "app/routes/__init__.py": "", "app/routes/users.py": "", "app/b/c/deep.py": "",
+        "vendored/lib.py": "", "docs/runbook.md": "# Runbook\n", "Procfile": "web: gunicorn\n",
+        "scripts/deploy": "#!/bin/bash\nheroku config:set A=1\n", "scripts/notes": "plain text\n",
+        ".github/workflows/ci.yml": "on: push\n", "Makefile": "all:\n", "setup.cfg": "",
+    }
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (root / "app" / "linked.py").symlink_to(root / "app" / "a.py")
+    (root / "app" / "dangling.py").symlink_to(root / "missing.py")
+    (root / "app" / "outside.py").symlink_to(root / "vendored" / "lib.py")  # resolves into an exclude
+    (root / "app" / "loop").symlink_to(root / "app", target_is_directory=True)  # never walked
+    (root / "mirror").symlink_to(root / "app" / "routes", target_is_directory=True)
+
+
+EXPECTED = [  # a directory's files by name, then its subdirectories, depth first
+    ("Makefile", "makefile"), ("Procfile", "procfile"), (".github/workflows/ci.yml", "yaml"),
+    ("app/__init__.py", "python"), ("app/a.py", "python"), ("app/dangling.py", "python"),
+    ("app/linked.py", "python"), ("app/z.py", "python"), ("app/b/c/deep.py", "python"),
+    ("app/routes/__init__.py", "python"), ("app/routes/users.py", "python"),
+    ("docs/runbook.md", "markdown"), ("scripts/deploy", "shell"),
+]
+
+
+def test_the_walk_names_what_os_walk_and_is_excluded_name(tmp_path: Path, monkeypatch) -> None:
+    """Symlinked files are linted unless they resolve into an exclude; symlinked
+    directories (``loop``, ``mirror``) are never walked; excluded names and directories
+    are pruned; a shebang decides a file without a suffix."""
+    _tree(tmp_path)
+    config = Config(root=tmp_path, exclude=("vendored", "gen_*.py"))
+    monkeypatch.chdir(tmp_path)
+    assert [(path.as_posix(), kind) for path, kind in iter_files([Path(".")], config)] == EXPECTED
+    for cwd, start in ((tmp_path, Path(".")), (tmp_path / "app", Path("..")), (tmp_path, tmp_path),
+                       (tmp_path, Path("app"))):
+        monkeypatch.chdir(cwd)
+        assert [(path.as_posix(), kind) for path, kind in iter_files([start], config)] == _reference(start, config)
