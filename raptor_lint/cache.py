@@ -23,6 +23,14 @@ file modified within the last two seconds never trusts its stat (mtime
 granularity).  When a run covers the whole project, the project state is taken
 from the stats the look-ups made anyway instead of a second walk.
 
+A run over the whole project also leaves a *snapshot*: every file's findings in one
+entry (``.raptor_lint_cache/<tool>/runs/<config key>.json``), valid only while the
+project state (every lintable file's size and mtime, and the facts fingerprint) is
+exactly the one it was taken at, with every file older than two seconds then.  A warm
+run over an unchanged project reads that one entry instead of one per file (3,678
+opens and JSON parses on the bench corpus, ~40 % of the warm run); any difference
+falls back to the per-file entries.
+
 Entries are written by whoever linted the file (a worker process included), as
 a temporary file renamed over the entry (``os.replace``): concurrent runs never
 see half an entry.  Anything unreadable, truncated, of another shape or deleted
@@ -227,6 +235,56 @@ class FindingsCache:
             return [_decode(item, display) for item in entry["findings"]]
         except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: all misses
             return None
+
+    # --------------------------------------------------------- snapshot
+    def snapshot_path(self) -> str:
+        return os.path.join(self._tool_dir, "runs", f"{self.config_key}.json")
+
+    def load_snapshot(self) -> "dict[str, list] | None":
+        """{path relative to the root: encoded findings} of the last whole-project run,
+        when the project state is still the one it was taken at; else None."""
+        try:
+            with open(self.snapshot_path(), "rb") as handle:
+                entry = json.loads(handle.read())
+            if entry["v"] != FORMAT or entry["root"] != os.path.abspath(self.config.root) \
+                    or entry["project"] != self.project_state():
+                return None
+            files = entry["files"]
+            return files if isinstance(files, dict) else None
+        except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: a miss
+            return None
+
+    def snapshot_findings(self, snapshot: "dict[str, list]", path: Path, display: str) -> list[Finding] | None:
+        try:
+            return [_decode(item, display) for item in snapshot[self.relative(path)]]
+        except Exception:  # noqa: BLE001 - not in it, or of another shape: a miss
+            return None
+
+    def store_snapshot(self, results: "list[tuple[Path, str, list[Finding], os.stat_result | None]]") -> None:
+        """Record a whole-project run (every file: path, display path, findings, its stat
+        before it was read).  Skipped, like ``store``, when a file's stat is missing or
+        recent (its content may still change within the same mtime) or a finding is an
+        internal or I/O error or about another path."""
+        now = time.time_ns()
+        files: dict[str, list] = {}
+        for path, display, findings, st in results:
+            if st is None or now - st.st_mtime_ns <= RECENT_NS:
+                return
+            if any(f.code in (INTERNAL_ERROR, IO_ERROR) or f.path != display for f in findings):
+                return
+            files[self.relative(path)] = [_encode(f) for f in findings]
+        try:
+            entry = {"v": FORMAT, "root": os.path.abspath(self.config.root),
+                     "project": self.project_state(), "files": files}
+            target = Path(self.snapshot_path())
+            self._ensure_directory(target.parent)
+            _atomic_write(target, json.dumps(entry, separators=(",", ":")).encode())
+        except Exception:  # noqa: BLE001 - read-only tree, disk full, deleted mid-run...
+            pass
+
+    def relative(self, path: Path | str) -> str:
+        """``path`` as the project state names it: relative to the root, with ``/``."""
+        return _file_token(str(self.config.root), path, None).rpartition(":")[0]
 
     # ------------------------------------------------------------- write
     def store(self, path: Path, data: bytes, findings: list[Finding], display: str,

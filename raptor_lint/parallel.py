@@ -2,8 +2,10 @@
 
 ``lint_many`` is the one entry point (``runner.run_check`` calls it):
 
-1. With the cache on, the parent reads and hashes every file and takes the
-   findings of unchanged files from ``.raptor_lint_cache/`` (``raptor_lint.cache``).
+1. With the cache on, the parent takes the findings of unchanged files from
+   ``.raptor_lint_cache/`` (``raptor_lint.cache``): from the last whole-project run's
+   snapshot when nothing in the project changed, else per file (stat, then the content
+   hash when the stat differs).
 2. The remaining files are linted in this process when they are few (starting
    workers costs more than it saves), else in ``jobs`` worker processes
    (``ProcessPoolExecutor``, fork where available) fed size-balanced chunks,
@@ -72,12 +74,17 @@ def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | No
     todo: list[tuple[int, Path, str, str, int]] = []  # index, path, kind, display, size
     cwd = os.getcwd()
     stats = [stat_or_none(path) for path, _kind in files]  # before reading anything
+    snapshot = None
     if cache is not None and covers_project:
         cache.set_project_stats({str(path): st for (path, _kind), st in zip(files, stats)})
+        if read_cache and not keep_text:
+            snapshot = cache.load_snapshot()  # the whole project unchanged: one read
     for index, ((path, kind), st) in enumerate(zip(files, stats)):
         display = _display(path, cwd)
         if cache is not None and st is not None and read_cache and not keep_text:
-            found = cache.lookup(path, lambda path=path: _read_or_none(path), display, st)
+            found = None if snapshot is None else cache.snapshot_findings(snapshot, path, display)
+            if found is None:
+                found = cache.lookup(path, lambda path=path: _read_or_none(path), display, st)
             if found is not None:
                 results[index] = FileResult(path, display, kind, found)
                 continue
@@ -95,6 +102,9 @@ def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | No
             done[index] = _lint_one(engine, cache, path, kind, display, keep_text)
     for index, result in done.items():
         results[index] = result
+    if cache is not None and covers_project and (todo or snapshot is None):
+        cache.store_snapshot([(path, result.display_path, result.findings, st)  # type: ignore[union-attr]
+                              for (path, _kind), result, st in zip(files, results, stats)])
     return results  # type: ignore[return-value]
 
 

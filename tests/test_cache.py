@@ -294,6 +294,71 @@ def test_a_file_changed_without_a_new_mtime_or_size_is_caught_when_written_recen
     assert "app/a.py" in fake_family  # ...but linted again, not served from the stale stat
 
 
+def _spy_lookups(monkeypatch) -> list[str]:
+    """Record the per-file look-ups (they still answer)."""
+    looked_up: list[str] = []
+    real = FindingsCache.lookup
+    monkeypatch.setattr(FindingsCache, "lookup",
+                        lambda self, path, *args, **kwargs: looked_up.append(Path(path).as_posix())
+                        or real(self, path, *args, **kwargs))
+    return looked_up
+
+
+def _snapshots(project: Path) -> list[Path]:
+    return list((project / CACHE_DIR_NAME).glob("*/runs/*.json"))
+
+
+def test_a_warm_run_over_an_unchanged_project_reads_one_snapshot(project, fake_family, monkeypatch) -> None:
+    _age(project)
+    first = _run(project)
+    assert len(_snapshots(project)) == 1
+    looked_up = _spy_lookups(monkeypatch)
+    fake_family.clear()
+    assert _run(project) == first
+    assert looked_up == [] and fake_family == []  # no per-file entry opened, nothing linted
+    # From another working directory (display paths follow it) the snapshot still serves.
+    monkeypatch.chdir(project / "app")
+    config = Config(root=project)
+    result = run_check(config, CheckOptions(paths=[Path("..")], jobs=1))
+    assert sorted({f.path for f in result.findings}) == ["a.py", "b.py", "broken.py"]
+    assert looked_up == [] and fake_family == []
+
+
+def test_any_change_in_the_project_falls_back_to_the_per_file_entries(project, fake_family, monkeypatch) -> None:
+    _age(project)
+    _run(project)
+    target = project / "app" / "a.py"
+    target.write_text("x = 1\n", encoding="utf-8")  # its TODO_CACHE markers are gone
+    _age(project)
+    looked_up = _spy_lookups(monkeypatch)
+    fake_family.clear()
+    found = _run(project)
+    assert sorted(set(looked_up)) == ["app/a.py", "app/b.py", "app/broken.py", "app/clean.py"]
+    # a.py changed; b.py consulted the project, whose state changed: both linted again.
+    assert sorted(fake_family) == ["app/b.py"] and not [f for f in found if f[0] == "app/a.py"]
+    looked_up.clear()
+    assert _run(project) == found and looked_up == []  # the new snapshot serves the next run
+
+
+@pytest.mark.parametrize("garbage", [b"", b"{", b"[]", b'{"v": 1}', b"\xff\xfe"])
+def test_a_corrupt_snapshot_is_a_miss(project, fake_family, garbage: bytes) -> None:
+    _age(project)
+    first = _run(project)
+    (snapshot,) = _snapshots(project)
+    snapshot.write_bytes(garbage)
+    fake_family.clear()
+    assert _run(project) == first and fake_family == []  # the per-file entries serve
+
+
+def test_no_snapshot_of_recent_files_nor_of_part_of_the_project(project, fake_family, monkeypatch) -> None:
+    _run(project)  # files written just now: their stat may not show the next change
+    assert _snapshots(project) == []
+    _age(project)
+    monkeypatch.chdir(project / "app")
+    run_check(Config(root=project), CheckOptions(paths=[Path(".")], jobs=1))  # not the root
+    assert _snapshots(project) == []
+
+
 def test_project_state_from_the_run_equals_a_walk_of_the_project(project, monkeypatch) -> None:
     from raptor_lint.cache import project_state_fingerprint, stat_or_none
     from raptor_lint.discovery import iter_files
