@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ast
 import functools
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raptor_lint.config import Config
 from raptor_lint.findings import Finding, Fix
+from raptor_lint.source import split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
@@ -45,7 +45,7 @@ class FileContext:
     def lines(self) -> list[str]:
         # Lines as the tokenizer counts them: str.splitlines() also breaks at form
         # feeds, \v, \x1c-\x1e, \x85, \u2028 and \u2029, shifting every later line.
-        lines = re.split(r"\r\n|\r|\n", self.text)
+        lines = split_lines(self.text)
         if lines[-1] == "":
             lines.pop()
         return lines

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import re
 import stat
 import tokenize
 from dataclasses import dataclass
@@ -31,13 +30,12 @@ from typing import TYPE_CHECKING, Iterable
 from raptor_lint.atomic import replace_file
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import Edit, Finding, Fix
-from raptor_lint.source import SourceError, decode_python, decode_text, parse_python
+from raptor_lint.source import LINE_BREAK, SourceError, decode_python, decode_text, parse_python
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.engine import Engine, FileResult
 
 MAX_PASSES = 10
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -58,7 +56,7 @@ def _line_spans(text: str) -> list[tuple[int, int]]:
     """(start, end of content) of every line; the line break is not part of the content."""
     spans = []
     start = 0
-    for match in _LINE_BREAK.finditer(text):
+    for match in LINE_BREAK.finditer(text):
         spans.append((start, match.start()))
         start = match.end()
     spans.append((start, len(text)))

@@ -14,6 +14,8 @@ import re
 import tokenize
 from typing import Callable, Iterable
 
+from raptor_lint.source import LINE_BREAK
+
 # Copied from flake8.defaults.NOQA_INLINE_REGEXP (flake8 7.x).
 NOQA_INLINE = re.compile(
     r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?",
@@ -70,7 +72,6 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
     return lookup
 
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
 _HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)
@@ -85,7 +86,7 @@ def python_tokens(text: str) -> list[tokenize.TokenInfo]:
     too), so turning each line break into ``\n`` keeps every line and column.
     Raises what ``tokenize`` raises (TokenError, SyntaxError).
     """
-    source = _LINE_BREAK.sub("\n", text) if "\r" in text else text
+    source = LINE_BREAK.sub("\n", text) if "\r" in text else text
     return list(tokenize.generate_tokens(io.StringIO(source).readline))
 
 
@@ -97,7 +98,7 @@ def plain_noqa_lines(text: str, kind: str | None = None) -> Callable[[int], str 
     ``<!-- noqa[: codes] -->`` on a line, or on the line before a fenced code
     block (covering the whole block), counts as ``# noqa[: codes]``.
     """
-    lines = _LINE_BREAK.split(text)
+    lines = LINE_BREAK.split(text)
     mapping: dict[int, str] = {}
     start = 0
     for index, line in enumerate(lines):

@@ -19,13 +19,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from raptor_lint.source import LINE_BREAK
+
 _BLANK = " \t"
 _OPERATOR_CHARS = ";&|()<>\n"
 _RESERVED = frozenset({
     "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "time", "{", "}",
 })
 _REDIRECT = re.compile(r"(\d*)(&>>|&>|>>|>\||>&|>|<<<|<<-|<<|<&|<>|<)")
-NEWLINE = re.compile(r"\r\n|\r|\n")
+NEWLINE = LINE_BREAK  # (ops_hygiene splits Procfiles and scripts with it)
 
 
 @dataclass

@@ -21,6 +21,16 @@ from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
+# Line breaks as Python's tokenizer (and libcst, and LSP clients) count them: \r\n, \r or
+# \n (str.splitlines also splits on \f, \v, \x1c...).  Every module counts lines with it.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """``text``'s physical lines without their line breaks (the last may be empty)."""
+    return LINE_BREAK.split(text)
+
+
 try:  # CPython's symbol-table builder; absent on other implementations
     import _symtable
 except ImportError:  # pragma: no cover
@@ -170,7 +180,7 @@ def parse_python(text: str, filename: str) -> ast.Module:
 
 def _position_of_index(text: str, index: int) -> tuple[int, int]:
     before = text[:index]
-    line = len(_NEWLINES.findall(before)) + 1
+    line = len(LINE_BREAK.findall(before)) + 1
     last = max(before.rfind("\n"), before.rfind("\r"))
     return line, index - last
 
@@ -283,7 +293,6 @@ _BLOCK_STATEMENTS = (
 )
 # Operator and context singletons: leaves that add nothing to the depth.
 _LEAF_TYPES = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
-_NEWLINES = re.compile(r"\r\n|\r|\n")
 # One complete string literal (tokenize's own patterns): the common case, no need to tokenize.
 _ONE_STRING = re.compile(
     "(?:%s)" % "|".join((
@@ -379,7 +388,7 @@ class _StringPieces:
 
     def _segment(self, lineno: int, col: int, end_lineno: int, end_col: int) -> str | None:
         if self._starts is None:
-            self._starts = [0] + [m.end() for m in _NEWLINES.finditer(self.text)]
+            self._starts = [0] + [m.end() for m in LINE_BREAK.finditer(self.text)]
         starts = self._starts
         if not (0 < lineno <= end_lineno <= len(starts)):
             return None

@@ -21,17 +21,11 @@ from lsprotocol import types
 from raptor_lint import noqa
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding, Fix
 from raptor_lint.formats.sarif import RULES_URL as PUBLIC_RULES_URL
+from raptor_lint.source import split_lines  # noqa: F401 - LSP counts lines like CPython; the server splits here
 
 SOURCE = "raptor-lint"
 # Codes a ``# noqa`` comment cannot silence: they describe the run, not the code.
 UNSUPPRESSIBLE = frozenset({SYNTAX_ERROR, IO_ERROR, INTERNAL_ERROR})
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines as LSP and CPython count them; always at least one (possibly empty) line."""
-    return _LINE_BREAK.split(text)
 
 
 def units(text: str, encoding: str = types.PositionEncodingKind.Utf16) -> int:

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from raptor_lint.astwalk import walk
-from raptor_lint.source import SourceError, decode_python, parse_python
+from raptor_lint.source import SourceError, decode_python, parse_python, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -1122,11 +1122,6 @@ def _is_self(expr: ast.AST, module: _Module) -> bool:
 
 
 # ------------------------------------------------------------------- helpers
-
-def split_lines(text: str) -> list[str]:
-    """Lines as Python's tokenizer (and libcst) count them: \\n, \\r\\n or \\r."""
-    return re.split(r"\r\n|\r|\n", text)
-
 
 def _replace_percent(text: str, placeholder: str) -> str:
     return re.sub(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifrx%]",

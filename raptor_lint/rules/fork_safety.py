@@ -43,6 +43,7 @@ from raptor_lint.astwalk import child_fields, children, no_gc
 from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.source import LINE_BREAK, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -107,7 +108,6 @@ _DISPLAY_AFTER = (re.compile(r"=(?:[\s\\(]|" + _COMMENT + r")*[\[{]"),
                   re.compile(r"else(?:[\s\\(]|" + _COMMENT + r")*[\[{]"))
 _CONTAINER_CALL_TEXT = tuple((name, re.compile(re.escape(name) + r"(?:[\s\\()]|" + _COMMENT + r")*\("))
                              for name in CONTAINER_CALLS)
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DEF_KEYWORD = re.compile(r"(?:async\s+def|def|class)\s+")
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -472,7 +472,7 @@ def _lines_at(text: str, offsets: list[int]) -> list[int]:
     line, previous = 1, 0
     carriage = "\r" in text
     for offset in offsets:
-        line += len(_LINE_BREAK.findall(text, previous, offset)) if carriage \
+        line += len(LINE_BREAK.findall(text, previous, offset)) if carriage \
             else text.count("\n", previous, offset)
         previous = offset
         found.append(line)
@@ -1032,7 +1032,7 @@ class _Analysis:
     def _column(self, line: int, offset: int) -> int:
         """1-based column in code points of the UTF-8 byte ``offset`` on ``line``."""
         if self._lines is None:
-            self._lines = _LINE_BREAK.split(self.ctx.text)
+            self._lines = split_lines(self.ctx.text)
         if 0 < line <= len(self._lines):
             text = self._lines[line - 1]
             if not text.isascii():

@@ -27,6 +27,7 @@ from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.project.layout import is_app_code
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.sql import iter_sql_uses
+from raptor_lint.source import split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -273,8 +274,7 @@ def database_url() -> str:
 
 @functools.lru_cache(maxsize=16)
 def _physical_lines(text: str) -> list[str]:
-    # Line breaks as the Python tokenizer counts them (str.splitlines also splits on \f, \v ...).
-    return re.split(r"\r\n|\r|\n", text)
+    return split_lines(text)
 
 
 def _column(ctx: "FileContext", line: int, byte_offset: int) -> int:

@@ -36,6 +36,7 @@ from raptor_lint.astwalk import child_fields as _child_fields, children, walk
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.source import split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -83,7 +84,6 @@ MAX_MODULE_HOPS = MAX_HOPS
 _NO_EXPORT = (None, None)
 _LOGGER_NAME = re.compile(r"(?:^|_)log(?:ger)?s?(?:$|_)|logger$", re.IGNORECASE)
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 _PREFILTER_METHODS = re.compile(
     r"\.(?:" + "|".join(sorted(WRITE_METHODS | READ_METHODS | {"pipeline"})) + r")\s*\("
 )
@@ -845,7 +845,7 @@ class _Analysis:
     def __init__(self, ctx: "FileContext", model: ModuleModel) -> None:
         self.ctx = ctx
         self.model = model
-        self.lines = _NEWLINE.split(ctx.text)
+        self.lines = split_lines(ctx.text)
         self._name_index: dict[ast.AST, dict[str, list[ast.Name]]] = {}
         # Attribute calls by enclosing scope node (``_attribute_calls``); False when a call
         # has no parent link (then each scope is walked).

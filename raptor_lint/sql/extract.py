@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from raptor_lint.sql.parse import ParsedSql, SqlParseCache
+from raptor_lint.source import LINE_BREAK, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlglot import exp
@@ -220,7 +221,7 @@ class SqlFile:
     # ------------------------------------------------------------ positions
     def _line(self, lineno: int) -> str:
         if self._source_lines is None:
-            self._source_lines = (re.split(r"\r\n|\r|\n", self.text) if "\r" in self.text
+            self._source_lines = (split_lines(self.text) if "\r" in self.text
                                   else self.text.split("\n"))
         lines = self._source_lines
         return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
@@ -555,7 +556,7 @@ def _candidate_lines(text: str) -> list[int]:
     if not positions:
         return []
     if "\r" in text:  # ast counts \r\n, \r and \n as line ends
-        starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+        starts = [0, *(m.end() for m in LINE_BREAK.finditer(text))]
         return sorted({bisect.bisect_right(starts, index) for index in positions})
     lines: list[int] = []
     line, previous = 1, 0
