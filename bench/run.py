@@ -162,6 +162,7 @@ class Row:
     # counted and shown under the table); the run itself is still complete.
     ok_status: tuple[int, ...] = (0,)
     walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     failed: str = ""
@@ -175,8 +176,9 @@ class Row:
 _TOOL_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_once(argv: list[str], cwd: Path, out_path: Path) -> tuple[float, int, int, str]:
-    """(wall seconds, peak RSS in KiB, exit status, stderr tail) of one command."""
+def run_once(argv: list[str], cwd: Path, out_path: Path) -> tuple[float, float, int, int, str]:
+    """(wall seconds, CPU seconds, peak RSS in KiB, exit status, stderr tail) of one command.
+    CPU: user + system time of the process and the children it waited for (workers)."""
     with open(out_path, "wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=_TOOL_ENV)
@@ -185,7 +187,7 @@ def run_once(argv: list[str], cwd: Path, out_path: Path) -> tuple[float, int, in
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-2000:].decode("utf-8", "replace")
-    return wall, usage.ru_maxrss, proc.returncode, tail
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, tail
 
 
 def _has_summary(path: Path) -> bool:
@@ -257,16 +259,17 @@ def main() -> int:
             if row.failed or (row.slow and round_number >= slow_repeat):
                 continue
             out_path = out_dir / f"{row.key}.txt"
-            wall, rss, status, tail = run_once(row.argv, corpus, out_path)
+            wall, cpu, rss, status, tail = run_once(row.argv, corpus, out_path)
             if status not in row.ok_status or (status and not _has_summary(out_path)):
                 row.failed = f"exit {status}: {tail.strip().splitlines()[-1] if tail.strip() else ''}"
                 say(f"{row.label}: FAILED ({row.failed})")
                 continue
             row.walls.append(wall)
+            row.cpus.append(cpu)
             row.rss_kb.append(rss)
             row.outputs.append(count_lines(out_path))
             row.internal_errors = out_path.read_bytes().count(b": RPT000 ")
-            say(f"round {round_number + 1}: {row.label}: {wall:.2f} s, {rss / 1024:.0f} MB")
+            say(f"round {round_number + 1}: {row.label}: {wall:.2f} s, CPU {cpu:.2f} s, {rss / 1024:.0f} MB")
 
     reference = next((r for r in rows if r.key == "ruff" and r.walls), None)
     ref_wall = statistics.median(reference.walls) if reference else None
@@ -278,15 +281,16 @@ def main() -> int:
     lines_out = [
         f"Corpus: {files:,} files, {lines:,} lines ({corpus}); {os.cpu_count()} CPUs, "
         f"load average at the end {os.getloadavg()[0]:.2f}.",
-        "Median wall time of the rounds; peak RSS = largest single process (os.wait4); "
+        "Median wall time of the rounds; CPU = median user + system time of the process and its "
+        "workers; peak RSS = largest single process (os.wait4); "
         "× Ruff = median / Ruff's (concise output, --no-cache); × Ruff full = the same against Ruff's default output.",
         "",
-        "| command | runs | median wall (s) | × Ruff | × Ruff full | peak RSS (MB) | output lines |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| command | runs | median wall (s) | × Ruff | × Ruff full | CPU (s) | peak RSS (MB) | output lines |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if row.failed and not row.walls:
-            lines_out.append(f"| {row.label} | 0 | failed: {row.failed} | | | | |")
+            lines_out.append(f"| {row.label} | 0 | failed: {row.failed} | | | | | |")
             continue
         if not row.walls:
             continue
@@ -294,22 +298,32 @@ def main() -> int:
         ratio = f"{median / ref_wall:.2f}" if ref_wall else "-"
         ratio_full = f"{median / full_wall:.2f}" if full_wall else "-"
         lines_out.append(f"| {row.label} | {len(row.walls)} | {median:.2f} | {ratio} | {ratio_full} | "
-                         f"{max(row.rss_kb) / 1024:.0f} | {row.outputs[-1]} |")
+                         f"{statistics.median(row.cpus):.2f} | {max(row.rss_kb) / 1024:.0f} | {row.outputs[-1]} |")
     for row in rows:
         if row.internal_errors:
             lines_out.append(f"\n{row.label}: {row.internal_errors} RPT000 (a rule family failed on a file; "
                              "exit status 2)")
     by_key = {r.key: r for r in rows if r.walls}
     if "efw" in by_key and "efw-rpt" in by_key:
-        base = statistics.median(by_key["efw"].walls)
-        plugin = statistics.median(by_key["efw-rpt"].walls)
+        base, plugin = by_key["efw"], by_key["efw-rpt"]
+
+        def overhead(a: float, b: float) -> str:
+            return f"{100 * (b - a) / a:+.1f} %"
+
+        paired = " / ".join(overhead(a, b) for a, b in zip(base.walls, plugin.walls))
         lines_out.append("")
-        lines_out.append(f"RPT plugin overhead on flake8 --select E,F,W: {100 * (plugin - base) / base:+.1f} %")
+        lines_out.append(
+            f"RPT plugin overhead on flake8 --select E,F,W: wall "
+            f"{overhead(statistics.median(base.walls), statistics.median(plugin.walls))} (medians; per round "
+            f"{paired}), CPU {overhead(statistics.median(base.cpus), statistics.median(plugin.cpus))} "
+            "(medians: the plugin's whole cost, less sensitive than wall time to the machine's "
+            "speed drifting between two 90-second runs).")
     table = "\n".join(lines_out)
     print(table)
     results = {
         "corpus": str(corpus), "files": files, "lines": lines, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "rows": {r.key: {"label": r.label, "walls": r.walls, "rss_kb": r.rss_kb, "failed": r.failed}
+        "rows": {r.key: {"label": r.label, "walls": r.walls, "cpus": r.cpus, "rss_kb": r.rss_kb,
+                         "failed": r.failed}
                  for r in rows},
     }
     (CACHE / "last-results.json").write_text(json.dumps(results, indent=2))
