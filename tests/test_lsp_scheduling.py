@@ -143,6 +143,30 @@ def test_a_long_lived_engine_keeps_no_old_buffer_alive(tmp_path: Path) -> None:
     assert [ref() is None for ref in old_trees] == [True, True, True]
 
 
+def test_an_engine_linting_many_files_keeps_no_earlier_files_tree(tmp_path: Path) -> None:
+    """A flake8 worker or a CLI run lints thousands of files with one Engine: the project
+    index may keep the file being linted (its families ask in turn), not the ones before.
+    Keeping the last 16 made every full collection in a flake8 worker walk ~130 k objects."""
+    import ast
+    import gc
+    import weakref
+
+    # A prefix held in a module constant: resolving it reads the file's own bindings.
+    text = STALE.replace('url_prefix="/api/reports"', "url_prefix=PREFIX").replace(
+        "bp = Blueprint", 'PREFIX = "/api/reports"\nbp = Blueprint')
+    engine = Engine(Config(root=tmp_path))
+    old_trees = []
+    for number in range(4):
+        path = tmp_path / f"svc_{number}.py"
+        tree = ast.parse(text)
+        old_trees.append(weakref.ref(tree))
+        findings = engine.lint_text(text, path, "python", tree=tree).findings
+        assert {f.code for f in findings} >= {"RPT301", "RPT101", "RPT401"}
+        del tree
+    gc.collect()
+    assert [ref() is None for ref in old_trees[:-1]] == [True, True, True]
+
+
 def test_a_check_leaves_no_reference_cycles(tmp_path: Path) -> None:
     """The server collects only the youngest generation after a check, and the CLI never
     scans a finished file's objects, because a check leaves no cycles: its trees, scopes
