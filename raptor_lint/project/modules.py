@@ -1077,9 +1077,9 @@ def _astroid_infer_string(index: ModuleIndex, module: _Module, node: ast.AST | N
         built = index._astroid_own.get(module.path)
         if built is None or built[0] is not module:
             built = (module, _astroid_build(module.text, modname, str(module.path)))
-            if len(index._astroid_own) > 32:
-                index._astroid_own.clear()
-            index._astroid_own[module.path] = built
+            # The last module only (several inferences in one file reuse it): each build is
+            # thousands of objects every full collection of a long-lived process walks.
+            index._astroid_own = {module.path: built}
         built = built[1]
         if node is None:
             inferred_values = built.igetattr(name)
