@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install docs clean bench bench-lsp fuzz sweep
+.PHONY: demo test install docs clean bench bench-lsp bench-plugin fuzz sweep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench:
 
 bench-lsp: $(STAMP)
 	$(BIN)/python bench/lsp_latency.py
+
+# The flake8 plugin's share of flake8's work, timed inside one flake8 process (see the script).
+bench-plugin:
+	$(PYTHON) bench/plugin_share.py
 
 # Reliability (not part of `make test`): the property tests with far more examples, and a
 # sweep over the interpreter's standard library (+ the bench corpus when it is cached).
