@@ -98,8 +98,8 @@ class Use:
 
 
 class _Import(NamedTuple):
-    """``name`` as looked up in the module ``module`` (a function, a class, a submodule).
-    A tuple: summaries make tens of thousands (a frozen dataclass is ~5x slower to build)."""
+    """``name`` as looked up in the module ``module`` (a function, a class, a submodule):
+    the key under which a site's target is resolved once per file (``_target``)."""
 
     module: str        # absolute dotted module
     name: str          # a name looked up in that module
@@ -409,27 +409,29 @@ def build_fork_calls(project: "ProjectIndex") -> ForkCalls:
 
 # ------------------------------------------------------------------------ one file
 
+# One use of an imported name: (module, name looked up in it, attribute or None, kind,
+# runs before the fork).  A plain tuple of atoms (see _FileSites).
+_Site = tuple
+
+
 class _FileSites:
     """One pass over a file: every use of an imported name, keyed by the name asked
     about (``f``, ``Klass.method``), with its kind and whether it runs before the fork.
     The tree is not kept: only ``uses``,
     ``{key: ((module, name, attribute, kind, before_fork), ...)}``.
 
-    Plain tuples of strings and booleans, not lists of ``_Import``/``Use`` objects:
+    Plain tuples of strings and booleans (``_Site``), not ``_Import``/``Use`` objects:
     summaries live for the whole run, and the cyclic collector stops tracking a plain
     tuple of atoms (never a NamedTuple or a dataclass), so full collections in a
-    flake8 worker do not walk tens of thousands of them (tests/test_fork_calls.py)."""
+    flake8 worker do not walk tens of thousands of them (tests/test_fork_safety.py)."""
 
     __slots__ = ("path", "uses")
 
     def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str], package: list[str]) -> None:
         self.path = path
-        found: dict[str, list[tuple[_Import, str | None, Use]]] = {}
+        found: dict[str, list[_Site]] = {}
         _Summary(path, tree, factories, found, package)
-        self.uses: dict[str, tuple[tuple[str, str, str | None, str, bool], ...]] = {
-            key: tuple((binding.module, binding.name, attr, use.kind, use.before_fork)
-                       for binding, attr, use in entries)
-            for key, entries in found.items()}
+        self.uses: dict[str, tuple[_Site, ...]] = {key: tuple(sites) for key, sites in found.items()}
 
 
 # A node's ancestry, without a parents dict: ``(parent, parent's ancestry)``, built once
@@ -441,7 +443,7 @@ class _Summary:
     """The pass behind ``_FileSites`` (dropped with the tree once the uses are known)."""
 
     def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str],
-                 uses: dict[str, list[tuple[_Import, str | None, Use]]], package: list[str]) -> None:
+                 uses: dict[str, list[_Site]], package: list[str]) -> None:
         self.path = path
         self.package = package
         self.tree = tree
@@ -485,7 +487,6 @@ class _Summary:
             for child in children(node):
                 push((child, here, unit))
         self.before = self._before(functions, loads)
-        self._uses: dict[tuple[str, bool], Use] = {}
         self._collect(imports, loads)
 
     def _collect(self, imports: list, loads: list[tuple[ast.Name, _Up, ast.AST]]) -> None:
@@ -529,24 +530,20 @@ class _Summary:
             prefix = [base]
             for index, name in enumerate(names):
                 ref, ref_up = refs[index]
-                use = self._use(ref, ref_up, unit)
-                self._add(name, _Import(".".join(prefix), name), None, use)
+                kind, before = self._use(ref, ref_up, unit)
+                self._add(name, (".".join(prefix), name, None, kind, before))
                 if index >= 1:
-                    owner = _Import(".".join(prefix[:-1]), names[index - 1])
-                    self._add(f"{names[index - 1]}.{name}", owner, name, use)
+                    owner = names[index - 1]
+                    self._add(f"{owner}.{name}", (".".join(prefix[:-1]), owner, name, kind, before))
                 prefix.append(name)
 
-    def _add(self, key: str, binding: _Import, attr: str | None, use: Use) -> None:
-        self.uses.setdefault(key, []).append((binding, attr, use))
+    def _add(self, key: str, site: _Site) -> None:
+        self.uses.setdefault(key, []).append(site)
 
-    def _use(self, ref: ast.AST, up: _Up, unit: ast.AST) -> Use:
+    def _use(self, ref: ast.AST, up: _Up, unit: ast.AST) -> tuple[str, bool]:
+        """(kind, runs before the fork) of one use."""
         kind, where = _classify(ref, up, unit)
-        before = kind == "harmless" or (where is not None and (where is self.tree or where in self.before))
-        key = (kind, before)
-        use = self._uses.get(key)
-        if use is None:
-            use = self._uses[key] = Use(kind, before, self.path)
-        return use
+        return kind, kind == "harmless" or (where is not None and (where is self.tree or where in self.before))
 
     def _before(self, functions: list[tuple[ast.AST, _Up, ast.AST]],
                 loads: list[tuple[ast.Name, _Up, ast.AST]]) -> set[ast.AST]:
