@@ -377,8 +377,10 @@ class ModuleIndex:
         self._lock = threading.RLock()
         self._astroid_inferences = 0
         self._astroid_modules: dict[str, Any] = {}
-        self._astroid_own: dict[Path, tuple[_Module, Any]] = {}
-        self._overrides_cache: dict[Path, _Module] = {}
+        # The astroid build of the last module inferred in, and the module of the last
+        # in-memory tree (the file being linted): one each, see _override.
+        self._astroid_own: tuple[_Module, Any] | None = None
+        self._override_module: _Module | None = None
         self._resolved: dict[str, Path] = {}
         # Module look-ups (see ``_listing``): answers by (dotted name, first search root).
         self._root_text = str(self.root)
@@ -623,13 +625,12 @@ class ModuleIndex:
         cached = self._modules.get(path)
         if cached is not None and cached[1] is not None and cached[1].tree is tree:
             return {path: cached[1]}
-        entry = self._overrides_cache.get(path)
-        if entry is None or entry.tree is not tree:
-            entry = _Module(path, tree, text)
+        entry = self._override_module
+        if entry is None or entry.tree is not tree or entry.path != path:
             # Only the file being linted: its families ask in turn, with the same tree.
             # Keeping more kept that many whole trees alive for the run (16 did: ~130 k
             # objects that every full collection in a flake8 worker walked again).
-            self._overrides_cache = {path: entry}
+            entry = self._override_module = _Module(path, tree, text)
         return {path: entry}
 
     # ---------------------------------------------------------------- values
@@ -1074,12 +1075,11 @@ def _astroid_infer_string(index: ModuleIndex, module: _Module, node: ast.AST | N
     assert module.text is not None
     _ACTIVE_INDEX.append(index)  # noqa: RPT101 - per-call context, popped below
     try:
-        built = index._astroid_own.get(module.path)
+        built = index._astroid_own
         if built is None or built[0] is not module:
-            built = (module, _astroid_build(module.text, modname, str(module.path)))
             # The last module only (several inferences in one file reuse it): each build is
             # thousands of objects every full collection of a long-lived process walks.
-            index._astroid_own = {module.path: built}
+            built = index._astroid_own = (module, _astroid_build(module.text, modname, str(module.path)))
         built = built[1]
         if node is None:
             inferred_values = built.igetattr(name)
