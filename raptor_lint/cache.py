@@ -126,14 +126,31 @@ def _stat_token(path: Path) -> str:
     return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def _file_token(root: str, path: Path | str, st: "os.stat_result | None") -> str:
-    """One project file in the project state: its path relative to the root (so the
-    fingerprint is the same whatever the working directory), size and mtime."""
+def _relative(root: str, path: Path | str) -> str:
+    """``path`` relative to the project root, with ``/``: the same whatever the working
+    directory (the project state and the snapshot name files so)."""
     absolute = os.path.abspath(path)
     prefix = root.rstrip(os.sep) + os.sep
     rel = absolute[len(prefix):] if absolute.startswith(prefix) else os.path.relpath(absolute, root)
-    rel = rel.replace(os.sep, "/")
+    return rel.replace(os.sep, "/")
+
+
+def _file_token(root: str, path: Path | str, st: "os.stat_result | None") -> str:
+    """One project file in the project state: its relative path, size and mtime."""
+    rel = _relative(root, path)
     return f"{rel}:missing" if st is None else f"{rel}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _trusted(st: "os.stat_result | None", now_ns: int) -> bool:
+    """May this stat stand for the file's content later?  Not when the file changed within
+    ``RECENT_NS``: a second change in the same mtime tick would keep size and mtime."""
+    return st is not None and now_ns - st.st_mtime_ns > RECENT_NS
+
+
+def _storable(findings: list[Finding], display: str) -> bool:
+    """Internal and I/O errors may be transient (lint again next time); a finding about
+    another path would be re-attributed to this one when read back."""
+    return not any(f.code in (INTERNAL_ERROR, IO_ERROR) or f.path != display for f in findings)
 
 
 def stat_or_none(path: Path | str) -> "os.stat_result | None":
@@ -190,6 +207,7 @@ class FindingsCache:
         self.directory = config.root / CACHE_DIR_NAME
         self.tool_dir = self.directory / tool_fingerprint()[:20]
         self._tool_dir = str(self.tool_dir)
+        self._root = os.path.abspath(config.root)  # as the project state names files from
         self.config_key = hashlib.sha1(config.fingerprint().encode(), usedforsecurity=False).hexdigest()
         self.facts = facts if facts is not None else facts_fingerprint(config)
         # Computed on first need (only entries that consulted the project need it).
@@ -246,7 +264,7 @@ class FindingsCache:
         try:
             with open(self.snapshot_path(), "rb") as handle:
                 entry = json.loads(handle.read())
-            if entry["v"] != FORMAT or entry["root"] != os.path.abspath(self.config.root) \
+            if entry["v"] != FORMAT or entry["root"] != self._root \
                     or entry["project"] != self.project_state():
                 return None
             files = entry["files"]
@@ -256,7 +274,7 @@ class FindingsCache:
 
     def snapshot_findings(self, snapshot: "dict[str, list]", path: Path, display: str) -> list[Finding] | None:
         try:
-            return [_decode(item, display) for item in snapshot[self.relative(path)]]
+            return [_decode(item, display) for item in snapshot[_relative(self._root, path)]]
         except Exception:  # noqa: BLE001 - not in it, or of another shape: a miss
             return None
 
@@ -268,13 +286,11 @@ class FindingsCache:
         now = time.time_ns()
         files: dict[str, list] = {}
         for path, display, findings, st in results:
-            if st is None or now - st.st_mtime_ns <= RECENT_NS:
+            if not (_trusted(st, now) and _storable(findings, display)):
                 return
-            if any(f.code in (INTERNAL_ERROR, IO_ERROR) or f.path != display for f in findings):
-                return
-            files[self.relative(path)] = [_encode(f) for f in findings]
+            files[_relative(self._root, path)] = [_encode(f) for f in findings]
         try:
-            entry = {"v": FORMAT, "root": os.path.abspath(self.config.root),
+            entry = {"v": FORMAT, "root": self._root,
                      "project": self.project_state(), "files": files}
             target = Path(self.snapshot_path())
             self._ensure_directory(target.parent)
@@ -282,19 +298,15 @@ class FindingsCache:
         except Exception:  # noqa: BLE001 - read-only tree, disk full, deleted mid-run...
             pass
 
-    def relative(self, path: Path | str) -> str:
-        """``path`` as the project state names it: relative to the root, with ``/``."""
-        return _file_token(str(self.config.root), path, None).rpartition(":")[0]
-
     # ------------------------------------------------------------- write
     def store(self, path: Path, data: bytes, findings: list[Finding], display: str,
               used_project: bool, st: "os.stat_result | None" = None) -> None:
         """Record ``findings`` for ``path`` as it was linted (``data``, read after taking
         the stat ``st``).  Never raises."""
-        if any(f.code in (INTERNAL_ERROR, IO_ERROR) or f.path != display for f in findings):
-            return  # internal errors and I/O errors may be transient: lint again next time
+        if not _storable(findings, display):
+            return
         try:
-            trusted = st is not None and time.time_ns() - st.st_mtime_ns > RECENT_NS
+            trusted = _trusted(st, time.time_ns())
             entry = {
                 "v": FORMAT,
                 "path": os.path.abspath(path),
