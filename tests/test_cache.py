@@ -340,6 +340,24 @@ def test_any_change_in_the_project_falls_back_to_the_per_file_entries(project, f
     assert _run(project) == found and looked_up == []  # the new snapshot serves the next run
 
 
+def test_a_snapshot_does_not_outlive_the_project_facts(project, fake_family) -> None:
+    """The config manifest is read by project rules but is not itself a linted file: a
+    change to it alone must still stop the snapshot from serving."""
+    from raptor_lint.config import DEFAULT_CONFIG_MANIFEST
+
+    manifest = project / DEFAULT_CONFIG_MANIFEST
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("variables: []\n", encoding="utf-8")
+    _age(project)
+    _run(project)
+    fake_family.clear()
+    _run(project)
+    assert fake_family == []
+    manifest.write_text("variables: [{name: NEW_VAR}]\n", encoding="utf-8")
+    _run(project)
+    assert sorted(fake_family) == ["app/a.py", "app/b.py"]
+
+
 @pytest.mark.parametrize("garbage", [b"", b"{", b"[]", b'{"v": 1}', b"\xff\xfe"])
 def test_a_corrupt_snapshot_is_a_miss(project, fake_family, garbage: bytes) -> None:
     _age(project)

@@ -48,6 +48,10 @@ def daily():
 '''
 STALE = SERVICE.format(prefix="/api/reports")
 FRESH = SERVICE.format(prefix="/reports")
+# The same with the prefix in a module constant: resolving it reads the module's own
+# bindings, from the caller's tree (ModuleIndex's override), not only literals.
+STALE_CONSTANT = STALE.replace('url_prefix="/api/reports"', "url_prefix=PREFIX").replace(
+    "bp = Blueprint", 'PREFIX = "/api/reports"\nbp = Blueprint')
 
 
 def test_cancelled_lint_runs_no_further_family(tmp_path: Path) -> None:
@@ -125,46 +129,38 @@ def test_a_long_lived_engine_keeps_no_old_buffer_alive(tmp_path: Path) -> None:
     """The language server lints every version of a buffer with one Engine: nothing in it
     (memo of a rule family, index of the project) may hold on to an old version's tree.
     A memo that kept the last 64 trees made each full collection walk ~1.6 M objects."""
-    import ast
-    import gc
-    import weakref
-
-    engine = Engine(Config(root=tmp_path))
-    path = tmp_path / "svc.py"
-    old_trees = []
-    for version in range(3):
-        text = STALE + f"# edit {version}\n"
-        tree = ast.parse(text)
-        old_trees.append(weakref.ref(tree))
-        findings = engine.lint_text(text, path, "python", tree=tree).findings
-        assert {f.code for f in findings} >= {"RPT301", "RPT101", "RPT401"}
-        del tree
-    gc.collect()
-    assert [ref() is None for ref in old_trees] == [True, True, True]
+    versions = [(tmp_path / "svc.py", STALE + f"# edit {version}\n") for version in range(3)]
+    assert _trees_freed_after_linting(Engine(Config(root=tmp_path)), versions) == [True, True, True]
+    # With the prefix in a constant the index keeps the buffer being linted, only that one.
+    versions = [(tmp_path / "svc.py", STALE_CONSTANT + f"# edit {version}\n") for version in range(3)]
+    assert _trees_freed_after_linting(Engine(Config(root=tmp_path)), versions)[:-1] == [True, True]
 
 
 def test_an_engine_linting_many_files_keeps_no_earlier_files_tree(tmp_path: Path) -> None:
     """A flake8 worker or a CLI run lints thousands of files with one Engine: the project
     index may keep the file being linted (its families ask in turn), not the ones before.
     Keeping the last 16 made every full collection in a flake8 worker walk ~130 k objects."""
+    files = [(tmp_path / f"svc_{number}.py", STALE_CONSTANT) for number in range(4)]
+    freed = _trees_freed_after_linting(Engine(Config(root=tmp_path)), files)
+    assert freed[:-1] == [True, True, True]  # the last file's may stay until the next
+
+
+def _trees_freed_after_linting(engine: Engine, files: list[tuple[Path, str]]) -> list[bool]:
+    """Lint each (path, text) with the caller's tree, as the server and flake8 do; then,
+    after a collection, which of those trees are gone."""
     import ast
     import gc
     import weakref
 
-    # A prefix held in a module constant: resolving it reads the file's own bindings.
-    text = STALE.replace('url_prefix="/api/reports"', "url_prefix=PREFIX").replace(
-        "bp = Blueprint", 'PREFIX = "/api/reports"\nbp = Blueprint')
-    engine = Engine(Config(root=tmp_path))
     old_trees = []
-    for number in range(4):
-        path = tmp_path / f"svc_{number}.py"
+    for path, text in files:
         tree = ast.parse(text)
         old_trees.append(weakref.ref(tree))
         findings = engine.lint_text(text, path, "python", tree=tree).findings
         assert {f.code for f in findings} >= {"RPT301", "RPT101", "RPT401"}
         del tree
     gc.collect()
-    assert [ref() is None for ref in old_trees[:-1]] == [True, True, True]
+    return [ref() is None for ref in old_trees]
 
 
 def test_a_check_leaves_no_reference_cycles(tmp_path: Path) -> None:
