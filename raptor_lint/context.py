@@ -54,7 +54,9 @@ class FileContext:
     def relpath(self) -> str:
         """Path relative to the project root, with ``/`` (or as given when outside it)."""
         try:
-            return self.path.resolve().relative_to(self.config.root.resolve()).as_posix()
+            # The project's memo resolves each directory once: most files' only resolve.
+            real = self.project.real_path if self.project is not None else Path.resolve
+            return real(self.path).relative_to(real(self.config.root)).as_posix()
         except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
             return self.path.as_posix()
 

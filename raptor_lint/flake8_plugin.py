@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import functools
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -144,14 +145,22 @@ def _root_for(path: Path, options: Any) -> Path:
     explicit = getattr(options, "raptor_project_root", None) if options is not None else None
     if explicit:
         return Path(explicit).resolve()
-    return _cached_root(path.resolve().parent)
+    # The root is found from the file's resolved directory.  Resolving every file costs a
+    # ``stat`` per path component (~0.1 ms a file); the directory's answer is memoised
+    # instead, and only a file that is itself a symlink (or a path through "..", which
+    # must be resolved after the symlinks before it) is resolved the exact way.
+    text = str(path)
+    directory, name = os.path.split(os.path.abspath(text))
+    if ".." in text or not name or os.path.islink(text):
+        return _cached_root(str(path.resolve().parent))
+    return _cached_root(directory)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_root(directory: Path) -> Path:
+def _cached_root(directory: str) -> Path:
     from raptor_lint.config import find_project_root
 
-    return find_project_root(directory)
+    return find_project_root(Path(directory))
 
 
 @functools.lru_cache(maxsize=16)

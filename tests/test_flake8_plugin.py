@@ -145,3 +145,24 @@ def test_plugin_freezes_the_long_lived_heap_only_after_imports() -> None:
     assert result["found"][0] > 0 and len(set(result["found"])) == 1
     assert result["freezes"] == [0]  # once, after the first file; the repeats import nothing
     assert result["frozen"] > 10_000  # the engine, the rule families and their libraries
+
+
+def test_project_root_is_found_from_the_files_resolved_directory(tmp_path: Path) -> None:
+    """The root lookup is memoised per directory; a file that is itself a symlink, or a
+    path through "..", still gets the root of where it really lives."""
+    from raptor_lint.flake8_plugin import _root_for
+
+    for name in ("here", "there", "there/sub"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "here" / "pyproject.toml").write_text("")
+    (tmp_path / "there" / "pyproject.toml").write_text("")
+    (tmp_path / "there" / "sub" / "real.py").write_text("")
+    (tmp_path / "here" / "plain.py").write_text("")
+    (tmp_path / "here" / "linked.py").symlink_to(tmp_path / "there" / "sub" / "real.py")
+    (tmp_path / "here" / "up").symlink_to(tmp_path / "there" / "sub")
+    here, there = (tmp_path / "here").resolve(), (tmp_path / "there").resolve()
+    assert _root_for(tmp_path / "here" / "plain.py", None) == here
+    assert _root_for(tmp_path / "here" / "linked.py", None) == there
+    # here/up/.. is there/ (symlink first, then ".."), not here/
+    assert _root_for(tmp_path / "here" / "up" / ".." / "sub" / "real.py", None) == there
+    assert _root_for(tmp_path / "here" / "plain.py", None) == here  # memoised answer

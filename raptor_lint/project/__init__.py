@@ -48,6 +48,15 @@ class ProjectIndex:
     @property
     def modules(self) -> ModuleIndex:
         self.consulted += 1
+        return self._module_index()
+
+    def real_path(self, path: Path) -> Path:
+        """``path.resolve()``, each directory resolved once per run
+        (``ModuleIndex.real_path_once``).  Not a look-up of project facts: ``consulted`` is
+        left alone."""
+        return self._module_index().real_path_once(path)
+
+    def _module_index(self) -> ModuleIndex:
         if self._modules is None:
             with self._lock:
                 if self._modules is None:

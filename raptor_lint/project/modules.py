@@ -401,6 +401,11 @@ class ModuleIndex:
             found = self._resolved[key] = Path(self._real_text(key))
         return found
 
+    def real_path_once(self, path: Path | str) -> Path:
+        """``real_path`` for a path asked about once (the file being linted): resolved
+        through the directory memo, the answer itself not kept."""
+        return Path(self._real_text(str(path)))
+
     # ---------------------------------------------------------------- modules
     def module_name(self, path: Path | str) -> str:
         """Dotted name of ``path``: its packages (dirs with __init__.py) up to the first non-package."""
