@@ -63,10 +63,13 @@ class Cancelled(Exception):
 
 class Engine:
     def __init__(self, config: Config, project: ProjectIndex | None = None,
-                 use_prefilter: bool = True) -> None:
+                 use_prefilter: bool = True, apply_noqa: bool = True) -> None:
         self.config = config
         self.project = project or ProjectIndex(config)
         self.use_prefilter = use_prefilter
+        # False when the host applies ``# noqa`` itself (flake8, which also honours its
+        # --disable-noqa): the findings are then handed over unfiltered.
+        self.apply_noqa = apply_noqa
         self.checkers: list[Checker] = [
             cls() for cls in checker_classes()
             if any(config.is_selected(code) for code in cls.codes())
@@ -202,8 +205,12 @@ class Engine:
         findings = list(findings)
         if not findings:
             return
-        lookup = noqa.python_noqa_lines(ctx.text) if ctx.kind == PYTHON else noqa.plain_noqa_lines(ctx.text, ctx.kind)
-        disabled = ctx.kind == PYTHON and noqa.file_is_disabled(ctx.lines)
+        if not self.apply_noqa:
+            lookup, disabled = _no_noqa_line, False
+        else:
+            lookup = noqa.python_noqa_lines(ctx.text) if ctx.kind == PYTHON \
+                else noqa.plain_noqa_lines(ctx.text, ctx.kind)
+            disabled = ctx.kind == PYTHON and noqa.file_is_disabled(ctx.lines)
         seen: set[tuple] = set()
         for finding in findings:
             if not config.is_selected(finding.code):
@@ -218,6 +225,10 @@ class Engine:
                 continue
             seen.add(key)
             yield finding
+
+
+def _no_noqa_line(line: int) -> None:
+    return None
 
 
 def _passes(checker: Checker, text: str) -> bool:

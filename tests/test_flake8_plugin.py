@@ -147,6 +147,32 @@ def test_plugin_freezes_the_long_lived_heap_only_after_imports() -> None:
     assert result["frozen"] > 10_000  # the engine, the rule families and their libraries
 
 
+NOQA_APP = '''\
+_hits = {}
+
+
+def track(user_id):
+    _hits[user_id] = _hits.get(user_id, 0) + 1  # noqa: RPT101
+'''
+
+
+@pytest.mark.parametrize("disable_noqa", [False, True])
+def test_flake8_applies_noqa_and_its_disable_noqa_option(tmp_path: Path, disable_noqa: bool) -> None:
+    """flake8 applies `# noqa` to the plugin's findings itself, so `--disable-noqa` shows
+    them (the engine used to drop them first, whatever flake8 was told)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n")
+    (tmp_path / "app.py").write_text(NOQA_APP)
+    command = [sys.executable, "-m", "flake8", "--select", "RPT", "--format", "%(row)d %(code)s", "app.py"]
+    if disable_noqa:
+        command.append("--disable-noqa")
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines() == (["5 RPT101"] if disable_noqa else [])
+
+
 def test_project_root_is_found_from_the_files_resolved_directory(tmp_path: Path) -> None:
     """The root lookup is memoised per directory; a file that is itself a symlink, or a
     path through "..", still gets the root of where it really lives."""
