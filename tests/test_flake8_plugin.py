@@ -69,6 +69,27 @@ def test_plugin_lints_flake8s_tree_without_parsing_again(monkeypatch) -> None:
     assert list(Plugin(tree, str(path), lines).run()) == expected
 
 
+def test_plugin_checks_with_the_collector_off_and_restores_it(monkeypatch) -> None:
+    """A check allocates a lot and leaves no cycles: a collection during it would only
+    promote its objects and walk flake8's heap (see Plugin.run)."""
+    import gc
+
+    seen: list[bool] = []
+    original = engine_module.Engine._run_families
+
+    def spy(self, *args, **kwargs):
+        seen.append(gc.isenabled())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module.Engine, "_run_families", spy)
+    path = next(p for p in sorted(EXAMPLES.rglob("*.py")) if "expect:" in p.read_text(encoding="utf-8"))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert gc.isenabled()
+    assert list(Plugin(_flake8_tree("".join(lines)), str(path), lines).run())
+    assert seen == [False]
+    assert gc.isenabled()
+
+
 def test_plugin_on_a_file_no_family_wants_does_not_parse(monkeypatch, tmp_path: Path) -> None:
     def no_parse(*args, **kwargs):
         raise AssertionError("parsed")
