@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install docs clean bench bench-lsp bench-plugin fuzz sweep
+.PHONY: demo test install docs clean bench bench-lsp bench-plugin bench-floor fuzz sweep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-lsp: $(STAMP)
 # The flake8 plugin's share of flake8's work, timed inside one flake8 process (see the script).
 bench-plugin:
 	$(PYTHON) bench/plugin_share.py
+
+# CPython's floors on the corpus (read, syntax check, ast.parse) next to Ruff (see the script).
+bench-floor:
+	$(PYTHON) bench/floor.py
 
 # Reliability (not part of `make test`): the property tests with far more examples, and a
 # sweep over the interpreter's standard library (+ the bench corpus when it is cached).

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""``make bench-floor``: what CPython alone costs on the bench corpus, next to Ruff.
+
+The cold target of the performance issue is raptor-lint at ≤ 2× Ruff's wall time.
+raptor-lint reports unparsable Python as ``E999`` (SPEC §1), so every Python file of
+the corpus goes through CPython's parser at least once, whatever the rule families
+then skip.  This times, in alternating rounds and on as many processes as raptor-lint
+uses (``--jobs`` default: the cores this process may run on), the floors under any
+raptor-lint run:
+
+* ``read``: read every ``.py`` file;
+* ``syntax check``: CPython's cheapest pass that accepts exactly the grammar
+  (``_symtable.symtable``: the parser without the Python ``ast`` objects, which is what
+  raptor-lint runs on a file no family wants);
+* ``ast.parse``: the tree the rule families read;
+
+and Ruff's default rules (``--isolated --no-cache``, concise output), as in ``make
+bench``.  Knobs: ``BENCH_REPEAT`` (rounds, default 3), ``BENCH_CORPUS``, ``BENCH_CACHE``.
+Standard library only; not part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402 - the corpus and environments of `make bench`
+
+# Runs as its own process (timed from outside like every row of `make bench`):
+# argv = mode, corpus, processes.  Files are dealt round-robin, largest first.
+PROBE = r"""
+import ast, os, sys
+from multiprocessing import get_context
+
+try:
+    import _symtable
+except ImportError:
+    _symtable = None
+
+mode, root, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+skip = set(sys.argv[4].split(","))
+files = []
+for directory, dirnames, filenames in os.walk(root):
+    dirnames[:] = [d for d in dirnames if d not in skip]
+    files.extend(os.path.join(directory, name) for name in filenames if name.endswith(".py"))
+files.sort(key=lambda path: -os.path.getsize(path))
+
+
+def work(paths):
+    failures = 0
+    for path in paths:
+        with open(path, "rb") as stream:
+            data = stream.read()
+        if mode == "read":
+            continue
+        try:
+            if mode == "symtable":
+                _symtable.symtable(data, path, "exec")
+            else:
+                compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except Exception:
+            failures += 1
+    return failures
+
+
+chunks = [files[start::jobs * 8] for start in range(jobs * 8)]
+if jobs == 1:
+    failed = sum(map(work, chunks))
+else:
+    with get_context("fork").Pool(jobs) as pool:
+        failed = sum(pool.map(work, chunks, chunksize=1))
+print(len(files), failed)
+"""
+
+
+def main() -> int:
+    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
+    corpus = Path(os.environ["BENCH_CORPUS"]).resolve() if os.environ.get("BENCH_CORPUS") else bench.prepare_corpus()
+    peers = bench.prepare_env("peers", bench.read_peers()["peers"])
+    jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    skip = ",".join(sorted(bench.SKIP_DIRS))
+    probe = [sys.executable, "-c", PROBE]
+    rows = {
+        "read": ("read every file", [*probe, "read", str(corpus), str(jobs), skip]),
+        "symtable": ("syntax check (E999 floor)", [*probe, "symtable", str(corpus), str(jobs), skip]),
+        "parse": ("ast.parse", [*probe, "parse", str(corpus), str(jobs), skip]),
+        "ruff": ("ruff default rules (concise)",
+                 [str(peers / "ruff"), "check", "--isolated", "--no-cache", "--exit-zero",
+                  "--output-format", "concise", "."]),
+    }
+    walls: dict[str, list[float]] = {key: [] for key in rows}
+    cpus: dict[str, list[float]] = {key: [] for key in rows}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "out"
+        for round_number in range(repeat):
+            order = list(rows) if round_number % 2 == 0 else list(reversed(rows))
+            for key in order:
+                bench.say(f"round {round_number + 1}: {rows[key][0]}")
+                wall, cpu, _rss, status, tail = bench.run_once(rows[key][1], corpus, out)
+                if status != 0:
+                    raise SystemExit(f"bench-floor: {rows[key][0]} exited {status}: {tail}")
+                walls[key].append(wall)
+                cpus[key].append(cpu)
+    ruff = statistics.median(walls["ruff"])
+    print(f"Corpus: {corpus}; {jobs} processes; {repeat} alternating rounds; medians.\n")
+    print("| step | wall (s) | × Ruff | CPU (s) |")
+    print("|---|---:|---:|---:|")
+    for key, (label, _argv) in rows.items():
+        wall = statistics.median(walls[key])
+        print(f"| {label} | {wall:.2f} | {wall / ruff:.2f} | {statistics.median(cpus[key]):.2f} |")
+    floor = statistics.median(walls["symtable"]) / ruff
+    print(f"\nSyntax-checking every file (what E999 needs, before any rule runs) is {floor:.2f}× Ruff's "
+          "whole run on this machine.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
