@@ -88,11 +88,12 @@ def _descendants(root: ast.AST) -> list[ast.AST]:
 
 @contextlib.contextmanager
 def no_gc() -> Iterator[None]:
-    """The cyclic garbage collector off for a while.  ``ast`` trees, and everything the
-    fork-safety rules build from them, hold no reference cycles: reference counting
-    frees them.  But building them allocates so many objects that the collector runs
-    over and over, scanning every live object each time it reaches the old generation
-    (measured on the benchmark corpus: half of ``ast.parse``'s time)."""
+    """The cyclic garbage collector off for a while (``Engine.lint_text``: a whole check).
+    ``ast`` trees, and everything the rule families build from them, hold no reference
+    cycles: reference counting frees them.  But building them allocates so many objects
+    that the collector runs over and over, scanning every live object each time it
+    reaches the old generation (measured on the benchmark corpus: half of ``ast.parse``'s
+    time)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

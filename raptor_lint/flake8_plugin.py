@@ -17,10 +17,8 @@ collections skip it.  That happens a handful of times per process (3 on the
 bench corpus); nothing is unfrozen.  A collection before each freeze keeps garbage
 out of it; what is frozen alive with it and later dies inside a reference cycle
 (flake8's state for the file being checked then: pyflakes links its tree's nodes
-to their parents) is never reclaimed, one file's worth per freeze.  And each check runs
-with the collector off (``astwalk.no_gc``, as in the language server): it leaves no
-cycles, and a collection during it would only promote its short-lived objects into the
-old generation, so that flake8's full collections come sooner and walk more.
+to their parents) is never reclaimed, one file's worth per freeze.  Each check itself
+runs with the collector off (``Engine.lint_text``).
 """
 
 from __future__ import annotations
@@ -84,7 +82,6 @@ class Plugin:
         cls._enabled = _any_code_selected(options)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
-        from raptor_lint.astwalk import no_gc
         from raptor_lint.config import ConfigError
         from raptor_lint.engine import config_error, internal_error
 
@@ -96,12 +93,7 @@ class Plugin:
                 display = getattr(self._options, "stdin_display_name", None) or "stdin"
             path = Path(display)
             engine = _engine_for(_root_for(path, self._options), _overrides(self._options))
-            # No cyclic collection during the check (``astwalk.no_gc``): what it allocates
-            # dies by reference counting when it ends, and a collection in between would
-            # promote it and walk flake8's whole heap more often (measured with
-            # `make bench-plugin`: the collector's extra time 2.2 -> 1.2 s, run() 7.9 -> 7.4 s).
-            with no_gc():
-                result = engine.lint_text("".join(self.lines), path, "python", display_path=display, tree=self.tree)
+            result = engine.lint_text("".join(self.lines), path, "python", display_path=display, tree=self.tree)
             findings = result.findings
         except ConfigError as exc:
             findings = [config_error(display, "raptor-lint", exc)]

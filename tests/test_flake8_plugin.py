@@ -71,7 +71,7 @@ def test_plugin_lints_flake8s_tree_without_parsing_again(monkeypatch) -> None:
 
 def test_plugin_checks_with_the_collector_off_and_restores_it(monkeypatch) -> None:
     """A check allocates a lot and leaves no cycles: a collection during it would only
-    promote its objects and walk flake8's heap (see Plugin.run)."""
+    promote its objects and walk flake8's heap (see Engine.lint_text)."""
     import gc
 
     seen: list[bool] = []

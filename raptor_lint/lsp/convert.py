@@ -21,7 +21,7 @@ from lsprotocol import types
 from raptor_lint import noqa
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding, Fix
 from raptor_lint.formats.sarif import RULES_URL as PUBLIC_RULES_URL
-from raptor_lint.source import split_lines  # noqa: F401 - LSP counts lines like CPython; the server splits here
+from raptor_lint.source import split_lines  # lines as LSP and CPython count them
 
 SOURCE = "raptor-lint"
 # Codes a ``# noqa`` comment cannot silence: they describe the run, not the code.

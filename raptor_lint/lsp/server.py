@@ -11,7 +11,7 @@
   the same version and no newer check was requested.
 * After a root's first check its long-lived objects leave the garbage
   collector's generations (``gc.freeze``), so collections no longer walk the
-  project facts, and none runs during a check (see ``lint_sync``).
+  project facts, and none runs during a check (``Engine.lint_text``).
 * One ``Engine`` (with its ``ProjectIndex``) per project root, found from the
   document's path like the CLI does, reused across documents.  Saving a file
   or a watched-file event drops the root's project facts (migrations, runbook,
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
@@ -40,14 +39,13 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from raptor_lint import __version__
-from raptor_lint.astwalk import no_gc
 from raptor_lint.config import Config, ConfigError, find_project_root, load_config
 from raptor_lint.discovery import MAKEFILE, PYTHON, SHELL, file_kind
 from raptor_lint.engine import MAX_FILE_CHARS, Cancelled, Engine
 from raptor_lint.findings import Finding
 from raptor_lint.lsp import convert
 from raptor_lint.lsp.reparse import reparse
-from raptor_lint.source import SourceError, parse_python
+from raptor_lint.source import SourceError, parse_python, split_lines
 
 log = logging.getLogger(__name__)
 
@@ -178,14 +176,9 @@ class RaptorLanguageServer(LanguageServer):
         if state.config.is_excluded(path) and _inside(path, state.config.root):
             return [], None
         tree = self._tree_for(path, text, kind)
-        # No cyclic collection while a check runs (``astwalk.no_gc``).  A check of a 2,000-line
-        # module keeps ~10^5 objects alive until it ends; each collection it triggered moved
-        # them a generation up, and collecting the middle one took ~190 ms inside one edit
-        # in five.  Reference counting frees them at the end: a check leaves no reference
-        # cycles (tests/test_lsp_scheduling.py keeps it so).
-        with no_gc() if self.manage_gc else contextlib.nullcontext():
-            result = state.engine.lint_text(text, path, kind, display_path=path.name,
-                                            cancelled=cancelled, tree=tree)
+        # (The check runs with the cyclic collector off: see Engine.lint_text.)
+        result = state.engine.lint_text(text, path, kind, display_path=path.name,
+                                        cancelled=cancelled, tree=tree)
         if self.manage_gc and not state.frozen:
             # The first check built this root's project facts (and imported the rule
             # families' libraries): make them permanent, so that a full collection
@@ -260,7 +253,7 @@ class RaptorLanguageServer(LanguageServer):
         if self.workspace.get_text_document(uri).version != version:
             return
         state.version, state.text, state.kind, state.findings = version, text, kind, findings
-        lines = convert.split_lines(text)
+        lines = split_lines(text)
         diagnostics = [convert.to_diagnostic(lines, f, self.docs_base, self.encoding) for f in findings]
         if error is not None:
             diagnostics.insert(0, types.Diagnostic(
@@ -320,7 +313,7 @@ class RaptorLanguageServer(LanguageServer):
         want_quickfix = not only or any(str(k).startswith("quickfix") for k in only)
         if not want_quickfix:
             return []
-        lines = convert.split_lines(state.text)
+        lines = split_lines(state.text)
         encoding = self.encoding
         pairs = [(f, convert.to_diagnostic(lines, f, self.docs_base, encoding)) for f in state.findings]
         selected = _select(pairs, params.range, params.context.diagnostics)

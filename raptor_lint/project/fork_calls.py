@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
-from raptor_lint.astwalk import children, no_gc
+from raptor_lint.astwalk import children
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.project.modules import absolute_name
 
@@ -338,15 +338,14 @@ class ForkCalls:
             from raptor_lint.source import SourceError, decode_python, parse_python
 
             sites = None
-            with no_gc():
-                try:
-                    tree = parse_python(decode_python(path.read_bytes()), str(path))
-                except (OSError, SourceError, RecursionError, ValueError, MemoryError):
-                    tree = None
-                self.files_parsed += 1
-                if tree is not None:
-                    sites = _FileSites(path, tree, self._factories, self.modules.package(path))
-                del tree
+            try:
+                tree = parse_python(decode_python(path.read_bytes()), str(path))
+            except (OSError, SourceError, RecursionError, ValueError, MemoryError):
+                tree = None
+            self.files_parsed += 1
+            if tree is not None:
+                sites = _FileSites(path, tree, self._factories, self.modules.package(path))
+            del tree
             self._files[path] = sites
         return self._files[path]
 

@@ -30,8 +30,9 @@ from raptor_lint.project.blueprints import (
     module_level_blueprints,
     url_prefix_argument,
 )
-from raptor_lint.project.modules import Definition, StringValue, split_lines
+from raptor_lint.project.modules import Definition, StringValue
 from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.source import split_lines
 
 RUNBOOK = "Blueprint authoring convention — url_prefix MUST NOT include /api"
 ROUTE_METHODS = frozenset({"route", "get", "post", "put", "patch", "delete"})

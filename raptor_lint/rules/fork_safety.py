@@ -39,7 +39,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from raptor_lint.astwalk import child_fields, children, no_gc
+from raptor_lint.astwalk import child_fields, children
 from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
@@ -321,14 +321,13 @@ class ForkSafetyChecker(Checker):
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         tree = ctx.ast_tree
-        with no_gc():  # see no_gc: the gates and the analysis build no cycles, only objects
-            if tree is None:
-                return []
-            verdict = _may_mutate_state(tree, ctx.text)
-            if not verdict or is_test_code(ctx.relpath) \
-                    or (verdict is not MUTATION_SEEN and not _may_have_findings(tree)):
-                return []
-            return _Analysis(ctx, tree).run()
+        if tree is None:
+            return []
+        verdict = _may_mutate_state(tree, ctx.text)
+        if not verdict or is_test_code(ctx.relpath) \
+                or (verdict is not MUTATION_SEEN and not _may_have_findings(tree)):
+            return []
+        return _Analysis(ctx, tree).run()
 
 
 # --------------------------------------------------------------------- cheap ast gates
