@@ -56,6 +56,9 @@ class Config:
     api_prefix: str = "/api"
     # `check --base REF` (not a file setting): the git revision findings are filtered against.
     base: str | None = None
+    # Not a file setting either: False where the host applies ``# noqa`` itself (the flake8
+    # plugin: flake8 filters every plugin's findings, and honours its --disable-noqa).
+    apply_noqa: bool = True
 
     # ---- code selection (flake8 semantics: the longest matching prefix wins)
     def is_selected(self, code: str) -> bool:

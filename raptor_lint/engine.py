@@ -64,13 +64,10 @@ class Cancelled(Exception):
 
 class Engine:
     def __init__(self, config: Config, project: ProjectIndex | None = None,
-                 use_prefilter: bool = True, apply_noqa: bool = True) -> None:
+                 use_prefilter: bool = True) -> None:
         self.config = config
         self.project = project or ProjectIndex(config)
         self.use_prefilter = use_prefilter
-        # False when the host applies ``# noqa`` itself (flake8, which also honours its
-        # --disable-noqa): the findings are then handed over unfiltered.
-        self.apply_noqa = apply_noqa
         self.checkers: list[Checker] = [
             cls() for cls in checker_classes()
             if any(config.is_selected(code) for code in cls.codes())
@@ -219,9 +216,8 @@ class Engine:
         findings = list(findings)
         if not findings:
             return
-        if not self.apply_noqa:
-            lookup, disabled = _no_noqa_line, False
-        else:
+        apply_noqa = config.apply_noqa
+        if apply_noqa:
             lookup = noqa.python_noqa_lines(ctx.text) if ctx.kind == PYTHON \
                 else noqa.plain_noqa_lines(ctx.text, ctx.kind)
             disabled = ctx.kind == PYTHON and noqa.file_is_disabled(ctx.lines)
@@ -232,17 +228,13 @@ class Engine:
             if finding.code != INTERNAL_ERROR:
                 if config.is_ignored_for_path(finding.code, ctx.relpath):
                     continue
-                if disabled or noqa.line_is_suppressed(lookup(finding.line), finding.code):
+                if apply_noqa and (disabled or noqa.line_is_suppressed(lookup(finding.line), finding.code)):
                     continue
             key = (finding.line, finding.column, finding.code, finding.message)
             if key in seen:
                 continue
             seen.add(key)
             yield finding
-
-
-def _no_noqa_line(line: int) -> None:
-    return None
 
 
 def _passes(checker: Checker, text: str) -> bool:

@@ -171,5 +171,6 @@ def _engine_for(root: Path, overrides: tuple[tuple[str, Any], ...]):
 
     config = load_config(start=root)
     # flake8 does selection, noqa and per-file-ignores itself (and honours --disable-noqa).
-    config = config.replace(select=("RPT",), ignore=(), per_file_ignores=(), **dict(overrides))
-    return Engine(config, apply_noqa=False)
+    config = config.replace(select=("RPT",), ignore=(), per_file_ignores=(), apply_noqa=False,
+                            **dict(overrides))
+    return Engine(config)
