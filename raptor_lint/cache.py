@@ -53,6 +53,7 @@ from typing import Callable
 from raptor_lint.atomic import replace_file
 from raptor_lint.config import Config
 from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
+from raptor_lint.source import MTIME_TICK_NS
 
 CACHE_DIR_NAME = ".raptor_lint_cache"
 FORMAT = 1
@@ -91,7 +92,7 @@ def tool_fingerprint() -> str:
 
 # A file whose mtime is this recent may still change within the same mtime tick: its
 # stat is not recorded, so the next run hashes its content.
-RECENT_NS = 2_000_000_000
+RECENT_NS = MTIME_TICK_NS
 
 
 def _dist_key(name: str) -> str:

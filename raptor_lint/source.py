@@ -24,6 +24,9 @@ T = TypeVar("T")
 # Line breaks as Python's tokenizer (and libcst, and LSP clients) count them: \r\n, \r or
 # \n (str.splitlines also splits on \f, \v, \x1c...).  Every module counts lines with it.
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# The coarsest file-system timestamp step allowed for (FAT: 2 s): two changes closer than
+# this may leave a file's (or a directory's) mtime as it was after the first.
+MTIME_TICK_NS = 2_000_000_000
 
 
 def split_lines(text: str) -> list[str]:

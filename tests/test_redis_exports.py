@@ -327,12 +327,20 @@ def test_listings_see_modules_created_later(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(modules_module, "LISTING_TRUST_SECONDS", 0.0)
     assert index.find_module("svc.later", root / "svc" / "user.py") == root / "svc" / "later.py"
     assert index.is_package_dir("svc.later_dir", root / "svc" / "user.py")
-    # svc/ was listed within a timestamp tick of its last change: a change in that same
-    # tick (the mtime stays put) must still be seen.
+    # The same question as before (its "not found" was memoised), and a removal.
+    assert index.find_module("svc.later") == root / "svc" / "later.py"
+    (root / "svc" / "later.py").unlink()
+    assert index.find_module("svc.later") is None
+    assert index.find_module("svc.later", root / "svc" / "user.py") is None
+    # svc/ was listed within a timestamp tick of its last change (every listing is, with
+    # the tick this long): a change in that same tick (the mtime stays put) must still be seen.
+    monkeypatch.setattr(modules_module, "MTIME_TICK_NS", 10**18)
+    assert index.find_module("svc.sooner") is None
     listed_at = os.stat(root / "svc").st_mtime_ns
     (root / "svc" / "sooner.py").write_text("", encoding="utf-8")
     os.utime(root / "svc", ns=(listed_at, listed_at))
     assert index.find_module("svc.sooner", root / "lib.py") == root / "svc" / "sooner.py"
+    assert index.find_module("svc.sooner") == root / "svc" / "sooner.py"
 
 
 def test_namespace_packages_and_submodule_chains(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from raptor_lint.astwalk import walk
-from raptor_lint.source import SourceError, decode_python, parse_python, split_lines
+from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -84,9 +84,6 @@ MODULE_CACHE_SIZE = 128
 # How long a directory listing is used before its mtime is checked again (see
 # ``ModuleIndex._listing``).
 LISTING_TRUST_SECONDS = 1.0
-# The coarsest file-system timestamp step we allow for (FAT: 2 s): two changes closer
-# than this may leave a directory with the same mtime.
-MTIME_TICK_NS = 2_000_000_000
 _SPANS_ATTRIBUTE = "_raptor_lint_expression_spans"
 
 
@@ -391,6 +388,7 @@ class ModuleIndex:
         self._packages: dict[str, tuple[str, tuple[str, ...]]] = {}
         # directory -> (mtime_ns, or None to re-scan when due; entries; checked at)
         self._listings: dict[str, tuple[int | None, _Listing, float]] = {}
+        self._swept_at = time.monotonic()  # when every listing was last due a check
         self._real_dirs: dict[str, str] = {}
 
     def real_path(self, path: Path | str) -> Path:
@@ -415,6 +413,7 @@ class ModuleIndex:
         """The file of module ``dotted`` (``pkg/mod.py`` or ``pkg/mod/__init__.py``), resolved, or
         None.  Searched where Python would find it run from ``from_path``: the directory its
         package chain starts from, then the project root and ``src``."""
+        self._sweep()
         if from_path is None:
             first = ""
         else:  # the memo's hit inline: thousands of calls
@@ -434,6 +433,7 @@ class ModuleIndex:
     def is_package_dir(self, dotted: str, from_path: Path | str) -> bool:
         """Is ``dotted`` a directory on ``from_path``'s search path (a package, or a namespace
         one), so that ``from dotted import name`` may import a submodule?"""
+        self._sweep()
         first = (self._importers.get(str(from_path)) or self._importer(from_path)).first_root
         key = (dotted, first)
         found = self._package_dirs.get(key)
@@ -469,9 +469,7 @@ class ModuleIndex:
 
     def _package(self, directory: str) -> tuple[str, tuple[str, ...]]:
         """(first search root, package names) of a directory: up while it holds an
-        ``__init__.py``.  Kept for the index's lifetime: ``find_module``'s memoised answers
-        always fixed an importer's search roots that long, and a new ``__init__.py`` is a
-        ``.py`` file whose creation makes the language server drop the index."""
+        ``__init__.py``.  Kept until a listing is found changed (``_forget_answers``)."""
         found = self._packages.get(directory)
         if found is None:
             parent = os.path.dirname(directory)
@@ -557,9 +555,11 @@ class ModuleIndex:
         event, and a client that does not watch files never sends the latter.  So a listing
         older than ``LISTING_TRUST_SECONDS`` is checked against the directory's mtime (which
         adding, removing or renaming an entry changes) before it is used again: a module
-        another program creates is seen by new look-ups a second later at most, instead of
-        at the next save.  Checking on every use cost at least a quarter more look-up time
-        on the benchmark corpus.  Memoised answers stay as ``find_module``'s always did."""
+        another program creates, removes or renames is seen a second later at most, instead
+        of at the next save.  A listing found changed also drops the answers derived from
+        listings (``_forget_answers``), and ``_sweep`` checks the due listings before a
+        memoised answer is given.  Checking on every use cost at least a quarter more
+        look-up time on the benchmark corpus."""
         now = time.monotonic()
         cached = self._listings.get(directory)
         if cached is not None and now - cached[2] < LISTING_TRUST_SECONDS:
@@ -582,12 +582,32 @@ class ModuleIndex:
                             continue
             except OSError:
                 pass
-            if stamp is not None and time.time_ns() - stamp < MTIME_TICK_NS:
+            if time.time_ns() - stamp < MTIME_TICK_NS:
                 # Changed within a timestamp tick of this scan: a later change in the same
                 # tick keeps the mtime, so never match it; scan again when it is due.
                 stamp = None
         self._listings[directory] = (stamp, entries, now)
+        if cached is not None and cached[1] != entries:
+            self._forget_answers()
         return entries
+
+    def _sweep(self) -> None:
+        """Check every listing that is due (see ``_listing``) before a memoised answer is
+        used: at most once per ``LISTING_TRUST_SECONDS``, a ``stat`` per listed directory."""
+        now = time.monotonic()
+        if now - self._swept_at >= LISTING_TRUST_SECONDS:
+            self._swept_at = now
+            for directory in list(self._listings):
+                self._listing(directory)
+
+    def _forget_answers(self) -> None:
+        """Drop the memoised answers built from listings (module look-ups, package dirs and
+        chains, importers' search roots): a directory changed under them.  Resolved paths
+        stay (a symlink replaced in place is not noticed before the index is dropped)."""
+        self._find_cache.clear()
+        self._package_dirs.clear()
+        self._packages.clear()
+        self._importers.clear()
 
     def tree(self, path: Path) -> ast.Module | None:
         module = self._module(Path(path))
