@@ -47,7 +47,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Iterable
 
 from raptor_lint.astwalk import children
 from raptor_lint.project.layout import is_test_code
@@ -97,14 +97,6 @@ class Use:
     source: Path
 
 
-class _Import(NamedTuple):
-    """``name`` as looked up in the module ``module`` (a function, a class, a submodule):
-    the key under which a site's target is resolved once per file (``_target``)."""
-
-    module: str        # absolute dotted module
-    name: str          # a name looked up in that module
-
-
 class ForkCalls:
     def __init__(self, project: "ProjectIndex") -> None:
         self._project = project
@@ -119,8 +111,10 @@ class ForkCalls:
         self._words: dict[str, tuple[int, ...]] | None = None
         self._imported: dict[str, tuple[int, ...]] = {}
         self._resolved: dict[int, Path | None] = {}
-        self._files: dict[Path, "_FileSites | None"] = {}
-        self._targets: dict[tuple[Path, _Import, str | None], tuple[Path, str] | None] = {}
+        # Path -> its sites (``_file_sites``), None when it cannot be parsed.
+        self._files: dict[Path, "dict[str, tuple[_Site, ...]] | None"] = {}
+        # (source, module, name, attribute) -> what a site there refers to (``_target``).
+        self._targets: dict[tuple[Path, str, str, str | None], tuple[Path, str] | None] = {}
         # Path -> {name: (module, level, original name)} for its names bound by one
         # unconditional `from module import original as name` (see _reexport).
         self._reexports: dict[Path, dict[str, tuple[str | None, int, str]]] = {}
@@ -137,7 +131,7 @@ class ForkCalls:
         name stops at its first use that does not (``before_fork`` False): that one use
         decides.  Files already summarised are asked first, then the smallest."""
         try:
-            resolved = path.resolve()
+            resolved = self.modules.real_path(path)
         except OSError:
             return {}
         found: dict[str, list[Use]] = {}
@@ -170,8 +164,8 @@ class ForkCalls:
             sites = self._sites(source)
             if sites is None:
                 continue
-            for module, imported, attr, kind, before_fork in sites.uses.get(name, ()):
-                if self._target(source, _Import(module, imported), attr) == (resolved, name):
+            for module, imported, attr, kind, before_fork in sites.get(name, ()):
+                if self._target(source, module, imported, attr) == (resolved, name):
                     uses.append(Use(kind, before_fork, source))
                     if not before_fork:
                         return True
@@ -203,7 +197,7 @@ class ForkCalls:
             module = _GAPS.sub("", clause.group(1))
             dotted = module.lstrip(".")
             absolute = self.modules.absolute_module(source, dotted or None, len(module) - len(dotted))
-            if absolute and self._target(source, _Import(absolute, head), None) == (resolved, head):
+            if absolute and self._target(source, absolute, head, None) == (resolved, head):
                 return True
         return False
 
@@ -310,7 +304,7 @@ class ForkCalls:
                     else:
                         found.append(number)
             # Tuples, not lists: the index lives for the whole run, and the cyclic
-            # collector stops tracking a tuple of ints (see _FileSites).
+            # collector stops tracking a tuple of ints (see _file_sites).
             self._words = {word: tuple(numbers) for word, numbers in words.items()}
             self._imported = {word: tuple(numbers) for word, numbers in imported.items()}
         return self._words
@@ -325,15 +319,15 @@ class ForkCalls:
         if number not in self._resolved:
             found: Path | None = None
             try:
-                path = Path(self._paths[number]).resolve()
-                if not is_test_code(path.relative_to(self._project.root.resolve()).as_posix()):
+                path = self.modules.real_path_once(self._paths[number])  # memoised here
+                if not is_test_code(path.relative_to(self.modules.root).as_posix()):
                     found = path
             except (OSError, ValueError, RuntimeError):
                 found = None
             self._resolved[number] = found
         return self._resolved[number]
 
-    def _sites(self, path: Path) -> "_FileSites | None":
+    def _sites(self, path: Path) -> "dict[str, tuple[_Site, ...]] | None":
         if path not in self._files:
             from raptor_lint.source import SourceError, decode_python, parse_python
 
@@ -344,27 +338,27 @@ class ForkCalls:
                 tree = None
             self.files_parsed += 1
             if tree is not None:
-                sites = _FileSites(path, tree, self._factories, self.modules.package(path))
+                sites = _file_sites(tree, self._factories, self.modules.package(path))
             del tree
             self._files[path] = sites
         return self._files[path]
 
     # --------------------------------------------------------------- resolution
-    def _target(self, source: Path, binding: _Import, attr: str | None) -> tuple[Path, str] | None:
-        """(defining file, name) a site refers to: ``name`` defined in (or re-exported by)
-        the module ``binding.module``, or ``name.attr`` for a method; None when the name
-        is a module or the module is not part of the project."""
-        key = (source, binding, attr)
+    def _target(self, source: Path, module_name: str, name: str, attr: str | None) -> tuple[Path, str] | None:
+        """(defining file, name) a site of ``source`` refers to: ``name`` looked up in the
+        absolute module ``module_name`` (defined there or re-exported by it), or
+        ``name.attr`` for a method; None when the name is a module or the module is not
+        part of the project.  Resolved once per file and key."""
+        key = (source, module_name, name, attr)
         if key in self._targets:
             return self._targets[key]
         modules = self.modules
         found: tuple[Path, str] | None = None
-        if binding.module and binding.name \
-                and modules.find_module(f"{binding.module}.{binding.name}", source) is None:
-            module = modules.find_module(binding.module, source)
+        if module_name and name and modules.find_module(f"{module_name}.{name}", source) is None:
+            module = modules.find_module(module_name, source)
             if module is not None:
-                path, name = self._reexport(module, binding.name)  # find_module answers resolved
-                found = (path, f"{name}.{attr}" if attr else name)
+                path, defined = self._reexport(module, name)  # find_module answers resolved
+                found = (path, f"{defined}.{attr}" if attr else defined)
         self._targets[key] = found
         return found
 
@@ -409,28 +403,22 @@ def build_fork_calls(project: "ProjectIndex") -> ForkCalls:
 # ------------------------------------------------------------------------ one file
 
 # One use of an imported name: (module, name looked up in it, attribute or None, kind,
-# runs before the fork).  A plain tuple of atoms (see _FileSites).
+# runs before the fork).  A plain tuple of atoms (see _file_sites).
 _Site = tuple
 
 
-class _FileSites:
+def _file_sites(tree: ast.Module, factories: frozenset[str], package: list[str]) -> dict[str, tuple[_Site, ...]]:
     """One pass over a file: every use of an imported name, keyed by the name asked
-    about (``f``, ``Klass.method``), with its kind and whether it runs before the fork.
-    The tree is not kept: only ``uses``,
-    ``{key: ((module, name, attribute, kind, before_fork), ...)}``.
+    about (``f``, ``Klass.method``), with its kind and whether it runs before the fork:
+    ``{key: ((module, name, attribute, kind, before_fork), ...)}``.  The tree is not kept.
 
-    Plain tuples of strings and booleans (``_Site``), not ``_Import``/``Use`` objects:
-    summaries live for the whole run, and the cyclic collector stops tracking a plain
-    tuple of atoms (never a NamedTuple or a dataclass), so full collections in a
-    flake8 worker do not walk tens of thousands of them (tests/test_fork_safety.py)."""
-
-    __slots__ = ("path", "uses")
-
-    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str], package: list[str]) -> None:
-        self.path = path
-        found: dict[str, list[_Site]] = {}
-        _Summary(path, tree, factories, found, package)
-        self.uses: dict[str, tuple[_Site, ...]] = {key: tuple(sites) for key, sites in found.items()}
+    Plain tuples of strings and booleans, not NamedTuples or dataclasses: summaries live
+    for the whole run, and the cyclic collector stops tracking a plain tuple of atoms,
+    so full collections in a flake8 worker do not walk tens of thousands of them
+    (tests/test_fork_safety.py)."""
+    found: dict[str, list[_Site]] = {}
+    _Summary(tree, factories, found, package)
+    return {key: tuple(sites) for key, sites in found.items()}
 
 
 # A node's ancestry, without a parents dict: ``(parent, parent's ancestry)``, built once
@@ -439,11 +427,10 @@ _Up = tuple
 
 
 class _Summary:
-    """The pass behind ``_FileSites`` (dropped with the tree once the uses are known)."""
+    """The pass behind ``_file_sites`` (dropped with the tree once the uses are known)."""
 
-    def __init__(self, path: Path, tree: ast.Module, factories: frozenset[str],
+    def __init__(self, tree: ast.Module, factories: frozenset[str],
                  uses: dict[str, list[_Site]], package: list[str]) -> None:
-        self.path = path
         self.package = package
         self.tree = tree
         self.factories = factories
