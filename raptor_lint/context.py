@@ -55,8 +55,7 @@ class FileContext:
         """Path relative to the project root, with ``/`` (or as given when outside it)."""
         try:
             # The project's memo resolves each directory once: most files' only resolve.
-            real = self.project.real_path if self.project is not None else Path.resolve
-            return real(self.path).relative_to(real(self.config.root)).as_posix()
+            return self.project.real_path(self.path).relative_to(self.project.real_root).as_posix()
         except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
             return self.path.as_posix()
 
@@ -65,7 +64,8 @@ class FileContext:
         directory = self.config.resolved_migrations_dir()
         if directory is not None:
             try:
-                self.path.resolve().relative_to(directory.resolve())
+                real = self.project.real_path
+                real(self.path).relative_to(real(directory))
                 return True
             except (ValueError, OSError, RuntimeError):
                 return False

@@ -56,6 +56,11 @@ class ProjectIndex:
         left alone."""
         return self._module_index().real_path_once(path)
 
+    @property
+    def real_root(self) -> Path:
+        """The project root, resolved (once)."""
+        return self._module_index().root
+
     def _module_index(self) -> ModuleIndex:
         if self._modules is None:
             with self._lock:
