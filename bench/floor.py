@@ -31,23 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402 - the corpus and environments of `make bench`
 
 # Runs as its own process (timed from outside like every row of `make bench`):
-# argv = mode, corpus, processes.  Files are dealt round-robin, largest first.
+# argv = mode, corpus, processes, this directory (for run.python_files).  Files are
+# dealt round-robin, largest first.
 PROBE = r"""
-import ast, os, sys
+import _symtable, ast, os, sys
 from multiprocessing import get_context
 
-try:
-    import _symtable
-except ImportError:
-    _symtable = None
-
 mode, root, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-skip = set(sys.argv[4].split(","))
-files = []
-for directory, dirnames, filenames in os.walk(root):
-    dirnames[:] = [d for d in dirnames if d not in skip]
-    files.extend(os.path.join(directory, name) for name in filenames if name.endswith(".py"))
-files.sort(key=lambda path: -os.path.getsize(path))
+sys.path.insert(0, sys.argv[4])
+from run import python_files
+
+files = sorted(python_files(root), key=lambda path: -os.path.getsize(path))
 
 
 def work(paths):
@@ -78,16 +72,18 @@ print(len(files), failed)
 
 
 def main() -> int:
-    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
-    corpus = Path(os.environ["BENCH_CORPUS"]).resolve() if os.environ.get("BENCH_CORPUS") else bench.prepare_corpus()
+    repeat = bench.repeat_from_env(3)
+    corpus = bench.corpus_from_env()
     peers = bench.prepare_env("peers", bench.read_peers()["peers"])
+    # As raptor-lint's default --jobs (raptor_lint.parallel.default_jobs, not importable
+    # from the interpreter that runs the benchmarks).
     jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    skip = ",".join(sorted(bench.SKIP_DIRS))
+    here = str(Path(__file__).resolve().parent)
     probe = [sys.executable, "-c", PROBE]
     rows = {
-        "read": ("read every file", [*probe, "read", str(corpus), str(jobs), skip]),
-        "symtable": ("syntax check (E999 floor)", [*probe, "symtable", str(corpus), str(jobs), skip]),
-        "parse": ("ast.parse", [*probe, "parse", str(corpus), str(jobs), skip]),
+        "read": ("read every file", [*probe, "read", str(corpus), str(jobs), here]),
+        "symtable": ("syntax check (E999 floor)", [*probe, "symtable", str(corpus), str(jobs), here]),
+        "parse": ("ast.parse", [*probe, "parse", str(corpus), str(jobs), here]),
         "ruff": ("ruff default rules (concise)",
                  [str(peers / "ruff"), "check", "--isolated", "--no-cache", "--exit-zero",
                   "--output-format", "concise", "."]),

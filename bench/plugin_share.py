@@ -26,7 +26,6 @@ Standard library only; not part of ``make test``.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -43,10 +42,15 @@ import raptor_lint.flake8_plugin as plugin
 
 spent = {"run": 0.0, "files": 0, "gc": 0.0, "full_gc": 0.0}
 original = plugin.Plugin.run
+inside_run = [False]
 
 def timed_run(self):
     start = time.process_time()
-    found = list(original(self))
+    inside_run[0] = True
+    try:
+        found = list(original(self))
+    finally:
+        inside_run[0] = False
     spent["run"] += time.process_time() - start
     spent["files"] += 1
     return iter(found)
@@ -55,6 +59,10 @@ plugin.Plugin.run = timed_run
 started = [0.0]
 
 def on_collection(phase, info):
+    # A collection inside run() (the plugin's own gc.collect before a freeze) is already
+    # in run()'s time: counting it here too would count it twice.
+    if inside_run[0]:
+        return
     if phase == "start":
         started[0] = time.process_time()
     else:
@@ -75,15 +83,14 @@ print(json.dumps(spent), file=sys.stderr)
 def measure(python: Path, corpus: Path, select: str) -> dict:
     proc = subprocess.run([str(python), "-c", PROBE, "--isolated", "--exit-zero", "-j1", "--select", select, "."],
                           cwd=corpus, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=bench._TOOL_ENV, check=True)
+                          env=bench.TOOL_ENV, check=True)
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
 
 def main() -> int:
-    corpus = Path(os.environ["BENCH_CORPUS"]).resolve() if os.environ.get("BENCH_CORPUS") else bench.prepare_corpus()
-    envs = bench.read_peers()
-    rpt = bench.prepare_env("rpt", envs["rpt"], editable=bench.REPO)
-    repeat = int(os.environ.get("BENCH_REPEAT", "1"))
+    corpus = bench.corpus_from_env()
+    rpt = bench.prepare_rpt_env()
+    repeat = bench.repeat_from_env(1)
     shares, rows = [], []
     for round_number in range(repeat):
         order = ["E,F,W", "E,F,W,RPT"] if round_number % 2 == 0 else ["E,F,W,RPT", "E,F,W"]

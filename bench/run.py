@@ -110,15 +110,36 @@ def prepare_corpus() -> Path:
     return corpus
 
 
-def corpus_size(corpus: Path) -> tuple[int, int]:
-    files = lines = 0
+def corpus_from_env() -> Path:
+    """``BENCH_CORPUS`` when set (it must be a directory), else the pinned corpus."""
+    if not os.environ.get("BENCH_CORPUS"):
+        return prepare_corpus()
+    corpus = Path(os.environ["BENCH_CORPUS"]).resolve()
+    if not corpus.is_dir():
+        raise SystemExit(f"bench: BENCH_CORPUS={corpus} is not a directory")
+    return corpus
+
+
+def repeat_from_env(default: int) -> int:
+    """``BENCH_REPEAT`` rounds (at least one)."""
+    return max(1, int(os.environ.get("BENCH_REPEAT", str(default))))
+
+
+def python_files(corpus: Path | str) -> list[str]:
+    """Every ``.py`` file below ``corpus``, outside ``SKIP_DIRS``."""
+    found: list[str] = []
     for directory, dirnames, filenames in os.walk(corpus):
         dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
-        for name in filenames:
-            if name.endswith(".py"):
-                files += 1
-                with open(os.path.join(directory, name), "rb") as handle:
-                    lines += handle.read().count(b"\n")
+        found.extend(os.path.join(directory, name) for name in filenames if name.endswith(".py"))
+    return found
+
+
+def corpus_size(corpus: Path) -> tuple[int, int]:
+    files = lines = 0
+    for path in python_files(corpus):
+        files += 1
+        with open(path, "rb") as handle:
+            lines += handle.read().count(b"\n")
     return files, lines
 
 
@@ -151,6 +172,15 @@ def prepare_env(name: str, requirements: list[str], editable: Path | None = None
     return venv / "bin"
 
 
+def prepare_rpt_env() -> Path:
+    """The environment with this checkout installed (editable), its bytecode written
+    before anything is timed (see TOOL_ENV)."""
+    rpt = prepare_env("rpt", read_peers()["rpt"], editable=REPO)
+    subprocess.run([str(rpt / "python"), "-m", "compileall", "-q", str(REPO / "raptor_lint")],
+                   env=TOOL_ENV, check=False, stdout=subprocess.DEVNULL)
+    return rpt
+
+
 # ------------------------------------------------------------------ timing
 @dataclass
 class Row:
@@ -173,7 +203,7 @@ class Row:
 # images set PYTHONDONTWRITEBYTECODE, which makes every run of an editable install (this
 # checkout) recompile its modules from source (~0.25 s per process); pip-installed peers
 # ship compiled bytecode either way.
-_TOOL_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+TOOL_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
 def run_once(argv: list[str], cwd: Path, out_path: Path) -> tuple[float, float, int, int, str]:
@@ -181,7 +211,7 @@ def run_once(argv: list[str], cwd: Path, out_path: Path) -> tuple[float, float, 
     CPU: user + system time of the process and the children it waited for (workers)."""
     with open(out_path, "wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=_TOOL_ENV)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=TOOL_ENV)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -201,21 +231,16 @@ def count_lines(path: Path) -> int:
 
 
 def main() -> int:
-    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
+    repeat = repeat_from_env(3)
     slow_repeat = max(0, min(repeat, int(os.environ.get("BENCH_SLOW_REPEAT", "1"))))
     skip = {s.strip() for s in os.environ.get("BENCH_SKIP", "").split(",") if s.strip()}
     CACHE.mkdir(parents=True, exist_ok=True)
 
-    corpus = Path(os.environ["BENCH_CORPUS"]).resolve() if os.environ.get("BENCH_CORPUS") else prepare_corpus()
-    if not corpus.is_dir():
-        raise SystemExit(f"bench: BENCH_CORPUS={corpus} is not a directory")
+    corpus = corpus_from_env()
     envs = read_peers()
     peers = prepare_env("peers", envs["peers"])
     bugbear = prepare_env("bugbear", envs["bugbear"]) if "bugbear" not in skip else None
-    rpt = prepare_env("rpt", envs["rpt"], editable=REPO)
-    # This checkout's bytecode, written once before timing (see _TOOL_ENV).
-    subprocess.run([str(rpt / "python"), "-m", "compileall", "-q", str(REPO / "raptor_lint")],
-                   env=_TOOL_ENV, check=False, stdout=subprocess.DEVNULL)
+    rpt = prepare_rpt_env()
     files, lines = corpus_size(corpus)
 
     target = "."

@@ -28,8 +28,8 @@ def test_probe_counts_files_and_syntax_errors(tmp_path: Path, mode: str, failure
     (tmp_path / "pkg" / "broken.py").write_text("def handler(:\n")
     (tmp_path / "notes.txt").write_text("not python\n")
     (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / "skipped.py").write_text("def (\n")
-    proc = subprocess.run([sys.executable, "-c", _probe(), mode, str(tmp_path), str(processes), ".venv"],
+    (tmp_path / ".venv" / "skipped.py").write_text("def (\n")  # bench.run.SKIP_DIRS
+    proc = subprocess.run([sys.executable, "-c", _probe(), mode, str(tmp_path), str(processes), str(REPO / "bench")],
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout.split() == ["2", str(failures)]
