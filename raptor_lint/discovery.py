@@ -138,7 +138,10 @@ def _walk(top: str, excluded: "_Excluder") -> Iterator[tuple[Path, str, list[str
                 is_dir = entry.is_dir()  # follows symlinks, like os.walk's dirnames
             except OSError:
                 is_dir = False
-            is_link = entry.is_symlink()
+            try:
+                is_link = entry.is_symlink()
+            except OSError:  # vanished mid-walk (no d_type to answer from): as os.walk
+                is_link = False
             if is_dir:
                 if not is_link and not excluded(directory, entry.name, False):
                     subdirectories.append(entry.name)

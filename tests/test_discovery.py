@@ -64,3 +64,41 @@ def test_the_walk_names_what_os_walk_and_is_excluded_name(tmp_path: Path, monkey
                        (tmp_path, Path("app"))):
         monkeypatch.chdir(cwd)
         assert [(path.as_posix(), kind) for path, kind in iter_files([start], config)] == _reference(start, config)
+
+
+def test_an_entry_that_vanishes_mid_walk_is_not_a_crash(tmp_path: Path, monkeypatch) -> None:
+    """Without d_type, DirEntry.is_symlink() stats, and the file may be gone by then:
+    os.walk treats that as "not a link", and so does discovery."""
+    import raptor_lint.discovery as discovery
+
+    (tmp_path / "app").mkdir()
+    for name in ("gone.py", "kept.py"):
+        (tmp_path / "app" / name).write_text("")
+    real_scandir = os.scandir
+
+    class Vanishing:
+        def __init__(self, entry):
+            self._entry = entry
+            self.name, self.path = entry.name, entry.path
+
+        def is_dir(self):
+            return self._entry.is_dir()
+
+        def is_symlink(self):
+            if self.name == "gone.py":
+                raise FileNotFoundError(self.path)
+            return self._entry.is_symlink()
+
+    class Listing:
+        def __init__(self, path):
+            self._scan = real_scandir(path)
+
+        def __enter__(self):
+            return (Vanishing(entry) for entry in self._scan)
+
+        def __exit__(self, *exc):
+            self._scan.close()
+
+    monkeypatch.setattr(discovery.os, "scandir", Listing)
+    found = [path.name for path, _kind in iter_files([tmp_path], Config(root=tmp_path))]
+    assert found == ["gone.py", "kept.py"]
