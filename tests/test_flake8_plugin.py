@@ -199,7 +199,7 @@ def test_flake8_applies_noqa_and_its_disable_noqa_option(tmp_path: Path, disable
     assert proc.stdout.splitlines() == (["5 RPT101", "9 RPT101"] if disable_noqa else ["9 RPT101"])
 
 
-def test_project_root_is_found_from_the_files_resolved_directory(tmp_path: Path) -> None:
+def test_project_root_is_found_from_the_files_resolved_directory(tmp_path: Path, monkeypatch) -> None:
     """The root lookup is memoised per directory; a file that is itself a symlink, or a
     path through "..", still gets the root of where it really lives."""
     from raptor_lint.flake8_plugin import _root_for
@@ -218,3 +218,10 @@ def test_project_root_is_found_from_the_files_resolved_directory(tmp_path: Path)
     # here/up/.. is there/ (symlink first, then ".."), not here/
     assert _root_for(tmp_path / "here" / "up" / ".." / "sub" / "real.py", None) == there
     assert _root_for(tmp_path / "here" / "plain.py", None) == here  # memoised answer
+    # Another plain file of a directory already asked about: nothing resolved again.
+    (tmp_path / "here" / "other.py").write_text("")
+    resolved: list[Path] = []
+    resolve = Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, *args: resolved.append(self) or resolve(self, *args))
+    assert _root_for(tmp_path / "here" / "other.py", None) == here
+    assert resolved == []

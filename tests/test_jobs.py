@@ -155,10 +155,19 @@ def test_the_fork_safety_warm_up_builds_the_word_index_and_small_runs_skip_it(tm
     ForkSafetyChecker().before_workers(engine.project)
     assert engine.project.get(build_fork_calls).files_indexed == 3
 
+    # A run that does use worker processes, one file short of WARM_UP_FILES: no warm-up.
     warmed: list[int] = []
+    pooled: list[int] = []
     monkeypatch.setattr(ForkSafetyChecker, "before_workers", lambda self, project: warmed.append(1))
+    lint_parallel = parallel._lint_parallel
+    monkeypatch.setattr(parallel, "_lint_parallel",
+                        lambda *args: pooled.append(len(args[2])) or lint_parallel(*args))
+    monkeypatch.setattr(parallel, "WARM_UP_FILES", 25)
+    for number in range(3, 24):
+        (tmp_path / f"module_{number}.py").write_text("import os\n" + "# padding\n" * 2000, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     files = [(path.relative_to(tmp_path), "python") for path in sorted(tmp_path.glob("*.py"))]
     assert len(files) < parallel.WARM_UP_FILES
-    assert len(parallel.lint_many(Engine(Config(root=tmp_path)), files, jobs=2, use_cache=False)) == 3
+    assert len(parallel.lint_many(Engine(Config(root=tmp_path)), files, jobs=2, use_cache=False)) == 24
+    assert pooled == [24]
     assert warmed == []
