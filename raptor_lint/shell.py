@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from raptor_lint.source import LINE_BREAK
 
 _BLANK = " \t"
 _OPERATOR_CHARS = ";&|()<>\n"
@@ -27,7 +26,6 @@ _RESERVED = frozenset({
     "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "time", "{", "}",
 })
 _REDIRECT = re.compile(r"(\d*)(&>>|&>|>>|>\||>&|>|<<<|<<-|<<|<&|<>|<)")
-NEWLINE = LINE_BREAK  # (ops_hygiene splits Procfiles and scripts with it)
 
 
 @dataclass

@@ -34,6 +34,19 @@ def split_lines(text: str) -> list[str]:
     return LINE_BREAK.split(text)
 
 
+def lines_at(text: str, offsets: list[int]) -> list[int]:
+    """The 1-based line numbers of the ascending character ``offsets`` in ``text``."""
+    found: list[int] = []
+    line, previous = 1, 0
+    carriage = "\r" in text
+    for offset in offsets:
+        line += len(LINE_BREAK.findall(text, previous, offset)) if carriage \
+            else text.count("\n", previous, offset)
+        previous = offset
+        found.append(line)
+    return found
+
+
 try:  # CPython's symbol-table builder; absent on other implementations
     import _symtable
 except ImportError:  # pragma: no cover

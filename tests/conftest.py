@@ -168,4 +168,3 @@ def _keep_pytests_heap_unfrozen(monkeypatch):
     import raptor_lint.flake8_plugin
 
     monkeypatch.setattr(raptor_lint.flake8_plugin, "FREEZE_LONG_LIVED", False)
-

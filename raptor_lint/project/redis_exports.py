@@ -85,10 +85,6 @@ class RedisExports:
         found = self._modules.find_module(dotted, importer)
         return None if found is None or found == importer_real else found
 
-    def absolute(self, from_path: Path, module: str | None, level: int) -> str:
-        """``ModuleIndex.absolute_module``: the absolute name of ``from <dots>module``."""
-        return self._modules.absolute_module(from_path, module, level)
-
     def summary(self, path: Path, hops: int) -> Summary:
         """``{name: (value kind, function kind)}`` of the module at ``path`` (resolved) as seen
         ``hops`` imports away from the file being linted."""

@@ -43,7 +43,7 @@ from raptor_lint.astwalk import child_fields, children
 from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.source import LINE_BREAK, split_lines
+from raptor_lint.source import lines_at, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -461,21 +461,8 @@ def _state_lines(text: str, module_names: dict[str, int], class_attributes: set[
     if wanted:
         pattern = _ASCII_ATTRIBUTE if text.isascii() else _ATTRIBUTE
         starts = [match.start(1) for match in pattern.finditer(text) if match.group(1) in wanted]
-        lines.update(_lines_at(text, starts))
+        lines.update(lines_at(text, starts))
     return lines
-
-
-def _lines_at(text: str, offsets: list[int]) -> list[int]:
-    """The line numbers of ascending ``offsets`` in ``text``."""
-    found: list[int] = []
-    line, previous = 1, 0
-    carriage = "\r" in text
-    for offset in offsets:
-        line += len(LINE_BREAK.findall(text, previous, offset)) if carriage \
-            else text.count("\n", previous, offset)
-        previous = offset
-        found.append(line)
-    return found
 
 
 def _mentions_state(text: str, module_names: dict[str, int], class_attributes: set[str],
@@ -502,7 +489,7 @@ def _keyword_lines(text: str, word: str, whole: bool = True, starts_line: bool =
         if not whole or _stands_alone(text, start, end, starts_line):
             offsets.append(start)
         start = text.find(word, end)
-    return _lines_at(text, offsets)
+    return lines_at(text, offsets)
 
 
 def _stands_alone(text: str, start: int, end: int, starts_line: bool) -> bool:

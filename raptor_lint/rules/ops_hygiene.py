@@ -32,8 +32,9 @@ from raptor_lint.discovery import MAKEFILE, MARKDOWN, PROCFILE, SHELL, YAML
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.shell import (
-    NEWLINE, Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced, output_streams, parse,
+    Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced, output_streams, parse,
 )
+from raptor_lint.source import split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -114,7 +115,7 @@ class OpsHygieneChecker(Checker):
         return "config:set" in text or "gunicorn" in text
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
-        lines = NEWLINE.split(ctx.text)
+        lines = split_lines(ctx.text)
         findings: list[Finding] = []
         for snippet, fixable, process in _snippets(ctx.kind, ctx.text, lines):
             commands = parse(snippet)

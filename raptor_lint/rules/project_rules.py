@@ -26,8 +26,8 @@ from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.project.layout import is_app_code
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.sql import iter_sql_uses
 from raptor_lint.source import split_lines
+from raptor_lint.sql import iter_sql_uses
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext

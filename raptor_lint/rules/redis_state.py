@@ -503,7 +503,7 @@ class ModuleModel:
     def _relative_qualified(self, binding: _Binding) -> str | None:
         if self.project is None or not isinstance(binding.node, ast.Constant):
             return None
-        module = self.project.get(_exports_index).absolute(self.path, binding.module, binding.level)
+        module = self.project.modules.absolute_module(self.path, binding.module, binding.level)
         return f"{module}.{binding.node.value}" if module else None
 
     def string_value(self, node: ast.AST | None, scope: _Scope) -> str | None:
@@ -785,7 +785,7 @@ class ModuleModel:
         """(summary of the module ``binding`` imports from, the imported name)."""
         if self.project is None or not isinstance(binding.node, ast.Constant):
             return None
-        dotted = self.project.get(_exports_index).absolute(self.path, binding.module, binding.level)
+        dotted = self.project.modules.absolute_module(self.path, binding.module, binding.level)
         exports = self._exports_of(dotted)
         return (exports, binding.node.value) if exports is not None else None
 

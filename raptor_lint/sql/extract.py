@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from raptor_lint.source import lines_at, split_lines
 from raptor_lint.sql.parse import ParsedSql, SqlParseCache
-from raptor_lint.source import LINE_BREAK, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlglot import exp
@@ -553,19 +553,7 @@ def _candidate_lines(text: str) -> list[int]:
         if match:
             words.append(match.group(1))
     positions = sorted({index for word in words for index in _find_all(text, word)})
-    if not positions:
-        return []
-    if "\r" in text:  # ast counts \r\n, \r and \n as line ends
-        starts = [0, *(m.end() for m in LINE_BREAK.finditer(text))]
-        return sorted({bisect.bisect_right(starts, index) for index in positions})
-    lines: list[int] = []
-    line, previous = 1, 0
-    for index in positions:
-        line += text.count("\n", previous, index)
-        previous = index
-        if not lines or lines[-1] != line:
-            lines.append(line)
-    return lines
+    return list(dict.fromkeys(lines_at(text, positions)))  # ascending, each line once
 
 
 def _start(node: ast.AST) -> tuple[int, int]:
