@@ -34,6 +34,13 @@ def split_lines(text: str) -> list[str]:
     return LINE_BREAK.split(text)
 
 
+def column_of(line: str, byte_offset: int) -> int:
+    """The 1-based code-point column of ``ast``'s UTF-8 ``byte_offset`` on ``line``."""
+    if line.isascii():
+        return byte_offset + 1
+    return len(line.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+
+
 def lines_at(text: str, offsets: list[int]) -> list[int]:
     """The 1-based line numbers of the ascending character ``offsets`` in ``text``."""
     found: list[int] = []

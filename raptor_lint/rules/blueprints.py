@@ -32,7 +32,7 @@ from raptor_lint.project.blueprints import (
 )
 from raptor_lint.project.modules import Definition, StringValue
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.source import split_lines
+from raptor_lint.source import column_of, split_lines
 
 RUNBOOK = "Blueprint authoring convention — url_prefix MUST NOT include /api"
 ROUTE_METHODS = frozenset({"route", "get", "post", "put", "patch", "delete"})
@@ -301,8 +301,7 @@ class _FileCheck:
 
     def column(self, line: int, byte_offset: int) -> int:
         """1-based code-point column of a (line, UTF-8 byte offset) position of ``ast``."""
-        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+        return column_of(self.lines[line - 1] if 0 < line <= len(self.lines) else "", byte_offset)
 
     def _span(self, node: ast.AST) -> tuple[int, int, int, int]:
         line, end_line = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]

@@ -43,7 +43,7 @@ from raptor_lint.astwalk import child_fields, children
 from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.source import lines_at, split_lines
+from raptor_lint.source import column_of, lines_at, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -1019,11 +1019,7 @@ class _Analysis:
         """1-based column in code points of the UTF-8 byte ``offset`` on ``line``."""
         if self._lines is None:
             self._lines = split_lines(self.ctx.text)
-        if 0 < line <= len(self._lines):
-            text = self._lines[line - 1]
-            if not text.isascii():
-                return len(text.encode("utf-8")[:offset].decode("utf-8", "ignore")) + 1
-        return offset + 1
+        return column_of(self._lines[line - 1] if 0 < line <= len(self._lines) else "", offset)
 
     def _where(self, node: ast.AST) -> tuple[int, int, int, int]:
         line, offset = node.lineno, node.col_offset

@@ -13,7 +13,6 @@ not round-trippable syntax.
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.project.layout import is_app_code
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.source import split_lines
+from raptor_lint.source import column_of
 from raptor_lint.sql import iter_sql_uses
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -272,20 +271,10 @@ def database_url() -> str:
 
 # --------------------------------------------------------------- ast helpers
 
-@functools.lru_cache(maxsize=16)
-def _physical_lines(text: str) -> list[str]:
-    return split_lines(text)
-
-
 def _column(ctx: "FileContext", line: int, byte_offset: int) -> int:
     """1-based code-point column from ast's UTF-8 byte offset."""
-    lines = _physical_lines(ctx.text)
-    if not 0 < line <= len(lines):
-        return byte_offset + 1
-    text = lines[line - 1]
-    if text.isascii():
-        return byte_offset + 1
-    return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+    lines = ctx.lines
+    return column_of(lines[line - 1] if 0 < line <= len(lines) else "", byte_offset)
 
 
 def _where(ctx: "FileContext", node: ast.AST) -> tuple[int, int, int, int]:

@@ -36,7 +36,7 @@ from raptor_lint.astwalk import child_fields as _child_fields, children, walk
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.source import split_lines
+from raptor_lint.source import column_of, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -867,8 +867,7 @@ class _Analysis:
 
     # ------------------------------------------------------------------ plumbing
     def _col(self, line: int, byte_offset: int) -> int:
-        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+        return column_of(self.lines[line - 1] if 0 < line <= len(self.lines) else "", byte_offset)
 
     def _pos(self, node: ast.AST) -> tuple[int, int, int, int]:
         end_line = node.end_lineno or node.lineno

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from raptor_lint.source import lines_at, split_lines
+from raptor_lint.source import column_of, lines_at, split_lines
 from raptor_lint.sql.parse import ParsedSql, SqlParseCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -228,10 +228,7 @@ class SqlFile:
 
     def _column(self, lineno: int, col_offset: int) -> int:
         """ast's UTF-8 byte offset -> 1-based code-point column."""
-        line = self._line(lineno)
-        if line.isascii():
-            return col_offset + 1
-        return len(line.encode("utf-8")[:col_offset].decode("utf-8", errors="ignore")) + 1
+        return column_of(self._line(lineno), col_offset)
 
     def position(self, node: ast.AST) -> tuple[int, int, int, int]:
         line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
