@@ -52,6 +52,11 @@ FRESH = SERVICE.format(prefix="/reports")
 # bindings, from the caller's tree (ModuleIndex's override), not only literals.
 STALE_CONSTANT = STALE.replace('url_prefix="/api/reports"', "url_prefix=PREFIX").replace(
     "bp = Blueprint", 'PREFIX = "/api/reports"\nbp = Blueprint')
+# The same with the prefix an instance attribute: only astroid settles it (its build of the
+# module is cached too).
+STALE_INSTANCE = STALE.replace('url_prefix="/api/reports"', "url_prefix=conf.prefix").replace(
+    "bp = Blueprint", 'class _Conf:\n    def __init__(self):\n        self.prefix = "/api/reports"\n\n\n'
+    'conf = _Conf()\nbp = Blueprint')
 
 
 def test_cancelled_lint_runs_no_further_family(tmp_path: Path) -> None:
@@ -143,6 +148,11 @@ def test_an_engine_linting_many_files_keeps_no_earlier_files_tree(tmp_path: Path
     files = [(tmp_path / f"svc_{number}.py", STALE_CONSTANT) for number in range(4)]
     freed = _trees_freed_after_linting(Engine(Config(root=tmp_path)), files)
     assert freed[:-1] == [True, True, True]  # the last file's may stay until the next
+    # Through astroid: its build of each file (which holds that file's module) is not kept.
+    engine = Engine(Config(root=tmp_path))
+    files = [(tmp_path / f"conf_{number}.py", STALE_INSTANCE) for number in range(4)]
+    assert _trees_freed_after_linting(engine, files)[:-1] == [True, True, True]
+    assert engine.project.modules._astroid_inferences >= 4
 
 
 def _trees_freed_after_linting(engine: Engine, files: list[tuple[Path, str]]) -> list[bool]:
