@@ -16,7 +16,9 @@
   document's path like the CLI does, reused across documents.  Saving a file
   or a watched-file event drops the root's project facts (migrations, runbook,
   other modules may have changed); a change to pyproject.toml / setup.cfg also
-  reloads its configuration.  Open documents of that root are re-checked.
+  reloads its configuration.  Open documents of that root are re-checked.  Without a
+  save, module look-ups still see a module created or removed within a second
+  (``ModuleIndex._listing``).
 * Code actions: the rule's fix, and "suppress with ``# noqa: CODE``".
 """
 
