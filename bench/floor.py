@@ -12,11 +12,14 @@ raptor-lint run:
 * ``syntax check``: CPython's cheapest pass that accepts exactly the grammar
   (``_symtable.symtable``: the parser without the Python ``ast`` objects, which is what
   raptor-lint runs on a file no family wants);
-* ``ast.parse``: the tree the rule families read;
+* ``ast.parse``: the tree the rule families read, for every file;
+* raptor-lint's gate: ``ast.parse`` where a family's pre-filter passes, the syntax check
+  elsewhere (what a cold run parses before any rule runs; in raptor-lint's bench
+  environment, the others in this interpreter);
 
 and Ruff's default rules (``--isolated --no-cache``, concise output), as in ``make
 bench``.  Knobs: ``BENCH_REPEAT`` (rounds, default 3), ``BENCH_CORPUS``, ``BENCH_CACHE``.
-Standard library only; not part of ``make test``.
+Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ sys.path.insert(0, sys.argv[4])
 from run import python_files
 
 files = sorted(python_files(root), key=lambda path: -os.path.getsize(path))
+wanted = None
+if mode == "gate":  # raptor-lint's own gate: a tree where a family's pre-filter passes
+    from pathlib import Path
+    from raptor_lint.config import load_config
+    from raptor_lint.engine import Engine, _passes
+    from raptor_lint.source import decode_python
+
+    checkers = [c for c in Engine(load_config(Path(root))).checkers if "python" in c.file_kinds]
+    wanted = lambda text: any(_passes(checker, text) for checker in checkers)
 
 
 def work(paths):
@@ -52,7 +64,13 @@ def work(paths):
         if mode == "read":
             continue
         try:
-            if mode == "symtable":
+            if wanted is not None:
+                text = decode_python(data)
+                if wanted(text):
+                    compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+                else:
+                    _symtable.symtable(text, path, "exec")
+            elif mode == "symtable":
                 _symtable.symtable(data, path, "exec")
             else:
                 compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -84,6 +102,9 @@ def main() -> int:
         "read": ("read every file", [*probe, "read", str(corpus), str(jobs), here]),
         "symtable": ("syntax check (E999 floor)", [*probe, "symtable", str(corpus), str(jobs), here]),
         "parse": ("ast.parse", [*probe, "parse", str(corpus), str(jobs), here]),
+        # In raptor-lint's environment: its pre-filters decide, as in a cold run.
+        "gate": ("raptor-lint's gate (ast.parse where a pre-filter passes, else the syntax check)",
+                 [str(bench.prepare_rpt_env() / "python"), "-c", PROBE, "gate", str(corpus), str(jobs), here]),
         "ruff": ("ruff default rules (concise)",
                  [str(peers / "ruff"), "check", "--isolated", "--no-cache", "--exit-zero",
                   "--output-format", "concise", "."]),
@@ -109,8 +130,10 @@ def main() -> int:
         wall = statistics.median(walls[key])
         print(f"| {label} | {wall:.2f} | {wall / ruff:.2f} | {statistics.median(cpus[key]):.2f} |")
     floor = statistics.median(walls["symtable"]) / ruff
-    print(f"\nSyntax-checking every file (what E999 needs, before any rule runs) is {floor:.2f}× Ruff's "
-          "whole run on this machine.")
+    gate = statistics.median(walls["gate"]) / ruff
+    print(f"\nBefore any rule runs: syntax-checking every file (what E999 needs) is {floor:.2f}× Ruff's "
+          f"whole run on this machine, and raptor-lint's gate (trees for the files the rule families "
+          f"read) {gate:.2f}×.")
     return 0
 
 

@@ -20,7 +20,7 @@ def _probe() -> str:
     return module.PROBE
 
 
-@pytest.mark.parametrize("mode, failures", [("read", 0), ("symtable", 1), ("parse", 1)])
+@pytest.mark.parametrize("mode, failures", [("read", 0), ("symtable", 1), ("parse", 1), ("gate", 1)])
 @pytest.mark.parametrize("processes", [1, 2])
 def test_probe_counts_files_and_syntax_errors(tmp_path: Path, mode: str, failures: int, processes: int) -> None:
     (tmp_path / "pkg").mkdir()
