@@ -20,7 +20,7 @@ from raptor_lint.config import Config
 from raptor_lint.engine import Engine
 from raptor_lint.findings import Edit, Finding
 from raptor_lint.project import ProjectIndex
-from raptor_lint.project.blueprints import blueprint_registry
+from raptor_lint.rules.blueprints.registry import blueprint_registry
 from raptor_lint.rules.blueprints import BlueprintChecker
 
 FIXTURE = FIXTURES / "blueprints"

@@ -517,7 +517,7 @@ def test_columns_are_code_points_and_defs_point_at_their_name(tmp_path: Path) ->
 
 def test_cross_module_index_is_built_once_and_parses_only_candidate_files(tmp_path: Path,
                                                                           monkeypatch) -> None:
-    from raptor_lint.project import fork_calls
+    from raptor_lint.rules.fork_safety import callers as fork_calls
 
     files = {
         "pyproject.toml": "[tool.raptor-lint]\nselect = ['RPT1']\n",
@@ -565,7 +565,7 @@ def test_word_index_from_the_runs_file_list_equals_a_walk_of_the_project(tmp_pat
     from raptor_lint.config import load_config
     from raptor_lint.discovery import iter_files
     from raptor_lint.project import ProjectIndex
-    from raptor_lint.project.fork_calls import ForkCalls
+    from raptor_lint.rules.fork_safety.callers import ForkCalls
 
     _write(tmp_path, {
         "pyproject.toml": "[tool.raptor-lint]\nexclude = ['vendored']\n",
@@ -593,7 +593,7 @@ def test_the_run_long_index_leaves_the_cyclic_collectors_generations(tmp_path: P
 
     from raptor_lint.config import load_config
     from raptor_lint.project import ProjectIndex
-    from raptor_lint.project.fork_calls import ForkCalls
+    from raptor_lint.rules.fork_safety.callers import ForkCalls
 
     _write(tmp_path, {
         "pyproject.toml": "[tool.raptor-lint]\n",

@@ -146,7 +146,7 @@ def test_the_fork_safety_warm_up_builds_the_word_index_and_small_runs_skip_it(tm
     from raptor_lint import parallel
     from raptor_lint.config import Config
     from raptor_lint.engine import Engine
-    from raptor_lint.project.fork_calls import build_fork_calls
+    from raptor_lint.rules.fork_safety.callers import build_fork_calls
     from raptor_lint.rules.fork_safety import ForkSafetyChecker
 
     for number in range(3):

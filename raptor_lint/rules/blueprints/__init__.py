@@ -9,7 +9,7 @@ starts with ``/api/`` ends up at ``/api/<prefix>/api/…``.
 Values are resolved statically (literals, module constants, constants imported
 from other modules of the project, f-strings and ``+`` whose head resolves).
 A blueprint the project index shows registered only outside the core loop is
-not reported (see ``raptor_lint.project.blueprints``).
+not reported (see ``raptor_lint.rules.blueprints.registry``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 from raptor_lint.astwalk import walk
 from raptor_lint.context import FileContext
 from raptor_lint.findings import Edit, Finding, Fix
-from raptor_lint.project.blueprints import (
+from raptor_lint.rules.blueprints.registry import (
     blueprint_class_names,
     blueprint_definition,
     blueprint_registry,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields as _child_fields, children, walk
 from raptor_lint.findings import Edit, Fix
-from raptor_lint.project.redis_exports import MAX_HOPS, RedisExports, Summary
+from raptor_lint.rules.redis_state.exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.source import column_of, split_lines
 
@@ -249,7 +249,7 @@ class RedisStateChecker(Checker):
 
 
 def _exports_index(project: "ProjectIndex") -> RedisExports:
-    """The run's export summaries (``raptor_lint.project.redis_exports``)."""
+    """The run's export summaries (``raptor_lint.rules.redis_state.exports``)."""
     return RedisExports(project, lambda tree, path, hops: _summarise(tree, path, project, hops))
 
 

@@ -26,7 +26,7 @@ A cheap gate skips files where no finding is possible; otherwise one iterative p
 records parents, execution units and scopes, and names are resolved the way Python's
 symbol table does (function locals, ``global``/``nonlocal``, class bodies that do not
 enclose their methods, comprehension scopes).  Callers in other modules come from
-``raptor_lint.project.fork_calls`` (one index per run), asked only for files that have
+``raptor_lint.rules.fork_safety.callers`` (one index per run), asked only for files that have
 findings.
 """
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields, children
-from raptor_lint.project.fork_calls import _ASCII_ATTRIBUTE, _ATTRIBUTE
+from raptor_lint.rules.fork_safety.callers import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.source import column_of, lines_at, split_lines
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
     from raptor_lint.project import ProjectIndex
-    from raptor_lint.project.fork_calls import Use
+    from raptor_lint.rules.fork_safety.callers import Use
 
 RUNBOOK = "gunicorn --preload + module-level mutable state — Raxx policy"
 
@@ -315,7 +315,7 @@ class ForkSafetyChecker(Checker):
     def before_workers(self, project: "ProjectIndex") -> None:
         # A large run nearly always has a finding whose callers must be looked up in
         # other modules: index the project once here rather than once per worker.
-        from raptor_lint.project.fork_calls import build_fork_calls
+        from raptor_lint.rules.fork_safety.callers import build_fork_calls
 
         project.get(build_fork_calls).warm()
 
@@ -1161,7 +1161,7 @@ class _Analysis:
         """Decide which functions run before the fork (``self.before``).
 
         ``external`` adds the uses other project modules make of this file's functions
-        (keyed ``name`` or ``Class.method``), see raptor_lint.project.fork_calls."""
+        (keyed ``name`` or ``Class.method``), see raptor_lint.rules.fork_safety.callers."""
         external = external or {}
         external_name: dict[ast.AST, str] = {}
         fixed: set[ast.AST] = set()  # the app factory, class-creation hooks
@@ -1430,7 +1430,7 @@ class _Analysis:
         self.check_class_attributes()
 
     def _external_uses(self) -> "dict[str, list[Use]]":
-        from raptor_lint.project.fork_calls import build_fork_calls
+        from raptor_lint.rules.fork_safety.callers import build_fork_calls
 
         names = self._names_that_decide_findings()
         if self.ctx.project is None or not names:
@@ -1447,7 +1447,7 @@ class _Analysis:
         value here, called from code that runs after the fork, an opaque decorator):
         they are found by deciding once with every external name given a use that runs
         before the fork — an upper bound of what any answer can move before it."""
-        from raptor_lint.project.fork_calls import Use
+        from raptor_lint.rules.fork_safety.callers import Use
 
         units: set[ast.AST] = set()
         frontier = list(self.finding_units)
