@@ -1,22 +1,18 @@
-"""What a rule family sees of one file: text, trees (parsed once, lazily), config, project."""
+"""What a rule family sees of one file: its text, its `ast` tree (parsed once), config, project."""
 
 from __future__ import annotations
 
 import ast
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from raptor_lint.config import Config
 from raptor_lint.findings import Finding, Fix
-from raptor_lint.source import split_lines
+from raptor_lint.source import column_of, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
-    import libcst as cst
-    from libcst.metadata import MetadataWrapper
-
     from raptor_lint.project import ProjectIndex
-    from raptor_lint.source import Nesting
 
 
 class FileContext:
@@ -74,58 +70,22 @@ class FileContext:
             "migrations" in parts or "alembic" in parts
         )
 
-    # -------------------------------------------------------------- libcst
-    @functools.cached_property
-    def cst_nesting(self) -> "Nesting":
-        """How deep the libcst tree would nest (see ``raptor_lint.source.cst_nesting``)."""
-        from raptor_lint.source import Nesting, cst_nesting
-
-        return cst_nesting(self.ast_tree, self.text) if self.ast_tree is not None else Nesting(0, 1, "")
-
-    @functools.cached_property
-    def module(self) -> "cst.Module":
-        # Guarded: raises CSTUnavailable / NeedsDeepStack instead of letting a
-        # pathological tree crash the process (the engine handles both).
-        from raptor_lint.source import parse_cst
-
-        return parse_cst(self.text, self.cst_nesting)
-
-    @functools.cached_property
-    def wrapper(self) -> "MetadataWrapper":
-        from libcst.metadata import MetadataWrapper
-
-        # unsafe_skip_copy: the tree is never mutated, and the deep copy costs more than the parse.
-        return MetadataWrapper(self.module, unsafe_skip_copy=True)
-
-    def metadata(self, provider: Any) -> Any:
-        """Resolve one metadata provider (cached by libcst for this wrapper)."""
-        return self.wrapper.resolve(provider)
-
-    def position(self, node: "cst.CSTNode") -> tuple[int, int, int, int]:
-        """(line, column, end_line, end_column), 1-based columns."""
-        from libcst.metadata import PositionProvider
-
-        code_range = self.metadata(PositionProvider)[node]
-        return (
-            code_range.start.line,
-            code_range.start.column + 1,
-            code_range.end.line,
-            code_range.end.column + 1,
-        )
-
     # ------------------------------------------------------------ findings
     def finding(
         self,
         code: str,
-        where: "cst.CSTNode | tuple[int, int] | tuple[int, int, int, int]",
+        where: "ast.AST | tuple[int, int] | tuple[int, int, int, int]",
         message: str,
         fix: Fix | None = None,
     ) -> Finding:
+        """A finding at ``where``: ``(line, column)`` or ``(line, column, end_line, end_column)``
+        (1-based code-point columns), or a node of ``ast_tree`` (its UTF-8 byte offsets
+        converted to code-point columns)."""
         if isinstance(where, tuple):
             line, column = where[0], where[1]
             end_line, end_column = (where[2], where[3]) if len(where) == 4 else (line, column)
         else:
-            line, column, end_line, end_column = self.position(where)
+            line, column, end_line, end_column = self._span(where)
         return Finding(
             path=self.display_path,
             line=line,
@@ -136,3 +96,16 @@ class FileContext:
             end_column=end_column,
             fix=fix,
         )
+
+    def _span(self, node: ast.AST) -> tuple[int, int, int, int]:
+        """``node``'s (line, column, end_line, end_column), 1-based code-point columns."""
+        line: int = getattr(node, "lineno")
+        end_line: int = getattr(node, "end_lineno", None) or line
+        end_offset = getattr(node, "end_col_offset", None)
+        column = column_of(self._line(line), getattr(node, "col_offset"))
+        end_column = column if end_offset is None else column_of(self._line(end_line), end_offset)
+        return line, column, end_line, end_column
+
+    def _line(self, number: int) -> str:
+        lines = self.lines
+        return lines[number - 1] if 0 < number <= len(lines) else ""
