@@ -12,6 +12,7 @@ from raptor_lint.findings import Finding, Fix
 from raptor_lint.source import column_of, split_lines
 
 if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.semantic import SemanticModel
     from raptor_lint.project import ProjectIndex
 
 
@@ -45,6 +46,23 @@ class FileContext:
         if lines[-1] == "":
             lines.pop()
         return lines
+
+    @functools.cached_property
+    def semantic(self) -> "SemanticModel":
+        """The file's semantic model (scopes, bindings, qualified names, positions), built
+        the first time a family asks and shared by every family after it.  Python files
+        with a tree only: the engine hands families a tree for every Python file it lints."""
+        from raptor_lint.semantic import SemanticModel
+
+        if self.ast_tree is None:
+            raise ValueError("no ast tree: the semantic model is for Python files")
+        def package() -> list[str]:
+            try:
+                return self.project.modules.package(self.path) if self.project is not None else []
+            except (OSError, ValueError, RuntimeError):
+                return []
+
+        return SemanticModel(self.ast_tree, self.text, package)
 
     @functools.cached_property
     def relpath(self) -> str:
