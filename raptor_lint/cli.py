@@ -25,8 +25,10 @@ def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
     items = [item for item in value.replace(",", " ").split() if item]
     if not items and option == "--select":
         _fail("--select: no rule codes given (to check nothing, do not run raptor-lint)")
+    from raptor_lint.registry import known_code_prefix
+
     try:
-        return tuple(validate_code(item, f"{option}") for item in items)
+        return tuple(validate_code(item, option, known_code_prefix) for item in items)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -138,17 +140,20 @@ def _collect_garbage_rarely() -> None:
 def _projects(paths: list[Path], stdin_filename: str | None, config_file: Path | None):
     """(config, paths) per project: paths grouped by the project root discovered for each."""
     from raptor_lint.config import find_project_root
+    from raptor_lint.registry import known_code_prefix
 
     if config_file is not None:
-        return [(load_config(config_file=config_file), paths)]
+        return [(load_config(config_file=config_file, known_code=known_code_prefix), paths)]
     if paths == [Path("-")]:
         # A buffer not yet saved has no file, but its name still says which project it belongs to.
-        return [(load_config(start=Path(stdin_filename) if stdin_filename else Path.cwd()), paths)]
+        start = Path(stdin_filename) if stdin_filename else Path.cwd()
+        return [(load_config(start=start, known_code=known_code_prefix), paths)]
     groups: dict[Path, list[Path]] = {}
     for path in paths:
         root = find_project_root(path if path.exists() else Path.cwd())
         groups.setdefault(root, []).append(path)
-    return [(load_config(start=root), group) for root, group in groups.items()]
+    return [(load_config(start=root, known_code=known_code_prefix), group)
+            for root, group in groups.items()]
 
 
 @main.command()

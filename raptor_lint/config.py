@@ -4,6 +4,12 @@ Sources, lowest precedence first: defaults, ``[tool.raptor-lint]`` in
 pyproject.toml or ``[raptor-lint]`` in setup.cfg, then CLI flags / flake8
 options.  Every problem is a ``ConfigError`` whose text is one line naming the
 file and the key, so the CLI can print it and exit 2.
+
+Which rule codes exist is the registry's knowledge, and the registry imports every
+rule family (which import this module): so this module never imports it.  A caller
+that wants codes checked against the rules passes ``known_code`` (the adapters pass
+``raptor_lint.registry.known_code_prefix``); without it only a code's spelling is
+checked.
 """
 
 from __future__ import annotations
@@ -14,14 +20,19 @@ import fnmatch
 import functools
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-try:  # Python 3.11+
+from raptor_lint.findings import ALWAYS_REPORTED
+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    # mypy checks this branch (python_version = 3.10) in a venv that may be 3.11+, where
+    # tomli (a 3.10-only dependency) is not installed: then there is nothing to check it against.
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".bzr", "_darcs", ".venv", "venv", ".env", "env",
@@ -33,6 +44,9 @@ DEFAULT_MIGRATIONS_DIRS = ("migrations/versions", "alembic/versions")
 DEFAULT_RUNBOOK = "docs/ops/runbook.md"
 DEFAULT_CONFIG_MANIFEST = "docs/ops/required-config-vars.yaml"
 CODE_PATTERN = re.compile(r"^[A-Z]{1,3}[0-9]{0,3}$")
+
+# Whether a code prefix selects at least one rule (``registry.known_code_prefix``).
+KnownCode = Callable[[str], bool]
 
 
 class ConfigError(Exception):
@@ -62,8 +76,6 @@ class Config:
 
     # ---- code selection (flake8 semantics: the longest matching prefix wins)
     def is_selected(self, code: str) -> bool:
-        from raptor_lint.registry import ALWAYS_REPORTED
-
         if code in ALWAYS_REPORTED:
             return True
         return _decide(code, self.select, self.ignore)
@@ -197,8 +209,12 @@ def find_project_root(start: Path) -> Path:
     return directory
 
 
-def load_config(start: Path | None = None, config_file: Path | None = None) -> Config:
-    """Discover (or read ``config_file``) and validate the configuration."""
+def load_config(start: Path | None = None, config_file: Path | None = None, *,
+                known_code: KnownCode | None = None) -> Config:
+    """Discover (or read ``config_file``) and validate the configuration.
+
+    ``known_code`` tells whether a code in ``select``, ``ignore`` or
+    ``per-file-ignores`` names a rule; without it only the codes' spelling is checked."""
     if config_file is not None:
         config_file = Path(config_file)
         if config_file.is_dir():
@@ -210,14 +226,14 @@ def load_config(start: Path | None = None, config_file: Path | None = None) -> C
         if table is None:
             section = "[tool.raptor-lint]" if config_file.name.endswith(".toml") else "[raptor-lint]"
             raise ConfigError(f"{config_file}: no {section} section")
-        return _build(root, config_file, table)
+        return _build(root, config_file, table, known_code)
     root = find_project_root(start or Path.cwd())
     for name in ("pyproject.toml", "setup.cfg"):
         path = root / name
         if path.is_file():
             table = _read_table(path)
             if table is not None:
-                return _build(root, path, table)
+                return _build(root, path, table, known_code)
     return Config(root=root)
 
 
@@ -249,7 +265,7 @@ def _read_table(path: Path) -> dict[str, Any] | None:
     return {key: value for key, value in parser.items("raptor-lint")}
 
 
-def _build(root: Path, source: Path, table: Mapping[str, Any]) -> Config:
+def _build(root: Path, source: Path, table: Mapping[str, Any], known_code: KnownCode | None) -> Config:
     values: dict[str, Any] = {}
     section = "[tool.raptor-lint]" if source.suffix == ".toml" else "[raptor-lint]"
     for raw_key, value in table.items():
@@ -258,18 +274,18 @@ def _build(root: Path, source: Path, table: Mapping[str, Any]) -> Config:
         if key not in KNOWN_KEYS:
             known = ", ".join(sorted(KNOWN_KEYS))
             raise ConfigError(f"{where}: unknown key (known keys: {known})")
-        values.update(_convert(key, value, where))
+        values.update(_convert(key, value, where, known_code))
     return Config(root=root, source=source, **values)
 
 
-def _convert(key: str, value: Any, where: str) -> dict[str, Any]:
+def _convert(key: str, value: Any, where: str, known_code: KnownCode | None) -> dict[str, Any]:
     attr = key.replace("-", "_")
     if key in LIST_KEYS:
         items = _as_list(value, where)
         if key == "select" and not items:
             raise ConfigError(f"{where}: selects no rule (remove the key to select every rule)")
         if key in {"select", "ignore"}:
-            items = [validate_code(item, where) for item in items]
+            items = [validate_code(item, where, known_code) for item in items]
         if key == "core-blueprints" or key == "app-factory":
             for item in items:
                 if not item.isidentifier():
@@ -284,7 +300,7 @@ def _convert(key: str, value: Any, where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: expected a URL path like '/api', got {value!r}")
         return {attr: value.strip()}
     if key == "per-file-ignores":
-        return {attr: parse_per_file_ignores(value, where)}
+        return {attr: parse_per_file_ignores(value, where, known_code)}
     raise AssertionError(key)  # pragma: no cover
 
 
@@ -296,22 +312,23 @@ def _as_list(value: Any, where: str) -> list[str]:
     raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
 
 
-def validate_code(item: str, where: str) -> str:
-    from raptor_lint.registry import known_code_prefix
-
+def validate_code(item: str, where: str, known_code: KnownCode | None = None) -> str:
+    """``item`` as a code prefix (upper case), or a ``ConfigError`` naming ``where``:
+    a code is spelled like ``RPT1`` and, when ``known_code`` is given, selects a rule."""
     code = item.strip().upper()
-    if not CODE_PATTERN.match(code) or not known_code_prefix(code):
+    if not CODE_PATTERN.match(code) or (known_code is not None and not known_code(code)):
         raise ConfigError(f"{where}: unknown rule code {item!r} (see `raptor-lint rules`)")
     return code
 
 
-def parse_per_file_ignores(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def parse_per_file_ignores(value: Any, where: str, known_code: KnownCode | None = None,
+                           ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Accept a TOML table ``{glob = [codes]}`` or flake8's ``glob:CODE,CODE`` lines."""
     pairs: list[tuple[str, tuple[str, ...]]] = []
     if isinstance(value, dict):
         for pattern, codes in value.items():
             items = _as_list(codes, where)
-            pairs.append((pattern, tuple(validate_code(c, where) for c in items)))
+            pairs.append((pattern, tuple(validate_code(c, where, known_code) for c in items)))
         return tuple(pairs)
     if isinstance(value, str):
         for chunk in re.split(r"\n|\s(?=[^\s:,]+:)", value):
@@ -322,7 +339,7 @@ def parse_per_file_ignores(value: Any, where: str) -> tuple[tuple[str, tuple[str
                 raise ConfigError(f"{where}: expected 'glob:CODE,...', got {chunk!r}")
             pattern, codes = chunk.split(":", 1)
             items = _as_list(codes, where)
-            pairs.append((pattern.strip(), tuple(validate_code(c, where) for c in items)))
+            pairs.append((pattern.strip(), tuple(validate_code(c, where, known_code) for c in items)))
         return tuple(pairs)
     raise ConfigError(f"{where}: expected a table of glob = [codes], got {value!r}")
 

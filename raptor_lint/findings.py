@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 SYNTAX_ERROR = "E999"
 IO_ERROR = "E902"
 INTERNAL_ERROR = "RPT000"
+# Codes every run may report whatever is selected: they describe the run, not the code.
+ALWAYS_REPORTED = (SYNTAX_ERROR, IO_ERROR, INTERNAL_ERROR)
 
 
 @dataclass(frozen=True, order=True)

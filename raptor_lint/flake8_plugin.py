@@ -168,8 +168,9 @@ def _cached_root(directory: str) -> Path:
 def _engine_for(root: Path, overrides: tuple[tuple[str, Any], ...]):
     from raptor_lint.config import load_config
     from raptor_lint.engine import Engine
+    from raptor_lint.registry import known_code_prefix
 
-    config = load_config(start=root)
+    config = load_config(start=root, known_code=known_code_prefix)
     # flake8 does selection, noqa and per-file-ignores itself (and honours --disable-noqa).
     config = config.replace(select=("RPT",), ignore=(), per_file_ignores=(), apply_noqa=False,
                             **dict(overrides))

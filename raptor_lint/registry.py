@@ -6,11 +6,8 @@ import functools
 import importlib
 import pkgutil
 
-from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR
+from raptor_lint.findings import ALWAYS_REPORTED as ALWAYS_REPORTED  # re-exported
 from raptor_lint.rules.base import Checker, Rule
-
-# Codes every run may report whatever is selected: they describe the run, not the code.
-ALWAYS_REPORTED = (SYNTAX_ERROR, IO_ERROR, INTERNAL_ERROR)
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,7 +50,9 @@ def family_of(code: str) -> str:
 
 
 def known_code_prefix(prefix: str) -> bool:
-    """True when ``prefix`` selects at least one code (flake8 prefix semantics)."""
+    """True when ``prefix`` selects at least one code (flake8 prefix semantics).
+
+    The ``known_code`` check that ``raptor_lint.config`` takes as a parameter."""
     prefix = prefix.strip().upper()
     return bool(prefix) and any(
         code.startswith(prefix) for code in (*all_rules(), *ALWAYS_REPORTED)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import subprocess
+import sys
+
 import pytest
 
 from raptor_lint.config import Config, ConfigError, find_project_root, load_config
+from raptor_lint.registry import known_code_prefix
 
 
 def write(path: Path, text: str) -> Path:
@@ -56,10 +60,33 @@ def test_pyproject_without_section_gives_defaults_rooted_there(tmp_path: Path) -
 def test_bad_values_are_one_line_errors_naming_file_and_key(tmp_path: Path, body: str, fragment: str) -> None:
     path = write(tmp_path / "pyproject.toml", f"[tool.raptor-lint]\n{body}\n")
     with pytest.raises(ConfigError) as info:
-        load_config(start=tmp_path)
+        load_config(start=tmp_path, known_code=known_code_prefix)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(str(path)) and fragment in message
+
+
+def test_without_known_code_only_the_spelling_of_codes_is_checked(tmp_path: Path) -> None:
+    # config does not know the rules (the registry does): a caller that passes no
+    # ``known_code`` still gets badly spelled codes rejected, with file and key.
+    path = write(tmp_path / "pyproject.toml", "[tool.raptor-lint]\nselect = ['RPT999']\n")
+    assert load_config(start=tmp_path).select == ("RPT999",)
+    write(path, "[tool.raptor-lint]\nper-file-ignores = { 'tests/*' = ['RPT-1'] }\n")
+    with pytest.raises(ConfigError, match=r"pyproject.toml: .* key 'per-file-ignores': unknown rule code 'RPT-1'"):
+        load_config(start=tmp_path)
+    with pytest.raises(ConfigError, match=r"key 'per-file-ignores': unknown rule code 'RPT999'"):
+        write(path, "[tool.raptor-lint]\nper-file-ignores = 'tests/*:RPT999'\n")
+        load_config(start=tmp_path, known_code=known_code_prefix)
+
+
+def test_config_does_not_import_the_registry_or_the_rules() -> None:
+    # The rule families import config (through context): config importing the registry,
+    # which imports every family, would be a cycle.
+    probe = ("import sys, raptor_lint.config\n"
+             "print(sorted(m for m in sys.modules if m == 'raptor_lint.registry'"
+             " or m.startswith('raptor_lint.rules')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:

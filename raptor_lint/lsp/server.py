@@ -47,6 +47,7 @@ from raptor_lint.engine import MAX_FILE_CHARS, Cancelled, Engine
 from raptor_lint.findings import Finding
 from raptor_lint.lsp import convert
 from raptor_lint.lsp.reparse import reparse
+from raptor_lint.registry import known_code_prefix
 from raptor_lint.source import SourceError, parse_python, split_lines
 
 log = logging.getLogger(__name__)
@@ -359,7 +360,7 @@ class RaptorLanguageServer(LanguageServer):
 
 def _load_root(path: Path) -> RootState:
     try:
-        config = load_config(start=path)
+        config = load_config(start=path, known_code=known_code_prefix)
         engine = Engine(config)
         # As `check` does: families build the facts that can fail on configuration (a
         # configured runbook that is missing...) up front, so that is one clear error.
