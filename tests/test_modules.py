@@ -200,25 +200,17 @@ def test_in_memory_tree_wins_over_the_file_on_disk(project: Path) -> None:
         "/api/internal/edited", True)
 
 
-def test_value_of_a_libcst_node(project: Path) -> None:
-    import libcst
-
+def test_value_of_a_node_of_the_file_being_linted(project: Path) -> None:
     path = project / "pkg/sub/view.py"
     text = "from .. import settings\n\ndef f():\n    prefix = settings.INTERNAL\n    return (  prefix  )\n"
     config = Config(root=project)
+    tree = ast.parse(text)
     ctx = FileContext(path=path, display_path="view.py", kind="python", text=text, config=config,
-                      project=ProjectIndex(config), ast_tree=ast.parse(text))
-    names = []
-
-    class Collect(libcst.CSTVisitor):
-        def visit_Name(self, node: libcst.Name) -> None:
-            if node.value == "prefix":
-                names.append(node)
-
-    ctx.module.visit(Collect())
+                      project=ProjectIndex(config), ast_tree=tree)
+    names = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "prefix"]
     assert len(names) == 2
     modules = ctx.project.modules
-    assert text_of(modules.value_of(ctx, names[-1])) == ("/api/internal", True)
+    assert text_of(modules.value_of_ast(ctx, names[-1])) == ("/api/internal", True)
 
 
 def test_astroid_is_bounded_to_project_modules(project: Path, monkeypatch) -> None:

@@ -22,13 +22,9 @@ Public API (``ctx.project.modules`` is the run's shared ``ModuleIndex``):
     ``ctx.ast_tree`` / ``ctx.text``).  Names are looked up like Python does:
     enclosing function scopes first (a local bound by straight-line
     assignments / ``+=``; parameters are unknown), then the module.
-``value_of(ctx, node, placeholder=None)``
-    Convenience for libcst rules: the value of a libcst expression (Name,
-    Attribute, string, f-string, ``+`` …) of the file being linted.
 ``value_of_ast(ctx, node, placeholder=None)``
-    The same for a node of ``ctx.ast_tree``.
-``ast_node_for(ctx, node)``
-    The ``ctx.ast_tree`` expression with exactly the span of a libcst node.
+    The value of an expression (Name, Attribute, string, f-string, ``+`` …) of
+    ``ctx.ast_tree``, the file being linted.
 ``resolve(expr, path, *, tree=None, text=None) -> Definition | None``
     Where a Name / Attribute (``m.CONST``, ``pkg.mod.CONST``,
     ``Settings.PREFIX``) is finally bound, following imports, ``__init__``
@@ -67,7 +63,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from raptor_lint.astwalk import walk
-from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python, split_lines
+from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -84,7 +80,6 @@ MODULE_CACHE_SIZE = 128
 # How long a directory listing is used before its mtime is checked again (see
 # ``ModuleIndex._listing``).
 LISTING_TRUST_SECONDS = 1.0
-_SPANS_ATTRIBUTE = "_raptor_lint_expression_spans"
 
 
 def absolute_name(package: list[str], module: str | None, level: int) -> str:
@@ -730,38 +725,6 @@ class ModuleIndex:
         if ctx.ast_tree is None:
             return None
         return self.evaluate(node, ctx.path, placeholder, tree=ctx.ast_tree, text=ctx.text)
-
-    def value_of(self, ctx: "FileContext", node: Any, placeholder: str | None = None) -> StringValue | None:
-        """Value of a libcst expression of the file being linted (Name, Attribute, literals …)."""
-        found = self.ast_node_for(ctx, node)
-        return self.value_of_ast(ctx, found, placeholder) if found is not None else None
-
-    def ast_node_for(self, ctx: "FileContext", node: Any) -> ast.AST | None:
-        """The ``ctx.ast_tree`` expression spanning exactly the libcst ``node`` (or None)."""
-        tree = ctx.ast_tree
-        if tree is None:
-            return None
-        try:
-            line, column, end_line, end_column = ctx.position(node)
-        except (KeyError, ValueError):
-            return None
-        lines = split_lines(ctx.text)
-
-        def byte_col(number: int, col: int) -> int:
-            text = lines[number - 1] if 0 < number <= len(lines) else ""
-            return len(text[: col - 1].encode("utf-8"))
-
-        key = (line, byte_col(line, column), end_line, byte_col(end_line, end_column))
-        spans = tree.__dict__.get(_SPANS_ATTRIBUTE)
-        if spans is None:
-            # Kept on the tree, not in an index of trees: a long-lived process (the
-            # language server) must not keep old buffers' trees alive.
-            spans = {}
-            for sub in walk(tree):  # breadth first: the outermost node of a span wins
-                if isinstance(sub, ast.expr):
-                    spans.setdefault((*_pos(sub), *_end(sub)), sub)
-            setattr(tree, _SPANS_ATTRIBUTE, spans)
-        return spans.get(key)
 
     # ------------------------------------------------------------ resolution
     def _lookup_module(self, module: _Module, name: str, walk: _Walk,
