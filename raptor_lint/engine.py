@@ -25,14 +25,14 @@ from raptor_lint.project import ProjectIndex
 from raptor_lint.registry import checker_classes
 from raptor_lint.rules.base import Checker
 from raptor_lint.source import (
-    CST_DEEP, CSTUnavailable, DeepStackUnavailable, NeedsDeepStack, SourceError, compiles_quickly, decode_python,
-    decode_text, parse_python, read_source, run_with_deep_stack,
+    DeepStackUnavailable, SourceError, compiles_quickly, decode_python, decode_text, parse_python, read_source,
+    run_with_deep_stack,
 )
 
 REPORT_URL = "https://github.com/raptor-lint/raptor-lint/issues"
 # Rule families do not run on files larger than this (characters): such files are
-# generated (protobuf, data tables), and the CST alone takes ~300 bytes of memory
-# per source character.  The largest files of the stdlib (pydoc_data/topics.py,
+# generated (protobuf, data tables), and CPython's parser alone takes gigabytes of
+# memory on them.  The largest files of the stdlib (pydoc_data/topics.py,
 # 0.76 MB) and of the benchmark corpus (0.55 MB) are well below it.
 MAX_FILE_CHARS = 2_000_000
 # Fault injection for testing fault isolation across process boundaries (flake8, LSP,
@@ -155,17 +155,10 @@ class Engine:
     def _run_families(self, checkers: list[Checker], ctx: FileContext,
                       cancelled: Callable[[], bool] | None = None) -> list[Finding]:
         raw: list[Finding] = []
-        # Families that need libcst on a file it cannot (or must not) parse: one finding per reason.
-        unavailable: dict[str, tuple[int, list[Checker]]] = {}
         for checker in checkers:
             if cancelled is not None and cancelled():
                 raise Cancelled()
-            try:
-                raw.extend(self._run_checker(checker, ctx))
-            except CSTUnavailable as exc:
-                unavailable.setdefault(exc.reason, (exc.line, []))[1].append(checker)
-        for reason, (line, failed) in unavailable.items():
-            raw.append(cst_unavailable(ctx.display_path, line, failed, reason))
+            raw.extend(self._run_checker(checker, ctx))
         return raw
 
     def _run_checker(self, checker: Checker, ctx: FileContext, deep: bool = False) -> list[Finding]:
@@ -173,19 +166,13 @@ class Engine:
         try:
             if self._faults:
                 self._inject_fault(checker, ctx)
-            if checker.needs_cst and ctx.kind == PYTHON:
-                if not deep and ctx.cst_nesting.depth > CST_DEEP:
-                    raise NeedsDeepStack()
-                # The libcst tree itself is parsed lazily, when the family first touches
-                # ``ctx.module``: its own cheap ``ast`` test often rules the file out
-                # first, and the CST parse costs 12x an ast.parse.  A parse failure
-                # raises CSTUnavailable from inside check(), handled as before.
             return _valid_findings(checker, ctx, checker.check(ctx))
-        except CSTUnavailable:
-            raise
-        except (NeedsDeepStack, RecursionError) as exc:
+        except RecursionError as exc:
             if not deep:
-                # A deep tree: run the family again on a large stack with a higher recursion limit.
+                # A deep tree (CPython's parser accepts ~200 nested brackets, and flat-looking
+                # code such as a long ``elif`` chain nests one level an element): run the
+                # family's recursive ast walk again on a large stack with a higher
+                # recursion limit.
                 try:
                     return run_with_deep_stack(lambda: self._run_checker(checker, ctx, deep=True))
                 except DeepStackUnavailable as unavailable:
@@ -250,15 +237,6 @@ def internal_error(display_path: str, checker: Checker | str, reason: str) -> Fi
         display_path, 1, 1, INTERNAL_ERROR,
         f"internal error in rule family {family} on this file: {reason}; "
         f"other rules still ran — please report this at {REPORT_URL}",
-    )
-
-
-def cst_unavailable(display_path: str, line: int, checkers: list[Checker], reason: str) -> Finding:
-    families = ", ".join(f"{c.family} ({', '.join(c.codes())})" for c in checkers)
-    noun = "family" if len(checkers) == 1 else "families"
-    return Finding(
-        display_path, line, 1, INTERNAL_ERROR,
-        f"rule {noun} {families} not run on this file: {reason}; other rules still ran",
     )
 
 

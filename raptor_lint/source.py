@@ -1,9 +1,9 @@
 """Turning bytes into text and text into a syntax tree, without ever crashing.
 
-CPython's own compiler is the gate: it is cheap, gives exact syntax-error
-positions and rejects pathological nesting cleanly, where libcst can take the
-whole process down (see STACK-NOTES).  Only text that passes the gate is ever
-handed to libcst.
+CPython's own compiler is the gate and the only parser on the lint path: it is
+cheap, gives exact syntax-error positions and rejects pathological nesting
+cleanly (libcst, kept for fixes that restructure code, can take the whole process
+down on input CPython accepts; see STACK-NOTES).
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import stat
 import sys
 import threading
 import tokenize
-from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 T = TypeVar("T")
 
-# Line breaks as Python's tokenizer (and libcst, and LSP clients) count them: \r\n, \r or
+# Line breaks as Python's tokenizer (and LSP clients) count them: \r\n, \r or
 # \n (str.splitlines also splits on \f, \v, \x1c...).  Every module counts lines with it.
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # The coarsest file-system timestamp step allowed for (FAT: 2 s): two changes closer than
@@ -55,9 +54,9 @@ def lines_at(text: str, offsets: list[int]) -> list[int]:
 
 
 try:  # CPython's symbol-table builder; absent on other implementations
-    import _symtable
+    import _symtable  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover
-    _symtable = None  # type: ignore[assignment]
+    _symtable = None
 
 
 class SourceError(Exception):
@@ -184,7 +183,7 @@ def parse_python(text: str, filename: str) -> ast.Module:
     Python itself runs and flake8 accepts.
     """
     try:
-        return compile(text, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        return cast(ast.Module, compile(text, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True))
     except SyntaxError as exc:
         name = type(exc).__name__
         if exc.lineno is None and "\0" in text:  # 3.11.4+: null bytes, without a position
@@ -262,220 +261,13 @@ def _describe_decode_error(exc: Exception) -> str:
     return str(exc)
 
 
-# ------------------------------------------------------------ CST safety limit
-#
-# libcst's native parser recurses on the C stack (~1.5 KB a level) and its
-# visitors recurse in Python (~3.5 frames a level).  Some constructs are flat in
-# CPython's ``ast`` -- and so pass the compiler gate at any length -- but nest
-# one level per element in libcst: ``and``/``or`` operands, implicitly
-# concatenated strings, dotted import names, comprehension ``for`` clauses.
-# Measured with libcst 1.9 on CPython 3.11 (main thread, 8 MB stack): 7,054
-# ``and`` operands or 5,935 dotted names segfault the process; 3,001 string
-# pieces or ``for`` clauses give a false ParserSyntaxError; about 290 levels
-# exhaust the default recursion limit in the metadata visitors.  Real code
-# reaches ~260 (the stdlib's charmap codecs concatenate 256 strings).
-#
-# ``cst_nesting`` estimates the depth of the libcst tree from the ast tree
-# (an over-estimate on ordinary code; exact on the flat-in-ast constructs).
-# Up to CST_DEEP the engine parses as usual; up to CST_LIMIT it parses in a
-# helper thread with a large stack and a raised recursion limit; beyond it
-# libcst never sees the file (the CST rule families report RPT000 instead).
-
-CST_DEEP = 120
-CST_LIMIT = 2900
-
-
-@dataclass(frozen=True)
-class Nesting:
-    depth: int
-    line: int
-    construct: str
-
-
-_CONSTRUCTS = {
-    "": "nested code",
-    "BoolOp": "a chain of `and`/`or` operands",
-    "strings": "implicitly concatenated string literals",
-    "import": "a dotted import name",
-    "comprehension": "comprehension `for` clauses",
-}
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
-# Fields libcst wraps in an extra node or two (Arg, Element, DictElement, SubscriptElement+Index).
-_WRAPPED_FIELDS = {
-    ast.Call: {"args": 2, "keywords": 2},
-    ast.List: {"elts": 2},
-    ast.Tuple: {"elts": 2},
-    ast.Set: {"elts": 2},
-    ast.Dict: {"keys": 2, "values": 2},
-    ast.Subscript: {"slice": 3},
-}
-_BLOCK_STATEMENTS = (
-    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor,
-    ast.While, ast.With, ast.AsyncWith, ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
-    *((ast.Match,) if hasattr(ast, "Match") else ()),
-)
-# Operator and context singletons: leaves that add nothing to the depth.
-_LEAF_TYPES = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
-# One complete string literal (tokenize's own patterns): the common case, no need to tokenize.
-_ONE_STRING = re.compile(
-    "(?:%s)" % "|".join((
-        tokenize.StringPrefix + r"'[^\n'\\]*(?:\\.[^\n'\\]*)*'",
-        tokenize.StringPrefix + r'"[^\n"\\]*(?:\\.[^\n"\\]*)*"',
-        tokenize.StringPrefix + "'''" + tokenize.Single3,
-        tokenize.StringPrefix + '"""' + tokenize.Double3,
-    )),
-    re.DOTALL,
-)
-_STRING_STARTS = {tokenize.STRING, getattr(tokenize, "FSTRING_START", tokenize.STRING)}
-
-
-def cst_nesting(tree: ast.AST, text: str) -> Nesting:
-    """Estimate how deep libcst's tree for ``text`` nests, where, and why (iteratively).
-
-    An over-estimate of libcst's depth on ordinary code, exact on the constructs
-    that are flat in ``ast``.  Subtrees that provably cannot reach ``CST_DEEP``
-    (short one-line expressions) are not walked, so below ``CST_DEEP`` the
-    result is only a lower bound -- that is all the engine needs to know.
-    """
-    best = Nesting(0, 1, _CONSTRUCTS[""])
-    strings = _StringPieces(text)
-    stack: list[tuple[ast.AST, int, bool, str, int]] = [(tree, 0, False, "", 1)]
-    pop, push = stack.pop, stack.append
-    leaf_types = _LEAF_TYPES
-    while stack:
-        node, depth, in_fstring, why, why_line = pop()
-        cls = type(node)
-        end_lineno = getattr(node, "end_lineno", None)
-        if (end_lineno is not None and isinstance(node, ast.expr) and end_lineno == node.lineno
-                and depth + 2 * (node.end_col_offset - node.col_offset)  # type: ignore[attr-defined,operator]
-                + 8 <= CST_DEEP):
-            continue  # ~1.5 levels a character at most: cannot get deep
-        step, cause = 1, ""
-        if cls is ast.BoolOp:
-            step, cause = len(node.values), "BoolOp"  # type: ignore[attr-defined]
-        elif cls in _COMPREHENSIONS:
-            step, cause = 1 + len(node.generators), "comprehension"  # type: ignore[attr-defined]
-        elif cls is ast.Import or cls is ast.ImportFrom:
-            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]  # type: ignore[attr-defined]
-            step, cause = 2 + max(n.count(".") for n in names), "import"
-        elif (cls is ast.Constant and isinstance(node.value, (str, bytes))  # type: ignore[attr-defined]
-              or cls is ast.JoinedStr) and not in_fstring:
-            step, cause = strings.count(node), "strings"
-        elif isinstance(node, ast.stmt):
-            step = 2  # SimpleStatementLine + statement, or compound statement + IndentedBlock
-        if step >= 16:  # a long flat construct explains the depth better than its context
-            why, why_line = cause, getattr(node, "lineno", why_line)
-        elif not why:
-            why_line = getattr(node, "lineno", why_line)
-        depth += step
-        if depth > best.depth:
-            best = Nesting(depth, why_line, _CONSTRUCTS[why])
-            if depth > CST_LIMIT * 4:
-                break  # far past the limit: no need to know exactly how far
-        wrapped = _WRAPPED_FIELDS.get(cls)
-        inner = in_fstring or cls is ast.JoinedStr
-        for name in node._fields:
-            value = getattr(node, name, None)
-            child_depth = depth + wrapped.get(name, 0) if wrapped else depth
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST) and not isinstance(item, leaf_types):
-                        push((item, child_depth, inner, why, why_line))
-            elif isinstance(value, ast.AST) and not isinstance(value, leaf_types):
-                push((value, child_depth, inner, why, why_line))
-    return best
-
-
-class _StringPieces:
-    """How many literal pieces an implicitly concatenated string node is made of."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._starts: list[int] | None = None
-
-    def count(self, node: ast.AST) -> int:
-        lineno, end_lineno = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
-        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
-        if lineno is None or end_lineno is None or col is None or end_col is None:
-            return 1
-        if end_lineno == lineno and end_col - col < 8:
-            return 1  # at most three pieces: not worth counting
-        segment = self._segment(lineno, col, end_lineno, end_col)
-        if segment is None or _ONE_STRING.fullmatch(segment):
-            return 1
-        try:
-            tokens = tokenize.generate_tokens(io.StringIO("(" + segment + ")").readline)
-            return max(1, sum(1 for tok in tokens if tok.type in _STRING_STARTS))
-        except (tokenize.TokenError, SyntaxError, ValueError):
-            return max(1, len(segment) // 2)  # cannot count: assume the worst
-
-    def _segment(self, lineno: int, col: int, end_lineno: int, end_col: int) -> str | None:
-        if self._starts is None:
-            self._starts = [0] + [m.end() for m in LINE_BREAK.finditer(self.text)]
-        starts = self._starts
-        if not (0 < lineno <= end_lineno <= len(starts)):
-            return None
-        first = self._line(lineno)
-        last = first if end_lineno == lineno else self._line(end_lineno)
-        head = len(first.encode("utf-8")[:col].decode("utf-8", "replace"))
-        tail = len(last.encode("utf-8")[:end_col].decode("utf-8", "replace"))
-        begin = starts[lineno - 1] + head
-        end = starts[end_lineno - 1] + tail
-        return self.text[begin:end]
-
-    def _line(self, number: int) -> str:
-        starts = self._starts or [0]
-        end = starts[number] if number < len(starts) else len(self.text)
-        return self.text[starts[number - 1]:end]
-
-
-class CSTUnavailable(Exception):
-    """libcst must not (or cannot) parse this file; the CST rule families are skipped."""
-
-    def __init__(self, reason: str, line: int = 1) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = max(1, line or 1)
-
-
-class NeedsDeepStack(Exception):
-    """Retry this work with ``run_with_deep_stack`` (the tree is deeper than CST_DEEP)."""
-
-
-def parse_cst(text: str, nesting: Nesting):
-    """``libcst.parse_module`` behind the safety limits above (see ``cst_nesting``)."""
-    if nesting.depth > CST_LIMIT:
-        raise CSTUnavailable(
-            f"the file nests about {nesting.depth:,} levels deep from line {nesting.line} "
-            f"({nesting.construct}); libcst, which these rules need, is only safe up to "
-            f"{CST_LIMIT:,} levels (deeper trees crash it). The code is valid Python: split "
-            f"the construct or exclude the file",
-            nesting.line,
-        )
-    if nesting.depth > CST_DEEP and not in_deep_stack():
-        raise NeedsDeepStack()
-    import libcst
-
-    try:
-        return libcst.parse_module(text)
-    except libcst.ParserSyntaxError as exc:
-        raise CSTUnavailable(
-            f"libcst cannot parse this file although CPython can: {_first_line(str(exc))}",
-            getattr(exc, "raw_line", 1),
-        ) from None
-    except RecursionError:
-        if not in_deep_stack():
-            raise NeedsDeepStack() from None
-        raise CSTUnavailable("libcst cannot parse this file: nesting too deep", nesting.line) from None
-
-
 # ---------------------------------------------------------- deep-stack runner
 #
-# Work on trees deeper than CST_DEEP runs in a helper thread whose C stack is
-# large (libcst's parser needs ~1.5 KB a level; a thread's default can be as
-# small as 512 KB) with the interpreter's recursion limit raised for the
-# duration (libcst's visitors take ~3.5 Python frames a level).  One such job
-# runs at a time, because the recursion limit is process-wide.
+# A rule family whose recursive ``ast`` walk hits the recursion limit on a deep
+# (but valid) tree runs again in a helper thread whose C stack is large (a
+# thread's default can be as small as 512 KB) with the interpreter's recursion
+# limit raised for the duration.  One such job runs at a time, because the
+# recursion limit is process-wide.
 
 DEEP_STACK_BYTES = 256 * 1024 * 1024  # address space reserved, not memory used
 DEEP_RECURSION_LIMIT = 20_000

@@ -124,9 +124,9 @@ def test_empty_file_directory_named_x_py_and_valid_deep_code(bad_run) -> None:
     assert "empty.py" not in by_file
     assert "x.py" not in by_file
     assert [f["code"] for f in by_file["x.py/inside.py"]] == ["E999"]
-    # 5,000 `and` operands: valid Python, past libcst's safe depth.  No family's
-    # pre-filter wants it here; test_reliability checks the CST families on it.
-    assert all(f["code"] == "RPT000" and "not run" in f["message"] for f in by_file.get("deep_and.py", []))
+    # 5,000 `and` operands: valid Python (flat in `ast`; it crashes libcst, which is not on
+    # the lint path).  test_reliability runs every family on such code.
+    assert "deep_and.py" not in by_file
 
 
 def test_named_fifo_and_named_directory(bad_tree: Path) -> None:

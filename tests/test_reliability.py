@@ -1,5 +1,5 @@
-"""Fault isolation and the CST safety limits: no input and no bug in one rule family
-takes the run (or the process) down.
+"""Fault isolation and deep code: no input and no bug in one rule family takes the run
+(or the process) down.
 
 * An exception inside one family on one file is an ``RPT000`` finding naming the
   family, the file and a short reason; every other family and file still runs, and
@@ -7,10 +7,10 @@ takes the run (or the process) down.
   process boundaries (CLI, flake8, LSP) with the documented test hook
   ``RAPTOR_LINT_INJECT_FAULT`` — once for every family in the registry, so
   families that land later are covered without editing this file.
-* Constructs that CPython's compiler accepts but that crash libcst (segfault) or
-  exhaust the recursion limit in its visitors are measured before libcst sees the
-  file (``raptor_lint.source.cst_nesting``): deep-but-sane files run on a large
-  helper stack, pathological ones get an honest ``RPT000`` and the process lives.
+* Deep but valid code (long ``elif`` chains, nested unary operators and calls; also
+  the constructs that crash libcst, which is not on the lint path) is linted by every
+  family: a family whose recursive ``ast`` walk exhausts the recursion limit runs
+  again on a large helper stack (``raptor_lint.source.run_with_deep_stack``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import re
 import subprocess
 import sys
 import sysconfig
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -35,9 +34,7 @@ from raptor_lint.findings import INTERNAL_ERROR
 from raptor_lint.registry import checker_classes
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.runner import CheckOptions, run_check
-from raptor_lint.source import (
-    CST_DEEP, CST_LIMIT, cst_nesting, in_deep_stack, parse_python, run_with_deep_stack,
-)
+from raptor_lint.source import in_deep_stack, run_with_deep_stack
 
 FAMILIES = list(checker_classes())
 PYTHON_FAMILIES = [cls for cls in FAMILIES if "python" in cls.file_kinds]
@@ -52,36 +49,9 @@ class Boom(Checker):
 
     family = "Boom (test)"
     rules = (_rule("RPT990"),)
-    needs_cst = False
 
     def check(self, ctx):
         raise KeyError("no such thing")
-
-
-class CstProbe(Checker):
-    """A CST family that exercises what real families use: metadata providers and a visitor."""
-
-    family = "CST probe (test)"
-    rules = (_rule("RPT991"),)
-    needs_cst = True
-
-    def check(self, ctx):
-        import libcst as cst
-        from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
-
-        ctx.metadata(ScopeProvider)
-        ctx.metadata(ParentNodeProvider)
-        ctx.metadata(QualifiedNameProvider)
-
-        class Names(cst.CSTVisitor):
-            count = 0
-
-            def visit_Name(self, node) -> None:
-                self.count += 1
-
-        visitor = Names()
-        ctx.wrapper.visit(visitor)
-        yield ctx.finding("RPT991", (1, 1), f"{visitor.count} names")
 
 
 class AstProbe(Checker):
@@ -89,7 +59,6 @@ class AstProbe(Checker):
 
     family = "AST probe (test)"
     rules = (_rule("RPT992"),)
-    needs_cst = False
 
     def check(self, ctx):
         class Depth(ast.NodeVisitor):
@@ -108,7 +77,6 @@ class AstProbe(Checker):
 class Malformed(Checker):
     family = "Malformed (test)"
     rules = (_rule("RPT993"),)
-    needs_cst = False
 
     def check(self, ctx):
         yield ctx.finding("RPT993", (None, 1), "a finding without a line")
@@ -317,10 +285,10 @@ async def _diagnostics(client, uri: str, predicate, wait: float = 60.0):
         await asyncio.sleep(0.02)
 
 
-# ------------------------------------------------------------ CST safety limits
+# ------------------------------------------------------------------ deep code
 
 def _construct(kind: str, n: int) -> str:
-    """Valid Python that CPython's compiler accepts but that nests ``n`` levels in libcst."""
+    """Valid Python that CPython's compiler accepts, ``n`` elements long or deep."""
     if kind == "and":
         return "ok = " + " and ".join(f"a{i}" for i in range(n)) + "\n"
     if kind == "or":
@@ -346,82 +314,35 @@ def _construct(kind: str, n: int) -> str:
     raise AssertionError(kind)
 
 
-# (construct, size) pairs from STACK-NOTES and our own measurements with libcst 1.9 on
-# CPython 3.11: each of these crashed the process or gave a false ParserSyntaxError.
-CRASHERS = [("and", 7_100), ("or", 20_000), ("strings", 3_001), ("fstrings", 3_500),
-            ("import", 6_000), ("from-import", 6_000), ("comprehension", 3_001)]
+# Flat in ``ast`` but one level an element in libcst: each of these crashed libcst 1.9 or
+# gave a false ParserSyntaxError (STACK-NOTES); then nesting in ``ast`` itself.
+DEEP_CODE = [("and", 7_100), ("or", 20_000), ("strings", 3_001), ("fstrings", 3_500),
+             ("import", 6_000), ("from-import", 6_000), ("comprehension", 3_001),
+             ("plus", 1_500), ("elif", 700), ("unary", 1_500), ("calls", 150)]
 
 
-def test_constructs_that_crash_libcst_never_reach_it() -> None:
-    """In a subprocess: if a guard is missing, the segfault must not take pytest down."""
-    script = textwrap.dedent(f"""
-        import json, sys
-        sys.path.insert(0, {str(REPO / 'tests')!r})
-        from pathlib import Path
-        from raptor_lint import engine as engine_module
-        from raptor_lint.config import Config
-        from test_reliability import CstProbe, _construct
-        engine_module.checker_classes = lambda: (CstProbe,)
-        engine = engine_module.Engine(Config(root=Path.cwd()))
-        out = []
-        for kind, n in {CRASHERS!r}:
-            result = engine.lint_text(_construct(kind, n), Path("deep.py"), "python", "deep.py")
-            out.append([kind, [[f.line, f.code, f.message] for f in result.findings]])
-        print(json.dumps(out))
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                          cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    for kind, findings in json.loads(proc.stdout):
-        assert len(findings) == 1, (kind, findings)
-        [[line, code, message]] = findings
-        assert code == INTERNAL_ERROR, (kind, message)
-        assert "CST probe (test) (RPT991) not run on this file" in message
-        assert f"only safe up to {CST_LIMIT:,} levels" in message and "valid Python" in message
-
-
-@pytest.mark.parametrize("kind, n, construct, line", [
-    ("and", 7_100, "a chain of `and`/`or` operands", 3),
-    ("strings", 3_001, "implicitly concatenated string literals", 4),  # the first piece
-    ("import", 6_000, "a dotted import name", 3),
-    ("comprehension", 3_001, "comprehension `for` clauses", 3),
-    ("elif", 1_600, "nested code", None),  # reported where it nests deepest
-])
-def test_nesting_measure_names_the_construct(kind: str, n: int, construct: str, line: int) -> None:
-    text = "import os\n\n" + _construct(kind, n)
-    nesting = cst_nesting(parse_python(text, "deep.py"), text)
-    assert nesting.depth >= n and nesting.depth > CST_LIMIT
-    assert nesting.construct == construct
-    assert line is None or nesting.line == line
-
-
-@pytest.mark.parametrize("kind, n", [
-    ("and", 1_500), ("strings", 2_800), ("import", 1_500), ("comprehension", 900),
-    ("plus", 1_500), ("elif", 700), ("unary", 1_500), ("calls", 150),
-])
-def test_deep_but_sane_files_are_linted_on_a_large_stack(kind: str, n: int, monkeypatch) -> None:
-    """Between CST_DEEP and CST_LIMIT: beyond the default recursion limit of libcst's
-    visitors, so the CST family runs in a helper thread with a large stack."""
-    engine = _engine(monkeypatch, CstProbe, AstProbe)
+@pytest.mark.parametrize("kind, n", DEEP_CODE)
+def test_deep_valid_code_is_linted_by_every_family(kind: str, n: int, monkeypatch) -> None:
+    """Every real family (pre-filters off, so each one reads the file) and a recursive ast
+    family: no RPT000, and the recursion limit is restored."""
+    engine = _engine(monkeypatch, AstProbe)
+    engine.use_prefilter = False
     limit = sys.getrecursionlimit()
-    result = engine.lint_text(_construct(kind, n), Path("deep.py"), "python", "deep.py")
+    result = engine.lint_text("import os\n\n" + _construct(kind, n), Path("deep.py"), "python", "deep.py")
     codes = {f.code for f in result.findings}
-    assert {"RPT991", "RPT992"} <= codes, [f.message for f in result.findings]
-    assert INTERNAL_ERROR not in codes
-    assert sys.getrecursionlimit() == limit  # restored
+    assert "RPT992" in codes and INTERNAL_ERROR not in codes, [f.message for f in result.findings]
+    assert sys.getrecursionlimit() == limit
 
 
-def test_deep_stdlib_modules_are_linted_normally(monkeypatch) -> None:
+def test_deep_stdlib_modules_are_linted_normally() -> None:
     """Real code nests this deep: the stdlib's codecs concatenate 256 string literals,
-    pydoc's topics 2,221 (found by the sweep; linting it fully takes ~10 s)."""
+    pydoc's topics 2,221 (found by the sweep)."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
+    engine = Engine(Config(root=REPO), use_prefilter=False)
     for module in ("encodings/cp1252.py", "pydoc_data/topics.py"):
-        text = (stdlib / module).read_text(encoding="utf-8")
-        assert CST_DEEP < cst_nesting(parse_python(text, module), text).depth < CST_LIMIT, module
-    codec = stdlib / "encodings" / "cp1252.py"
-    engine = _engine(monkeypatch, CstProbe)
-    result = engine.lint_text(codec.read_text(encoding="utf-8"), codec, "python", "cp1252.py")
-    assert [f.code for f in result.findings if f.code in ("RPT991", INTERNAL_ERROR)] == ["RPT991"]
+        path = stdlib / module
+        result = engine.lint_text(path.read_text(encoding="utf-8"), path, "python", module)
+        assert [f for f in result.findings if f.code == INTERNAL_ERROR] == [], module
 
 
 def test_an_ast_family_that_recurses_too_deep_is_retried_on_a_large_stack(monkeypatch) -> None:
@@ -444,13 +365,6 @@ def test_run_with_deep_stack_returns_raises_and_restores() -> None:
     with pytest.raises(ZeroDivisionError):
         run_with_deep_stack(lambda: 1 / 0)
     assert sys.getrecursionlimit() == limit
-
-
-def test_nesting_measure_is_cheap_and_exact_enough_on_ordinary_code() -> None:
-    """Below CST_DEEP the measure may stop early; on ordinary modules it stays there."""
-    for path in sorted((REPO / "raptor_lint").rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        assert cst_nesting(parse_python(text, str(path)), text).depth <= CST_DEEP, path
 
 
 # ------------------------------------------------------------------ the sweep

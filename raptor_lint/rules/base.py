@@ -51,9 +51,6 @@ class Checker:
     # File kinds this family reads: "python", "shell", "makefile", "markdown",
     # "yaml", "procfile".  See raptor_lint.discovery.file_kind.
     file_kinds: ClassVar[frozenset[str]] = frozenset({"python"})
-    # Does check() need the libcst tree?  Families that only need text or the
-    # ``ast`` tree set this to False so the file is never CST-parsed for them.
-    needs_cst: ClassVar[bool] = True
 
     def prefilter(self, text: str) -> bool:
         """Cheap textual test: False means no finding of this family is possible."""
