@@ -12,11 +12,10 @@ default configuration (every rule), without the findings cache, by worker
 processes (``--jobs``, default: the number of CPUs).
 
 Prints, per tree: files, lines, findings per rule code, seconds, the slowest
-files, the files a rule family could not lint because of a documented limit
-(RPT000 "not run on this file": libcst cannot parse valid code, or it nests too
-deep for libcst to be safe; "file not checked": over 2 million characters) and
-the internal errors (any other RPT000: an exception inside a rule or the
-engine, or a file that killed its worker process).  Exit status 1 when there is
+files, the files not checked because of the documented limit (RPT000 "file not
+checked": over 2 million characters) and the internal errors (any other RPT000:
+an exception inside a rule or the engine, a rule family that nests too deeply
+even on the large helper stack, or a file that killed its worker process).  Exit status 1 when there is
 any internal error, each listed with its message; 0 otherwise.  E999/E902 are
 findings here, not failures: the stdlib's own test suite ships files that are
 deliberately unparsable or mis-encoded.
@@ -46,7 +45,7 @@ class FileOutcome:
     lines: int = 0
     codes: list[str] = field(default_factory=list)
     internal: list[str] = field(default_factory=list)  # "line:col message" of each RPT000 bug
-    limits: list[str] = field(default_factory=list)  # RPT000 for a known tool limit
+    limits: list[str] = field(default_factory=list)  # RPT000 for the documented size limit
     crashed: str = ""  # set when linting the file killed the process
     seconds: float = 0.0
 
@@ -118,9 +117,9 @@ def lint_one(root: Path, path: Path) -> FileOutcome:
 
 
 def _is_limit(message: str) -> bool:
-    """RPT000 for a documented limit (libcst cannot or must not parse the file, a file
-    too large), as opposed to an exception inside a rule or the engine: a bug."""
-    return " not run on this file: " in message or message.startswith("file not checked: ")
+    """RPT000 for the documented limit (a file too large to lint), as opposed to an
+    exception inside a rule or the engine: a bug."""
+    return message.startswith("file not checked: ")
 
 
 def lint_chunk(root: Path, paths: list[Path]) -> list[FileOutcome]:
@@ -203,8 +202,7 @@ def print_report(report: TreeReport, jobs: int, out) -> None:
     print("  slowest files:", file=out)
     for seconds, path, lines in report.slowest:
         print(f"    {seconds:7.2f} s  {path} ({lines:,} lines)", file=out)
-    print(f"  files a rule family could not lint (documented limits, not failures) {len(report.limits)}",
-          file=out)
+    print(f"  files not checked (documented limit, not failures) {len(report.limits)}", file=out)
     for limit in report.limits:
         print(f"    {limit}", file=out)
     print(f"  internal errors {len(report.failures)}", file=out)
