@@ -21,7 +21,6 @@ class PidChecker(Checker):
 
     family = "jobs-test"
     rules = (Rule("RPT991", "jobs-test", "test", "test", "test", "x", "y"),)
-    needs_cst = False
 
     def prefilter(self, text: str) -> bool:
         return "MARK" in text

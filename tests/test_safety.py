@@ -264,7 +264,6 @@ class BreaksTheParse(Checker):
 
     family = "Bad fix (test)"
     rules = (Rule("RPT994", "bad-fix", "test", "test", "test", "x = 1", "x = 1", fixable=True),)
-    needs_cst = False
 
     def check(self, ctx):
         fix = Fix("open a bracket", (Edit(1, 1, 1, 1, "("),))
