@@ -143,12 +143,14 @@ class _Unknown:
 _UNKNOWN = _Unknown()
 _AMBIGUOUS = _Unknown(ambiguous=True)
 
-_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+_COMPOUND: tuple[type[ast.stmt], ...] = (
+    ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
 if hasattr(ast, "TryStar"):
-    _COMPOUND = (*_COMPOUND, ast.TryStar)  # type: ignore[assignment]
+    _COMPOUND = (*_COMPOUND, ast.TryStar)
 if hasattr(ast, "Match"):
-    _COMPOUND = (*_COMPOUND, ast.Match)  # type: ignore[assignment]
+    _COMPOUND = (*_COMPOUND, ast.Match)
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
 
 
 def _pos(node: ast.AST) -> tuple[int, int]:
@@ -157,6 +159,16 @@ def _pos(node: ast.AST) -> tuple[int, int]:
 
 def _end(node: ast.AST) -> tuple[int, int]:
     return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
+
+
+def _complete_texts(values: list[StringValue | None]) -> list[str] | None:
+    """The texts of ``values`` when every one is known and complete, else None."""
+    texts = []
+    for value in values:
+        if value is None or not value.complete:
+            return None
+        texts.append(value.text)
+    return texts
 
 
 def _collect(body: Iterable[ast.stmt], out: dict[str, list[_Binding]], stars: list[ast.ImportFrom],
@@ -235,9 +247,9 @@ def _collect(body: Iterable[ast.stmt], out: dict[str, list[_Binding]], stars: li
                 _collect(handler.body, out, stars, True)
             for case in getattr(stmt, "cases", ()):
                 for node in ast.walk(case.pattern):
-                    name = getattr(node, "name", None)
-                    if isinstance(name, str):
-                        add(name, "other", None, case.pattern)
+                    captured = getattr(node, "name", None)
+                    if isinstance(captured, str):
+                        add(captured, "other", None, case.pattern)
                 _collect(case.body, out, stars, True)
         # Walrus targets bind in the enclosing scope.
         for node in _walk_no_scopes(stmt):
@@ -266,7 +278,7 @@ class _Module:
         self.bindings: dict[str, list[_Binding]] = {}
         self.stars: list[ast.ImportFrom] = []
         _collect(tree.body, self.bindings, self.stars)
-        self._scopes: list[ast.AST] | None = None
+        self._scopes: list[_Scope] | None = None
         self._scope_bindings: dict[int, dict[str, list[_Binding]]] = {}
         self._all: set[str] | None | bool = False
         # Module names rebound at run time through ``global`` in a function (a file
@@ -300,7 +312,7 @@ class _Module:
             return name in self._all
         return not name.startswith("_")
 
-    def scopes_at(self, position: tuple[int, int]) -> list[ast.AST]:
+    def scopes_at(self, position: tuple[int, int]) -> list[_Scope]:
         """Function / class scopes enclosing ``position``, innermost first."""
         if self._scopes is None:
             self._scopes = [n for n in walk(self.tree) if isinstance(n, _SCOPES)]
@@ -308,7 +320,7 @@ class _Module:
         found.sort(key=_pos, reverse=True)
         return found
 
-    def scope_bindings(self, scope: ast.AST) -> dict[str, list[_Binding]]:
+    def scope_bindings(self, scope: _Scope) -> dict[str, list[_Binding]]:
         key = id(scope)
         if key not in self._scope_bindings:
             out: dict[str, list[_Binding]] = {}
@@ -319,10 +331,7 @@ class _Module:
                             arguments.vararg, arguments.kwarg):
                     if arg is not None:
                         out.setdefault(arg.arg, []).append(_Binding("param", None, False, _pos(arg)))
-            body = scope.body if isinstance(scope.body, list) else []
-            if isinstance(scope, ast.Lambda):
-                body = []
-            _collect(body, out, stars)
+            _collect([] if isinstance(scope, ast.Lambda) else scope.body, out, stars)
             if stars:  # ``import *`` in a function is a SyntaxError; be safe anyway
                 for name in out:
                     out[name].append(_Binding("other", None, True, (0, 0)))
@@ -560,14 +569,15 @@ class ModuleIndex:
         if cached is not None and now - cached[2] < LISTING_TRUST_SECONDS:
             return cached[1]
         try:
-            stamp: int | None = os.stat(directory).st_mtime_ns
+            mtime = os.stat(directory).st_mtime_ns
         except OSError:
-            stamp = -1  # missing: empty until it appears
+            mtime = -1  # missing: empty until it appears
+        stamp: int | None = mtime
         if cached is not None and cached[0] == stamp:
             self._listings[directory] = (stamp, cached[1], now)
             return cached[1]
         entries: _Listing = {}
-        if stamp != -1:
+        if mtime != -1:
             try:
                 with os.scandir(directory) as scan:
                     for entry in scan:
@@ -577,7 +587,7 @@ class ModuleIndex:
                             continue
             except OSError:
                 pass
-            if time.time_ns() - stamp < MTIME_TICK_NS:
+            if time.time_ns() - mtime < MTIME_TICK_NS:
                 # Changed within a timestamp tick of this scan: a later change in the same
                 # tick keeps the mtime, so never match it; scan again when it is due.
                 stamp = None
@@ -763,9 +773,9 @@ class ModuleIndex:
         base = entries[base_index]
         if base_index < len(entries) - 1:
             # ``X = "a"`` then ``X += "b"``: compose a synthetic ``"a" + "b"``.
-            if base.kind != "assign" or base.node is None:
+            if base.kind != "assign" or not isinstance(base.node, ast.expr):
                 return _AMBIGUOUS
-            node: ast.AST = base.node
+            node: ast.expr = base.node
             for extra in entries[base_index + 1:]:
                 aug = extra.node
                 if not isinstance(aug, ast.AugAssign) or not isinstance(aug.op, ast.Add):
@@ -929,10 +939,10 @@ class ModuleIndex:
                 return None
             if left.complete:
                 args = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
-                values = [self._eval(a, module, step) for a in args]
-                if all(v is not None and v.complete for v in values):
+                texts = _complete_texts([self._eval(a, module, step) for a in args])
+                if texts is not None:
                     try:
-                        text = left.text % tuple(v.text for v in values)  # type: ignore[union-attr]
+                        text = left.text % tuple(texts)
                         return StringValue(text, True, left.origin)
                     except (TypeError, ValueError, KeyError):
                         pass
@@ -945,13 +955,12 @@ class ModuleIndex:
             if base is None:
                 return None
             if base.complete:
-                args = [self._eval(a, module, step) for a in node.args]
+                arg_texts = _complete_texts([self._eval(a, module, step) for a in node.args])
                 kwargs = {k.arg: self._eval(k.value, module, step) for k in node.keywords if k.arg}
-                if (len(kwargs) == len(node.keywords)
-                        and all(v is not None and v.complete for v in (*args, *kwargs.values()))):
+                kwarg_texts = _complete_texts(list(kwargs.values()))
+                if len(kwargs) == len(node.keywords) and arg_texts is not None and kwarg_texts is not None:
                     try:
-                        text = base.text.format(*(v.text for v in args),  # type: ignore[union-attr]
-                                                **{k: v.text for k, v in kwargs.items()})  # type: ignore[union-attr]
+                        text = base.text.format(*arg_texts, **dict(zip(kwargs, kwarg_texts)))
                         return StringValue(text, True, base.origin)
                     except (IndexError, KeyError, ValueError, AttributeError):
                         pass
@@ -1048,7 +1057,7 @@ def _install_astroid_bridge() -> None:
             raise AstroidImportError(f"raptor-lint: {modname!r} is not a module of the project")
         return built
 
-    AstroidManager.ast_from_module_name = ast_from_module_name  # type: ignore[method-assign]
+    AstroidManager.ast_from_module_name = ast_from_module_name
     _PATCHED = True  # noqa: RPT102 - patched once per process, under the lock
 
 
