@@ -40,16 +40,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields, children
+from raptor_lint.execution import ExecutionModel
 from raptor_lint.rules.fork_safety.callers import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
-from raptor_lint.source import column_of, lines_at, split_lines
+from raptor_lint.source import lines_at
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
     from raptor_lint.project import ProjectIndex
-    from raptor_lint.rules.fork_safety.callers import Use
+    from raptor_lint.execution import Use
 
 RUNBOOK = "gunicorn --preload + module-level mutable state — Raxx policy"
 
@@ -78,17 +79,6 @@ MUTATING_FUNCTIONS = frozenset({
     "heappush", "heappop", "heapify", "heapreplace", "heappushpop", "insort", "insort_left",
     "insort_right", "shuffle",
 })
-# Decorators that leave a function callable as before (it still runs where it is called).
-TRANSPARENT_DECORATORS = frozenset({
-    "lru_cache", "cache", "wraps", "contextmanager", "asynccontextmanager", "overload",
-    "staticmethod", "classmethod",
-})
-# Attribute reads on a function object that neither call it nor let it escape.
-HARMLESS_FUNCTION_ATTRS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
-# Methods Python calls while a class statement runs (the class body's own time).
-CLASS_CREATION_HOOKS = frozenset({"__init_subclass__", "__set_name__"})
-METACLASS_HOOKS = frozenset({"__new__", "__init__", "__prepare__"})
-METACLASS_BASES = frozenset({"type", "ABCMeta", "EnumMeta", "EnumType"})
 # app.extensions entries that hold service objects (clients, engines) built in create_app:
 # calling their methods (Redis APPEND, Flask-Caching add) is not a write of per-user state.
 SERVICE_KEYS = frozenset({
@@ -108,7 +98,6 @@ _DISPLAY_AFTER = (re.compile(r"=(?:[\s\\(]|" + _COMMENT + r")*[\[{]"),
                   re.compile(r"else(?:[\s\\(]|" + _COMMENT + r")*[\[{]"))
 _CONTAINER_CALL_TEXT = tuple((name, re.compile(re.escape(name) + r"(?:[\s\\()]|" + _COMMENT + r")*\("))
                              for name in CONTAINER_CALLS)
-_DEF_KEYWORD = re.compile(r"(?:async\s+def|def|class)\s+")
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _UNITS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
@@ -741,244 +730,21 @@ class Mutation:
 _NO_NAMES: frozenset[str] = frozenset()  # a unit that binds no Redis client
 
 
-# ------------------------------------------------------------------ scopes (ast)
-
-class _Scope:
-    """A Python scope: module, function/lambda, class body or comprehension."""
-
-    __slots__ = ("node", "parent", "kind", "local", "globals", "nonlocals")
-
-    def __init__(self, node: ast.AST, parent: "_Scope | None", kind: str) -> None:
-        self.node = node
-        self.parent = parent
-        self.kind = kind  # "module" | "function" | "class" | "comprehension"
-        self.local: set[str] = set()
-        self.globals: set[str] = set()
-        self.nonlocals: set[str] = set()
-
-
-class _Tree:
-    """One iterative pass over a module's ``ast``: parents, execution units, scopes.
-
-    The *unit* of a node is the function or lambda whose body executes it, or the module
-    (decorators, defaults and annotations run where the ``def`` runs; class bodies and
-    comprehensions run in their enclosing unit).  Names resolve as in Python's symbol
-    table: a name bound anywhere in a function is local to it unless declared
-    ``global``/``nonlocal``; class bodies do not enclose their methods; comprehension
-    targets are local to the comprehension, whose first iterable runs outside it;
-    walrus targets bind in the enclosing non-comprehension scope."""
-
-    def __init__(self, tree: ast.Module) -> None:
-        self.tree = tree
-        self.module_scope = _Scope(tree, None, "module")
-        self.parents: dict[ast.AST, ast.AST] = {}
-        self.units: dict[ast.AST, ast.AST] = {}
-        self.name_scope: dict[ast.AST, _Scope] = {}
-        self.def_scope: dict[ast.AST, _Scope] = {}
-        self.loads: dict[str, list[ast.Name]] = {}
-        self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
-        self.classes: list[ast.ClassDef] = []
-        self.attributes: list[ast.Attribute] = []
-        self.global_statements: list[ast.Global] = []
-        self.bindings: list[ast.Assign | ast.NamedExpr] = []  # Redis client names
-        self._binds: list[tuple[_Scope, str, ast.AST]] = []
-        self._owners: dict[tuple[_Scope, str], _Scope] = {}
-        self._refs: dict[tuple[_Scope, str], list[ast.Name]] = {}
-        self._bound: dict[tuple[_Scope, str], list[ast.AST]] = {}
-        self._walk()
-        self._settle()
-
-    def _walk(self) -> None:
-        tree = self.tree
-        parents, units, binds = self.parents, self.units, self._binds
-        stack: list[tuple[ast.AST, ast.AST, ast.AST, _Scope]] = [
-            (child, tree, tree, self.module_scope) for child in reversed(tree.body)]
-        push, pop = stack.append, stack.pop
-        name_scope, loads, attributes = self.name_scope, self.loads, self.attributes
-        while stack:
-            node, parent, unit, scope = pop()
-            kind = type(node)
-            if kind is ast.Constant:
-                continue  # a leaf no look-up starts from
-            parents[node] = parent
-            units[node] = unit
-            if kind is ast.Name:
-                name_scope[node] = scope
-                if type(node.ctx) is ast.Load:
-                    found = loads.get(node.id)
-                    if found is None:
-                        loads[node.id] = [node]
-                    else:
-                        found.append(node)
-                else:
-                    binds.append((scope, node.id, node))
-                continue
-            if kind is ast.Attribute:
-                attributes.append(node)
-                push((node.value, node, unit, scope))  # its only child (attr, ctx: leaves)
-                continue
-            if kind in _UNIT_TYPES:
-                inner = _Scope(node, scope, "function")
-                args = node.args
-                outer: list[ast.AST] = [*getattr(node, "decorator_list", ()), *args.defaults,
-                                        *(d for d in args.kw_defaults if d is not None)]
-                for param in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg):
-                    if param is None:
-                        continue
-                    parents[param] = node
-                    units[param] = node
-                    binds.append((inner, param.arg, param))
-                    if param.annotation is not None:
-                        outer.append(param.annotation)
-                if kind is ast.Lambda:
-                    push((node.body, node, node, inner))
-                else:
-                    self.functions.append(node)
-                    self.def_scope[node] = scope
-                    binds.append((scope, node.name, node))
-                    if node.returns is not None:
-                        outer.append(node.returns)
-                    for stmt in reversed(node.body):
-                        push((stmt, node, node, inner))
-                for child in reversed(outer):
-                    push((child, node, unit, scope))
-                continue
-            elif kind is ast.ClassDef:
-                self.classes.append(node)
-                self.def_scope[node] = scope
-                binds.append((scope, node.name, node))
-                body_scope = _Scope(node, scope, "class")
-                for stmt in reversed(node.body):
-                    push((stmt, node, unit, body_scope))
-                for child in reversed([*node.decorator_list, *node.bases, *node.keywords]):
-                    push((child, node, unit, scope))
-                continue
-            elif kind in _COMPREHENSIONS:
-                inner = _Scope(node, scope, "comprehension")
-                if kind is ast.DictComp:
-                    push((node.value, node, unit, inner))
-                    push((node.key, node, unit, inner))
-                else:
-                    push((node.elt, node, unit, inner))
-                for index in range(len(node.generators) - 1, -1, -1):
-                    generator = node.generators[index]
-                    parents[generator] = node
-                    units[generator] = unit
-                    for condition in reversed(generator.ifs):
-                        push((condition, generator, unit, inner))
-                    push((generator.iter, generator, unit, scope if index == 0 else inner))
-                    push((generator.target, generator, unit, inner))
-                continue
-            elif kind is ast.NamedExpr:
-                self.bindings.append(node)
-                target_scope = scope
-                while target_scope.kind == "comprehension" and target_scope.parent is not None:
-                    target_scope = target_scope.parent
-                push((node.value, node, unit, scope))
-                push((node.target, node, unit, target_scope))
-                continue
-            elif kind is ast.Assign:
-                self.bindings.append(node)
-            elif kind is ast.Global:
-                scope.globals.update(node.names)
-                self.global_statements.append(node)
-                continue
-            elif kind is ast.Nonlocal:
-                scope.nonlocals.update(node.names)
-                continue
-            elif kind is ast.Import or kind is ast.ImportFrom:
-                for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    parents[alias] = node
-                    units[alias] = unit
-                    bound = alias.asname or (alias.name.split(".")[0] if kind is ast.Import else alias.name)
-                    binds.append((scope, bound, alias))
-                continue
-            elif kind is ast.ExceptHandler:
-                if node.name:
-                    binds.append((scope, node.name, node))
-            elif kind is ast.MatchAs or kind is ast.MatchStar:
-                if node.name:
-                    binds.append((scope, node.name, node))
-            elif kind is ast.MatchMapping:
-                if node.rest:
-                    binds.append((scope, node.rest, node))
-            # The children, last first (the walk visits them in source order).
-            for field in reversed(child_fields(kind)):
-                value = getattr(node, field, None)
-                if type(value) is list:
-                    for index in range(len(value) - 1, -1, -1):
-                        item = value[index]
-                        if item is not None:
-                            push((item, node, unit, scope))
-                elif value is not None:
-                    push((value, node, unit, scope))
-
-    def _settle(self) -> None:
-        module = self.module_scope
-        for scope, name, _node in self._binds:
-            if scope is module or (name not in scope.globals and name not in scope.nonlocals):
-                scope.local.add(name)
-        for scope, name, node in self._binds:
-            self._bound.setdefault((self.owner(name, scope), name), []).append(node)
-
-    def owner(self, name: str, scope: _Scope) -> _Scope:
-        """The scope whose binding of ``name`` a use in ``scope`` refers to."""
-        key = (scope, name)
-        found = self._owners.get(key)
-        if found is None:
-            current, first = scope, True
-            while current.kind != "module":
-                if name in current.globals:
-                    current = self.module_scope
-                    break
-                if name in current.local and name not in current.nonlocals \
-                        and (first or current.kind != "class"):
-                    break
-                assert current.parent is not None
-                current, first = current.parent, False
-            found = self._owners[key] = current
-        return found
-
-    def refs(self, owner: _Scope, name: str) -> list[ast.Name]:
-        """Loads of ``name`` that refer to ``owner``'s binding of it."""
-        key = (owner, name)
-        found = self._refs.get(key)
-        if found is None:
-            found = self._refs[key] = [node for node in self.loads.get(name, ())
-                                       if self.owner(name, self.name_scope[node]) is owner]
-        return found
-
-    def bound(self, owner: _Scope, name: str) -> list[ast.AST]:
-        """Nodes that bind ``name`` in ``owner`` (Name targets, defs, imports, params…)."""
-        return self._bound.get((owner, name), [])
-
-    def unit_of(self, node: ast.AST) -> ast.AST:
-        return self.units.get(node, self.tree)
-
-
 # ------------------------------------------------------------------------ analysis
 
 class _Analysis:
     def __init__(self, ctx: "FileContext", tree: ast.Module) -> None:
         self.ctx = ctx
         self.module = tree
-        self.tree = _Tree(tree)
+        self.tree = ctx.semantic
         self.parents = self.tree.parents
-        self.factories = set(ctx.config.app_factory)
+        self.factories = tuple(ctx.config.app_factory)
         self.weak_names = _weakref_imports(tree)
-        self.before: set[ast.AST] = set()
-        self.external_names: list[str] = []
-        self._external_name: dict[ast.AST, str] = {}
-        self._caller_units: dict[ast.AST, list[ast.AST | None]] = {}
-        self._returned: dict[ast.AST, ast.AST] = {}
+        self.execution = ExecutionModel(self.tree, self.factories)
         self.finding_units: set[ast.AST] = set()
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
         self._redis_names: dict[int, set[str]] | None = None  # unit id -> Redis client names
-        self._lines: list[str] | None = None
-        self._bases: dict[ast.ClassDef, list[ast.ClassDef]] | None = None
 
     # ---------------------------------------------------------------- structure
     def parent(self, node: ast.AST) -> ast.AST | None:
@@ -988,269 +754,22 @@ class _Analysis:
         return self.tree.unit_of(node)
 
     def is_before_fork(self, unit: ast.AST) -> bool:
-        return unit is self.module or unit in self.before
+        return self.execution.is_before_fork(unit)
 
     def qualname(self, unit: ast.AST) -> str:
-        parts: list[str] = []
-        node: ast.AST | None = unit
-        first = True
-        while node is not None and node is not self.module:
-            if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
-                if isinstance(node, ast.ClassDef):
-                    parts.append(node.name)
-                else:
-                    parts.append(node.name if first else node.name + ".<locals>")
-                first = False
-            elif isinstance(node, ast.Lambda):
-                parts.append("<lambda>" if first else "<lambda>.<locals>")
-                first = False
-            node = self.parent(node)
-        return ".".join(reversed(parts)) + "()" if parts else "module top level"
+        return self.tree.qualname(unit)
 
     def _enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
-        """The class whose body directly holds ``node`` (a def or statement), if any."""
-        parent = self.parent(node)
-        while parent is not None and not isinstance(parent, (ast.ClassDef, *_UNITS, ast.Module)):
-            parent = self.parent(parent)
-        return parent if isinstance(parent, ast.ClassDef) else None
-
-    # ---------------------------------------------------------------- positions
-    def _column(self, line: int, offset: int) -> int:
-        """1-based column in code points of the UTF-8 byte ``offset`` on ``line``."""
-        if self._lines is None:
-            self._lines = split_lines(self.ctx.text)
-        return column_of(self._lines[line - 1] if 0 < line <= len(self._lines) else "", offset)
+        return self.tree.enclosing_class(node)
 
     def _where(self, node: ast.AST) -> tuple[int, int, int, int]:
-        line, offset = node.lineno, node.col_offset
-        end_line = getattr(node, "end_lineno", None) or line
-        end_offset = getattr(node, "end_col_offset", None)
-        if end_offset is None:
-            end_offset = offset
-        if isinstance(node, _DEFS):
-            # The name, not the whole definition (`def`/`class` keyword on node.lineno).
-            start = self._column(line, offset) - 1
-            assert self._lines is not None
-            text = self._lines[line - 1] if 0 < line <= len(self._lines) else ""
-            match = _DEF_KEYWORD.match(text, start)
-            if match and text.startswith(node.name, match.end()):
-                column = match.end() + 1
-                return (line, column, line, column + len(node.name))
-        return (line, self._column(line, offset), end_line, self._column(end_line, end_offset))
-
-    # ------------------------------------------------------------ before/after fork
-    def _function_references(self, func: ast.AST) -> list[ast.AST] | None:
-        scope = self.tree.def_scope.get(func)
-        if scope is None:
-            return None
-        name = func.name  # type: ignore[attr-defined]
-        return list(self.tree.refs(self.tree.owner(name, scope), name))
-
-    def _class_refs(self, klass: ast.ClassDef) -> list[ast.Name]:
-        scope = self.tree.def_scope.get(klass)
-        if scope is None:
-            return []
-        return self.tree.refs(self.tree.owner(klass.name, scope), klass.name)
-
-    def _class_bases(self) -> dict[ast.ClassDef, list[ast.ClassDef]]:
-        """Base classes defined in this file (``class B(A)``, ``class B(A[int])``)."""
-        if self._bases is None:
-            by_name: dict[str, list[ast.ClassDef]] = {}
-            for klass in self.tree.classes:
-                if self.tree.def_scope.get(klass) is self.tree.module_scope:
-                    by_name.setdefault(klass.name, []).append(klass)
-            self._bases = {}
-            for klass in self.tree.classes:
-                found: list[ast.ClassDef] = []
-                for base in klass.bases:
-                    if isinstance(base, ast.Subscript):
-                        base = base.value
-                    if isinstance(base, ast.Name):
-                        found.extend(c for c in by_name.get(base.id, ()) if c is not klass)
-                self._bases[klass] = found
-        return self._bases
-
-    def _ancestors(self, klass: ast.ClassDef) -> set[ast.ClassDef]:
-        bases = self._class_bases()
-        seen: set[ast.ClassDef] = set()
-        stack = list(bases.get(klass, ()))
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(bases.get(current, ()))
-        return seen
-
-    def _related_classes(self, klass: ast.ClassDef) -> set[ast.ClassDef]:
-        """``klass``, its ancestors and its descendants in this file: where ``self.m()`` /
-        ``cls.m()`` may dispatch to ``klass.m``."""
-        related = {klass} | self._ancestors(klass)
-        related |= {other for other in self.tree.classes if klass in self._ancestors(other)}
-        return related
-
-    def _is_metaclass(self, klass: ast.ClassDef) -> bool:
-        for candidate in (klass, *self._ancestors(klass)):
-            for base in candidate.bases:
-                if _last_name(base) in METACLASS_BASES:
-                    return True
-        return False
-
-    def _is_class_creation_hook(self, klass: ast.ClassDef, func: ast.AST) -> bool:
-        name = func.name  # type: ignore[attr-defined]
-        return name in CLASS_CREATION_HOOKS or (name in METACLASS_HOOKS and self._is_metaclass(klass))
-
-    def _method_references(self, klass: ast.ClassDef, method: ast.AST) -> list[ast.AST]:
-        """``Klass.method`` anywhere; ``cls.method`` / ``self.method`` inside the class, its
-        ancestors or its descendants in this file (virtual dispatch: ``cls._register()`` in
-        a base class's ``__init_subclass__`` calls each subclass's ``_register``).
-
-        Calls on other receivers are not seen (a method name alone says nothing about the
-        receiver's class)."""
-        name = method.name  # type: ignore[attr-defined]
-        refs: dict[int, ast.AST] = {}
-        for ref in self._class_refs(klass):
-            parent = self.parent(ref)
-            if isinstance(parent, ast.Attribute) and parent.value is ref and parent.attr == name:
-                refs[id(parent)] = parent
-        related = self._related_classes(klass)
-        for attribute in self.tree.attributes:
-            if attribute.attr != name or not isinstance(attribute.value, ast.Name):
-                continue
-            owner = self._method_of(attribute, related)
-            if owner is not None and _first_param(owner) == attribute.value.id:
-                refs[id(attribute)] = attribute
-        return list(refs.values())
+        return self.tree.position(node)
 
     def _method_of(self, node: ast.AST, classes: set[ast.ClassDef]) -> ast.AST | None:
-        """The method of one of ``classes`` whose body (or a closure in it) executes ``node``."""
-        unit = self.unit_of(node)
-        while unit is not self.module:
-            if isinstance(unit, _FUNCTIONS) and self._enclosing_class(unit) in classes:
-                return unit
-            unit = self.unit_of(unit)
-        return None
+        return self.execution.method_of(node, classes)
 
-    def _reference_invocation(self, ref: ast.AST) -> tuple[str, ast.AST | None]:
-        """('call'|'decorator'|'decorator-call', unit) when ``ref`` invokes the function where
-        it stands; ('harmless', None) for ``f.__name__``; ('escape', None) otherwise.
-
-        ``factory(...)`` is a decorator-call when what it returns is applied on the spot:
-        ``@factory(...)`` or ``factory(...)(target)``."""
-        parent = self.parent(ref)
-        if isinstance(parent, ast.Call) and parent.func is ref:
-            grand = self.parent(parent)
-            applied = (isinstance(grand, _DEFS) and _contains(grand.decorator_list, parent)) \
-                or (isinstance(grand, ast.Call) and grand.func is parent)
-            return ("decorator-call" if applied else "call"), self.unit_of(parent)
-        if isinstance(parent, _DEFS) and _contains(parent.decorator_list, ref):
-            return "decorator", self.unit_of(ref)
-        if isinstance(parent, ast.Attribute) and parent.value is ref \
-                and parent.attr in HARMLESS_FUNCTION_ATTRS:
-            return "harmless", None
-        return "escape", None
-
-    @staticmethod
-    def _has_opaque_decorator(func: ast.AST) -> bool:
-        for decorator in func.decorator_list:  # type: ignore[attr-defined]
-            expr = decorator.func if isinstance(decorator, ast.Call) else decorator
-            if _last_name(expr) not in TRANSPARENT_DECORATORS:
-                return True
-        return False
-
-    def compute_before_fork(self, external: "dict[str, list[Use]] | None" = None) -> None:
-        """Decide which functions run before the fork (``self.before``).
-
-        ``external`` adds the uses other project modules make of this file's functions
-        (keyed ``name`` or ``Class.method``), see raptor_lint.rules.fork_safety.callers."""
-        external = external or {}
-        external_name: dict[ast.AST, str] = {}
-        fixed: set[ast.AST] = set()  # the app factory, class-creation hooks
-        module_functions: list[ast.AST] = []
-        refs: dict[ast.AST, list[ast.AST] | None] = {}
-        inner: list[tuple[ast.AST, ast.AST]] = []
-        for func in self.tree.functions:
-            unit = self.unit_of(func)
-            if unit is self.module:
-                klass = self._enclosing_class(func)
-                if func.name in self.factories:
-                    fixed.add(func)
-                elif klass is None:
-                    module_functions.append(func)
-                    refs[func] = self._function_references(func)
-                    external_name[func] = func.name
-                elif self.unit_of(klass) is self.module and self._is_class_creation_hook(klass, func):
-                    fixed.add(func)
-                elif any(_last_name(d) in ("classmethod", "staticmethod") for d in func.decorator_list):
-                    # Called through the class (`Registry.register(...)`, `cls.register`).
-                    module_functions.append(func)
-                    refs[func] = self._method_references(klass, func)
-                    if self._enclosing_class(klass) is None:
-                        external_name[func] = f"{klass.name}.{func.name}"
-                else:
-                    # A helper of the class body itself (`@_lifecycle_event` on the methods
-                    # below it) runs while the class statement runs; it may also be reached
-                    # as a method.
-                    in_body = self._function_references(func)
-                    if in_body:
-                        module_functions.append(func)
-                        refs[func] = in_body + self._method_references(klass, func)
-            elif isinstance(unit, _FUNCTIONS):
-                inner.append((func, unit))
-
-        self.external_names = sorted(set(external_name.values()))
-        self._external_name = external_name
-        invocations: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
-        candidates: set[ast.AST] = set()
-        for func in module_functions:
-            if self._has_opaque_decorator(func):
-                continue
-            kinds = [self._reference_invocation(ref) for ref in refs[func] or ()]
-            self._caller_units[func] = [unit for _, unit in kinds]
-            # Uses in other modules: before fork stands for "runs where the module top level
-            # runs"; after fork for "somewhere no fork-time code reaches".
-            kinds += [(use.kind, self.module if use.before_fork else None)
-                      for use in external.get(external_name.get(func, ""), ())]
-            kinds = [k for k in kinds if k[0] != "harmless"]
-            if kinds and all(kind != "escape" for kind, _ in kinds):
-                invocations[func] = kinds
-                candidates.add(func)
-
-        # A decorator returned by a decorator factory used only as `@factory(...)` runs at
-        # decoration time, i.e. where the factory call runs.
-        returned: dict[ast.AST, ast.AST] = {}
-        self._returned = {}
-        for func, outer in inner:
-            if self._has_opaque_decorator(func):
-                continue
-            found = self._function_references(func)
-            if not (found and all(self._is_return_in(ref, outer) for ref in found)):
-                continue
-            self._returned[func] = outer  # decides with its factory's callers
-            # `outer` may itself be a returned decorator (factories nested two deep): it has
-            # no invocations of its own, so its inner functions are not assumed before fork.
-            if outer in invocations and all(kind == "decorator-call" for kind, _ in invocations[outer]):
-                returned[func] = outer
-                candidates.add(func)
-
-        before = set(candidates)
-        self.before = before | fixed
-        changed = True
-        while changed:
-            changed = False
-            for func in list(before):
-                if func in returned:
-                    ok = returned[func] in before
-                else:
-                    ok = all(unit is self.module or unit in self.before
-                             for _, unit in invocations[func])
-                if not ok:
-                    before.discard(func)
-                    self.before.discard(func)
-                    changed = True
-
-    def _is_return_in(self, ref: ast.AST, outer: ast.AST) -> bool:
-        parent = self.parent(ref)
-        return isinstance(parent, ast.Return) and parent.value is ref and self.unit_of(parent) is outer
+    def _class_refs(self, klass: ast.ClassDef) -> list[ast.Name]:
+        return self.execution.class_refs(klass)
 
     # ------------------------------------------------------------------ mutations
     def find_mutations(self, start: ast.AST, unit: ast.AST, depth: int = 0,
@@ -1405,7 +924,6 @@ class _Analysis:
         self.findings.append(self.ctx.finding(code, self._where(node), message))
 
     def run(self) -> list:
-        self.compute_before_fork()
         self._check_all()
         if self.findings:
             # A function with no caller here may be called at import time, or only from the
@@ -1414,7 +932,7 @@ class _Analysis:
             external = self._external_uses()
             if external:
                 self.findings, self._reported, self.finding_units = [], set(), set()
-                self.compute_before_fork(external)
+                self.execution.decide(external)
                 self._check_all()
         # Two mutations found from one statement (`_d.setdefault(k, []).append(v)`) start at
         # the same position: keep the first one.
@@ -1432,41 +950,10 @@ class _Analysis:
     def _external_uses(self) -> "dict[str, list[Use]]":
         from raptor_lint.rules.fork_safety.callers import build_fork_calls
 
-        names = self._names_that_decide_findings()
+        names = self.execution.names_that_decide(self.finding_units)
         if self.ctx.project is None or not names:
             return {}
         return self.ctx.project.get(build_fork_calls).uses_of(self.ctx.path, names)
-
-    def _names_that_decide_findings(self) -> list[str]:
-        """External names (``f``, ``Klass.m``) of the functions whose callers elsewhere could
-        move a finding before the fork: the functions holding findings and, transitively,
-        the functions that call them (a function is before the fork only when all its
-        callers are) or return them as decorators.  Other functions need no question.
-
-        Nor do functions that run after the fork whatever other modules do (used as a
-        value here, called from code that runs after the fork, an opaque decorator):
-        they are found by deciding once with every external name given a use that runs
-        before the fork — an upper bound of what any answer can move before it."""
-        from raptor_lint.rules.fork_safety.callers import Use
-
-        units: set[ast.AST] = set()
-        frontier = list(self.finding_units)
-        while frontier:
-            unit = frontier.pop()
-            if unit is self.module or unit in units:
-                continue
-            units.add(unit)
-            if unit in self._returned:
-                frontier.append(self._returned[unit])
-            frontier.extend(caller for caller in self._caller_units.get(unit, ()) if caller is not None)
-        asked = [unit for unit in units if unit in self._external_name]
-        if not asked:
-            return []
-        actual = self.before
-        before_anyway = Use("call", True, self.ctx.path)
-        self.compute_before_fork({name: [before_anyway] for name in self.external_names})
-        possible, self.before = self.before, actual
-        return sorted({self._external_name[unit] for unit in asked if unit in possible})
 
     def _container(self, bindings: list[ast.AST]) -> str | None:
         """The kind of the first binding that builds a (non-weak) container, or None when

@@ -45,28 +45,17 @@ import os
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from raptor_lint.astwalk import children
 from raptor_lint.project.layout import is_test_code
-from raptor_lint.project.modules import absolute_name
+from raptor_lint.execution import ExecutionModel, Use
+from raptor_lint.semantic import SemanticModel, absolute_module
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
     from raptor_lint.project.modules import ModuleIndex
 
-TRANSPARENT_DECORATORS = frozenset({
-    "lru_cache", "cache", "wraps", "contextmanager", "asynccontextmanager", "overload",
-    "staticmethod", "classmethod",
-})
-HARMLESS_ATTRS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
-CLASS_CREATION_HOOKS = frozenset({"__init_subclass__", "__set_name__"})
-METACLASS_HOOKS = frozenset({"__new__", "__init__", "__prepare__"})
-METACLASS_BASES = frozenset({"type", "ABCMeta", "EnumMeta", "EnumType"})
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _MAX_REEXPORT_DEPTH = 10
 _WORD = re.compile(r"\w+")
 # Where a name of another module can be mentioned at all: after an `import` keyword
@@ -88,13 +77,6 @@ _FROM_CLAUSE = re.compile(
 _STATEMENT_START = re.compile(r"(?:^|[;:])[ \t\f]*\Z")
 _GAPS = re.compile(_GAP)
 _ALIAS = re.compile(r"\bas(?:\s|\\)+([^\W\d]\w*)")  # in an import statement's names
-
-
-@dataclass(frozen=True)
-class Use:
-    kind: str
-    before_fork: bool
-    source: Path
 
 
 class ForkCalls:
@@ -152,8 +134,9 @@ class ForkCalls:
                               lambda: self._narrow(resolved, head, candidates - importing)):
                     if self._collect_uses(resolved, name, group(), uses):
                         break
-                if uses:
-                    found[name] = uses
+                # Asked and answered: a name with no use elsewhere maps to [] (the family
+                # tells "nobody calls it" from "not asked").
+                found[name] = uses
         return found
 
     def _collect_uses(self, resolved: Path, name: str, numbers: set[int], uses: list[Use]) -> bool:
@@ -412,214 +395,76 @@ def _file_sites(tree: ast.Module, factories: frozenset[str], package: list[str])
     about (``f``, ``Klass.method``), with its kind and whether it runs before the fork:
     ``{key: ((module, name, attribute, kind, before_fork), ...)}``.  The tree is not kept.
 
+    Where a use runs is decided by the same semantic and call models the family uses on
+    the file it checks (``raptor_lint.semantic``, ``raptor_lint.execution``): one
+    definition of "before the fork" for both sides of an import.
+
     Plain tuples of strings and booleans, not NamedTuples or dataclasses: summaries live
     for the whole run, and the cyclic collector stops tracking a plain tuple of atoms,
     so full collections in a flake8 worker do not walk tens of thousands of them
     (tests/test_fork_safety.py)."""
+    model = SemanticModel(tree, None, package)
+    if not model.imports:
+        return {}
+    execution = ExecutionModel(model, factories)
     found: dict[str, list[_Site]] = {}
-    _Summary(tree, factories, found, package)
-    return {key: tuple(sites) for key, sites in found.items()}
 
+    def add(key: str, site: _Site) -> None:
+        found.setdefault(key, []).append(site)
 
-# A node's ancestry, without a parents dict: ``(parent, parent's ancestry)``, built once
-# per node and shared by its children; None above the module.
-_Up = tuple
-
-
-class _Summary:
-    """The pass behind ``_file_sites`` (dropped with the tree once the uses are known)."""
-
-    def __init__(self, tree: ast.Module, factories: frozenset[str],
-                 uses: dict[str, list[_Site]], package: list[str]) -> None:
-        self.package = package
-        self.tree = tree
-        self.factories = factories
-        self.uses = uses
-        loads: list[tuple[ast.Name, _Up, ast.AST]] = []
-        imports: list[ast.Import | ast.ImportFrom] = []
-        functions: list[tuple[ast.AST, _Up, ast.AST]] = []
-        top: _Up = (tree, None)
-        stack: list[tuple[ast.AST, _Up, ast.AST]] = [(child, top, tree) for child in tree.body]
-        pop, push, extend = stack.pop, stack.append, stack.extend
-        while stack:
-            node, up, unit = pop()
-            kind = type(node)
-            if kind is ast.Name:
-                if type(node.ctx) is ast.Load:
-                    loads.append((node, up, unit))
+    # A local name is a root: ``from M import N [as L]`` makes ``L`` stand for ``M.N``;
+    # ``import D as L`` for the module ``D``; ``import D`` binds ``D``'s top package.
+    # Along ``L.a.b.f(...)`` each name may be a function of the module spelled by the
+    # names before it (key ``f``), or a method of the class just before it (key
+    # ``b.f``); resolution decides which ones are real.
+    roots: dict[ast.alias, tuple[str, list[str]]] = {}
+    for statement in model.imports:
+        for alias in statement.names:
+            if alias.name == "*":
                 continue
-            if kind is ast.Attribute:
-                push((node.value, (node, up), unit))  # its only child (attr, ctx: leaves)
-                continue
-            if kind is ast.Constant:
-                continue
-            if kind is ast.Import or kind is ast.ImportFrom:
-                imports.append(node)
-                continue
-            here = (node, up)
-            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                # Decorators, defaults and annotations run where the `def` runs.
-                functions.append((node, up, unit))
-                extend((child, here, node) for child in node.body)
-                extend((child, here, unit) for child in node.decorator_list)
-                push((node.args, here, unit))
-                if node.returns is not None:
-                    push((node.returns, here, unit))
-                continue
-            if kind is ast.Lambda:
-                push((node.body, here, node))
-                push((node.args, here, unit))
-                continue
-            for child in children(node):
-                push((child, here, unit))
-        self.before = self._before(functions, loads)
-        self._collect(imports, loads)
-
-    def _collect(self, imports: list, loads: list[tuple[ast.Name, _Up, ast.AST]]) -> None:
-        """Sites of every load rooted at an imported name.
-
-        A local name is a root: ``from M import N [as L]`` makes ``L`` stand for ``M.N``;
-        ``import D as L`` for the module ``D``; ``import D`` binds ``D``'s top package.
-        Along ``L.a.b.f(...)`` each name may be a function of the module spelled by the
-        names before it (key ``f``), or a method of the class just before it (key
-        ``b.f``); resolution decides which ones are real."""
-        roots: dict[str, tuple[str, list[str]]] = {}  # local name -> (base module, names)
-        package = self.package
-        for node in imports:
-            if isinstance(node, ast.ImportFrom):
-                module = absolute_name(package, node.module, node.level)
+            if isinstance(statement, ast.ImportFrom):
+                module = absolute_module(package, statement.module, statement.level)
                 if module:
-                    for alias in node.names:
-                        if alias.name != "*":
-                            roots[alias.asname or alias.name] = (module, [alias.name])
+                    roots[alias] = (module, [alias.name])
+            elif alias.asname:
+                roots[alias] = (alias.name, [])
             else:
-                for alias in node.names:
-                    if alias.asname:
-                        roots[alias.asname] = (alias.name, [])
-                    else:
-                        top = alias.name.split(".")[0]
-                        roots[top] = (top, [])
-        if not roots:
-            return
-        for node, up, unit in loads:
-            root = roots.get(node.id)
+                top = alias.name.split(".")[0]
+                roots[alias] = (top, [])
+    if not roots:
+        return {}
+    parent_of = model.parents.get
+    for name, loads in model.loads.items():
+        for node in loads:
+            bindings = model.resolve(node)[1]
+            root = None
+            for binding in bindings:
+                if isinstance(binding, ast.alias) and binding in roots:
+                    root = roots[binding]
+                    break
             if root is None:
                 continue
             base, first = root
             names = list(first)
-            refs: list[tuple[ast.AST, _Up]] = [(node, up)] if first else []
+            refs: list[ast.AST] = [node] if first else []
             current: ast.AST = node
-            while up is not None and type(up[0]) is ast.Attribute and up[0].value is current:
-                current, up = up[0], up[1]
-                names.append(current.attr)  # type: ignore[attr-defined]
-                refs.append((current, up))
+            parent = parent_of(current)
+            while type(parent) is ast.Attribute and parent.value is current:  # type: ignore[union-attr]
+                assert isinstance(parent, ast.Attribute)
+                current = parent
+                names.append(parent.attr)
+                refs.append(parent)
+                parent = parent_of(current)
             prefix = [base]
-            for index, name in enumerate(names):
-                ref, ref_up = refs[index]
-                kind, before = self._use(ref, ref_up, unit)
-                self._add(name, (".".join(prefix), name, None, kind, before))
+            for index, part in enumerate(names):
+                kind, where = execution.invocation(refs[index])
+                before = kind == "harmless" or (where is not None and execution.is_before_fork(where))
+                add(part, (".".join(prefix), part, None, kind, before))
                 if index >= 1:
                     owner = names[index - 1]
-                    self._add(f"{owner}.{name}", (".".join(prefix[:-1]), owner, name, kind, before))
-                prefix.append(name)
-
-    def _add(self, key: str, site: _Site) -> None:
-        self.uses.setdefault(key, []).append(site)
-
-    def _use(self, ref: ast.AST, up: _Up, unit: ast.AST) -> tuple[str, bool]:
-        """(kind, runs before the fork) of one use."""
-        kind, where = _classify(ref, up, unit)
-        return kind, kind == "harmless" or (where is not None and (where is self.tree or where in self.before))
-
-    def _before(self, functions: list[tuple[ast.AST, _Up, ast.AST]],
-                loads: list[tuple[ast.Name, _Up, ast.AST]]) -> set[ast.AST]:
-        """Units that run before the fork: the app factory, class-creation hooks of
-        classes defined at import time, and module-level helpers only such code (or the
-        top level) calls, by name in this file."""
-        tree = self.tree
-        module_functions = [(func, up) for func, up, unit in functions if unit is tree]
-        if not module_functions:
-            return set()
-        wanted = {func.name for func, _ in module_functions}  # type: ignore[attr-defined]
-        loads_by_name: dict[str, list[tuple[ast.Name, _Up, ast.AST]]] = {}
-        for load in loads:
-            if load[0].id in wanted:
-                loads_by_name.setdefault(load[0].id, []).append(load)
-        fixed: set[ast.AST] = set()
-        helpers: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
-        for func, up in module_functions:
-            name = func.name  # type: ignore[attr-defined]
-            klass = _enclosing_class(up)
-            if name in self.factories:
-                fixed.add(func)
-                continue
-            if klass is not None:
-                if name in CLASS_CREATION_HOOKS or (
-                        name in METACLASS_HOOKS
-                        and any(_last_name(b) in METACLASS_BASES for b in klass.bases)):
-                    fixed.add(func)
-                continue
-            if _has_opaque_decorator(func):
-                continue
-            kinds = [_classify(ref, ref_up, unit) for ref, ref_up, unit in loads_by_name.get(name, ())]
-            kinds = [k for k in kinds if k[0] != "harmless"]
-            if kinds and all(kind != "escape" for kind, _ in kinds):
-                helpers[func] = kinds
-        before = set(helpers) | fixed
-        changed = True
-        while changed:
-            changed = False
-            for func, kinds in helpers.items():
-                if func in before and not all(u is tree or u in before for _, u in kinds):
-                    before.discard(func)
-                    changed = True
-        return before
-
-
-def _classify(ref: ast.AST, up: _Up, unit: ast.AST) -> tuple[str, ast.AST | None]:
-    """How ``ref`` (a load, whose unit is ``unit``) uses what it names, and the unit where
-    that use runs: ``call`` / ``decorator-call`` (``@factory(...)`` or
-    ``factory(...)(target)``: what the factory returns is applied on the spot) /
-    ``decorator``; ``harmless`` (``f.__name__``) and ``escape`` (anything else) run nowhere."""
-    parent = up[0] if up is not None else None
-    if type(parent) is ast.Call and parent.func is ref:
-        grand = up[1][0] if up[1] is not None else None
-        applied = (isinstance(grand, _DEFS) and any(d is parent for d in grand.decorator_list)) \
-            or (type(grand) is ast.Call and grand.func is parent)
-        return ("decorator-call" if applied else "call"), unit
-    if isinstance(parent, _DEFS) and any(d is ref for d in parent.decorator_list):
-        return "decorator", unit
-    if type(parent) is ast.Attribute and parent.value is ref and parent.attr in HARMLESS_ATTRS:
-        return "harmless", None
-    return "escape", None
-
-
-def _enclosing_class(up: _Up) -> ast.ClassDef | None:
-    """The class whose body holds the node with ancestry ``up`` (not across a function)."""
-    while up is not None:
-        parent = up[0]
-        if isinstance(parent, (*_FUNCTIONS, ast.Lambda, ast.Module)):
-            return None
-        if isinstance(parent, ast.ClassDef):
-            return parent
-        up = up[1]
-    return None
-
-
-def _has_opaque_decorator(func: ast.AST) -> bool:
-    for decorator in func.decorator_list:  # type: ignore[attr-defined]
-        expr = decorator.func if isinstance(decorator, ast.Call) else decorator
-        if _last_name(expr) not in TRANSPARENT_DECORATORS:
-            return True
-    return False
-
-
-def _last_name(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
+                    add(f"{owner}.{part}", (".".join(prefix[:-1]), owner, part, kind, before))
+                prefix.append(part)
+    return {key: tuple(sites) for key, sites in found.items()}
 
 
 def _read_text(path: Path | str) -> str | None:
