@@ -84,7 +84,7 @@ def dialects_reaching(index: SqlFile, node: ast.AST, *, through_callers: bool = 
                 and (public_helpers or child.name.startswith("_")) and child not in _seen):
             sites = index.call_sites(child.name)
             if sites:
-                callers = frozenset()
+                callers: frozenset[str] = frozenset()
                 for site in sites:
                     callers |= dialects_reaching(index, site, through_callers=True,
                                                  public_helpers=public_helpers, _seen=_seen | {child})

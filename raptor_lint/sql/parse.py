@@ -48,9 +48,14 @@ class _LazyModule:
         return value
 
 
-exp = _LazyModule("sqlglot.expressions")
-sqlglot_errors = _LazyModule("sqlglot.errors")
-token_types = _LazyModule("sqlglot.tokens")
+if TYPE_CHECKING:  # the type checker reads the modules themselves
+    from sqlglot import errors as sqlglot_errors
+    from sqlglot import expressions as exp
+    from sqlglot import tokens as token_types
+else:
+    exp = _LazyModule("sqlglot.expressions")
+    sqlglot_errors = _LazyModule("sqlglot.errors")
+    token_types = _LazyModule("sqlglot.tokens")
 
 READ_DIALECT = "postgres"
 
