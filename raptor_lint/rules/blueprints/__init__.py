@@ -23,6 +23,7 @@ from raptor_lint.astwalk import walk
 from raptor_lint.context import FileContext
 from raptor_lint.findings import Edit, Finding, Fix
 from raptor_lint.rules.blueprints.registry import (
+    BlueprintRegistry,
     blueprint_class_names,
     blueprint_definition,
     blueprint_registry,
@@ -166,25 +167,26 @@ class BlueprintChecker(Checker):
     def check(self, ctx: FileContext) -> Iterable[Finding]:
         if ctx.ast_tree is None:
             return []
-        return list(_FileCheck(ctx).run())
+        return list(_FileCheck(ctx, ctx.ast_tree).run())
 
 
-_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+_DEFINITION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEFINITIONS = frozenset(_DEFINITION_TYPES)
 
 
 class _FileCheck:
-    def __init__(self, ctx: FileContext) -> None:
+    def __init__(self, ctx: FileContext, tree: ast.Module) -> None:
         self.ctx = ctx
-        self.tree: ast.Module = ctx.ast_tree  # type: ignore[assignment]
+        self.tree = tree  # ctx.ast_tree
         self.modules = ctx.project.modules
         self.api = ctx.config.api_prefix
         self.path = ctx.path.resolve()
         self.lines = split_lines(ctx.text)
         self.names = blueprint_class_names(self.tree)
-        self._registry = None
+        self._registry: BlueprintRegistry | None = None
 
     @property
-    def registry(self):
+    def registry(self) -> BlueprintRegistry:
         if self._registry is None:
             self._registry = self.ctx.project.get(blueprint_registry)
         return self._registry
@@ -197,14 +199,15 @@ class _FileCheck:
         wants_302 = ctx.config.is_selected("RPT302")
         # One breadth-first walk: a function is visited before its decorators.  Dispatch
         # on the exact node type (``ast`` classes are never subclassed): this loop sees
-        # every node of the file.
-        definitions = _DEFINITIONS
+        # every node of the file.  The isinstance after each exact-type test only tells
+        # the type checker; it runs on the nodes that matched, not on every node.
+        definitions, definition_types = _DEFINITIONS, _DEFINITION_TYPES
         Call, Assign = ast.Call, ast.Assign
         for node in walk(self.tree):
             kind = type(node)
-            if kind in definitions:
+            if kind in definitions and isinstance(node, definition_types):
                 decorators.update(id(d) for d in node.decorator_list)
-            elif kind is Call:
+            elif kind is Call and isinstance(node, Call):
                 if wants_301 and is_blueprint_call(node, self.names):
                     value = url_prefix_argument(node)
                     if value is not None:
@@ -216,7 +219,7 @@ class _FileCheck:
                     if method in ("route", "add_url_rule") or (
                             method in ROUTE_METHODS and id(node) in decorators):
                         yield from self._check_route(node)
-            elif wants_301 and kind is Assign:
+            elif wants_301 and kind is Assign and isinstance(node, Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Attribute) and target.attr == "url_prefix":
                         found = self._blueprint(target.value)
@@ -236,7 +239,7 @@ class _FileCheck:
         return text.startswith(self.api + "/")
 
     # ---------------------------------------------------------------- RPT301
-    def _check_prefix(self, node: ast.AST, identity: tuple[Path, str] | None, label: str) -> Iterator[Finding]:
+    def _check_prefix(self, node: ast.expr, identity: tuple[Path, str] | None, label: str) -> Iterator[Finding]:
         value = self._value(node)
         if value is None or not self._starts_with_api(value):
             return
@@ -303,10 +306,10 @@ class _FileCheck:
         """1-based code-point column of a (line, UTF-8 byte offset) position of ``ast``."""
         return column_of(self.lines[line - 1] if 0 < line <= len(self.lines) else "", byte_offset)
 
-    def _span(self, node: ast.AST) -> tuple[int, int, int, int]:
-        line, end_line = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
-        return (line, self.column(line, node.col_offset),  # type: ignore[attr-defined]
-                end_line, self.column(end_line, node.end_col_offset or 0))  # type: ignore[attr-defined]
+    def _span(self, node: ast.expr) -> tuple[int, int, int, int]:
+        line, end_line = node.lineno, node.end_lineno or node.lineno
+        return (line, self.column(line, node.col_offset),
+                end_line, self.column(end_line, node.end_col_offset or 0))
 
 
 _STRING_START = re.compile(r"([rRbBuUfF]{0,2})('''|\"\"\"|'|\")")
@@ -320,7 +323,7 @@ class _FixPlanner:
     (no fix: a fix never edits another file), or None when no safe edit exists.
     """
 
-    def __init__(self, check: _FileCheck, node: ast.AST) -> None:
+    def __init__(self, check: _FileCheck, node: ast.expr) -> None:
         self.check = check
         self.node = node
         self.api = check.api
@@ -340,7 +343,7 @@ class _FixPlanner:
         value = self._value(node)
         return value is not None and value.complete and value.text == self.api
 
-    def _plan(self, node: ast.AST, top: bool, depth: int) -> list[Edit] | Definition | None:
+    def _plan(self, node: ast.expr, top: bool, depth: int) -> list[Edit] | Definition | None:
         if depth > 12:
             return None
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -364,7 +367,7 @@ class _FixPlanner:
                 return [self._edit(node, '""')]
             found = self.check.modules.resolve(node, self.check.path, tree=self.check.tree,
                                                text=self.check.ctx.text)
-            if found is None or found.kind != "value" or found.node is None:
+            if found is None or found.kind != "value" or not isinstance(found.node, ast.expr):
                 return None
             if found.path != self.check.path:
                 return found
@@ -379,18 +382,18 @@ class _FixPlanner:
     def _position(self, line: int, byte_offset: int) -> tuple[int, int]:
         return (line, self.check.column(line, byte_offset))
 
-    def _edit(self, node: ast.AST, content: str) -> Edit:
+    def _edit(self, node: ast.expr, content: str) -> Edit:
         line, column, end_line, end_column = self.check._span(node)
         return Edit(line, column, end_line, end_column, content)
 
-    def _source_from(self, node: ast.AST) -> tuple[int, str, int]:
+    def _source_from(self, node: ast.expr) -> tuple[int, str, int]:
         """(line, rest of that line from the node, code-point column of the node start)."""
-        line = node.lineno  # type: ignore[attr-defined]
+        line = node.lineno
         text = self.check.lines[line - 1] if 0 < line <= len(self.check.lines) else ""
-        column = self.check.column(line, node.col_offset) - 1  # type: ignore[attr-defined]
+        column = self.check.column(line, node.col_offset) - 1
         return line, text[column:], column
 
-    def _literal(self, node: ast.AST) -> list[Edit] | None:
+    def _literal(self, node: ast.expr) -> list[Edit] | None:
         """Delete the prefix written at the start of the first string piece."""
         line, rest, column = self._source_from(node)
         match = _STRING_START.match(rest)

@@ -152,10 +152,7 @@ def blueprint_definition(modules: "ModuleIndex", expr: ast.AST, path: Path, *,
     found = modules.resolve(expr, path, tree=tree, text=text)
     if found is None or found.kind != "value" or found.composed or not isinstance(found.node, ast.Call):
         return None
-    if tree is not None and found.path == Path(path).resolve():
-        defining_tree = tree
-    else:
-        defining_tree = modules.tree(found.path)
+    defining_tree = tree if tree is not None and found.path == Path(path).resolve() else modules.tree(found.path)
     if defining_tree is None or not is_blueprint_call(found.node, blueprint_class_names(defining_tree)):
         return None
     return found
