@@ -56,13 +56,9 @@ class FileContext:
 
         if self.ast_tree is None:
             raise ValueError("no ast tree: the semantic model is for Python files")
-        def package() -> list[str]:
-            try:
-                return self.project.modules.package(self.path) if self.project is not None else []
-            except (OSError, ValueError, RuntimeError):
-                return []
-
-        return SemanticModel(self.ast_tree, self.text, package)
+        # A partial, not a closure over self: the model is cached on this context, and a
+        # closure would make the two a reference cycle (no cyclic collection during checks).
+        return SemanticModel(self.ast_tree, self.text, functools.partial(_package_of, self.project, self.path))
 
     @functools.cached_property
     def relpath(self) -> str:
@@ -127,3 +123,11 @@ class FileContext:
     def _line(self, number: int) -> str:
         lines = self.lines
         return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def _package_of(project: "ProjectIndex | None", path: Path) -> list[str]:
+    """The dotted package ``path`` imports relative to ([] when it cannot be told)."""
+    try:
+        return project.modules.package(path) if project is not None else []
+    except (OSError, ValueError, RuntimeError):
+        return []
