@@ -277,11 +277,11 @@ def _column(ctx: "FileContext", line: int, byte_offset: int) -> int:
     return column_of(lines[line - 1] if 0 < line <= len(lines) else "", byte_offset)
 
 
-def _where(ctx: "FileContext", node: ast.AST) -> tuple[int, int, int, int]:
-    line = node.lineno  # type: ignore[attr-defined]
-    end_line = getattr(node, "end_lineno", None) or line
-    end_offset = getattr(node, "end_col_offset", None)
-    column = _column(ctx, line, node.col_offset)  # type: ignore[attr-defined]
+def _where(ctx: "FileContext", node: ast.expr) -> tuple[int, int, int, int]:
+    line = node.lineno
+    end_line = node.end_lineno or line
+    end_offset = node.end_col_offset
+    column = _column(ctx, line, node.col_offset)
     end_column = _column(ctx, end_line, end_offset) if end_offset is not None else column
     return line, column, end_line, end_column
 
@@ -312,7 +312,7 @@ def _module_constants(tree: ast.Module) -> dict[str, str]:
 @dataclass(frozen=True)
 class FlagRead:
     flag: str
-    node: ast.AST
+    node: ast.expr
     # "create_app()" or "_init_sentry() (called from create_app())"
     where: str
 
@@ -357,7 +357,7 @@ def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagR
             value = constants.get(node.id)
         return value if value is not None and FLAG_NAME.fullmatch(value) else None
 
-    def add(node: ast.AST | None, where: str) -> None:
+    def add(node: ast.expr | None, where: str) -> None:
         flag = flag_of(node)
         if flag is not None and node is not None and id(node) not in taken:
             taken.add(id(node))
@@ -378,7 +378,7 @@ def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagR
                     node.iter, (ast.Tuple, ast.List, ast.Set)):
                 for element in node.iter.elts:
                     add(element, where)
-    reads.sort(key=lambda r: (r.node.lineno, r.node.col_offset))  # type: ignore[attr-defined]
+    reads.sort(key=lambda r: (r.node.lineno, r.node.col_offset))
     return reads
 
 
@@ -387,7 +387,7 @@ def factory_flag_reads(tree: ast.Module, factories: Iterable[str]) -> list[FlagR
 @dataclass(frozen=True)
 class EnvRead:
     name: str
-    node: ast.AST
+    node: ast.expr
 
 
 class _EnvReads:
@@ -423,7 +423,7 @@ class _EnvReads:
             return isinstance(node.value, ast.Name) and node.value.id in self.os_names
         return isinstance(node, ast.Name) and node.id in self.environ_names
 
-    def _add(self, node: ast.AST | None) -> None:
+    def _add(self, node: ast.expr | None) -> None:
         if node is None:
             return
         name = self.resolve(node)
@@ -482,26 +482,27 @@ def env_reads(tree: ast.Module, path: Path, project: "ProjectIndex | None") -> l
         return found.text if found is not None and found.complete else None
 
     visitor = _EnvReads(resolve)
-    # Imports first (anywhere in the file), then the reads.
+    # Imports first (anywhere in the file), then the reads.  Dispatch on the exact node
+    # type: these loops see every node of the file.  The isinstance after each exact-type
+    # test only tells the type checker; it runs on the nodes that matched.
     Import, ImportFrom, Call, Subscript, Compare = ast.Import, ast.ImportFrom, ast.Call, ast.Subscript, ast.Compare
-    for node in walk(tree):
-        kind = type(node)
-        if kind is Import:
-            visitor.visit_Import(node)
-        elif kind is ImportFrom:
-            visitor.visit_ImportFrom(node)
-    # Dispatch on the exact node type: this loop sees every node of the file.
+    for sub in walk(tree):
+        kind = type(sub)
+        if kind is Import and isinstance(sub, Import):
+            visitor.visit_Import(sub)
+        elif kind is ImportFrom and isinstance(sub, ImportFrom):
+            visitor.visit_ImportFrom(sub)
     read_call, read_subscript, read_compare = visitor._call, visitor._subscript, visitor._compare
-    for node in walk(tree):
-        kind = type(node)
-        if kind is Call:
-            read_call(node)
-        elif kind is Subscript:
-            read_subscript(node)
-        elif kind is Compare:
-            read_compare(node)
-    return sorted(visitor.reads, key=lambda r: (r.node.lineno, r.node.col_offset,  # type: ignore[attr-defined]
-                                                r.node.end_lineno, r.node.end_col_offset))  # type: ignore[attr-defined]
+    for sub in walk(tree):
+        kind = type(sub)
+        if kind is Call and isinstance(sub, Call):
+            read_call(sub)
+        elif kind is Subscript and isinstance(sub, Subscript):
+            read_subscript(sub)
+        elif kind is Compare and isinstance(sub, Compare):
+            read_compare(sub)
+    return sorted(visitor.reads, key=lambda r: (r.node.lineno, r.node.col_offset,
+                                                r.node.end_lineno, r.node.end_col_offset))
 
 
 # ------------------------------------------------------------------- checker
