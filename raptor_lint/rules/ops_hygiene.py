@@ -218,10 +218,15 @@ def _config_preloads(directory: Path, config: str) -> bool | None:
         return False
     value: bool | None = False
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign) else []
+        targets: list[ast.expr]
+        literal: ast.expr | None  # None: an annotation alone (`preload_app: bool`)
+        if isinstance(node, ast.Assign):
+            targets, literal = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, literal = [node.target], node.value
+        else:
+            continue
         if any(isinstance(t, ast.Name) and t.id == "preload_app" for t in targets):
-            literal = node.value
             value = literal.value if isinstance(literal, ast.Constant) and isinstance(
                 literal.value, bool) else None
     return value
