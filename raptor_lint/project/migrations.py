@@ -326,23 +326,27 @@ def _ddl_tables(statements) -> tuple[list[str], list[tuple[str, str]]]:
 def _revision_order(migrations: tuple[Migration, ...]) -> list[Migration]:
     """Migrations parents-first (Kahn, ties by path); those outside the graph last, by path."""
     by_revision = {m.revision: m for m in migrations if m.revision}
-    children: dict[str, list[Migration]] = {}
+    children: dict[str, list[str]] = {}
     pending: dict[str, int] = {}
-    for m in by_revision.values():
+    for revision, m in by_revision.items():
         parents = [d for d in m.down_revisions if d in by_revision]
-        pending[m.revision] = len(parents)  # type: ignore[index]
+        pending[revision] = len(parents)
         for parent in parents:
-            children.setdefault(parent, []).append(m)
-    ready = sorted((m for m in by_revision.values() if pending[m.revision] == 0), key=lambda m: m.relpath)
+            children.setdefault(parent, []).append(revision)
+
+    def relpath(revision: str) -> str:
+        return by_revision[revision].relpath
+
+    ready = sorted((revision for revision, count in pending.items() if count == 0), key=relpath)
     order: list[Migration] = []
     while ready:
         current = ready.pop(0)
-        order.append(current)
-        for child in children.get(current.revision, ()):  # type: ignore[arg-type]
-            pending[child.revision] -= 1  # type: ignore[index]
-            if pending[child.revision] == 0:  # type: ignore[index]
+        order.append(by_revision[current])
+        for child in children.get(current, ()):
+            pending[child] -= 1
+            if pending[child] == 0:
                 ready.append(child)
-                ready.sort(key=lambda m: m.relpath)
+                ready.sort(key=relpath)
     placed = {id(m) for m in order}
     order.extend(m for m in migrations if id(m) not in placed)  # no revision, or a cycle
     return order
