@@ -48,7 +48,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeGuard
 
 from raptor_lint.atomic import replace_file
 from raptor_lint.config import Config
@@ -142,7 +142,7 @@ def _file_token(root: str, path: Path | str, st: "os.stat_result | None") -> str
     return f"{rel}:missing" if st is None else f"{rel}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def _trusted(st: "os.stat_result | None", now_ns: int) -> bool:
+def _trusted(st: "os.stat_result | None", now_ns: int) -> "TypeGuard[os.stat_result]":
     """May this stat stand for the file's content later?  Not when the file changed within
     ``RECENT_NS``: a second change in the same mtime tick would keep size and mtime."""
     return st is not None and now_ns - st.st_mtime_ns > RECENT_NS
@@ -307,11 +307,10 @@ class FindingsCache:
         if not _storable(findings, display):
             return
         try:
-            trusted = _trusted(st, time.time_ns())
             entry = {
                 "v": FORMAT,
                 "path": os.path.abspath(path),
-                "stat": [st.st_size, st.st_mtime_ns] if trusted else None,
+                "stat": [st.st_size, st.st_mtime_ns] if _trusted(st, time.time_ns()) else None,
                 "content": content_hash(data),
                 "facts": self.facts,
                 "project": self.project_state() if used_project else None,

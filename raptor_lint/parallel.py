@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -70,7 +71,7 @@ def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | No
     from raptor_lint.engine import FileResult
 
     cache = _make_cache(engine.config) if use_cache else None
-    results: list[FileResult | None] = [None] * len(files)
+    cached: dict[int, FileResult] = {}  # by index in ``files``
     todo: list[tuple[int, Path, str, str, int]] = []  # index, path, kind, display, size
     cwd = os.getcwd()
     stats = [stat_or_none(path) for path, _kind in files]  # before reading anything
@@ -84,9 +85,9 @@ def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | No
         if cache is not None and st is not None and read_cache and not keep_text:
             found = None if snapshot is None else cache.snapshot_findings(snapshot, path, display)
             if found is None:
-                found = cache.lookup(path, lambda path=path: _read_or_none(path), display, st)
+                found = cache.lookup(path, functools.partial(_read_or_none, path), display, st)
             if found is not None:
-                results[index] = FileResult(path, display, kind, found)
+                cached[index] = FileResult(path, display, kind, found)
                 continue
         todo.append((index, path, kind, display, st.st_size if st is not None else 0))
 
@@ -100,12 +101,12 @@ def lint_many(engine: "Engine", files: list[tuple[Path, str]], *, jobs: int | No
     for index, path, kind, display, _size in todo:
         if index not in done:  # serial, or left over by a broken pool
             done[index] = _lint_one(engine, cache, path, kind, display, keep_text)
-    for index, result in done.items():
-        results[index] = result
+    # Every index is either a cache hit or linted (serially if the pool broke).
+    results = [cached[index] if index in cached else done[index] for index in range(len(files))]
     if cache is not None and covers_project and (todo or snapshot is None):
-        cache.store_snapshot([(path, result.display_path, result.findings, st)  # type: ignore[union-attr]
+        cache.store_snapshot([(path, result.display_path, result.findings, st)
                               for (path, _kind), result, st in zip(files, results, stats)])
-    return results  # type: ignore[return-value]
+    return results
 
 
 def _make_cache(config: Config) -> "FindingsCache | None":
