@@ -71,11 +71,10 @@ def test_runbook_before_snippet_reports_each_mutation_with_message(tmp_path: Pat
     findings = lint(RUNBOOK_BEFORE, tmp_path)
     assert [(f.line, f.column, f.code) for f in findings] == [(4, 5, "RPT101"), (6, 12, "RPT101")]
     assert findings[0].message == (
-        "module-level dict '_challenge_store' is mutated by code that runs after gunicorn "
-        "forks ('_store_challenge()'): each worker changes its own copy — keep it in Redis "
-        "with a TTL or in Postgres"
+        "module-level dict '_challenge_store' mutated after the fork in _store_challenge() — "
+        "use Redis with a TTL or Postgres"
     )
-    assert "'_pop_challenge()'" in findings[1].message
+    assert " _pop_challenge() " in findings[1].message
 
 
 @pytest.mark.parametrize("fallback_defined", [False, True])
@@ -123,19 +122,18 @@ def test_every_message_names_the_state_and_the_function(tmp_path: Path) -> None:
     """, tmp_path)
     by_code = {f.code: f.message for f in findings}
     assert sorted(by_code) == list(FAMILY)
-    after = "by code that runs after gunicorn forks"
-    assert by_code["RPT101"].startswith("an element of module-level defaultdict '_by_kind' is "
-                                        f"mutated {after} ('record()'): ")
-    assert by_code["RPT102"].startswith("module-level name '_hits' is rebound via 'global' "
-                                        f"(augmented assignment) {after} ('record()'): ")
+    assert by_code["RPT101"].startswith("an element of module-level defaultdict '_by_kind' "
+                                        "mutated after the fork in record() — ")
+    assert by_code["RPT102"].startswith("global '_hits' rebound after the fork in record() "
+                                        "(augmented assignment) — ")
     assert by_code["RPT103"].startswith("state written into "
                                         "current_app.extensions['prefs'] (item assignment) "
-                                        f"{after} ('record()'): ")
-    assert by_code["RPT104"].startswith("class-level set 'Throttle._seen' is mutated through the "
-                                        f"class {after} ('Throttle.mark()'): ")
+                                        "after the fork in record() — ")
+    assert by_code["RPT104"].startswith("class-level set 'Throttle._seen' mutated after the fork "
+                                        "in Throttle.mark() — ")
     # One line, no claim that a helper or a background task is "request-time code", and
-    # short enough to read in an editor's hover.
-    assert all("\n" not in message and "request-time" not in message and len(message) <= 220
+    # short: what is wrong and what to do (SPEC §7, ~120 characters).
+    assert all("\n" not in message and "request-time" not in message and len(message) <= 130
                for message in by_code.values()), [len(m) for m in by_code.values()]
 
 

@@ -41,15 +41,19 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields, children
 from raptor_lint.execution import ExecutionModel
+from raptor_lint.rules.fork_safety.idioms import LazyInit, is_memo, is_resource_value
 from raptor_lint.rules.fork_safety.callers import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.source import lines_at
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
     from raptor_lint.project import ProjectIndex
+    from raptor_lint.project.modules import ModuleIndex
     from raptor_lint.execution import Use
 
 RUNBOOK = "gunicorn --preload + module-level mutable state — Raxx policy"
@@ -105,8 +109,7 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _UNIT_TYPES = frozenset(_UNITS)
 
-AFTER_FORK = "code that runs after gunicorn forks"
-ADVICE = "keep it in Redis with a TTL or in Postgres"
+ADVICE = "use Redis with a TTL or Postgres"
 
 
 class ForkSafetyChecker(Checker):
@@ -741,6 +744,8 @@ class _Analysis:
         self.factories = tuple(ctx.config.app_factory)
         self.weak_names = _weakref_imports(tree)
         self.execution = ExecutionModel(self.tree, self.factories)
+        self.lazy = LazyInit(self.tree)
+        self._unit_globals: dict[ast.AST, frozenset[str]] = {}
         self.finding_units: set[ast.AST] = set()
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
@@ -916,7 +921,10 @@ class _Analysis:
 
     # --------------------------------------------------------------------- rules
     def report(self, code: str, node: ast.AST, unit: ast.AST, message: str) -> None:
-        key = (code, id(node))
+        # One finding per statement (`a = b = {}` rebinding two globals, two mutations
+        # found from `_d.setdefault(k, []).append(v)`): the first one found.
+        statement = self.tree.statement_of(node)
+        key = (code, id(statement if statement is not None else node))
         if key in self._reported:
             return
         self._reported.add(key)
@@ -963,8 +971,48 @@ class _Analysis:
             value, annotation = self._bound_value(node)
             if annotation is not None and _has_weak_items(_unwrap_annotation(annotation), self.weak_names):
                 return None
-            kind = kind or container_kind(value)
+            kind = kind or self.container_kind(value)
         return kind
+
+    def container_kind(self, value: ast.AST | None) -> str | None:
+        """``container_kind`` with names resolved through the file's imports:
+        ``from collections import defaultdict as dd; dd(list)`` and ``dict.fromkeys(...)``."""
+        kind = container_kind(value)
+        if kind is not None or not isinstance(value, ast.Call):
+            return kind
+        qualified = self.tree.qualified_name(value.func)
+        if qualified is None:
+            return None
+        head, _, last = qualified.rpartition(".")
+        if last == "fromkeys" and head.rpartition(".")[2] in CONTAINER_CALLS:
+            return CONTAINER_CALLS[head.rpartition(".")[2]]
+        if head in ("collections", "builtins", "") and last in CONTAINER_CALLS:
+            return CONTAINER_CALLS[last]
+        return None
+
+    def _state_advice(self, kind: str, name: str, mutation: Mutation, unit: ast.AST, where: str) -> str:
+        """The RPT101/RPT104 message: a per-process memo is told to say so; other state
+        gets the runbook's advice."""
+        what = f"{where} {kind} '{name}'" if mutation.depth == 0 else f"an element of {where} {kind} '{name}'"
+        qualname = self.qualname(unit)
+        if mutation.depth == 0 and is_memo(self.tree, mutation.node, name):
+            return (f"{what} is a per-process memo filled after the fork in {qualname}: "
+                    f"say so with functools.cache/lru_cache")
+        return f"{what} mutated after the fork in {qualname} — {ADVICE}"
+
+    def _lazily_created(self, name: str, node: ast.AST, unit: ast.AST) -> bool:
+        """``node`` (a mutation of module container ``name``) fills an object the same
+        unit creates under a lazy-init guard (``if _X is None: _X = {}; _X[k] = v``)."""
+        names = self._globals_of(unit)
+        return name in names and self.lazy.guarded(node, unit, names)
+
+    def _globals_of(self, unit: ast.AST) -> frozenset[str]:
+        found = self._unit_globals.get(unit)
+        if found is None:
+            found = frozenset(name for stmt in self.tree.global_statements
+                              if self.unit_of(stmt) is unit for name in stmt.names)
+            self._unit_globals[unit] = found
+        return found
 
     # RPT101 ----------------------------------------------------------------
     def check_module_containers(self) -> None:
@@ -974,18 +1022,95 @@ class _Analysis:
             if kind is None:
                 continue
             for ref in self.tree.refs(module, name):
-                unit = self.unit_of(ref)
-                if self.is_before_fork(unit):
+                self._check_container_use(ref, name, kind, "module-level")
+        self._check_imported_containers()
+
+    def _check_container_use(self, ref: ast.AST, name: str, kind: str, where: str) -> None:
+        unit = self.unit_of(ref)
+        if self.is_before_fork(unit):
+            # A default argument (`def f(cache=_CACHE)`) runs where the def does, but the
+            # parameter it binds is used in the function's body.
+            parameter = self._defaulted_parameter(ref)
+            if parameter is None:
+                return
+            ref_list = [r for r in self.tree.refs(self.tree.inner_scope[parameter[1]], parameter[0])]
+            for inner_ref in ref_list:
+                self._check_container_use(inner_ref, name, kind, where)
+            return
+        for mutation in self.find_mutations(ref, unit):
+            if self.in_redis_absent_branch(mutation.node, unit) \
+                    or self._lazily_created(name, mutation.node, unit):
+                continue
+            self.report("RPT101", mutation.node, unit, self._state_advice(kind, name, mutation, unit, where))
+
+    def _defaulted_parameter(self, ref: ast.AST) -> tuple[str, ast.AST] | None:
+        """(parameter name, function) when ``ref`` is the default value of a parameter."""
+        func = self.parent(ref)
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return None
+        args = func.args
+        positional = [*args.posonlyargs, *args.args]
+        for param, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+            if default is ref:
+                return param.arg, func
+        for param, kw_default in zip(args.kwonlyargs, args.kw_defaults):
+            if kw_default is ref:
+                return param.arg, func
+        return None
+
+    def _check_imported_containers(self) -> None:
+        """Module-level containers of another module of the project, mutated here after the
+        fork: ``from state import _store; _store[k] = v`` and ``state._store[k] = v``."""
+        if self.ctx.project is None:
+            return
+        modules = self.ctx.project.modules
+        for statement in self.tree.imports:
+            if self.unit_of(statement) is not self.module:
+                continue
+            for alias in statement.names:
+                if alias.name == "*":
                     continue
-                for mutation in self.find_mutations(ref, unit):
-                    if self.in_redis_absent_branch(mutation.node, unit):
+                local = alias.asname or alias.name.split(".")[0]
+                refs = self.tree.refs(self.tree.module_scope, local)
+                if not refs or not any(not self.is_before_fork(self.unit_of(r)) for r in refs):
+                    continue
+                target = self.tree.import_target(alias)
+                if not target:
+                    continue
+                if isinstance(statement, ast.ImportFrom):
+                    module_name, _, attribute = target.rpartition(".")
+                    kind = self._foreign_container(modules, module_name, attribute)
+                    if kind is not None:
+                        for ref in refs:
+                            self._check_container_use(ref, attribute, kind, f"{module_name}'s")
                         continue
-                    what = (f"module-level {kind} '{name}'" if mutation.depth == 0
-                            else f"an element of module-level {kind} '{name}'")
-                    self.report("RPT101", mutation.node, unit, (
-                        f"{what} is mutated by {AFTER_FORK} ('{self.qualname(unit)}'): each "
-                        f"worker changes its own copy — {ADVICE}"
-                    ))
+                    module_path = modules.find_module(target, self.ctx.path)
+                else:
+                    module_path = modules.find_module(alias.name if alias.asname else target, self.ctx.path)
+                if module_path is None:
+                    continue
+                for ref in refs:
+                    attribute_node = self.parent(ref)
+                    if isinstance(attribute_node, ast.Attribute) and attribute_node.value is ref:
+                        kind = self._container_in(modules, module_path, attribute_node.attr)
+                        if kind is not None:
+                            self._check_container_use(attribute_node, attribute_node.attr, kind,
+                                                      f"{modules.module_name(module_path)}'s")
+
+    def _foreign_container(self, modules: "ModuleIndex", module_name: str, name: str) -> str | None:
+        if not module_name:
+            return None
+        path = modules.find_module(module_name, self.ctx.path)
+        return self._container_in(modules, path, name) if path is not None else None
+
+    def _container_in(self, modules: "ModuleIndex", path: "Path", name: str) -> str | None:
+        try:
+            if path == modules.real_path(self.ctx.path):
+                return None
+            value = modules.module_bindings(path).get(name)
+        except (OSError, ValueError, RuntimeError):
+            return None
+        return container_kind(value) if value is not None and not isinstance(value, ast.stmt) else None
 
     def _bound_value(self, node: ast.AST) -> tuple[ast.AST | None, ast.AST | None]:
         """(value, annotation) a Name target is bound to, when it is a simple binding."""
@@ -1006,36 +1131,39 @@ class _Analysis:
                 unit = self.unit_of(node)
                 if unit is self.module or self.is_before_fork(unit):
                     continue
-                if not self._declared_global(name, unit):
+                names = self._globals_of(unit)
+                if name not in names:
                     continue
                 parent = self.parent(node)
                 augmented = isinstance(parent, ast.AugAssign)
-                if not augmented and self._in_lazy_init(node, unit, name):
-                    continue
-                self.report("RPT102", node, unit, (
-                    f"module-level name '{name}' is rebound via 'global' "
-                    f"({_binding_form(node, parent)}) by {AFTER_FORK} ('{self.qualname(unit)}'): "
-                    f"each worker rebinds its own copy — keep it in Redis or Postgres"
-                    + ("" if augmented else f", or lazy-init it ('if {name} is None:')")
-                ))
+                if not augmented and self.lazy.guarded(node, unit, names):
+                    continue  # lazy initialisation: once per process
+                value, _ = self._bound_value(node)
+                if not augmented and is_resource_value(value):
+                    continue  # a per-process resource (client, engine, lock…) created after the fork
+                self.report("RPT102", node, unit, self._rebinding_message(name, _binding_form(node, parent), unit,
+                                                                          augmented))
+        self._check_globals_subscripts()
 
-    def _declared_global(self, name: str, unit: ast.AST) -> bool:
-        for stmt in self.tree.global_statements:
-            if name in stmt.names and self.unit_of(stmt) is unit:
-                return True
-        return False
+    def _rebinding_message(self, name: str, form: str, unit: ast.AST, augmented: bool) -> str:
+        return (f"global '{name}' rebound after the fork in {self.qualname(unit)} ({form}) — "
+                f"use Redis or Postgres"
+                + ("" if augmented else f", or lazy-init it ('if {name} is None:')"))
 
-    def _in_lazy_init(self, node: ast.AST, unit: ast.AST, name: str) -> bool:
-        child = node
-        parent = self.parent(child)
-        while parent is not None and child is not unit:
-            if isinstance(parent, ast.If) and _contains(parent.body, child) \
-                    and _is_lazy_test(parent.test, name):
-                return True
-            if parent is unit:
-                break
-            child, parent = parent, self.parent(parent)
-        return False
+    def _check_globals_subscripts(self) -> None:
+        """``globals()["x"] = v`` rebinds a module name as ``global x; x = v`` does."""
+        for subscript in self.tree.subscripts:
+            call = subscript.value
+            if not (isinstance(subscript.ctx, (ast.Store, ast.Del)) and isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name) and call.func.id == "globals" and not call.args):
+                continue
+            if self.tree.resolve(call.func)[1]:
+                continue  # a local `globals`
+            unit = self.unit_of(subscript)
+            if self.is_before_fork(unit):
+                continue
+            key = _string_value(subscript.slice) or "…"
+            self.report("RPT102", subscript, unit, self._rebinding_message(key, "globals()[…]", unit, False))
 
     # RPT103 ----------------------------------------------------------------
     def check_extensions(self) -> None:
@@ -1051,9 +1179,8 @@ class _Analysis:
                     continue
                 entry = f"{owner}[{mutation.key!r}]" if mutation.key else owner
                 self.report("RPT103", mutation.node, unit, (
-                    f"state written into {entry} ({mutation.operation}) by {AFTER_FORK} "
-                    f"('{self.qualname(unit)}'): each worker changes its own copy (PR #3030) — "
-                    f"keep it in Postgres or Redis"
+                    f"state written into {entry} ({mutation.operation}) after the fork in "
+                    f"{self.qualname(unit)} — keep it in Postgres or Redis"
                 ))
 
     # RPT104 ----------------------------------------------------------------
@@ -1067,13 +1194,8 @@ class _Analysis:
                 if self.is_before_fork(unit):
                     continue
                 for mutation in self.find_mutations(start, unit):
-                    kind = attrs[attr]
-                    what = (f"class-level {kind} '{klass.name}.{attr}'" if mutation.depth == 0
-                            else f"an element of class-level {kind} '{klass.name}.{attr}'")
-                    self.report("RPT104", mutation.node, unit, (
-                        f"{what} is mutated through the class by {AFTER_FORK} "
-                        f"('{self.qualname(unit)}'): each worker changes its own copy — {ADVICE}"
-                    ))
+                    self.report("RPT104", mutation.node, unit, self._state_advice(
+                        attrs[attr], f"{klass.name}.{attr}", mutation, unit, "class-level"))
 
     def _class_containers(self, klass: ast.ClassDef) -> dict[str, str]:
         bindings: dict[str, list[ast.AST]] = {}
@@ -1186,18 +1308,6 @@ def _is_class_of(node: ast.AST, self_name: str) -> bool:
                 and node.args[0].id == self_name)
     return (isinstance(node, ast.Attribute) and node.attr == "__class__"
             and isinstance(node.value, ast.Name) and node.value.id == self_name)
-
-
-def _is_lazy_test(test: ast.AST, name: str) -> bool:
-    """``name is None``, ``name == None``, ``not name`` — or one of them inside an ``or``."""
-    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
-        return any(_is_lazy_test(value, name) for value in test.values)
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return isinstance(test.operand, ast.Name) and test.operand.id == name
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        return (isinstance(test.left, ast.Name) and test.left.id == name
-                and isinstance(test.ops[0], (ast.Is, ast.Eq)) and _is_none(test.comparators[0]))
-    return False
 
 
 def _binding_form(node: ast.AST, parent: ast.AST | None) -> str:
