@@ -123,7 +123,8 @@ def _freeze_new_imports() -> None:
 def _any_code_selected(options: Any) -> bool:
     """Would flake8 report any RPT code (or RPT000) with these options?"""
     try:
-        from flake8.style_guide import Decision, DecisionEngine
+        # flake8 ships no type information (typeshed's types-flake8 is not installed).
+        from flake8.style_guide import Decision, DecisionEngine  # type: ignore[import-untyped]
 
         decider = DecisionEngine(options)
         # Every possible code, not the registry: importing the rule families (sqlglot...)

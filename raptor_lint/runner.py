@@ -86,15 +86,15 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         # Named files are treated like discovered ones: excluded paths and files no rule
         # reads (pre-commit hands over every staged text file) are skipped.
         paths = [p for p in paths if not config.is_excluded(p) and (p.is_dir() or file_kind(p) is not None)]
-    files = iter_files(paths, config)
+    discovered = iter_files(paths, config)
     changes = _changes_since_base(engine, options)
     if changes is not None:
-        files = changes.select(files)
+        discovered = changes.select(discovered)
     # Cache look-ups, worker processes and their ordering live in raptor_lint.parallel.
     # No cache with --base (RPT501 compares with git history, which the key does not
     # cover) nor with --fix/--diff (they write only the fixed files, or nothing).
     fixing = options.fix or options.diff
-    files = list(files)
+    files = list(discovered)
     covers_project = changes is None and _is_project_root(paths, config)
     if covers_project and os.path.abspath(paths[0]) == os.path.abspath(config.root):
         # Every file of the project, as discovery names it under the root: facts that

@@ -34,7 +34,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -174,7 +174,7 @@ class RaptorLanguageServer(LanguageServer):
         """Runs on the lint thread: (findings, configuration error).  Raises ``Cancelled``
         when ``cancelled()`` turns true before the last rule family has run."""
         state = self.state_for(path)
-        if state.engine is None:
+        if state.engine is None or state.config is None:  # both set, or neither (an error)
             return [], state.error
         if state.config.is_excluded(path) and _inside(path, state.config.root):
             return [], None
@@ -382,7 +382,7 @@ def _inside(path: Path, directory: Path) -> bool:
 
 
 def _select(pairs: list[tuple[Finding, types.Diagnostic]], request: types.Range,
-            context: list[types.Diagnostic]) -> list[tuple[Finding, types.Diagnostic]]:
+            context: Sequence[types.Diagnostic]) -> list[tuple[Finding, types.Diagnostic]]:
     """The findings a code-action request is about: those the client names in its
     context (matched by code and range), else those on the requested lines."""
     ours = [d for d in context if d.source == convert.SOURCE]
