@@ -36,6 +36,9 @@ class ProjectIndex:
     def get(self, builder: Callable[["ProjectIndex"], T]) -> T:
         """Build (once) and return the fact produced by ``builder``."""
         self.consulted += 1
+        # Each fact is stored under its builder, so it is that builder's T: more than the
+        # type of one dict for every builder can say (hence the two ignores; a cast would
+        # cost a call on this hot path).
         try:
             return self._facts[builder]  # type: ignore[return-value]
         except KeyError:
