@@ -480,3 +480,28 @@ def first_param(func: ast.AST) -> str | None:
         return None
     params = [*args.posonlyargs, *args.args]
     return params[0].arg if params else None
+
+
+# ====================================================================== fields and source text
+# Appended for the Redis family (raptor_lint/rules/redis_state), general purpose: which
+# field of its parent holds a node (``if x:`` — the test or the body?), and a node's text.
+
+def field_of(parent: ast.AST, child: ast.AST) -> str | None:
+    """The field of ``parent`` that holds ``child`` (itself, or in a list): "test", "body",
+    "orelse", "handlers"…; None when ``child`` is not a child of ``parent``."""
+    for field in parent._fields:
+        value = getattr(parent, field, None)
+        if value is child or (type(value) is list and contains(value, child)):
+            return field
+    return None
+
+
+def source_segment(model: SemanticModel, node: ast.AST) -> str | None:
+    """The source text of ``node`` when it sits on one line (code-point columns); None for a
+    node spanning lines or a model built without the text."""
+    if model.text is None:
+        return None
+    line, column, end_line, end_column = model.position(node)
+    if line != end_line:
+        return None
+    return model._line_text(line)[column - 1:end_column - 1]
