@@ -21,8 +21,9 @@ module needs a model only when one of the modules its import statements can reac
 contains; otherwise its summary is empty without a parse.  ``needs_model`` applies the
 same test to the file being linted.
 
-The kinds themselves come from the rule family's scope model: ``summarise(tree,
-path, hops)`` is handed in by ``raptor_lint.rules.redis_state``.
+The kinds themselves come from the rule family, reading the module's semantic model
+(``raptor_lint.semantic``, built here once per parsed module and shared by its hops):
+``summarise(model, path, hops)`` is handed in by ``raptor_lint.rules.redis_state``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from raptor_lint.semantic import SemanticModel
 from raptor_lint.source import SourceError, decode_python, parse_python
 
 if TYPE_CHECKING:  # pragma: no cover
-    import ast
-
     from raptor_lint.project import ProjectIndex
 
 MAX_HOPS = 3
@@ -60,7 +60,7 @@ class RedisExports:
     """Export summaries of the project's modules, memoised for the run."""
 
     def __init__(self, project: "ProjectIndex",
-                 summarise: Callable[["ast.Module", Path, int], Summary]) -> None:
+                 summarise: Callable[[SemanticModel, Path, int], Summary]) -> None:
         self._summarise = summarise
         # path -> (mentions redis, project modules its imports reach)
         self._facts: dict[Path, tuple[bool, tuple[Path, ...]]] = {}
@@ -75,7 +75,7 @@ class RedisExports:
     def find(self, dotted: str, from_path: Path | str) -> Path | None:
         """The project module ``dotted`` as imported from ``from_path`` (resolved), or None
         for names starting with ``redis``, modules outside the project and the module
-        itself: the scope model knows the client library by name, as ``redis_state`` does,
+        itself: the Redis family knows the client library by name,
         and never follows a module into itself."""
         return self._project_module(dotted, from_path, self._modules.real_path(from_path))
 
@@ -112,11 +112,20 @@ class RedisExports:
             tree = parse_python(text, str(path))
         except (SourceError, RecursionError, ValueError, MemoryError):
             return  # unparsable: exports nothing known
-        self._summaries[(path, hops)] = self._summarise_tree(tree, path, hops)
+        modules = self._modules
+
+        def package() -> list[str]:
+            try:
+                return modules.package(path)
+            except (OSError, ValueError, RuntimeError):
+                return []
+
+        model = SemanticModel(tree, text, package)
+        self._summaries[(path, hops)] = self._summarise_model(model, path, hops)
         if not mentions:
             return
         # A module that mentions redis is usually reached at every hop, the deepest first:
-        # the same tree serves the other hops, as far as that is exact.  A summary at hop h
+        # the same model serves the other hops, as far as that is exact.  A summary at hop h
         # reads summaries at hops > h only, so it must not be built here while one at a hop
         # above h is still being built (it would read that one's placeholder).
         callers = max(self._building[:-1], default=0)  # [-1]: this one, built above
@@ -125,15 +134,15 @@ class RedisExports:
                 self._summaries[(path, other)] = EMPTY
                 self._building.append(other)
                 try:
-                    self._summaries[(path, other)] = self._summarise_tree(tree, path, other)
+                    self._summaries[(path, other)] = self._summarise_model(model, path, other)
                 finally:
                     self._building.pop()
 
-    def _summarise_tree(self, tree: "ast.Module", path: Path, hops: int) -> Summary:
+    def _summarise_model(self, model: SemanticModel, path: Path, hops: int) -> Summary:
         try:
-            return self._summarise(tree, path, hops) or EMPTY
+            return self._summarise(model, path, hops) or EMPTY
         except RecursionError:
-            return EMPTY  # nested too deep for the scope model: exports nothing known
+            return EMPTY  # nested too deep for the kind analysis: exports nothing known
 
     def needs_model(self, text: str, path: Path, hops: int = 0) -> bool:
         """Can a module with this text (not mentioning redis) get a client from an import?"""
@@ -162,7 +171,7 @@ class RedisExports:
 
     def imported_paths(self, text: str, path: Path) -> tuple[Path, ...]:
         """Project modules the import statements of ``text`` (the module at ``path``) can
-        reach: over-approximated from the text, never missing one the scope model follows
+        reach: over-approximated from the text, never missing one the Redis family follows
         (``from m import a`` may import the module ``m.a``; ``import pkg`` then
         ``pkg.sub.f()`` reaches ``pkg.sub``)."""
         key = (self._modules.real_path(path), len(text), hash(text))
