@@ -30,7 +30,7 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from raptor_lint.astwalk import children
 from raptor_lint.findings import Edit, Fix
@@ -275,6 +275,10 @@ def _summarise(model: SemanticModel, path: Path, project: "ProjectIndex", hops: 
 # ("value", expression) | ("param", annotation, scope it is read in) | ("import", alias)
 # | ("def", def node) | ("unknown", None).
 _Bind = tuple  # (how, node, scope)
+# attr -> [(value, annotation, method scope)] of ``self.attr = …`` in a class's methods.
+_SelfAssignments = Dict[str, List[Tuple[Optional[ast.AST], Optional[ast.AST], Scope]]]
+# unit -> [(``x.attr`` target, its Assign / AnnAssign)].
+_Stores = Dict[ast.AST, List[Tuple[ast.Attribute, Union[ast.Assign, ast.AnnAssign]]]]
 
 
 class RedisKinds:
@@ -291,9 +295,9 @@ class RedisKinds:
         self._function_memo: dict[ast.AST, str | None] = {}
         self._in_progress: set[ast.AST] = set()
         self._attribute_memo: dict[tuple[ast.ClassDef, str], str | None] = {}
-        self._self_assignment_memo: dict[ast.ClassDef, dict[str, list[tuple[ast.AST | None, ast.AST | None, Scope]]]] = {}
+        self._self_assignment_memo: dict[ast.ClassDef, _SelfAssignments] = {}
         self._methods: dict[ast.AST, tuple[ast.ClassDef, str] | None] = {}
-        self._attribute_stores: dict[ast.AST, list[tuple[ast.Attribute, ast.Assign | ast.AnnAssign]]] | None = None
+        self._attribute_stores: _Stores | None = None
 
     # ------------------------------------------------------------------ bindings
     def _scope_of(self, name: ast.Name, scope: Scope | None = None) -> Scope:
@@ -514,7 +518,7 @@ class RedisKinds:
             self._attribute_memo[key] = self._attribute_kind(cls, attr)
         return self._attribute_memo[key]
 
-    def _self_assignments(self, cls: ast.ClassDef) -> dict[str, list[tuple[ast.AST | None, ast.AST | None, Scope]]]:
+    def _self_assignments(self, cls: ast.ClassDef) -> "_SelfAssignments":
         """attr -> [(value, annotation, method scope)] for every ``self.attr = …`` in the
         class's methods (not in their nested functions or classes)."""
         found = self._self_assignment_memo.get(cls)
@@ -536,11 +540,11 @@ class RedisKinds:
                     found.setdefault(target.attr, []).append((statement.value, annotation, method_scope))
         return found
 
-    def _stores_by_unit(self) -> dict[ast.AST, list[tuple[ast.Attribute, ast.Assign | ast.AnnAssign]]]:
+    def _stores_by_unit(self) -> "_Stores":
         """``name.attr = …`` / ``name.attr: T = …`` assignments by the unit that runs them,
         from the model's list of attributes (one pass, the first time a class is asked)."""
         if self._attribute_stores is None:
-            stores: dict[ast.AST, list[tuple[ast.Attribute, ast.Assign | ast.AnnAssign]]] = {}
+            stores: _Stores = {}
             parents, units, tree = self.sem.parents, self.sem.units, self.sem.tree
             for node in self.sem.attributes:
                 if type(node.ctx) is not ast.Store or type(node.value) is not ast.Name:
