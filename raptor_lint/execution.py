@@ -84,6 +84,7 @@ class ExecutionModel:
         self.module = model.tree
         self.factories = frozenset(factories)
         self._bases: dict[ast.ClassDef, list[ast.ClassDef]] | None = None
+        self._descendants: dict[ast.ClassDef, set[ast.ClassDef]] | None = None
         self._main_guards: list[ast.If] | None = None
         # Filled by decide(): the functions whose callers decide them, their external
         # names (``f``, ``Klass.m``) and their callers' units, for the family's question
@@ -161,7 +162,13 @@ class ExecutionModel:
         return seen
 
     def descendants(self, klass: ast.ClassDef) -> set[ast.ClassDef]:
-        return {other for other in self.model.classes if klass in self.ancestors(other)}
+        if self._descendants is None:
+            found: dict[ast.ClassDef, set[ast.ClassDef]] = {}
+            for other in self.model.classes:
+                for ancestor in self.ancestors(other):
+                    found.setdefault(ancestor, set()).add(other)
+            self._descendants = found
+        return self._descendants.get(klass, set())
 
     def related_classes(self, klass: ast.ClassDef) -> set[ast.ClassDef]:
         """``klass``, its ancestors and its descendants in this file: where ``self.m()`` /

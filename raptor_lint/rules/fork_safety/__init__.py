@@ -302,7 +302,10 @@ class ForkSafetyChecker(Checker):
             return False
         return ("global" in text or "extensions" in text
                 or any(pattern.search(text) is not None for pattern in _DISPLAY_AFTER)
-                or _mentions_container_call(text))
+                or _mentions_container_call(text)
+                or "globals()" in text or "fromkeys" in text or _CONTAINER_ALIAS.search(text) is not None
+                # another module's state mutated here (the second gate reads the imports)
+                or ("import" in text and _ANY_MUTATION.search(text) is not None))
 
     def before_workers(self, project: "ProjectIndex") -> None:
         # A large run nearly always has a finding whose callers must be looked up in
@@ -315,9 +318,11 @@ class ForkSafetyChecker(Checker):
         tree = ctx.ast_tree
         if tree is None:
             return []
+        if is_test_code(ctx.relpath):
+            return []
         verdict = _may_mutate_state(tree, ctx.text)
-        if not verdict or is_test_code(ctx.relpath) \
-                or (verdict is not MUTATION_SEEN and not _may_have_findings(tree)):
+        if (not verdict or (verdict is not MUTATION_SEEN and not _may_have_findings(tree))) \
+                and not _may_mutate_other_state(tree, ctx.text):
             return []
         return _Analysis(ctx, tree).run()
 
@@ -521,6 +526,48 @@ def _signature_end(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return end
 
 
+# The second gate (RPT101, RPT102): state this file's own bindings do not show — a
+# container of another module (`from state import _store`, `state._store`), module names
+# rebound through `globals()`, containers built by `dict.fromkeys` or by an aliased
+# constructor (`from collections import defaultdict as dd`).  Text first: an imported
+# name must stand right before a mutation (`N[...] =`, `N.attr.append(`…).
+_MUTATION_TAIL = (r"(?:\[[^\]\n]*\]\s*(?:[-+|&^]?=(?!=))|\.(?:"
+                  + "|".join(sorted(m for m in MUTATING_METHODS if m.isidentifier()))
+                  + r")\s*\(|\[[^\]\n]*\]\.(?:append|add|update|setdefault|extend|pop)\s*\()")
+# Module state goes by `_private` or `UPPER_CASE` names: another module's container is
+# recognised when mutated under such a name (`_store[k] = v`, `state._store.pop(k)`,
+# `BLOCKLIST.add(x)`), which keeps this gate from sending every file that imports
+# something and mutates anything to the full analysis.  Group 1 or 2: the imported root.
+_STATE_NAME = r"(?:_\w+|[A-Z][A-Z0-9_]*[A-Z0-9])"
+_ANY_MUTATION = re.compile(r"(?<![\w.])(?:(" + _STATE_NAME + r")|([A-Za-z_]\w*)\." + _STATE_NAME + r")"
+                           + _MUTATION_TAIL)
+_GLOBALS_WRITE = re.compile(r"globals\(\)\s*\[[^\]\n]*\]\s*=(?!=)|globals\(\)\s*\.\s*(?:update|setdefault|pop)\s*\(")
+# A module-level name bound to `dict.fromkeys(...)` (at the start of a line).
+_FROMKEYS_BINDING = re.compile(r"(?m)^[A-Za-z_]\w*\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(?:dict|OrderedDict|Counter)\.fromkeys\(")
+# `from collections import defaultdict as dd` (the collections classes: aliasing a builtin
+# container type is rare, and "set as a" is common prose).
+_CONTAINER_ALIAS = re.compile(r"\b(?:defaultdict|OrderedDict|Counter|deque|ChainMap)\s+as\s+[A-Za-z_]")
+
+
+def _may_mutate_other_state(tree: ast.Module, text: str) -> bool:
+    """False when no finding on state bound outside this file (or rebound through
+    ``globals()``, or built by ``fromkeys``/an aliased constructor) is possible.  Names the
+    rules it serves: RPT101 (another module's containers, fromkeys, aliases), RPT102
+    (``globals()[…] =``)."""
+    if ("globals()" in text and _GLOBALS_WRITE.search(text)) \
+            or ("fromkeys" in text and _FROMKEYS_BINDING.search(text)) \
+            or _CONTAINER_ALIAS.search(text):
+        return True
+    imported: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            imported.update((alias.asname or alias.name).split(".")[0] for alias in stmt.names
+                            if alias.name != "*")
+    if not imported:
+        return False
+    return any((match.group(1) or match.group(2)) in imported for match in _ANY_MUTATION.finditer(text))
+
+
 def _may_have_findings(tree: ast.Module) -> bool:
     """False when no finding is possible, so the scope analysis can be skipped.
 
@@ -575,6 +622,14 @@ def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set
                     return True
                 mutated |= chain
         if kind in _UNIT_TYPES:
+            # A parameter defaulting to a container aliases it (`def f(store=_CACHE)`).
+            arguments = node.args
+            positional = [*arguments.posonlyargs, *arguments.args]
+            for param, default in (*zip(positional[len(positional) - len(arguments.defaults):],
+                                        arguments.defaults),
+                                   *zip(arguments.kwonlyargs, arguments.kw_defaults)):
+                if default is not None:
+                    aliases.append((param.arg, _chain_names(default)))
             # The body binds the function's own names; decorators, defaults and
             # annotations bind where the `def` runs (a walrus there: module state).
             for field in child_fields(kind):
@@ -746,6 +801,7 @@ class _Analysis:
         self.execution = ExecutionModel(self.tree, self.factories)
         self.lazy = LazyInit(self.tree)
         self._unit_globals: dict[ast.AST, frozenset[str]] = {}
+        self._containers: frozenset[str] | None = None
         self.finding_units: set[ast.AST] = set()
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
@@ -1001,10 +1057,25 @@ class _Analysis:
         return f"{what} mutated after the fork in {qualname} — {ADVICE}"
 
     def _lazily_created(self, name: str, node: ast.AST, unit: ast.AST) -> bool:
-        """``node`` (a mutation of module container ``name``) fills an object the same
-        unit creates under a lazy-init guard (``if _X is None: _X = {}; _X[k] = v``)."""
-        names = self._globals_of(unit)
-        return name in names and self.lazy.guarded(node, unit, names)
+        """``node`` (a mutation of module container ``name``) fills an object once per
+        process: one the same unit creates under a lazy-init guard (``if _X is None:
+        _X = {}; _X[k] = v``) or creates itself before filling it (``global _X; _X = {}``,
+        the rebinding is RPT102's), or a container filled under a guard on it or on its
+        siblings (``if _names: return _names`` then ``_names.extend(…)``)."""
+        rebound = self._globals_of(unit)
+        if name in rebound:
+            line = getattr(node, "lineno", 0)
+            for bound in self.tree.bound(self.tree.module_scope, name):
+                if self.unit_of(bound) is unit and getattr(bound, "lineno", line) < line:
+                    return True
+        return self.lazy.guarded(node, unit, rebound | self._module_containers())
+
+    def _module_containers(self) -> frozenset[str]:
+        if self._containers is None:
+            module = self.tree.module_scope
+            self._containers = frozenset(name for name in module.local
+                                         if self._container(self.tree.bound(module, name)) is not None)
+        return self._containers
 
     def _globals_of(self, unit: ast.AST) -> frozenset[str]:
         found = self._unit_globals.get(unit)
@@ -1071,8 +1142,9 @@ class _Analysis:
                 if alias.name == "*":
                     continue
                 local = alias.asname or alias.name.split(".")[0]
-                refs = self.tree.refs(self.tree.module_scope, local)
-                if not refs or not any(not self.is_before_fork(self.unit_of(r)) for r in refs):
+                refs = [ref for ref in self.tree.refs(self.tree.module_scope, local)
+                        if self._may_mutate_through(ref)]
+                if not refs:
                     continue
                 target = self.tree.import_target(alias)
                 if not target:
@@ -1097,6 +1169,16 @@ class _Analysis:
                             self._check_container_use(attribute_node, attribute_node.attr, kind,
                                                       f"{modules.module_name(module_path)}'s")
 
+    def _may_mutate_through(self, ref: ast.AST) -> bool:
+        """A use of an imported name that may mutate what it names (or an attribute of it)
+        after the fork: worth resolving the import for."""
+        unit = self.unit_of(ref)
+        if self.is_before_fork(unit) and self._defaulted_parameter(ref) is None:
+            return False
+        start = self.parent(ref) if isinstance(self.parent(ref), ast.Attribute) else ref
+        return start is not None and next(iter(self.find_mutations(start, unit)), None) is not None \
+            or self._defaulted_parameter(ref) is not None
+
     def _foreign_container(self, modules: "ModuleIndex", module_name: str, name: str) -> str | None:
         if not module_name:
             return None
@@ -1107,10 +1189,9 @@ class _Analysis:
         try:
             if path == modules.real_path(self.ctx.path):
                 return None
-            value = modules.module_bindings(path).get(name)
         except (OSError, ValueError, RuntimeError):
             return None
-        return container_kind(value) if value is not None and not isinstance(value, ast.stmt) else None
+        return self.ctx.project.get(_module_containers_index).kinds(modules, path).get(name)
 
     def _bound_value(self, node: ast.AST) -> tuple[ast.AST | None, ast.AST | None]:
         """(value, annotation) a Name target is bound to, when it is a simple binding."""
@@ -1162,8 +1243,13 @@ class _Analysis:
             unit = self.unit_of(subscript)
             if self.is_before_fork(unit):
                 continue
-            key = _string_value(subscript.slice) or "…"
-            self.report("RPT102", subscript, unit, self._rebinding_message(key, "globals()[…]", unit, False))
+            key = _string_value(subscript.slice)
+            if key is None:
+                self.report("RPT102", subscript, unit, (
+                    f"module globals rebound through globals()[…] after the fork in {self.qualname(unit)} — "
+                    f"use Redis or Postgres"))
+            else:
+                self.report("RPT102", subscript, unit, self._rebinding_message(key, "globals()[…]", unit, False))
 
     # RPT103 ----------------------------------------------------------------
     def check_extensions(self) -> None:
@@ -1332,3 +1418,27 @@ def _binding_form(node: ast.AST, parent: ast.AST | None) -> str:
 
 def _always_exits(body: list) -> bool:
     return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))
+
+
+class _ModuleContainers:
+    """Run-wide memo: the module-level containers of each project module another module's
+    code mutates (``{name: kind}``), read from the module index's bindings once per path."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[object, dict[str, str]] = {}
+
+    def kinds(self, modules: "ModuleIndex", path: "Path") -> dict[str, str]:
+        found = self._kinds.get(path)
+        if found is None:
+            try:
+                bindings = modules.module_bindings(path)
+            except (OSError, ValueError, RuntimeError, RecursionError):
+                bindings = {}
+            found = {name: kind for name, value in bindings.items()
+                     if not isinstance(value, ast.stmt) and (kind := container_kind(value)) is not None}
+            self._kinds[path] = found
+        return found
+
+
+def _module_containers_index(project: "ProjectIndex") -> _ModuleContainers:
+    return _ModuleContainers()
