@@ -59,3 +59,15 @@ def test_bad_example_fires(rule, tmp_path: Path) -> None:
 def test_good_example_is_silent(rule, tmp_path: Path) -> None:
     codes = _lint_example(rule, rule.good, tmp_path)
     assert rule.code not in codes and "RPT000" not in codes and "E999" not in codes, codes
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_bad_example_passes_its_familys_gates(rule) -> None:
+    """A pre-filter may skip only what cannot hold a finding of its family: a new rule whose
+    bad example its family's pre-filter rejects would be hidden everywhere (the engine runs
+    the family only when the pre-filter passes).  The full path, gates included, is
+    test_bad_example_fires."""
+    from raptor_lint.registry import checker_classes
+
+    families = [cls for cls in checker_classes() if rule.code in cls.codes()]
+    assert families and all(cls().prefilter(rule.bad) for cls in families)
