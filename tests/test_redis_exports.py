@@ -352,3 +352,33 @@ def test_namespace_packages_and_submodule_chains(tmp_path: Path) -> None:
         "from ns import inner\n\n\ndef write(key):\n    inner.conn.connect().set(key, 1)\n", encoding="utf-8")
     by_file = lint_project(root)
     assert [(f.line, f.code) for f in by_file["svc/ns_user.py"]] == [(5, "RPT201")]
+
+
+def test_one_semantic_model_per_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The family reads the file's shared model (``ctx.semantic``) and builds none of its
+    own; the summaries of a module that mentions redis, one per hop, share one model."""
+    from raptor_lint import semantic
+
+    root = _project(tmp_path)
+    built: list[str | None] = []
+    original = semantic.SemanticModel.__init__
+
+    def counting(self: semantic.SemanticModel, tree: ast.Module, text: str | None = None,
+                 package: object = None) -> None:
+        built.append(text)
+        original(self, tree, text, package)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(semantic.SemanticModel, "__init__", counting)
+    index = ProjectIndex(Config(root=root, select=("RPT2",)))
+    engine = Engine(index.config, project=index)
+    engine.lint_path(root / "svc" / "clients.py", "python")  # imports no project module
+    assert len(built) == 1
+    built.clear()
+    result = engine.lint_path(root / "svc" / "user.py", "python")
+    assert sorted(f.line for f in result.findings) == [7, 8, 9, 10]
+    # clients.py is reached at hop 3 (user -> deep -> facade -> clients) and at hop 2 (user
+    # -> facade -> clients): one parse, one model, both summaries.
+    clients = (root / "svc" / "clients.py").resolve()
+    exports = index.get(redis_state._exports_index)
+    assert exports.summary(clients, 2) and exports.summary(clients, 3)
+    assert built.count(clients.read_text(encoding="utf-8")) == 1
