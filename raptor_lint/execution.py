@@ -371,32 +371,32 @@ class ExecutionModel:
         invocations: dict[ast.AST, list[tuple[str, ast.AST | None]]] = {}
         candidates: set[ast.AST] = set()
         self.caller_units = {}
-        for func, refs in candidates_refs.items():
-            if self.has_opaque_decorator(func):
+        for candidate, refs in candidates_refs.items():
+            if self.has_opaque_decorator(candidate):
                 continue
             kinds = [self.invocation(ref) for ref in refs]
-            self.caller_units[func] = [unit for _, unit in kinds]
+            self.caller_units[candidate] = [unit for _, unit in kinds]
             # Uses in other modules: before fork stands for "runs where the module top level
             # runs"; after fork for "somewhere no fork-time code reaches".
-            name = external_name.get(func, "")
+            name = external_name.get(candidate, "")
             kinds += [(use.kind, module if use.before_fork else None) for use in external.get(name, ())]
             kinds = [k for k in kinds if k[0] != "harmless"]
             if kinds and all(kind != "escape" for kind, _ in kinds):
-                invocations[func] = kinds
-                candidates.add(func)
-            elif not kinds and name in external and _is_registration_decorator(func):
+                invocations[candidate] = kinds
+                candidates.add(candidate)
+            elif not kinds and name in external and _is_registration_decorator(candidate):
                 # A decorator nobody in the project applies: plugins apply it at import time.
-                fixed[func] = IMPORT_TIME
+                fixed[candidate] = IMPORT_TIME
 
         # A function defined in a decorator factory and returned by it runs where what the
         # factory returns is applied: at decoration time when the factory is only used as
         # `@factory`/`@factory(...)`; calls of it inside the factory run with the factory.
         returned: dict[ast.AST, ast.AST] = {}
         self.returned = {}
-        for func, outer in inner:
-            if self.has_opaque_decorator(func):
+        for nested, outer in inner:
+            if self.has_opaque_decorator(nested):
                 continue
-            found = model.function_refs(func)
+            found = model.function_refs(nested)
             if not found:
                 continue
             calls_inside: list[tuple[str, ast.AST | None]] = []
@@ -412,29 +412,29 @@ class ExecutionModel:
                     escapes = True
             if escapes or len(calls_inside) == len(found):
                 continue
-            self.returned[func] = outer  # decides with its factory's callers
+            self.returned[nested] = outer  # decides with its factory's callers
             # `@factory(...)` applies what it returns on the spot.  A plain `@factory`
             # makes what it returns the decorated function (called later, after the fork),
             # unless the return is the optional-arguments idiom
             # (`return decorator(func) if func is not None else decorator`).
             applied = ("decorator-call", "decorator") if conditional else ("decorator-call",)
             if outer in invocations and all(kind in applied for kind, _ in invocations[outer]):
-                returned[func] = outer
-                candidates.add(func)
+                returned[nested] = outer
+                candidates.add(nested)
 
         before = set(candidates)
         self.before = before | set(fixed)
         changed = True
         while changed:
             changed = False
-            for func in list(before):
-                if func in returned:
-                    ok = returned[func] in self.before
+            for decided in list(before):
+                if decided in returned:
+                    ok = returned[decided] in self.before
                 else:
-                    ok = all(unit is module or unit in self.before for _, unit in invocations[func])
+                    ok = all(unit is module or unit in self.before for _, unit in invocations[decided])
                 if not ok:
-                    before.discard(func)
-                    self.before.discard(func)
+                    before.discard(decided)
+                    self.before.discard(decided)
                     changed = True
 
     def names_that_decide(self, finding_units: Iterable[ast.AST]) -> list[str]:

@@ -37,7 +37,7 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields, children
 from raptor_lint.execution import ExecutionModel
@@ -599,7 +599,9 @@ def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set
     lambda, binds state: module level or a class body)), with ``containers`` known."""
     aliases: list[tuple[str, set[str]]] = []
     mutated: set[str] = set()
-    stack = list(starts)
+    # Any node: the walk tells kinds apart with `type(node) is …` (faster than isinstance on
+    # this hot path), which mypy does not narrow on.
+    stack: list[tuple[Any, bool, bool]] = list(starts)
     push = stack.append
     while stack:
         node, in_function, state = stack.pop()
@@ -613,10 +615,10 @@ def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set
             if state and _is_container(node.value):
                 containers.update(names)
             elif in_function and names:
-                chain = _chain_names(node.value)
-                aliases.extend((name, chain) for name in names)
+                source = _chain_names(node.value)
+                aliases.extend((name, source) for name in names)
         if in_function:
-            chain = None
+            chain: set[str] | None = None
             if kind is ast.Attribute:
                 if node.attr == "extensions":
                     return True
@@ -763,7 +765,7 @@ def _is_weak_name(node: ast.AST | None, weak_names: frozenset[str]) -> bool:
 
 
 def _weakref_imports(tree: ast.Module) -> frozenset[str]:
-    names = set()
+    names: set[str] = set()
     for stmt in tree.body:
         if isinstance(stmt, ast.ImportFrom) and stmt.module == "weakref" and not stmt.level:
             names.update(alias.asname or alias.name for alias in stmt.names
@@ -1328,7 +1330,9 @@ class _Analysis:
             if attribute.attr not in attrs:
                 continue
             method = self._method_of(attribute, {klass})
-            first = _first_param(method) if method is not None else None
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            first = _first_param(method)
             if first is None:
                 continue
             is_class_method = method.name in ("__init_subclass__", "__new__", "__class_getitem__") \

@@ -251,9 +251,8 @@ class ForkCalls:
             root = os.path.join(os.path.abspath(self._project.root), "")
             words: dict[str, list[int]] = {}
             imported: dict[str, list[int]] = {}
-            files = self._project.files
-            if files is None:
-                files = iter_files([self._project.root], self._project.config)
+            files: Iterable[tuple[Path, str]] = self._project.files \
+                if self._project.files is not None else iter_files([self._project.root], self._project.config)
             for path, kind in files:
                 if kind != PYTHON:
                     continue
@@ -449,7 +448,7 @@ def _file_sites(tree: ast.Module, factories: frozenset[str], package: list[str])
             refs: list[ast.AST] = [node] if first else []
             current: ast.AST = node
             parent = parent_of(current)
-            while type(parent) is ast.Attribute and parent.value is current:  # type: ignore[union-attr]
+            while type(parent) is ast.Attribute and parent.value is current:
                 assert isinstance(parent, ast.Attribute)
                 current = parent
                 names.append(parent.attr)
