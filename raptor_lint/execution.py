@@ -350,7 +350,11 @@ class ExecutionModel:
                     # method may be called on instances elsewhere: not decided here.
                     in_body = list(model.function_refs(func))
                     private = func.name.startswith("_") and not func.name.endswith("__")
-                    if in_body or private:
+                    # In a class with an app-factory method (a Flask extension's init_app),
+                    # methods reached through self. from it run with the factory too.
+                    factory_class = any(isinstance(item, FUNCTIONS) and item.name in self.factories
+                                        for item in klass.body)
+                    if in_body or private or (factory_class and not func.name.startswith("__")):
                         candidates_refs[func] = in_body + self.method_references(klass, func)
             elif isinstance(unit, FUNCTIONS):
                 inner.append((func, unit))

@@ -147,6 +147,21 @@ SILENT = {
             def _remember(self, app):
                 Extension._apps.append(app)
         """,
+    "a public method reached through self. in a class with init_app": """\
+        _event_loggers = {}
+        class Initializer:
+            def init_app(self, app):
+                self.setup_event_logger(app)
+            def setup_event_logger(self, app):
+                _event_loggers[app.name] = object()
+        """,
+    "a module __getattr__ caching a lazy import (PEP 562)": """\
+        import importlib
+        def __getattr__(name):
+            value = importlib.import_module(f"pkg.{name}")
+            globals()[name] = value
+            return value
+        """,
     "script code under __main__": """\
         _seen = set()
         if __name__ == "__main__":

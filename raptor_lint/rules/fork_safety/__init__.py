@@ -1259,6 +1259,9 @@ class _Analysis:
             unit = self.unit_of(subscript)
             if self.is_before_fork(unit):
                 continue
+            if isinstance(unit, (ast.FunctionDef, ast.AsyncFunctionDef)) and unit.name == "__getattr__" \
+                    and self.unit_of(unit) is self.module:
+                continue  # a module __getattr__ (PEP 562) caching a lazy import: once per name
             key = _string_value(subscript.slice)
             if key is None:
                 self.report("RPT102", subscript, unit, (
