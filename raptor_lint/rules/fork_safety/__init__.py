@@ -557,7 +557,8 @@ _ANY_MUTATION = re.compile(r"(?<![\w.])(?:(" + _STATE_NAME + r")|([A-Za-z_]\w*)\
                            + _MUTATION_TAIL)
 _GLOBALS_WRITE = re.compile(r"globals\(\)\s*\[[^\]\n]*\]\s*=(?!=)|globals\(\)\s*\.\s*(?:update|setdefault|pop)\s*\(")
 # A module-level name bound to `dict.fromkeys(...)` (at the start of a line).
-_FROMKEYS_BINDING = re.compile(r"(?m)^[A-Za-z_]\w*\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(?:dict|OrderedDict|Counter)\.fromkeys\(")
+_FROMKEYS_BINDING = re.compile(
+    r"(?m)^[A-Za-z_]\w*\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(?:dict|OrderedDict|Counter)\.fromkeys\(")
 # `from collections import defaultdict as dd` (the collections classes: aliasing a builtin
 # container type is rare, and "set as a" is common prose).
 _CONTAINER_ALIAS = re.compile(r"\b(?:defaultdict|OrderedDict|Counter|deque|ChainMap)\s+as\s+[A-Za-z_]")
