@@ -482,6 +482,70 @@ def first_param(func: ast.AST) -> str | None:
     return params[0].arg if params else None
 
 
+# ====================================================================== reaching bindings
+# Appended for the SQL extractor's name look-ups (raptor_lint/sql/extract.py), general
+# purpose: which bindings of a name can have run before a use, in straight-line code (no
+# flow analysis: an assignment under an ``if`` before the use counts).
+
+def bindings_in_order(model: SemanticModel, owner: Scope, name: str) -> list[ast.AST]:
+    """The nodes that give ``name`` a value in ``owner`` (``model.bound`` less ``del x`` and
+    a bare ``x: int``), in the source order of their binding constructs, parameters first."""
+    return [node for _, node in _ordered_bindings(model, owner, name)]
+
+
+def reaching_bindings(model: SemanticModel, name: ast.Name) -> list[ast.AST]:
+    """The bindings (``bindings_in_order``) of the variable the load ``name`` reads that can
+    have run before it: all of them when a function, class body or comprehension reads a
+    module-level name (the module body has run by then); else those whose construct ends
+    before the use: the assignment (``x += …`` and ``(x := …)`` included) or the statement
+    (``for``, ``with``, unpacking) of a target, the import statement of an alias; a ``def``,
+    ``class``, ``except … as`` or ``match`` capture from where it starts; a parameter always."""
+    owner, _ = model.resolve(name)
+    found = _ordered_bindings(model, owner, name.id)
+    if owner is model.module_scope and model.name_scope.get(name, owner) is not owner:
+        return [node for _, node in found]
+    use = (name.lineno, name.col_offset)
+    return [node for (_, end), node in found if end <= use]
+
+
+Span = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _ordered_bindings(model: SemanticModel, owner: Scope, name: str) -> list[tuple[Span, ast.AST]]:
+    found = [(_binding_span(model, node), node) for node in model.bound(owner, name)
+             if _gives_value(model, node)]
+    found.sort(key=lambda item: item[0][0])
+    return found
+
+
+def _gives_value(model: SemanticModel, node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        if isinstance(node.ctx, ast.Del):
+            return False
+        parent = model.parent(node)
+        return not (isinstance(parent, ast.AnnAssign) and parent.value is None)
+    return True
+
+
+def _binding_span(model: SemanticModel, node: ast.AST) -> Span:
+    """(start, end) of the construct that binds: (line, byte offset) pairs."""
+    if isinstance(node, ast.arg):
+        return (0, 0), (0, 0)
+    site: ast.AST | None = node
+    if isinstance(node, ast.Name):
+        parent = model.parent(node)
+        site = parent if isinstance(parent, ast.NamedExpr) else model.statement_of(node)
+    elif isinstance(node, ast.alias):
+        site = model.parent(node)
+    else:  # def, class, except handler, match capture: bound for the body that follows
+        start = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+        return start, start
+    site = site or node
+    line = getattr(site, "lineno", 0)
+    return ((line, getattr(site, "col_offset", 0)),
+            (getattr(site, "end_lineno", None) or line, getattr(site, "end_col_offset", None) or 0))
+
+
 # ====================================================================== fields and source text
 # Appended for the Redis family (raptor_lint/rules/redis_state), general purpose: which
 # field of its parent holds a node (``if x:`` — the test or the body?), and a node's text.
