@@ -404,3 +404,80 @@ def test_one_parse_per_distinct_string_per_run(tmp_path):
             assert use.parsed.ok
     cache = project.get(SqlParseCache)
     assert cache.parses == 2 and len(cache) == 2
+
+
+# ------------------------------------------------------- the semantic model
+def test_text_recognised_through_imports(tmp_path):
+    uses = found(tmp_path, """\
+        import sqlalchemy
+        import sqlalchemy.sql.expression as expr
+        from sqlalchemy import sql
+        from sqlalchemy.sql import text as sql_text
+        from app.extensions import db
+
+        def handler():
+            return (sqlalchemy.sql.text("SELECT 1"), expr.text("SELECT 2"), sql.text("SELECT 3"),
+                    sql_text("SELECT 4"), db.text("SELECT 5"))
+        """)
+    assert [text for _, _, text in uses] == ["SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4", "SELECT 5"]
+
+
+def test_text_that_is_not_sqlalchemys(tmp_path):
+    assert found(tmp_path, """\
+        from markupsafe import text as safe
+        from django.utils import text as sa
+
+        def handler(text, page):
+            return text("SELECT 1"), safe("SELECT 2"), sa.text("SELECT 3"), page.text("SELECT 4")
+        """) == []
+
+
+def test_relative_import_of_text_inside_a_package(tmp_path):
+    # SQLAlchemy's own modules reach text() through relative imports.
+    uses = found(tmp_path, """\
+        from .. import text as t
+
+        def handler(conn):
+            conn.execute(t("SELECT 1"))
+        """, rel="sqlalchemy/engine/mod.py",
+        files={"sqlalchemy/__init__.py": "", "sqlalchemy/engine/__init__.py": ""})
+    assert [text for _, _, text in uses] == ["SELECT 1"]
+
+
+def test_names_follow_python_scopes(tmp_path):
+    uses = found(tmp_path, """\
+        SQL = "SELECT 1"
+
+        def shadowed(conn, SQL):
+            conn.execute(SQL)
+
+        def declared_global(conn):
+            global SQL
+            conn.execute(SQL)
+
+        def outer(conn):
+            query = "SELECT 2"
+            def inner():
+                conn.execute(query)
+            class Body:
+                query = "SELECT 3"
+                conn.execute(query)
+            return [conn.execute(query) for _ in range(2)]
+        """)
+    assert [(line, text) for line, _, text in uses] == [
+        (1, "SELECT 1"), (11, "SELECT 2"), (15, "SELECT 3"), (11, "SELECT 2")]
+
+
+def test_the_model_is_the_files_shared_one_and_built_only_when_needed(tmp_path):
+    ctx = make_ctx(tmp_path, """\
+        def handler(conn):
+            conn.execute(build())
+        """)
+    assert iter_sql_uses(ctx) == []
+    assert "semantic" not in ctx.__dict__  # no name, no text(), no use: no model
+    ctx = make_ctx(tmp_path, """\
+        def handler(conn):
+            conn.execute("SELECT 1")
+        """)
+    index = sql_file(ctx)
+    assert index.uses and index.semantic is ctx.semantic

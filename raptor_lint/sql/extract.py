@@ -1,18 +1,20 @@
 """Find the SQL strings a Python file sends to the database, the way real code builds them.
 
 A *sink* is a call that takes SQL as its first argument (or ``statement=`` /
-``sqltext=`` / ``sql=`` / ``query=``): ``text()`` (also ``sa.text``,
-``sqlalchemy.text``, ``db.text`` and ``from sqlalchemy import text as t``),
-and any ``.execute()`` / ``.executemany()`` / ``.exec_driver_sql()`` method
-(``op.execute``, ``session.execute``, ``connection.execute``, cursors).  An
-``execute(text(...))`` is one use, reported through the inner ``text()``.
+``sqltext=`` / ``sql=`` / ``query=``): SQLAlchemy's ``text()`` however the file
+imports it (``sa.text``, ``sqlalchemy.sql.text``, ``from sqlalchemy import text
+as t``: qualified names of the file's semantic model, ``ctx.semantic``) and
+Flask-SQLAlchemy's ``db.text``, and any ``.execute()`` / ``.executemany()`` /
+``.exec_driver_sql()`` method (``op.execute``, ``session.execute``,
+``connection.execute``, cursors).  An ``execute(text(...))`` is one use,
+reported through the inner ``text()``.
 
 The argument is evaluated statically (``ast`` only, nothing is imported):
 string literals (implicit concatenation and triple quotes included),
 f-strings, ``+``, ``%``, ``.format()``, ``textwrap.dedent`` / ``.strip()``,
-and names: a function's own assignments before the use (``sql += " AND …"``
-appends), enclosing functions, module-level constants, and constants
-imported from another module of the project (through
+and names, resolved by the semantic model: a function's own assignments before
+the use (``sql += " AND …"`` appends), enclosing functions, module-level
+constants, and constants imported from another module of the project (through
 ``ctx.project.modules``).  Anything unknown inside a string (an f-string
 placeholder, a ``%s`` operand, a variable part of a ``+``) becomes the bind
 parameter ``PLACEHOLDER``; an argument with no string literal at all is not
@@ -34,9 +36,10 @@ import textwrap
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from raptor_lint.source import column_of, lines_at, split_lines
+from raptor_lint.semantic import Scope, SemanticModel, bindings_in_order, reaching_bindings
+from raptor_lint.source import lines_at
 from raptor_lint.sql.parse import ParsedSql, SqlParseCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,14 +53,13 @@ PLACEHOLDER = ":param"
 
 SINK_METHODS = frozenset({"execute", "executemany", "exec_driver_sql"})
 SQL_KEYWORDS = ("statement", "sqltext", "sql", "query")
-# Names under which SQLAlchemy's ``text`` is commonly reached as an attribute.
+# Packages whose ``….text`` is SQLAlchemy's ``text()`` (SQLModel re-exports it).
+TEXT_PACKAGES = frozenset({"sqlalchemy", "sqlmodel"})
+# Names under which SQLAlchemy's ``text`` is commonly reached as an attribute: ``db`` is
+# Flask-SQLAlchemy's; the others count when the file does not bind them (a star import).
 SQLALCHEMY_NAMES = frozenset({"sa", "sqlalchemy", "sql", "db", "expression"})
 
 MAX_DEPTH = 30
-
-_SCOPES = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
-           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 @dataclass(eq=False)
@@ -109,9 +111,7 @@ class _Value:
 
 @dataclass
 class _Binding:
-    kind: str               # "assign", "aug", "import", "other"
-    start: tuple[int, int]
-    end: tuple[int, int]
+    kind: str                         # "assign", "aug", "import", "other"
     value: ast.AST | None = None      # assigned expression / Import node
     name: str = ""                    # imported name for "import"
     op: ast.operator | None = None    # AugAssign operator
@@ -119,32 +119,53 @@ class _Binding:
 
 # ------------------------------------------------------------------- file
 class SqlFile:
-    """Per-file index: parents, name bindings per scope, and the SQL uses found."""
+    """Per-file index: the calls on lines that can hold a sink, and the SQL uses found.
+
+    Parents, scopes, bindings, qualified names and positions come from the file's shared
+    semantic model (``semantic``: ``ctx.semantic`` when built by ``sql_file``), which is
+    built the first time a question needs it: a file whose sinks all take plain literals
+    at known positions asks only for positions."""
 
     def __init__(self, tree: ast.Module, path: Path, text: str,
-                 modules: "ModuleIndex | None", cache: SqlParseCache) -> None:
+                 modules: "ModuleIndex | None", cache: SqlParseCache,
+                 semantic: "SemanticModel | Callable[[], SemanticModel | None] | None" = None) -> None:
         self.tree = tree
         self.path = path
         self.text = text
         self.modules = modules
         self.cache = cache
-        self._source_lines: list[str] | None = None
-        self.text_names: set[str] = {"text"}
-        self.module_names: set[str] = set(SQLALCHEMY_NAMES)
-        self.parents: dict[ast.AST, ast.AST] = {}
+        # The model, or a callable that gives it (None: build one for this tree).
+        self._semantic: "SemanticModel | Callable[[], SemanticModel | None] | None" = semantic
         # Calls on lines that name a sink (or `server_default`), in source order.
         self.calls: list[ast.Call] = []
-        self._bindings: dict[ast.AST, dict[str, list[_Binding]]] = {}
-        self._globals: dict[ast.AST, set[str]] = {}
+        # Names imported as `text as NAME` (any module: the model tells which are SQLAlchemy's).
+        self._text_aliases: set[str] = set()
         self._traverse()
+
+    @functools.cached_property
+    def semantic(self) -> SemanticModel:
+        source, self._semantic = self._semantic, None
+        found = source() if callable(source) else source
+        if found is None:
+            found = SemanticModel(self.tree, self.text, self._package)
+        return found
+
+    def _package(self) -> list[str]:
+        try:
+            return self.modules.package(self.path) if self.modules is not None else []
+        except (OSError, ValueError, RuntimeError):
+            return []
+
+    @property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        return self.semantic.parents
 
     def _traverse(self) -> None:
         """Visit only the statements on lines that can hold a sink (the dominant cost is
-        walking the tree); record parents on the way.  Imports are always visited."""
-        candidates = _candidate_lines(self.text)
+        walking the tree): a file's sinks are found without building its semantic model."""
+        candidates, self._text_aliases = _candidates(self.text)
         if not candidates:
             return
-        parents = self.parents
         calls = self.calls
         bisect_left = bisect.bisect_left
         count = len(candidates)
@@ -154,202 +175,112 @@ class SqlFile:
             node = stack.pop()
             if isinstance(node, Call):
                 calls.append(node)
-            elif isinstance(node, imports):
-                for alias in node.names:
-                    self._note_sqlalchemy_import(node, alias)
-                continue
             for name in node._fields:
                 value = getattr(node, name, None)
                 for child in (value if isinstance(value, list) else (value,)):
-                    if not isinstance(child, AST):
+                    if not isinstance(child, AST) or isinstance(child, imports):
                         continue
                     start = getattr(child, "lineno", None)
-                    if start is not None and not isinstance(child, imports):
+                    if start is not None:
                         index = bisect_left(candidates, start)
                         if index == count or candidates[index] > (getattr(child, "end_lineno", None) or start):
                             continue
-                    parents[child] = node
                     stack.append(child)
         calls.sort(key=_start)
 
     def attach(self, node: ast.AST, parent: ast.AST | None = None) -> None:
-        """Record parents for the whole subtree of ``node`` (and ``node``'s own parent):
-        needed before resolving names in code the line-pruned traversal skipped."""
-        if parent is not None:
-            self.parents.setdefault(node, parent)
-        self._complete(node)
-
-    def _complete(self, node: ast.AST) -> None:
-        """Record parents for the whole subtree of ``node`` (a sink's argument)."""
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            for child in ast.iter_child_nodes(current):
-                self.parents[child] = current
-                stack.append(child)
+        """Kept for callers of the line-pruned index: the semantic model has every parent."""
 
     def call_sites(self, name: str) -> list[ast.Call]:
-        """Module-level-name calls ``name(...)`` anywhere in the file, or [] when ``name`` is
-        also used another way (passed as a callback, re-bound ...).  Walks the whole file once."""
-        uses = self._name_uses
-        sites = uses.get(name, [])
-        if any(site is None for site in sites):
-            return []
-        return [site for site in sites if site is not None]
-
-    @functools.cached_property
-    def _name_uses(self) -> dict[str, list[ast.Call | None]]:
-        """name -> Call nodes calling it directly (None for any other load of the name)."""
-        found: dict[str, list[ast.Call | None]] = {}
-        stack: list[ast.AST] = [self.tree]
-        while stack:
-            node = stack.pop()
-            for child in ast.iter_child_nodes(node):
-                self.parents[child] = node
-                stack.append(child)
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                parent = self.parents.get(node)
-                direct = isinstance(parent, ast.Call) and parent.func is node
-                found.setdefault(node.id, []).append(parent if direct else None)
-        return found
+        """Calls ``name(...)`` of the module-level ``name``, or [] when it is also used
+        another way (passed as a callback, stored ...)."""
+        model = self.semantic
+        sites: list[ast.Call] = []
+        for load in model.refs(model.module_scope, name):
+            parent = model.parent(load)
+            if not (isinstance(parent, ast.Call) and parent.func is load):
+                return []
+            sites.append(parent)
+        return sites
 
     @functools.cached_property
     def uses(self) -> list[SqlUse]:
         """The SQL uses of the file, in source order of the sink calls."""
         return list(self._find_uses())
 
-    # ------------------------------------------------------------ positions
-    def _line(self, lineno: int) -> str:
-        if self._source_lines is None:
-            self._source_lines = (split_lines(self.text) if "\r" in self.text
-                                  else self.text.split("\n"))
-        lines = self._source_lines
-        return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
-
-    def _column(self, lineno: int, col_offset: int) -> int:
-        """ast's UTF-8 byte offset -> 1-based code-point column."""
-        return column_of(self._line(lineno), col_offset)
-
     def position(self, node: ast.AST) -> tuple[int, int, int, int]:
-        line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
-        end_line = getattr(node, "end_lineno", None) or line
-        end_col = getattr(node, "end_col_offset", None)
-        end_col = col if end_col is None else end_col
-        return (line, self._column(line, col), end_line, self._column(end_line, end_col))
+        return self.semantic.position(node)
 
     # --------------------------------------------------------------- scopes
-    def scope_of(self, node: ast.AST) -> ast.AST:
-        """Nearest scope node strictly enclosing ``node``."""
-        current = self.parents.get(node)
-        while current is not None and not isinstance(current, _SCOPES):
-            current = self.parents.get(current)
-        return current if current is not None else self.tree
-
-    def scope_chain(self, node: ast.AST) -> list[ast.AST]:
-        """Scopes whose names ``node`` can see, innermost first (class bodies skipped
-        except when ``node`` sits directly in one)."""
-        chain: list[ast.AST] = []
-        scope = self.scope_of(node)
-        first = True
-        while True:
-            if first or not isinstance(scope, ast.ClassDef):
+    def scope_chain(self, node: ast.Name) -> list[Scope]:
+        """Scopes whose names the Name ``node`` can see, innermost first (class bodies
+        skipped except when ``node`` sits directly in one)."""
+        model = self.semantic
+        scope: Scope | None = model.name_scope.get(node, model.module_scope)
+        chain: list[Scope] = []
+        while scope is not None:
+            if not chain or scope.kind != "class":
                 chain.append(scope)
-            first = False
-            if scope is self.tree:
-                return chain
-            scope = self.scope_of(scope)
+            scope = scope.parent
+        return chain
 
-    def scope_bindings(self, scope: ast.AST) -> dict[str, list[_Binding]]:
-        """name -> bindings (source order) of one scope; collected the first time it is asked.
+    def scope_bindings(self, scope: Scope) -> "_ScopeBindings":
+        """``.get(name)``: the bindings (source order) of ``name`` that belong to ``scope``."""
+        return _ScopeBindings(self, scope)
 
-        Walks the scope's own nodes only (not nested function/class/comprehension
-        bodies), recording their parents, so a lookup costs the size of its scope.
-        """
-        found = self._bindings.get(scope)
-        if found is not None:
-            return found
-        table: dict[str, list[_Binding]] = {}
-        self._bindings[scope] = table
-        declared = self._globals.setdefault(scope, set())
-        stack = [(child, scope) for child in ast.iter_child_nodes(scope)]
-        while stack:
-            node, parent = stack.pop()
-            self.parents.setdefault(node, parent)
-            if isinstance(node, ast.Name):
-                if isinstance(node.ctx, ast.Store):
-                    self._bind_name(table, node, parent)
-                continue
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for alias in node.names:
-                    if alias.name != "*":
-                        local = alias.asname or alias.name.split(".")[0]
-                        _add(table, local, _Binding("import", _start(node), _end(node), node, alias.name))
-            elif isinstance(node, ast.arg) and isinstance(parent, ast.arguments) and isinstance(scope, _FUNCTIONS):
-                _add(table, node.arg, _Binding("other", (0, 0), (0, 0)))
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                _add(table, node.name, _Binding("other", _start(node), _start(node)))
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                declared.update(node.names)
-            if isinstance(node, _SCOPES):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    _add(table, node.name, _Binding("other", _start(node), _start(node)))
-                continue  # its body is its own scope
-            stack.extend((child, node) for child in ast.iter_child_nodes(node))
-        for entries in table.values():
-            entries.sort(key=lambda b: b.start)
-        return table
-
-    def declared_global(self, scope: ast.AST, name: str) -> bool:
-        self.scope_bindings(scope)
-        return name in self._globals.get(scope, ())
-
-    def _bind_name(self, table: dict[str, list[_Binding]], node: ast.Name, parent: ast.AST) -> None:
-        if isinstance(parent, ast.Assign) and any(node is target for target in parent.targets):
-            binding = _Binding("assign", _start(parent), _end(parent), parent.value)
-        elif isinstance(parent, ast.AnnAssign) and parent.target is node:
-            if parent.value is None:
-                return
-            binding = _Binding("assign", _start(parent), _end(parent), parent.value)
-        elif isinstance(parent, ast.AugAssign) and parent.target is node:
-            binding = _Binding("aug", _start(parent), _end(parent), parent.value, op=parent.op)
-        elif isinstance(parent, ast.NamedExpr) and parent.target is node:
-            binding = _Binding("assign", _start(parent), _end(parent), parent.value)
-        else:
-            statement = parent
-            while statement is not None and not isinstance(statement, ast.stmt):
-                statement = self.parents.get(statement)
-            anchor = statement if statement is not None else node
-            binding = _Binding("other", _start(anchor), _end(anchor))
-        _add(table, node.id, binding)
-
-    def _note_sqlalchemy_import(self, node: ast.Import | ast.ImportFrom, alias: ast.alias) -> None:
-        if isinstance(node, ast.Import):
-            if alias.name == "sqlalchemy" or alias.name.startswith("sqlalchemy."):
-                self.module_names.add(alias.asname or "sqlalchemy")
-        elif node.module and (node.module == "sqlalchemy" or node.module.startswith("sqlalchemy.")):
-            if alias.name == "text":
-                self.text_names.add(alias.asname or "text")
-            elif alias.name in ("sql", "expression"):
-                self.module_names.add(alias.asname or alias.name)
+    def binding(self, node: ast.AST) -> _Binding:
+        """What a binding node of the model gives its name: an assigned expression, an
+        ``+=``-style update, an import, or something unknown."""
+        if isinstance(node, ast.Name):
+            parent = self.semantic.parent(node)
+            if isinstance(parent, ast.Assign) and any(node is target for target in parent.targets):
+                return _Binding("assign", parent.value)
+            if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.target is node:
+                return _Binding("assign", parent.value)
+            if isinstance(parent, ast.AugAssign) and parent.target is node:
+                return _Binding("aug", parent.value, op=parent.op)
+        elif isinstance(node, ast.alias):
+            return _Binding("import", self.semantic.parent(node), node.name)
+        return _Binding("other")
 
     # ---------------------------------------------------------------- sinks
     def sink_name(self, call: ast.Call) -> str | None:
         func = call.func
         if isinstance(func, ast.Name):
-            if func.id in self.text_names:
+            if (func.id == "text" or func.id in self._text_aliases) and self._is_text(func):
                 return "text"
             if func.id in SINK_METHODS:
                 return func.id
         elif isinstance(func, ast.Attribute):
             if func.attr in SINK_METHODS:
                 return func.attr
-            if func.attr == "text":
-                root = func.value
-                while isinstance(root, ast.Attribute):
-                    root = root.value
-                if isinstance(root, ast.Name) and root.id in self.module_names:
-                    return "text"
+            if func.attr == "text" and self._is_text(func):
+                return "text"
         return None
+
+    def _is_text(self, func: ast.Name | ast.Attribute) -> bool:
+        """Is ``func`` SQLAlchemy's ``text``: ``text``/``sa.text``/``sqlalchemy.sql.text``
+        through the imports (``from sqlalchemy import text as t`` included), an unbound
+        ``text`` (a star import), an unbound ``sa``/``sql``/``expression``, or Flask-
+        SQLAlchemy's ``db.text`` (``db`` is the app's ``SQLAlchemy()``, bound by an
+        assignment or imported from the app: no import path leads to sqlalchemy)."""
+        root: ast.AST = func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name):
+            return False
+        if root is not func and root.id == "db":
+            return True
+        model = self.semantic
+        qualified = model.qualified_name(func)
+        if qualified is None:
+            return False
+        if qualified == "text":
+            return True
+        head = qualified.split(".", 1)[0]
+        if head in TEXT_PACKAGES:
+            return qualified.endswith(".text")
+        return head == root.id and head in SQLALCHEMY_NAMES and not model.resolve(root)[1]
 
     @staticmethod
     def sql_argument(call: ast.Call) -> ast.expr | None:
@@ -371,7 +302,6 @@ class SqlFile:
                 continue
             if sink != "text" and isinstance(argument, ast.Call) and self.sink_name(argument) == "text":
                 continue  # execute(text("...")): the inner text() is the use
-            self._complete(call)
             try:
                 value = self.evaluate(argument)
             except RecursionError:
@@ -414,7 +344,7 @@ class SqlFile:
         if isinstance(node, ast.Call):
             return self._evaluate_call(node, depth)
         if isinstance(node, ast.Name):
-            return self.lookup(node.id, node, depth + 1)
+            return self.lookup(node, depth + 1)
         if isinstance(node, ast.Attribute):
             return self._module_attribute(node)
         return None
@@ -436,23 +366,11 @@ class SqlFile:
             return _Value(textwrap.dedent(base.text) if name == "dedent" else _cleandoc(base.text), base.origin)
         return None
 
-    def lookup(self, name: str, at: ast.AST, depth: int) -> _Value | None:
-        use = _start(at)
-        chain = self.scope_chain(at)
-        for scope in chain:
-            if scope is not self.tree and self.declared_global(scope, name):
-                scope = self.tree
-            entries = self.scope_bindings(scope).get(name)
-            if not entries:
-                continue
-            if scope is self.tree and chain[0] is not self.tree:
-                visible = entries  # a function runs after the module body has bound everything
-            else:
-                visible = [entry for entry in entries if entry.end <= use]
-            if not visible:
-                return None
-            return self._compose(visible, depth)
-        return None
+    def lookup(self, name: ast.Name, depth: int) -> _Value | None:
+        """The string ``name`` holds: its bindings that reach the use, the last assignment
+        extended by the ``+=`` after it."""
+        reaching = reaching_bindings(self.semantic, name)
+        return self._compose([self.binding(node) for node in reaching], depth) if reaching else None
 
     def _compose(self, entries: list[_Binding], depth: int) -> _Value | None:
         base_index = max((i for i, e in enumerate(entries) if e.kind != "aug"), default=None)
@@ -496,24 +414,15 @@ class SqlFile:
             root = root.value
         if not isinstance(root, ast.Name):
             return None
-        entries = [e for scope in self.scope_chain(node)
-                   for e in self.scope_bindings(scope).get(root.id, ()) if e.kind == "import"]
-        if not entries:
+        model = self.semantic
+        owner, _ = model.resolve(root)
+        imports = [found for found in bindings_in_order(model, owner, root.id) if isinstance(found, ast.alias)]
+        if not imports:
             return None
-        binding = entries[-1]
-        imported = binding.value
+        dotted = model.import_target(imports[-1])
+        if dotted is None:
+            return None
         try:
-            if isinstance(imported, ast.ImportFrom):
-                dotted = self.modules.absolute_module(self.path, imported.module, imported.level)
-                dotted = f"{dotted}.{binding.name}" if dotted else binding.name
-            elif isinstance(imported, ast.Import):
-                alias = next((a for a in imported.names
-                              if (a.asname or a.name.split(".")[0]) == root.id), None)
-                if alias is None:
-                    return None
-                dotted = alias.name if alias.asname else alias.name.split(".")[0]
-            else:
-                return None
             module_path = self.modules.find_module(".".join([dotted, *parts[:-1]]), self.path)
             if module_path is None:
                 return None
@@ -525,15 +434,25 @@ class SqlFile:
         return _Value(found.text, _EXTERNAL)
 
 
-def _add(table: dict[str, list[_Binding]], name: str, binding: _Binding) -> None:
-    table.setdefault(name, []).append(binding)
+class _ScopeBindings:
+    """One scope's bindings, by name (what ``SqlFile.scope_bindings`` returns)."""
+
+    __slots__ = ("index", "scope")
+
+    def __init__(self, index: SqlFile, scope: Scope) -> None:
+        self.index, self.scope = index, scope
+
+    def get(self, name: str, default: "list[_Binding] | None" = None) -> "list[_Binding] | None":
+        found = bindings_in_order(self.index.semantic, self.scope, name)
+        return [self.index.binding(node) for node in found] if found else default
 
 
 # A sink (or server_default) can only be on a line naming one; text() aliases are
-# found by the `text as NAME` they are imported with.  Plain substring search
-# (a superset of the names as tokens): a regex per line costs more than the walk saved.
+# found by the `text as NAME` they are imported with (not `gettext as _`: each alias
+# costs a look-up in the semantic model).  Plain substring search (a superset of the
+# names as tokens): a regex per line costs more than the walk saved.
 _CANDIDATE_WORDS = ("execute", "exec_driver_sql", "text", "server_default")
-_TEXT_ALIAS = re.compile(r"text\s+as\s+([A-Za-z_][A-Za-z0-9_]*)")
+_TEXT_ALIAS = re.compile(r"(?<![A-Za-z0-9_])text\s+as\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _find_all(text: str, word: str) -> Iterator[int]:
@@ -543,23 +462,20 @@ def _find_all(text: str, word: str) -> Iterator[int]:
         index = text.find(word, index + len(word))
 
 
-def _candidate_lines(text: str) -> list[int]:
-    words = list(_CANDIDATE_WORDS)
+def _candidates(text: str) -> tuple[list[int], set[str]]:
+    """The lines that can hold a sink (ascending, each once), and the `text as NAME` names."""
+    aliases = set()
     for index in _find_all(text, "text"):
         match = _TEXT_ALIAS.match(text, index)
         if match:
-            words.append(match.group(1))
+            aliases.add(match.group(1))
+    words = [*_CANDIDATE_WORDS, *aliases]
     positions = sorted({index for word in words for index in _find_all(text, word)})
-    return list(dict.fromkeys(lines_at(text, positions)))  # ascending, each line once
+    return list(dict.fromkeys(lines_at(text, positions))), aliases
 
 
 def _start(node: ast.AST) -> tuple[int, int]:
     return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
-
-
-def _end(node: ast.AST) -> tuple[int, int]:
-    return (getattr(node, "end_lineno", None) or getattr(node, "lineno", 0),
-            getattr(node, "end_col_offset", None) or 0)
 
 
 def _replace_percent(text: str) -> str:
@@ -593,9 +509,22 @@ def sql_file(ctx: "FileContext") -> SqlFile | None:
     if found is None:
         modules = getattr(ctx.project, "modules", None)
         cache = ctx.project.get(SqlParseCache)
-        found = SqlFile(ctx.ast_tree, ctx.path, ctx.text, modules, cache)
+        found = SqlFile(ctx.ast_tree, ctx.path, ctx.text, modules, cache, _shared_model(ctx))
         _FILES[ctx] = found
     return found
+
+
+def _shared_model(ctx: "FileContext") -> "Callable[[], SemanticModel | None]":
+    """``ctx.semantic``, the model every family shares, asked for when first needed.  Through
+    a weak reference: ``_FILES`` keeps the index while ``ctx`` lives, so the index must not
+    keep ``ctx`` alive."""
+    ref = weakref.ref(ctx)
+
+    def model() -> "SemanticModel | None":
+        found = ref()
+        return found.semantic if found is not None else None
+
+    return model
 
 
 def iter_sql_uses(ctx: "FileContext") -> list[SqlUse]:
