@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install docs clean bench bench-lsp bench-plugin bench-floor fuzz sweep
+.PHONY: demo test typecheck install docs clean bench bench-lsp bench-plugin bench-floor fuzz sweep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ demo: $(STAMP)
 	  echo "(exit status $$status: 0 clean, 1 findings, 2 error)"; exit $$status
 
 test: $(STAMP)
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 docs: $(STAMP)
 	$(BIN)/raptor-lint rules --format markdown > docs/rules.md
