@@ -52,7 +52,7 @@ from typing import Callable, TypeGuard
 
 from raptor_lint.atomic import replace_file
 from raptor_lint.config import Config
-from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
+from raptor_lint.findings import SAFE, UNSAFE, INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
 from raptor_lint.source import MTIME_TICK_NS
 
 CACHE_DIR_NAME = ".raptor_lint_cache"
@@ -341,7 +341,8 @@ def _encode(finding: Finding) -> list:
     fix = None
     if finding.fix is not None:
         fix = [finding.fix.description,
-               [[e.line, e.column, e.end_line, e.end_column, e.content] for e in finding.fix.edits]]
+               [[e.line, e.column, e.end_line, e.end_column, e.content] for e in finding.fix.edits],
+               finding.fix.applicability]
     return [finding.line, finding.column, finding.end_line, finding.end_column,
             finding.code, finding.message, fix]
 
@@ -350,9 +351,10 @@ def _decode(item: list, display: str) -> Finding:
     line, column, end_line, end_column, code, message, fix = item
     decoded_fix = None
     if fix is not None:
-        description, edits = fix
+        description, edits, applicability = fix
         decoded_fix = Fix(str(description), tuple(Edit(int(a), int(b), int(c), int(d), str(e))
-                                                  for a, b, c, d, e in edits))
+                                                  for a, b, c, d, e in edits),
+                          UNSAFE if applicability == UNSAFE else SAFE)
     return Finding(display, int(line), int(column), str(code), str(message),
                    None if end_line is None else int(end_line),
                    None if end_column is None else int(end_column), decoded_fix)

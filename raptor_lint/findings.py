@@ -36,15 +36,29 @@ class Edit:
         }
 
 
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
 @dataclass(frozen=True)
 class Fix:
-    """A machine-applicable correction carried by a finding."""
+    """A machine-applicable correction carried by a finding.
+
+    ``applicability`` is Ruff's: a ``safe`` fix keeps the program's meaning except for the
+    bug it removes and is applied by ``--fix``; an ``unsafe`` one (it changes behaviour a
+    person should confirm, or edits another file) needs ``--unsafe-fixes`` as well."""
 
     description: str
     edits: tuple[Edit, ...]
+    applicability: str = SAFE
+
+    @property
+    def is_safe(self) -> bool:
+        return self.applicability == SAFE
 
     def to_json(self) -> dict:
-        return {"description": self.description, "edits": [e.to_json() for e in self.edits]}
+        return {"description": self.description, "applicability": self.applicability,
+                "edits": [e.to_json() for e in self.edits]}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from raptor_lint.astwalk import children
-from raptor_lint.findings import Edit, Fix
+from raptor_lint.findings import UNSAFE, Edit, Fix
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.rules.redis_state.exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.semantic import (
@@ -1053,6 +1053,9 @@ class _Analysis:
                 fix = Fix(
                     description=f'replace ["{EXTENSION_KEY}"] with .get({key})',
                     edits=(Edit(value_end_line, value_end_col, end_line, end_col, f".get({key})"),),
+                    # A KeyError becomes a None the code must now handle (RPT205): a person
+                    # has to add the fallback, so --fix alone does not apply it.
+                    applicability=UNSAFE,
                 )
             owner = _shorten(self._segment(node.value))
             yield self.ctx.finding(
