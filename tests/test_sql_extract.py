@@ -434,13 +434,13 @@ def test_text_that_is_not_sqlalchemys(tmp_path):
 
 def test_relative_import_of_text_inside_a_package(tmp_path):
     # SQLAlchemy's own modules reach text() through relative imports.
+    package = {"sqlalchemy/__init__.py": "", "sqlalchemy/engine/__init__.py": ""}
     uses = found(tmp_path, """\
         from .. import text as t
 
         def handler(conn):
             conn.execute(t("SELECT 1"))
-        """, rel="sqlalchemy/engine/mod.py",
-        files={"sqlalchemy/__init__.py": "", "sqlalchemy/engine/__init__.py": ""})
+        """, rel="sqlalchemy/engine/mod.py", files=package)
     assert [text for _, _, text in uses] == ["SELECT 1"]
 
 

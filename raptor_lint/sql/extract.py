@@ -186,7 +186,7 @@ class SqlFile:
                         if index == count or candidates[index] > (getattr(child, "end_lineno", None) or start):
                             continue
                     stack.append(child)
-        calls.sort(key=_start)
+        calls.sort(key=lambda call: (call.lineno, call.col_offset))
 
     def attach(self, node: ast.AST, parent: ast.AST | None = None) -> None:
         """Kept for callers of the line-pruned index: the semantic model has every parent."""
@@ -472,10 +472,6 @@ def _candidates(text: str) -> tuple[list[int], set[str]]:
     words = [*_CANDIDATE_WORDS, *aliases]
     positions = sorted({index for word in words for index in _find_all(text, word)})
     return list(dict.fromkeys(lines_at(text, positions))), aliases
-
-
-def _start(node: ast.AST) -> tuple[int, int]:
-    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
 
 
 def _replace_percent(text: str) -> str:
