@@ -319,7 +319,7 @@ class ForkSafetyChecker(Checker):
                 or _mentions_container_call(text)
                 or "globals()" in text or "fromkeys" in text or _CONTAINER_ALIAS.search(text) is not None
                 # another module's state mutated here (the second gate reads the imports)
-                or ("import" in text and _ANY_MUTATION.search(text) is not None))
+                or ("import" in text and _any_state_mutation(text)))
 
     def before_workers(self, project: "ProjectIndex") -> None:
         # A large run nearly always has a finding whose callers must be looked up in
@@ -553,8 +553,40 @@ _MUTATION_TAIL = (r"(?:\[[^\]\n]*\]\s*(?:[-+|&^]?=(?!=))|\.(?:"
 # `BLOCKLIST.add(x)`), which keeps this gate from sending every file that imports
 # something and mutates anything to the full analysis.  Group 1 or 2: the imported root.
 _STATE_NAME = r"(?:_\w+|[A-Z][A-Z0-9_]*[A-Z0-9])"
-_ANY_MUTATION = re.compile(r"(?<![\w.])(?:(" + _STATE_NAME + r")|([A-Za-z_]\w*)\." + _STATE_NAME + r")"
-                           + _MUTATION_TAIL)
+_IS_STATE_NAME = re.compile(_STATE_NAME + r"\Z")
+_TAIL = re.compile(_MUTATION_TAIL)
+# `.STATE` + a mutation: starts with a literal dot, which `re` finds fast; the name before
+# the dot is checked against the imports afterwards.
+_ATTRIBUTE_MUTATION = re.compile(r"\.(?:_\w+|[A-Z][A-Z0-9_]*[A-Z0-9])" + _MUTATION_TAIL)
+_NAME_BEFORE_DOT = re.compile(r"([A-Za-z_]\w*)\s*\Z")
+
+
+def _mentions_imported_state_mutation(text: str, imported: set[str]) -> bool:
+    """``N[...] = …`` / ``N.append(…)`` for an imported state-named ``N``, or
+    ``M.STATE[...] = …`` / ``M.STATE.pop(…)`` for an imported ``M`` (a module)."""
+    for name in imported:
+        if _IS_STATE_NAME.match(name):
+            start = text.find(name)
+            while start != -1:
+                end = start + len(name)
+                before = text[start - 1] if start else " "
+                if not (before.isalnum() or before in "_.") and _TAIL.match(text, end):
+                    return True
+                start = text.find(name, end)
+    for match in _ATTRIBUTE_MUTATION.finditer(text):
+        head = _NAME_BEFORE_DOT.search(text, max(0, match.start() - 80), match.start())
+        if head is not None and head.group(1) in imported:
+            return True
+    return False
+
+
+def _any_state_mutation(text: str) -> bool:
+    """The pre-filter's text test for the second gate: some `_private`/`UPPER_CASE` name, or
+    an attribute so named, stands right before a mutation."""
+    return _ATTRIBUTE_MUTATION.search(text) is not None or _DIRECT_STATE_MUTATION.search(text) is not None
+
+
+_DIRECT_STATE_MUTATION = re.compile(r"(?<![\w.])(?:_\w+|[A-Z][A-Z0-9_]*[A-Z0-9])(?=[\[.])" + _MUTATION_TAIL)
 _GLOBALS_WRITE = re.compile(r"globals\(\)\s*\[[^\]\n]*\]\s*=(?!=)|globals\(\)\s*\.\s*(?:update|setdefault|pop)\s*\(")
 # A module-level name bound to `dict.fromkeys(...)` (at the start of a line).
 _FROMKEYS_BINDING = re.compile(
@@ -580,7 +612,7 @@ def _may_mutate_other_state(tree: ast.Module, text: str) -> bool:
                             if alias.name != "*")
     if not imported:
         return False
-    return any((match.group(1) or match.group(2)) in imported for match in _ANY_MUTATION.finditer(text))
+    return _mentions_imported_state_mutation(text, imported)
 
 
 def _may_have_findings(tree: ast.Module) -> bool:
