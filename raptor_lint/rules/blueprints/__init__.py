@@ -159,7 +159,6 @@ def summary():
 class BlueprintChecker(Checker):
     family = "Blueprints"
     rules = (RPT301, RPT302)
-    needs_cst = False
 
     def prefilter(self, text: str) -> bool:
         return _prefilter(text)

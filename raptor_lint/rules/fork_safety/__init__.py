@@ -41,7 +41,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields, children
 from raptor_lint.execution import ExecutionModel
-from raptor_lint.rules.fork_safety.idioms import LazyInit, is_memo, is_resource_value
+from raptor_lint.rules.fork_safety.idioms import LazyInit, always_exits as _always_exits, \
+    block_holding as _block_holding, is_memo, is_resource_value
+from raptor_lint.semantic import contains as _contains, first_param as _first_param, is_none as _is_none, \
+    last_name as _last_name, string_value as _string_value
 from raptor_lint.rules.fork_safety.callers import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.rules.base import Checker, Rule
@@ -115,7 +118,6 @@ ADVICE = "use Redis with a TTL or Postgres"
 class ForkSafetyChecker(Checker):
     family = "Fork safety"
     file_kinds = frozenset({"python"})
-    needs_cst = False
     rules = (
         Rule(
             code="RPT101",
@@ -742,14 +744,6 @@ def _is_container(node: ast.AST) -> bool:
 
 # ------------------------------------------------------------------------- helpers
 
-def _last_name(node: ast.AST | None) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
 def container_kind(value: ast.AST | None) -> str | None:
     """'dict', 'list', … when ``value`` builds a fresh mutable (non-weak) container."""
     if isinstance(value, (ast.Dict, ast.DictComp)):
@@ -806,12 +800,6 @@ def _weakref_imports(tree: ast.Module) -> frozenset[str]:
     return frozenset(names)
 
 
-def _string_value(node: ast.AST | None) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    return None
-
-
 def _subscript_key(node: ast.Subscript) -> str | None:
     return _string_value(node.slice)
 
@@ -820,10 +808,6 @@ def _call_first_arg(call: ast.Call) -> ast.AST | None:
     if call.args and not isinstance(call.args[0], ast.Starred):
         return call.args[0]
     return None
-
-
-def _contains(block: list, node: ast.AST) -> bool:
-    return any(item is node for item in block)
 
 
 @dataclass
@@ -1382,12 +1366,6 @@ class _Analysis:
 
 # ---------------------------------------------------------------- small predicates
 
-def _first_param(func: ast.AST) -> str | None:
-    args = func.args  # type: ignore[attr-defined]
-    params = [*args.posonlyargs, *args.args]
-    return params[0].arg if params else None
-
-
 def _unwrap_annotation(annotation: ast.AST) -> ast.AST:
     """``ClassVar[X]`` / ``Final[X]`` / ``Annotated[X, …]`` → ``X``."""
     while isinstance(annotation, ast.Subscript) \
@@ -1395,15 +1373,6 @@ def _unwrap_annotation(annotation: ast.AST) -> ast.AST:
         inner = annotation.slice
         annotation = inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner
     return annotation
-
-
-def _block_holding(parent: ast.AST, child: ast.AST) -> list:
-    """The statement list of ``parent`` (body/orelse/finalbody) that holds ``child``."""
-    for field in ("body", "orelse", "finalbody"):
-        block = getattr(parent, field, None)
-        if isinstance(block, list) and _contains(block, child):
-            return block
-    return []
 
 
 def _source_name(node: ast.AST) -> str:
@@ -1416,10 +1385,6 @@ def _source_name(node: ast.AST) -> str:
 def _is_service_key(key: str) -> bool:
     words = set(re.split(r"[^a-z0-9]+", key.lower()))
     return key.lower() in SERVICE_KEYS or bool(words & SERVICE_KEY_WORDS) or "redis" in key.lower()
-
-
-def _is_none(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _is_extensions(node: ast.AST) -> bool:
@@ -1468,10 +1433,6 @@ def _binding_form(node: ast.AST, parent: ast.AST | None) -> str:
     if isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension)) and parent.target is node:
         return "for target"
     return "assignment"
-
-
-def _always_exits(body: list) -> bool:
-    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))
 
 
 class _ModuleContainers:

@@ -83,10 +83,10 @@ class LazyInit:
                 if contains(parent.orelse, child) and self._tests(parent.test, names, unset=False):
                     return True
             if isinstance(child, ast.stmt):
-                for earlier in _block_holding(parent, child):
+                for earlier in block_holding(parent, child):
                     if earlier is child:
                         break
-                    if isinstance(earlier, ast.If) and _always_exits(earlier.body) \
+                    if isinstance(earlier, ast.If) and always_exits(earlier.body) \
                             and self._tests(earlier.test, names, unset=False):
                         return True
             if parent is unit:
@@ -182,7 +182,7 @@ def _local_sources(model: SemanticModel, value: ast.AST, at: ast.AST) -> set[str
     return found
 
 
-def _block_holding(parent: ast.AST, child: ast.AST) -> list:
+def block_holding(parent: ast.AST, child: ast.AST) -> list:
     """The statement list of ``parent`` (body/orelse/finalbody) that holds ``child``."""
     for field in ("body", "orelse", "finalbody"):
         block = getattr(parent, field, None)
@@ -191,5 +191,5 @@ def _block_holding(parent: ast.AST, child: ast.AST) -> list:
     return []
 
 
-def _always_exits(body: list) -> bool:
+def always_exits(body: list) -> bool:
     return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))
