@@ -162,6 +162,16 @@ SILENT = {
             globals()[name] = value
             return value
         """,
+    "early return through an accessor of the global": """\
+        _listener = None
+        def _get_listener():
+            return _listener
+        def start():
+            global _listener
+            if _get_listener() is not None:
+                return
+            _listener = make_listener()
+        """,
     "script code under __main__": """\
         _seen = set()
         if __name__ == "__main__":

@@ -108,6 +108,8 @@ class LazyInit:
             return not unset and test.id in names
         if isinstance(test, ast.Compare) and len(test.ops) == 1:
             left, operator, right = test.left, test.ops[0], test.comparators[0]
+            if isinstance(left, ast.Call):
+                left = self._accessor_of(left) or left
             if not (isinstance(left, ast.Name) and left.id in names):
                 return False
             if not self._is_unset_value(right):
@@ -116,9 +118,27 @@ class LazyInit:
                 return unset
             if isinstance(operator, (ast.IsNot, ast.NotEq)):
                 return not unset
-        if isinstance(test, ast.Call) and last_name(test.func) == "hasattr" and not unset:
-            return False
+        if isinstance(test, ast.Call):
+            # An accessor of the global (`if _get_listener() is not None: return`).
+            read = self._accessor_of(test)
+            return read is not None and self._tests(read, names, unset)
         return False
+
+    def _accessor_of(self, call: ast.Call) -> ast.Name | None:
+        """For ``f()`` with no arguments, where ``f`` is a module-level function whose every
+        ``return`` returns the same global name: that name (as read by the return)."""
+        if call.args or call.keywords or not isinstance(call.func, ast.Name):
+            return None
+        nodes = self.model.resolve(call.func)[1]
+        if len(nodes) != 1 or not isinstance(nodes[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        returned: ast.Name | None = None
+        for stmt in ast.walk(nodes[0]):
+            if isinstance(stmt, ast.Return):
+                if not isinstance(stmt.value, ast.Name) or (returned is not None and stmt.value.id != returned.id):
+                    return None
+                returned = stmt.value
+        return returned
 
     def _is_unset_value(self, node: ast.AST) -> bool:
         if is_none(node):
