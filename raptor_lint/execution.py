@@ -85,6 +85,7 @@ class ExecutionModel:
         self.factories = frozenset(factories)
         self._bases: dict[ast.ClassDef, list[ast.ClassDef]] | None = None
         self._descendants: dict[ast.ClassDef, set[ast.ClassDef]] | None = None
+        self._attributes_by_name: dict[str, list[ast.Attribute]] | None = None
         self._main_guards: list[ast.If] | None = None
         # Filled by decide(): the functions whose callers decide them, their external
         # names (``f``, ``Klass.m``) and their callers' units, for the family's question
@@ -206,9 +207,14 @@ class ExecutionModel:
                 parent = model.parent(ref)
                 if isinstance(parent, ast.Attribute) and parent.value is ref and parent.attr == name:
                     refs[id(parent)] = parent
-        for attribute in model.attributes:
-            if attribute.attr != name or not isinstance(attribute.value, ast.Name):
-                continue
+        if self._attributes_by_name is None:
+            by_name: dict[str, list[ast.Attribute]] = {}
+            for attribute in model.attributes:
+                if isinstance(attribute.value, ast.Name):
+                    by_name.setdefault(attribute.attr, []).append(attribute)
+            self._attributes_by_name = by_name
+        for attribute in self._attributes_by_name.get(name, ()):
+            assert isinstance(attribute.value, ast.Name)
             owner_method = self.method_of(attribute, related)
             if owner_method is not None and first_param(owner_method) == attribute.value.id:
                 refs[id(attribute)] = attribute

@@ -319,7 +319,7 @@ class ForkSafetyChecker(Checker):
         return ("global" in text or "extensions" in text
                 or any(pattern.search(text) is not None for pattern in _DISPLAY_AFTER)
                 or _mentions_container_call(text)
-                or "globals()" in text or "fromkeys" in text or _CONTAINER_ALIAS.search(text) is not None
+                or "globals()" in text or "fromkeys" in text or _aliases_container(text)
                 # another module's state mutated here (the second gate reads the imports)
                 or ("import" in text and _any_state_mutation(text)))
 
@@ -595,7 +595,14 @@ _FROMKEYS_BINDING = re.compile(
     r"(?m)^[A-Za-z_]\w*\s*(?::[^=\n]*)?=\s*(?:\w+\.)*(?:dict|OrderedDict|Counter)\.fromkeys\(")
 # `from collections import defaultdict as dd` (the collections classes: aliasing a builtin
 # container type is rare, and "set as a" is common prose).
-_CONTAINER_ALIAS = re.compile(r"\b(?:defaultdict|OrderedDict|Counter|deque|ChainMap)\s+as\s+[A-Za-z_]")
+_ALIASED_CONTAINERS = tuple((name, re.compile(re.escape(name) + r"\s+as\s+[A-Za-z_]"))
+                            for name in ("defaultdict", "OrderedDict", "Counter", "deque", "ChainMap"))
+
+
+def _aliases_container(text: str) -> bool:
+    """One literal-prefixed search per class name (an alternation has no literal prefix for
+    `re` to find fast: 20x slower on the corpus)."""
+    return any(name in text and pattern.search(text) is not None for name, pattern in _ALIASED_CONTAINERS)
 
 
 def _may_mutate_other_state(tree: ast.Module, text: str) -> bool:
@@ -605,7 +612,7 @@ def _may_mutate_other_state(tree: ast.Module, text: str) -> bool:
     (``globals()[…] =``)."""
     if ("globals()" in text and _GLOBALS_WRITE.search(text)) \
             or ("fromkeys" in text and _FROMKEYS_BINDING.search(text)) \
-            or _CONTAINER_ALIAS.search(text):
+            or _aliases_container(text):
         return True
     imported: set[str] = set()
     for stmt in tree.body:

@@ -433,7 +433,10 @@ def _file_sites(tree: ast.Module, factories: frozenset[str], package: list[str])
     if not roots:
         return {}
     parent_of = model.parents.get
+    bound_by_imports = {alias.asname or alias.name.split(".")[0] for alias in roots}
     for name, loads in model.loads.items():
+        if name not in bound_by_imports:
+            continue  # no import binds this name anywhere: no site
         for node in loads:
             bindings = model.resolve(node)[1]
             root = None
