@@ -96,17 +96,26 @@ class ExecutionModel:
         self.returned: dict[ast.AST, ast.AST] = {}
         self.fixed: dict[ast.AST, str] = {}
         self.before: set[ast.AST] = set()
-        self.decide(external)
+        # Decided on the first question about a function (most files a gate lets through
+        # never ask: no mutation of state is found in them).
+        self._external = external
+        self._decided = False
 
     # ------------------------------------------------------------------ answers
     def is_before_fork(self, unit: ast.AST) -> bool:
         """True when ``unit`` (a function, lambda or the module) runs before the fork or
         once per process right after it: state it writes is not per-request state."""
-        return unit is self.module or unit in self.before
+        if unit is self.module:
+            return True
+        if not self._decided:
+            self.decide(self._external)
+        return unit in self.before
 
     def when(self, unit: ast.AST) -> str:
         if unit is self.module:
             return IMPORT_TIME
+        if not self._decided:
+            self.decide(self._external)
         if unit in self.fixed:
             return self.fixed[unit]
         return IMPORT_TIME if unit in self.before else AFTER_FORK
@@ -317,6 +326,7 @@ class ExecutionModel:
         ``external`` adds the uses other project modules make of this file's functions
         (keyed ``name`` or ``Class.method``); a key present with no uses says the
         project was asked and has none."""
+        self._decided = True
         model = self.model
         module = self.module
         external = external or {}
@@ -457,6 +467,8 @@ class ExecutionModel:
         value here, called from code that runs after the fork, an opaque decorator):
         they are found by deciding once with every external name given a use that runs
         before the fork — an upper bound of what any answer can move before it."""
+        if not self._decided:
+            self.decide(self._external)
         units: set[ast.AST] = set()
         frontier = list(finding_units)
         while frontier:

@@ -563,9 +563,19 @@ _ATTRIBUTE_MUTATION = re.compile(r"\.(?:_\w+|[A-Z][A-Z0-9_]*[A-Z0-9])" + _MUTATI
 _NAME_BEFORE_DOT = re.compile(r"([A-Za-z_]\w*)\s*\Z")
 
 
-def _mentions_imported_state_mutation(text: str, imported: set[str]) -> bool:
-    """``N[...] = …`` / ``N.append(…)`` for an imported state-named ``N``, or
-    ``M.STATE[...] = …`` / ``M.STATE.pop(…)`` for an imported ``M`` (a module)."""
+def imported_state_roots(tree: ast.Module, text: str) -> frozenset[str]:
+    """The names bound by the module's imports that stand right before a mutation:
+    ``N[...] = …`` / ``N.append(…)`` for an imported state-named ``N``, or
+    ``M.STATE[...] = …`` / ``M.STATE.pop(…)`` for an imported ``M`` (a module).  Only these
+    imports can reach another module's container (RPT101): the analysis resolves no other."""
+    imported: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            imported.update((alias.asname or alias.name).split(".")[0] for alias in stmt.names
+                            if alias.name != "*")
+    if not imported:
+        return frozenset()
+    roots: set[str] = set()
     for name in imported:
         if _IS_STATE_NAME.match(name):
             start = text.find(name)
@@ -573,13 +583,15 @@ def _mentions_imported_state_mutation(text: str, imported: set[str]) -> bool:
                 end = start + len(name)
                 before = text[start - 1] if start else " "
                 if not (before.isalnum() or before in "_.") and _TAIL.match(text, end):
-                    return True
+                    roots.add(name)
+                    break
                 start = text.find(name, end)
-    for match in _ATTRIBUTE_MUTATION.finditer(text):
-        head = _NAME_BEFORE_DOT.search(text, max(0, match.start() - 80), match.start())
-        if head is not None and head.group(1) in imported:
-            return True
-    return False
+    if "." in text:
+        for match in _ATTRIBUTE_MUTATION.finditer(text):
+            head = _NAME_BEFORE_DOT.search(text, max(0, match.start() - 80), match.start())
+            if head is not None and head.group(1) in imported:
+                roots.add(head.group(1))
+    return frozenset(roots)
 
 
 def _any_state_mutation(text: str) -> bool:
@@ -614,14 +626,7 @@ def _may_mutate_other_state(tree: ast.Module, text: str) -> bool:
             or ("fromkeys" in text and _FROMKEYS_BINDING.search(text)) \
             or _aliases_container(text):
         return True
-    imported: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            imported.update((alias.asname or alias.name).split(".")[0] for alias in stmt.names
-                            if alias.name != "*")
-    if not imported:
-        return False
-    return _mentions_imported_state_mutation(text, imported)
+    return bool(imported_state_roots(tree, text))
 
 
 def _may_have_findings(tree: ast.Module) -> bool:
@@ -1138,17 +1143,18 @@ class _Analysis:
 
     def _check_container_use(self, ref: ast.AST, name: str, kind: str, where: str) -> None:
         unit = self.unit_of(ref)
-        if self.is_before_fork(unit):
-            # A default argument (`def f(cache=_CACHE)`) runs where the def does, but the
-            # parameter it binds is used in the function's body.
-            parameter = self._defaulted_parameter(ref)
-            if parameter is None:
-                return
-            ref_list = [r for r in self.tree.refs(self.tree.inner_scope[parameter[1]], parameter[0])]
-            for inner_ref in ref_list:
+        # A default argument (`def f(cache=_CACHE)`) runs where the def does, but the
+        # parameter it binds is used in the function's body.
+        parameter = self._defaulted_parameter(ref)
+        if parameter is not None:
+            for inner_ref in self.tree.refs(self.tree.inner_scope[parameter[1]], parameter[0]):
                 self._check_container_use(inner_ref, name, kind, where)
             return
-        for mutation in self.find_mutations(ref, unit):
+        # Mutations first: when code runs is decided only for code that mutates state.
+        mutations = list(self.find_mutations(ref, unit))
+        if not mutations or self.is_before_fork(unit):
+            return
+        for mutation in mutations:
             if self.in_redis_absent_branch(mutation.node, unit) \
                     or self._lazily_created(name, mutation.node, unit):
                 continue
@@ -1174,6 +1180,9 @@ class _Analysis:
         fork: ``from state import _store; _store[k] = v`` and ``state._store[k] = v``."""
         if self.ctx.project is None:
             return
+        roots = imported_state_roots(self.module, self.ctx.text)
+        if not roots:
+            return
         modules = self.ctx.project.modules
         for statement in self.tree.imports:
             if self.unit_of(statement) is not self.module:
@@ -1182,6 +1191,8 @@ class _Analysis:
                 if alias.name == "*":
                     continue
                 local = alias.asname or alias.name.split(".")[0]
+                if local not in roots:
+                    continue
                 refs = [ref for ref in self.tree.refs(self.tree.module_scope, local)
                         if self._may_mutate_through(ref)]
                 if not refs:
@@ -1212,12 +1223,14 @@ class _Analysis:
     def _may_mutate_through(self, ref: ast.AST) -> bool:
         """A use of an imported name that may mutate what it names (or an attribute of it)
         after the fork: worth resolving the import for."""
+        if self._defaulted_parameter(ref) is not None:
+            return True
         unit = self.unit_of(ref)
-        if self.is_before_fork(unit) and self._defaulted_parameter(ref) is None:
+        parent = self.parent(ref)
+        start = parent if isinstance(parent, ast.Attribute) else ref
+        if next(iter(self.find_mutations(start, unit)), None) is None:
             return False
-        start = self.parent(ref) if isinstance(self.parent(ref), ast.Attribute) else ref
-        return start is not None and next(iter(self.find_mutations(start, unit)), None) is not None \
-            or self._defaulted_parameter(ref) is not None
+        return not self.is_before_fork(unit)
 
     def _foreign_container(self, modules: "ModuleIndex", module_name: str, name: str) -> str | None:
         if not module_name:
@@ -1250,7 +1263,7 @@ class _Analysis:
         for name in sorted(module.local):
             for node in self.tree.bound(module, name):
                 unit = self.unit_of(node)
-                if unit is self.module or self.is_before_fork(unit):
+                if unit is self.module:
                     continue
                 names = self._globals_of(unit)
                 if name not in names:
@@ -1262,6 +1275,8 @@ class _Analysis:
                 value, _ = self._bound_value(node)
                 if not augmented and is_resource_value(value):
                     continue  # a per-process resource (client, engine, lock…) created after the fork
+                if self.is_before_fork(unit):
+                    continue
                 self.report("RPT102", node, unit, self._rebinding_message(name, _binding_form(node, parent), unit,
                                                                           augmented))
         self._check_globals_subscripts()
@@ -1300,10 +1315,11 @@ class _Analysis:
             if attribute.attr != "extensions" or not _looks_like_app(attribute.value):
                 continue
             unit = self.unit_of(attribute)
-            if self.is_before_fork(unit):
+            mutations = list(self.find_mutations(attribute, unit))
+            if not mutations or self.is_before_fork(unit):
                 continue
             owner = _source_name(attribute)
-            for mutation in self.find_mutations(attribute, unit):
+            for mutation in mutations:
                 if mutation.key is not None and _is_service_key(mutation.key):
                     continue
                 entry = f"{owner}[{mutation.key!r}]" if mutation.key else owner
@@ -1320,9 +1336,10 @@ class _Analysis:
                 continue
             for start, attr in self._class_attribute_uses(klass, attrs):
                 unit = self.unit_of(start)
-                if self.is_before_fork(unit):
+                mutations = list(self.find_mutations(start, unit))
+                if not mutations or self.is_before_fork(unit):
                     continue
-                for mutation in self.find_mutations(start, unit):
+                for mutation in mutations:
                     self.report("RPT104", mutation.node, unit, self._state_advice(
                         attrs[attr], f"{klass.name}.{attr}", mutation, unit, "class-level"))
 
