@@ -172,6 +172,18 @@ SILENT = {
                 return
             _listener = make_listener()
         """,
+    "a lazy import published through globals()": """\
+        import sys
+        def _has_kubernetes():
+            try:
+                from kubernetes.client import models as k8s
+            except ImportError:
+                return False
+            globals()["k8s"] = k8s
+            return True
+        def _preload(name):
+            globals()[name] = sys.modules[name]
+        """,
     "script code under __main__": """\
         _seen = set()
         if __name__ == "__main__":

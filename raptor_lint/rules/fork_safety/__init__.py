@@ -1281,6 +1281,23 @@ class _Analysis:
                                                                           augmented))
         self._check_globals_subscripts()
 
+    def _assigned_value(self, target: ast.AST) -> ast.AST | None:
+        """The value a store target receives (``t = v``, ``a = t = v``)."""
+        parent = self.parent(target)
+        return parent.value if isinstance(parent, ast.Assign) else None
+
+    def _is_module_value(self, value: ast.AST | None, unit: ast.AST) -> bool:
+        """``value`` is a module object: a name an import in ``unit`` binds, a
+        ``sys.modules[...]`` entry, or ``importlib.import_module(...)``."""
+        if isinstance(value, ast.Name):
+            nodes = self.tree.resolve(value)[1]
+            return bool(nodes) and all(isinstance(node, ast.alias) and self.unit_of(node) is unit for node in nodes)
+        if isinstance(value, ast.Subscript):
+            return self.tree.qualified_name(value.value) == "sys.modules"
+        if isinstance(value, ast.Call):
+            return self.tree.qualified_name(value.func) in ("importlib.import_module", "__import__")
+        return False
+
     def _rebinding_message(self, name: str, form: str, unit: ast.AST, augmented: bool) -> str:
         return (f"global '{name}' rebound after the fork in {self.qualname(unit)} ({form}) — "
                 f"use Redis or Postgres"
@@ -1301,6 +1318,8 @@ class _Analysis:
             if isinstance(unit, (ast.FunctionDef, ast.AsyncFunctionDef)) and unit.name == "__getattr__" \
                     and self.unit_of(unit) is self.module:
                 continue  # a module __getattr__ (PEP 562) caching a lazy import: once per name
+            if self._is_module_value(self._assigned_value(subscript), unit):
+                continue  # a lazy import published as a module global: the same in every process
             key = _string_value(subscript.slice)
             if key is None:
                 self.report("RPT102", subscript, unit, (
