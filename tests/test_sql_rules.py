@@ -112,3 +112,30 @@ def test_prefilter_is_safe_for_every_sink_spelling():
                  "from sqlalchemy import text as T\nT(q)", "Column(server_default='now()')"):
         assert checker.prefilter(text), text
     assert not checker.prefilter("def render(page):\n    return page.textual_summary")
+
+
+def test_rpt403_message_says_what_is_missing(tmp_path):
+    """With the dialect guard in place SQLite never runs the block: the message must not
+    claim the migration breaks SQLite, only that the marker is missing."""
+    body = '''\
+        from alembic import op
+
+
+        def upgrade():
+            bind = op.get_bind()
+            {guard}
+                op.execute("""
+                    DO $$ BEGIN
+                        ALTER TABLE beta_walkthrough ADD COLUMN seen INTEGER;
+                    END $$;
+                """)
+        '''
+    guarded = lint(tmp_path, body.format(guard='if bind.dialect.name == "postgresql":'),
+                   rel="migrations/versions/20260612_0003_guarded.py")
+    assert [f.message for f in guarded if f.code == "RPT403"] == [
+        "DO $$ … $$ block is guarded but not marked: add a `-- POSTGRES-ONLY` comment so reviewers "
+        "see it is Postgres-only"]
+    unguarded = lint(tmp_path, body.format(guard="if True:"), rel="migrations/versions/20260612_0004_bare.py")
+    [message] = [f.message for f in unguarded if f.code == "RPT403"]
+    assert message.startswith("DO $$ … $$ block without a `-- POSTGRES-ONLY` sentinel and a postgresql "
+                              "dialect guard: SQLite rejects PL/pgSQL")

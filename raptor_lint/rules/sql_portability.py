@@ -344,10 +344,16 @@ class SqlPortabilityChecker(Checker):
                 missing = " and ".join(part for part, ok in (
                     ("a `-- POSTGRES-ONLY` sentinel", sentinel),
                     ("a postgresql dialect guard", guarded)) if not ok)
-                yield ctx.finding("RPT403", where, (
-                    f"DO $$ … $$ block without {missing}: SQLite rejects PL/pgSQL, so this migration "
-                    "breaks the SQLite test database — mark it `-- POSTGRES-ONLY` and run it only "
-                    f"under `{GUARD}` (or return early when the dialect is not postgresql)"))
+                if guarded:
+                    # The guard keeps SQLite away already: only the reviewer's marker is missing.
+                    message = ("DO $$ … $$ block is guarded but not marked: add a `-- POSTGRES-ONLY` "
+                               "comment so reviewers see it is Postgres-only")
+                else:
+                    message = (f"DO $$ … $$ block without {missing}: SQLite rejects PL/pgSQL, so this "
+                               "migration breaks the SQLite test database — mark it `-- POSTGRES-ONLY` "
+                               f"and run it only under `{GUARD}` (or return early when the dialect is "
+                               "not postgresql)")
+                yield ctx.finding("RPT403", where, message)
 
         hits = [c for c in facts.one_dialect if c.rejected_by in reaching]
         if hits:
