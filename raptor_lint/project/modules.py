@@ -54,7 +54,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -64,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from raptor_lint.astwalk import walk
 from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python
+from raptor_lint.strings import replace_braces, replace_percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -948,7 +948,7 @@ class ModuleIndex:
                         pass
             if step.placeholder is None:
                 return StringValue(left.text.split("%", 1)[0], False, left.origin)
-            return StringValue(_replace_percent(left.text, step.placeholder), left.complete, left.origin)
+            return StringValue(replace_percent(left.text, step.placeholder), left.complete, left.origin)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "format"):
             base = self._eval(node.func.value, module, step)
@@ -966,7 +966,7 @@ class ModuleIndex:
                         pass
             if step.placeholder is None:
                 return StringValue(base.text.split("{", 1)[0], False, base.origin)
-            return StringValue(_replace_braces(base.text, step.placeholder), base.complete, base.origin)
+            return StringValue(replace_braces(base.text, step.placeholder), base.complete, base.origin)
         return None
 
     def _concat(self, parts: list[ast.AST | None], module: _Module, walk: _Walk,
@@ -1116,18 +1116,6 @@ def _is_self(expr: ast.AST, module: _Module) -> bool:
             params = [*inner.args.posonlyargs, *inner.args.args]
             return bool(params) and params[0].arg == expr.id
     return False
-
-
-# ------------------------------------------------------------------- helpers
-
-def _replace_percent(text: str, placeholder: str) -> str:
-    return re.sub(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifrx%]",
-                  lambda m: "%" if m.group(0) == "%%" else placeholder, text)
-
-
-def _replace_braces(text: str, placeholder: str) -> str:
-    return re.sub(r"\{[^{}]*\}", placeholder, text.replace("{{", "\0").replace("}}", "\1")).replace(
-        "\0", "{").replace("\1", "}")
 
 
 __all__ = ["Definition", "ModuleIndex", "StringValue"]

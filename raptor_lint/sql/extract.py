@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from raptor_lint.semantic import Scope, SemanticModel, bindings_in_order, reaching_bindings
 from raptor_lint.source import lines_at
 from raptor_lint.sql.parse import ParsedSql, SqlParseCache
+from raptor_lint.strings import replace_braces, replace_percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlglot import exp
@@ -340,7 +341,7 @@ class SqlFile:
             return _Value(left.text + right.text, left.origin or right.origin)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
             left = self.evaluate(node.left, depth + 1)
-            return _Value(_replace_percent(left.text), left.origin) if left else None
+            return _Value(replace_percent(left.text, PLACEHOLDER), left.origin) if left else None
         if isinstance(node, ast.Call):
             return self._evaluate_call(node, depth)
         if isinstance(node, ast.Name):
@@ -354,7 +355,7 @@ class SqlFile:
         if isinstance(func, ast.Attribute):
             if func.attr == "format":
                 base = self.evaluate(func.value, depth + 1)
-                return _Value(_replace_braces(base.text), base.origin) if base else None
+                return _Value(replace_braces(base.text, PLACEHOLDER), base.origin) if base else None
             if func.attr in ("strip", "lstrip", "rstrip") and not node.args:
                 base = self.evaluate(func.value, depth + 1)
                 return _Value(getattr(base.text, func.attr)(), base.origin) if base else None
@@ -472,19 +473,6 @@ def _candidates(text: str) -> tuple[list[int], set[str]]:
     words = [*_CANDIDATE_WORDS, *aliases]
     positions = sorted({index for word in words for index in _find_all(text, word)})
     return list(dict.fromkeys(lines_at(text, positions))), aliases
-
-
-def _replace_percent(text: str) -> str:
-    """``"... %s ... %(name)s" % args``: each conversion becomes a bind parameter."""
-    return re.sub(r"%(\([^)]*\))?[-#0 +]*(\*|\d+)?(\.(\*|\d+))?[hlL]?[diouxXeEfFgGcrsa%]",
-                  lambda m: "%" if m.group(0) == "%%" else PLACEHOLDER, text)
-
-
-def _replace_braces(text: str) -> str:
-    """``"... {} ... {name}".format(...)``: each field becomes a bind parameter."""
-    text = text.replace("{{", "\0").replace("}}", "\1")
-    text = re.sub(r"\{[^{}]*\}", PLACEHOLDER, text)
-    return text.replace("\0", "{").replace("\1", "}")
 
 
 def _cleandoc(text: str) -> str:
