@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from raptor_lint.astwalk import walk
+from raptor_lint.semantic import absolute_module
 from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python
 from raptor_lint.strings import replace_braces, replace_percent
 
@@ -80,17 +81,6 @@ MODULE_CACHE_SIZE = 128
 # How long a directory listing is used before its mtime is checked again (see
 # ``ModuleIndex._listing``).
 LISTING_TRUST_SECONDS = 1.0
-
-
-def absolute_name(package: list[str], module: str | None, level: int) -> str:
-    """``from <level dots><module> import`` in ``package``, as an absolute dotted name
-    ("" when it climbs beyond the top-level package)."""
-    if level == 0:
-        return module or ""
-    if level - 1 > len(package):
-        return ""
-    base = package[: len(package) - (level - 1)]
-    return ".".join([*base, *([module] if module else [])])
 
 
 @dataclass(frozen=True)
@@ -449,9 +439,11 @@ class ModuleIndex:
         return found
 
     def absolute_module(self, from_path: Path | str, module: str | None, level: int) -> str:
+        """``from <level dots><module> import`` written in ``from_path``, as an absolute dotted
+        name ("" when the dots climb above the top-level package)."""
         if level == 0:
             return module or ""
-        return absolute_name(self.package(from_path), module, level)
+        return absolute_module(self.package(from_path), module, level) or ""
 
     def package(self, path: Path | str) -> list[str]:
         """The dotted package a module at ``path`` imports relative to, as a list (its own
