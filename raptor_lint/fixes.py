@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Iterable
 from raptor_lint.atomic import replace_file
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import Edit, Finding, Fix
-from raptor_lint.source import LINE_BREAK, SourceError, decode_python, decode_text, parse_python
+from raptor_lint.source import LINE_BREAK, SourceError, decode_python, decode_text, encode_text, parse_python
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.engine import Engine, FileResult
@@ -215,7 +215,9 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
             notes.append(f"raptor-lint: not fixing {file_result.display_path}: the file is read-only")
             continue
         try:
-            atomic_write(file_result.path, outcome.fixed.encode(encoding))
+            # Non-Python text: undecodable bytes and an appended binary payload written back as read.
+            atomic_write(file_result.path, outcome.fixed.encode(encoding) if file_result.kind == PYTHON
+                         else encode_text(outcome.fixed, encoding, data or b""))
         except (OSError, UnicodeEncodeError, LookupError) as exc:
             notes.append(f"raptor-lint: cannot write {file_result.display_path}: {_reason(exc)}")
             continue

@@ -164,15 +164,50 @@ def _not_utf8(data: bytes, declared: bool) -> SourceError:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode a non-Python file (shell, Markdown, YAML, Procfile) as UTF-8."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line, column = _position_of_offset(data, exc.start)
-        raise SourceError(
-            f"file is not valid UTF-8: {_describe_decode_error(exc)}", line, column
-        ) from None
+    """Decode a non-Python file (shell, Makefile, Markdown, YAML, Procfile): never an error.
+
+    UTF-8 (a BOM dropped), with every byte that is not UTF-8 kept as a lone surrogate
+    (``surrogateescape``): a Latin-1 comment does not stop the file being linted, and
+    ``encode_text`` writes it back byte for byte.  A binary payload appended to a shell
+    script (a self-extracting installer) is left out: see ``text_payload_start``.
+    """
+    start = text_payload_start(data)
+    text = (data if start is None else data[:start]).decode("utf-8", "surrogateescape")
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def encode_text(text: str, encoding: str, original: bytes) -> bytes:
+    """The bytes to write for ``text``, a non-Python file's text as ``decode_text`` gave it
+    (maybe fixed): undecodable bytes back as they were, and the payload ``decode_text`` left
+    out of ``original`` appended unchanged."""
+    start = text_payload_start(original)
+    return text.encode(encoding, "surrogateescape") + (b"" if start is None else original[start:])
+
+
+# An ``exit`` command on a line of its own (``exit``, ``exit 0``, ``exit $?  # done``).
+_EXIT_LINE = re.compile(rb"^[ \t]*exit(?=[ \t;\r\n]|$)[^\n]*", re.M)
+
+
+def text_payload_start(data: bytes) -> int | None:
+    """Where the binary payload of a self-extracting script starts, or None.
+
+    The shell never reads past an ``exit``, so installers (makeself, JDK and driver
+    ``.run``/``.sh`` files) append an archive after their last ``exit`` line.  The rule: if
+    the data holds a NUL byte (never in a text file), the text ends with the line break
+    after the last ``exit`` line before the first NUL, and the rest is payload (kept out of
+    linting, written back unchanged by ``encode_text``).  A NUL with no ``exit`` line before
+    it is text (decoded as U+0000): the file is linted whole.
+    """
+    nul = data.find(b"\0")
+    if nul < 0:
+        return None
+    last: re.Match[bytes] | None = None
+    for last in _EXIT_LINE.finditer(data, 0, nul):
+        pass
+    if last is None:
+        return None
+    end = data.find(b"\n", last.end(), nul)
+    return nul if end < 0 else end + 1
 
 
 def parse_python(text: str, filename: str) -> ast.Module:
