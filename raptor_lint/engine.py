@@ -225,6 +225,8 @@ class Engine:
 
 
 def _passes(checker: Checker, text: str) -> bool:
+    if not checker.prefilter_applies():
+        return True  # a rule the pre-filter does not know: it may not skip the file
     try:
         return bool(checker.prefilter(text))
     except Exception:  # noqa: BLE001 - a broken pre-filter must not hide findings: run the family

@@ -32,6 +32,7 @@ def _fact(index) -> int:
 class FakeChecker(Checker):
     family = "cache-test"
     rules = (Rule("RPT990", "cache-test", "test", "test", "test", "x", "y", fixable=True),)
+    prefilter_rules = frozenset({"RPT990"})
 
     def prefilter(self, text: str) -> bool:
         return "TODO_CACHE" in text or "USES_PROJECT" in text

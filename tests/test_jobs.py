@@ -21,6 +21,7 @@ class PidChecker(Checker):
 
     family = "jobs-test"
     rules = (Rule("RPT991", "jobs-test", "test", "test", "test", "x", "y"),)
+    prefilter_rules = frozenset({"RPT991"})
 
     def prefilter(self, text: str) -> bool:
         return "MARK" in text

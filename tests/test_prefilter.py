@@ -148,6 +148,7 @@ def test_a_file_no_family_wants_is_never_parsed_into_a_tree(tmp_path: Path, monk
 class _AstOnly(Checker):
     family = "ast-only-test"
     rules = (Rule("RPT992", "ast-only-test", "t", "t", "t", "x", "y"),)
+    prefilter_rules = frozenset({"RPT992"})
 
     def prefilter(self, text: str) -> bool:
         return "WANTED" in text
@@ -160,6 +161,7 @@ class _AstOnly(Checker):
 class _Other(_AstOnly):
     family = "other-test"
     rules = (Rule("RPT993", "other-test", "t", "t", "t", "x", "y"),)
+    prefilter_rules = frozenset({"RPT993"})
 
     def prefilter(self, text: str) -> bool:
         return "OTHER" in text
@@ -168,6 +170,7 @@ class _Other(_AstOnly):
 class _BrokenPrefilter(_AstOnly):
     family = "broken-prefilter-test"
     rules = (Rule("RPT994", "broken-prefilter-test", "t", "t", "t", "x", "y"),)
+    prefilter_rules = frozenset({"RPT994"})
 
     def prefilter(self, text: str) -> bool:
         raise ValueError("oops")

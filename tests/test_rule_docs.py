@@ -71,3 +71,40 @@ def test_bad_example_passes_its_familys_gates(rule) -> None:
 
     families = [cls for cls in checker_classes() if rule.code in cls.codes()]
     assert families and all(cls().prefilter(rule.bad) for cls in families)
+
+
+def test_every_pre_filter_names_the_rules_it_may_skip() -> None:
+    """A family with a pre-filter lists exactly its rules in ``prefilter_rules``: a rule
+    added to the family without thinking about the gate fails here (and, until listed,
+    switches the pre-filter off rather than being hidden by it)."""
+    from raptor_lint.registry import checker_classes
+    from raptor_lint.rules.base import Checker
+
+    for cls in checker_classes():
+        if cls.prefilter is not Checker.prefilter:
+            assert cls.prefilter_rules == frozenset(cls.codes()), cls.family
+
+
+def test_a_rule_the_pre_filter_does_not_know_turns_it_off(tmp_path: Path) -> None:
+    from raptor_lint.config import Config
+    from raptor_lint.engine import Engine
+    from raptor_lint.rules.base import Checker
+    from raptor_lint.rules.base import Rule as RuleDeclaration
+
+    new_rule = RuleDeclaration(code="RPT109", name="n", summary="s", runbook="r", why="w", bad="b", good="g")
+
+    class Gated(Checker):
+        family = "test"
+        rules = (new_rule,)
+        prefilter_rules = frozenset({"RPT108"})  # written before RPT109 existed
+
+        def prefilter(self, text: str) -> bool:
+            return False
+
+        def check(self, ctx):
+            return [ctx.finding("RPT109", (1, 1), "seen")]
+
+    engine = Engine(Config(root=tmp_path))
+    engine.checkers = [Gated()]
+    result = engine.lint_text("x = 1\n", tmp_path / "a.py", "python", "a.py")
+    assert [f.code for f in result.findings] == ["RPT109"]

@@ -52,9 +52,20 @@ class Checker:
     # "yaml", "procfile".  See raptor_lint.discovery.file_kind.
     file_kinds: ClassVar[frozenset[str]] = frozenset({"python"})
 
+    # The rules the family's pre-filter was written for (it may skip a file only for these).
+    # A rule of the family not listed here switches the pre-filter off, so a new rule can
+    # never be hidden by a gate that does not know it (tests/test_rule_docs.py also fails
+    # until the author lists it).  Families without a pre-filter leave it empty.
+    prefilter_rules: ClassVar[frozenset[str]] = frozenset()
+
     def prefilter(self, text: str) -> bool:
-        """Cheap textual test: False means no finding of this family is possible."""
+        """Cheap textual test: False means no finding of ``prefilter_rules`` is possible."""
         return True
+
+    @classmethod
+    def prefilter_applies(cls) -> bool:
+        """Whether the pre-filter knows every rule of the family."""
+        return bool(cls.prefilter_rules) and set(cls.codes()) <= cls.prefilter_rules
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:  # pragma: no cover
         raise NotImplementedError

@@ -109,7 +109,8 @@ class OpsHygieneChecker(Checker):
     family = "Ops hygiene (non-Python files)"
     rules = RULES
     file_kinds = frozenset({SHELL, MAKEFILE, MARKDOWN, YAML, PROCFILE})
-    needs_cst = False
+
+    prefilter_rules = frozenset({"RPT601", "RPT602"})
 
     def prefilter(self, text: str) -> bool:
         return "config:set" in text or "gunicorn" in text

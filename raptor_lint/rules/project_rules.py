@@ -511,7 +511,8 @@ class ProjectRulesChecker(Checker):
     family = "Flags, migrations, config"
     rules = RULES
     file_kinds = frozenset({"python"})
-    needs_cst = False
+
+    prefilter_rules = frozenset({"RPT501", "RPT502", "RPT503", "RPT504"})
 
     def prefilter(self, text: str) -> bool:
         # RPT501/502 need a FLAG_ literal in this file (names are resolved within the file

@@ -286,7 +286,8 @@ class SqlPortabilityChecker(Checker):
     family = "SQL portability"
     rules = RULES
     file_kinds = frozenset({"python"})
-    needs_cst = False
+
+    prefilter_rules = frozenset({"RPT401", "RPT402", "RPT403", "RPT404", "RPT405"})
 
     def prefilter(self, text: str) -> bool:
         if "execute" in text or "exec_driver_sql" in text or "server_default" in text:

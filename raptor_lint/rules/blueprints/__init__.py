@@ -160,6 +160,8 @@ class BlueprintChecker(Checker):
     family = "Blueprints"
     rules = (RPT301, RPT302)
 
+    prefilter_rules = frozenset({"RPT301", "RPT302"})
+
     def prefilter(self, text: str) -> bool:
         return _prefilter(text)
 

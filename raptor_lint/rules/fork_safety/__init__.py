@@ -311,6 +311,8 @@ class ForkSafetyChecker(Checker):
         ),
     )
 
+    prefilter_rules = frozenset({"RPT101", "RPT102", "RPT103", "RPT104"})
+
     def prefilter(self, text: str) -> bool:
         # Every finding is a write from a function or lambda body to a `global` name, to
         # `.extensions`, or to a name bound to a container display or constructor.
@@ -336,6 +338,10 @@ class ForkSafetyChecker(Checker):
             return []
         if is_test_code(ctx.relpath):
             return []
+        # The gates below were written for prefilter_rules (RPT101–RPT104): a rule of this
+        # family they do not know turns them off, as it turns the pre-filter off.
+        if not self.prefilter_applies():
+            return _Analysis(ctx, tree).run()
         verdict = _may_mutate_state(tree, ctx.text)
         if (not verdict or (verdict is not MUTATION_SEEN and not _may_have_findings(tree))) \
                 and not _may_mutate_other_state(tree, ctx.text):

@@ -227,7 +227,8 @@ class RedisStateChecker(Checker):
     family = "Transient state in Redis"
     rules = RULES
     file_kinds = frozenset({"python"})
-    needs_cst = False
+
+    prefilter_rules = frozenset({"RPT201", "RPT202", "RPT203", "RPT204"})
 
     def prefilter(self, text: str) -> bool:
         # Every client source names "redis" (the extension key, the package, an annotation)
