@@ -10,8 +10,14 @@ point at the file's own bytes.
 backslash escapes and ``\\``-newline continuations (one command), comments,
 here-documents, ``&&``/``||``/``;``/``|``/``&`` separators, ``( … )`` and
 ``{ …; }`` groups (their redirections apply to every command inside) and
-``$( … )``/backticks (kept inside the word).  It never raises: unbalanced
+``$( … )``/backticks (kept inside the word; ``substitutions`` hands their text
+back as snippets of their own, to parse in turn).  It never raises: unbalanced
 quotes simply run to the end of the snippet.
+
+``Command.argv`` finds the command that actually runs: after ``VAR=x``
+assignments, reserved words and the wrappers that run the command after them
+(``sudo -E -u deploy``, ``env -i VAR=x``, ``command``, ``exec -a name``,
+``time -p``, ``nice -n 5``, ``nohup``, ``npx --yes``), with their options.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 _BLANK = " \t"
 _OPERATOR_CHARS = ";&|()<>\n"
 _RESERVED = frozenset({
-    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "time", "{", "}",
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}",
 })
 _REDIRECT = re.compile(r"(\d*)(&>>|&>|>>|>\||>&|>|<<<|<<-|<<|<&|<>|<)")
 
@@ -89,17 +95,72 @@ class Command:
         return min(items) if items else self.end
 
     def argv(self) -> list[Word]:
-        """Words after environment assignments and reserved words / wrappers."""
-        words = list(self.words)
-        while words:
-            head = words[0].value
-            if head in _RESERVED or head in {"command", "exec", "nohup", "sudo", "env"}:
-                words.pop(0)
-            elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0].raw, re.S):
-                words.pop(0)
-            else:
+        """The words of the command that runs: from its name on, after environment
+        assignments, reserved words and wrappers (``sudo -E``, ``env VAR=x``, ``time -p``…)
+        with their options.  Empty when no command runs (``command -v heroku``)."""
+        words = self.words
+        index = 0
+        while index < len(words):
+            head = words[index].value
+            if head in _RESERVED or _ASSIGNMENT.match(words[index].raw):
+                index += 1
+                continue
+            wrapper = _WRAPPERS.get(head.rsplit("/", 1)[-1] if head.startswith("/") else head)
+            if wrapper is None:
                 break
-        return words
+            index, runs = _skip_wrapper_options(words, index + 1, *wrapper)
+            if not runs:
+                return []
+        return list(words[index:])
+
+
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+# Commands that run the command after them: (short options that take an argument, long
+# options that take one, options after which no command runs).
+_WRAPPERS: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
+    "sudo": ("gpuCDrtTUR", frozenset({
+        "--user", "--group", "--prompt", "--close-from", "--chdir", "--chroot", "--role", "--type",
+        "--other-user", "--command-timeout", "--host",
+    }), frozenset({"-l", "-v", "-k", "-K", "-e", "-V", "--list", "--validate", "--edit", "--version",
+                   "--help", "--remove-timestamp"})),
+    "env": ("uCS", frozenset({"--unset", "--chdir", "--split-string"}), frozenset({"-S", "--split-string"})),
+    "command": ("", frozenset(), frozenset({"-v", "-V"})),
+    "exec": ("a", frozenset(), frozenset()),
+    "time": ("of", frozenset({"--output", "--format"}), frozenset()),
+    "nice": ("n", frozenset({"--adjustment"}), frozenset()),
+    "nohup": ("", frozenset(), frozenset()),
+    "npx": ("pc", frozenset({"--package", "--call"}), frozenset({"-c", "--call"})),
+}
+
+
+def _skip_wrapper_options(words: list[Word], index: int, with_argument: str, long_with_argument: frozenset[str],
+                          no_command: frozenset[str]) -> tuple[int, bool]:
+    """The index of the first word after a wrapper's options, and whether a command runs."""
+    while index < len(words):
+        value = words[index].value
+        if value == "--":
+            return index + 1, True
+        if not value.startswith("-") or value == "-":
+            if value == "-":  # env's old spelling of -i
+                index += 1
+                continue
+            return index, True
+        if value.startswith("--"):
+            name = value.split("=", 1)[0]
+            if name in no_command:
+                return index, False
+            index += 2 if "=" not in value and name in long_with_argument else 1
+            continue
+        letters = value[1:]
+        if any(f"-{letter}" in no_command for letter in letters):
+            return index, False
+        taken = 1
+        for position, letter in enumerate(letters):
+            if letter in with_argument:  # -u deploy, -udeploy, -Eu deploy
+                taken = 2 if position == len(letters) - 1 else 1
+                break
+        index += taken
+    return index, True
 
 
 class _Group:
@@ -309,25 +370,89 @@ class _Parser:
 
     def _balanced(self, opener: str, closer: str) -> str:
         """Consume ``$(…)``, ``${…}`` (from the ``$``) or ``(…)`` with nesting and quotes."""
-        s = self.s
         start = self.i
-        self.i = s.index(opener, self.i) + 1
-        depth = 1
-        while self.i < len(s) and depth:
-            c = s[self.i]
-            if c == "\\":
-                self.i += 2
-                continue
-            if c in "'\"":
-                end = s.find(c, self.i + 1)
-                self.i = len(s) if end < 0 else end + 1
-                continue
-            if c == opener:
-                depth += 1
-            elif c == closer:
-                depth -= 1
-            self.i += 1
-        return s[start:self.i]
+        self.i, _ = _balanced_end(self.s, self.s.index(opener, self.i) + 1, opener, closer)
+        return self.s[start:self.i]
+
+
+def _balanced_end(s: str, i: int, opener: str, closer: str) -> tuple[int, bool]:
+    """From just after an ``opener``: the offset after its ``closer`` (nesting, quotes and
+    backslashes honoured) and whether there was one (else the end of ``s``)."""
+    depth = 1
+    while i < len(s) and depth:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in "'\"":
+            end = s.find(c, i + 1)
+            i = len(s) if end < 0 else end + 1
+            continue
+        if c == opener:
+            depth += 1
+        elif c == closer:
+            depth -= 1
+        i += 1
+    return min(i, len(s)), depth == 0
+
+
+# --------------------------------------------------------------------------- substitutions
+@dataclass
+class Substitution:
+    """The text inside a ``$( … )`` or a pair of backticks, as a snippet of its own."""
+
+    snippet: Snippet
+    # The text runs as written: the substitution is closed, and (backticks) holds no
+    # backslash escape that the shell would resolve before running it.
+    exact: bool
+
+
+def substitutions(snippet: Snippet, command: Command) -> list[Substitution]:
+    """The command substitutions in ``command``'s words and redirection targets, outermost
+    only (parse their snippets for the nested ones).  Not inside single quotes nor escaped;
+    ``$(( … ))`` is arithmetic.  Here-document bodies are not read."""
+    found: list[Substitution] = []
+    spans = [(w.start, w.end) for w in command.words] + [(r.start, r.end) for r in command.redirects]
+    for start, end in spans:
+        found.extend(_substitutions_in(snippet, start, end))
+    return found
+
+
+def _substitutions_in(snippet: Snippet, start: int, end: int) -> list[Substitution]:
+    s = snippet.text
+    found = []
+    i, quoted = start, False
+    while i < end:
+        c = s[i]
+        if c == "\\":
+            i += 2
+        elif c == "'" and not quoted:
+            close = s.find("'", i + 1, end)
+            i = end if close < 0 else close + 1
+        elif c == '"':
+            quoted = not quoted
+            i += 1
+        elif c == "$" and s.startswith("((", i + 1):
+            i, _ = _balanced_end(s, i + 2, "(", ")")
+        elif c == "$" and s.startswith("(", i + 1):
+            after, closed = _balanced_end(s, i + 2, "(", ")")
+            inner = (i + 2, after - 1 if closed else after)
+            found.append(Substitution(_slice(snippet, *inner), closed))
+            i = after
+        elif c == "`":
+            close = s.find("`", i + 1)
+            inner = (i + 1, close if close >= 0 else len(s))
+            text = s[inner[0]:inner[1]]
+            exact = close >= 0 and not re.search(r"\\[`$\\]", text)
+            found.append(Substitution(_slice(snippet, *inner), exact))
+            i = inner[1] + 1
+        else:
+            i += 1
+    return found
+
+
+def _slice(snippet: Snippet, start: int, end: int) -> Snippet:
+    return Snippet(snippet.text[start:end], snippet.positions[start:end])
 
 
 # --------------------------------------------------------------------------- output streams
@@ -361,6 +486,17 @@ def _apply(fds: dict[int, str], redirect: Redirect) -> None:
             fds[fd] = target
     elif op in {">", ">>", ">|"}:
         fds[1 if redirect.fd is None else redirect.fd] = target
+
+
+CAPTURED = "capture"
+
+
+def substitution_streams(command: Command, base: tuple[str, str] = ("tty", "tty")) -> tuple[str, str]:
+    """Where a command substitution in ``command``'s words writes: its stdout is captured,
+    its stderr is the shell's under the enclosing groups' redirections (the command's own
+    redirections are performed after its words are expanded: ``x=$(cmd) 2>/dev/null`` still
+    shows cmd's errors)."""
+    return CAPTURED, output_streams(Command(group_redirects=command.group_redirects), base)[1]
 
 
 def is_silenced(command: Command, base: tuple[str, str] = ("tty", "tty")) -> bool:

@@ -32,7 +32,8 @@ from raptor_lint.discovery import MAKEFILE, MARKDOWN, PROCFILE, SHELL, YAML
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.shell import (
-    Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced, output_streams, parse,
+    CAPTURED, SILENT_TARGETS, Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced,
+    output_streams, parse, substitution_streams, substitutions,
 )
 from raptor_lint.source import split_lines
 
@@ -58,8 +59,8 @@ RULES = (
     Rule(
         code="RPT601",
         name="heroku-config-set-not-silenced",
-        summary="`heroku config:set` without `>/dev/null 2>&1` (the CLI echoes secrets), in "
-                "shell scripts, Makefiles, Markdown code blocks, CI YAML and Procfiles.",
+        summary="`heroku config:set` (or `config:add`) without `>/dev/null 2>&1` (the CLI echoes "
+                "secrets), in shell scripts, Makefiles, Markdown code blocks, CI YAML and Procfiles.",
         runbook="Env-bootstrap checklist",
         why=(
             "`heroku config:set VAR=value` prints every variable it set, value included, so a "
@@ -69,7 +70,11 @@ RULES = (
             "`&>/dev/null`, `>&/dev/null`, optionally followed by `|| true` or `;`; a group's "
             "redirection (`{ …; } >/dev/null 2>&1`) and an earlier `exec >/dev/null 2>&1` count. "
             "Not silent: `2>&1 >/dev/null` (stderr still goes to the terminal), `>/dev/null` "
-            "alone, a pipe (`| tee`). `--fix` appends ` >/dev/null 2>&1` to the command."
+            "alone, a pipe (`| tee`). `heroku config:add` (the CLI's alias) counts, and so does the "
+            "command behind `VAR=x`, `sudo [-E] [-u user]`, `env [-i] VAR=x`, `command`, `exec`, "
+            "`time`, `nice`, `nohup` and `npx`, and inside `$(…)` or backticks (its output captured "
+            "in a variable is the secret too). `--fix` appends ` >/dev/null 2>&1` to the command "
+            "(inside a substitution: before its closing `)` or backtick)."
         ),
         bad=(
             "#!/usr/bin/env bash\n"
@@ -95,10 +100,13 @@ RULES = (
             "`--preload` to \"fix\" a mutable-state bug — fix the state (RPT101–RPT104). "
             "`preload_app = True` in the gunicorn config file the command passes with "
             "`-c`/`--config` (or in `gunicorn.conf.py` beside the Procfile, which gunicorn "
-            "reads by default) and `GUNICORN_CMD_ARGS=\"--preload\"` count."
+            "reads by default) and `GUNICORN_CMD_ARGS=\"--preload\"` count. `--fix` inserts "
+            "` --preload` right after the `gunicorn` word (before its options and the app), except "
+            "when the command passes a `-c` file: preload then belongs in that file."
         ),
         bad="web: gunicorn 'raptor_app:create_app()' --workers 3\n",
         good="web: gunicorn --preload 'raptor_app:create_app()' --workers 3\n",
+        fixable=True,
         example_path="Procfile",
         example_language="text",
     ),
@@ -113,7 +121,7 @@ class OpsHygieneChecker(Checker):
     prefilter_rules = frozenset({"RPT601", "RPT602"})
 
     def prefilter(self, text: str) -> bool:
-        return "config:set" in text or "gunicorn" in text
+        return "config:set" in text or "config:add" in text or "gunicorn" in text
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         lines = split_lines(ctx.text)
@@ -127,38 +135,61 @@ class OpsHygieneChecker(Checker):
 
 
 # --------------------------------------------------------------------------- RPT601
+CONFIG_SET = frozenset({"config:set", "config:add"})  # config:add is the CLI's alias
+
+
 def _unsilenced_config_set(ctx: "FileContext", snippet: Snippet, commands: list[Command],
                            fixable: bool) -> Iterator["Finding"]:
-    base = ("tty", "tty")
-    for command in commands:
-        if is_exec_redirect_only(command):
-            base = output_streams(command, base)
-            continue
+    for where, command, base, can_fix in _commands_that_run(snippet, commands, ("tty", "tty"), fixable):
         argv = command.argv()
         if not argv or not _is_heroku(argv[0].value):
             continue
         subcommand = next((w.value for w in argv[1:] if not w.value.startswith("-")), None)
-        if subcommand != "config:set" or is_silenced(command, base):
+        if subcommand not in CONFIG_SET or is_silenced(command, base):
             continue
-        line, column = snippet.position(argv[0].start)
-        end_line, end_column = snippet.end_position(command.end)
+        line, column = where.position(argv[0].start)
+        end_line, end_column = where.end_position(command.end)
         fix = None
-        if fixable:
+        if can_fix:  # after the command's last word or redirection: inside a `$( … )`, before the `)`
             fix = Fix(f"append ` {REDIRECT}`",
                       (Edit(end_line, end_column, end_line, end_column, f" {REDIRECT}"),))
-        out, err = output_streams(command, base)
-        leak = "stdout and stderr" if out not in {"/dev/null", "&-"} and err not in {"/dev/null", "&-"} \
-            else ("stderr" if out in {"/dev/null", "&-"} else "stdout")
         yield ctx.finding(
             "RPT601", (line, column, end_line, end_column),  # the whole command
-            f"heroku config:set without {REDIRECT}: the Heroku CLI echoes the values it sets, so "
-            f"the secret reaches the terminal and CI logs through {leak}; append `{REDIRECT}`",
+            f"heroku {subcommand} echoes the values it sets (secrets) to "
+            f"{_leak(*output_streams(command, base))}: append `{REDIRECT}`",
             fix=fix,
         )
 
 
+def _commands_that_run(snippet: Snippet, commands: list[Command], base: tuple[str, str],
+                       fixable: bool) -> Iterator[tuple[Snippet, Command, tuple[str, str], bool]]:
+    """Every simple command with the streams it starts from (an ``exec >/dev/null 2>&1``
+    redirects the rest of its script), then the commands of its ``$( … )``/backtick
+    substitutions (their own script, their stdout captured), depth first."""
+    for command in commands:
+        if is_exec_redirect_only(command):
+            base = output_streams(command, base)
+            continue
+        yield snippet, command, base, fixable
+        for substitution in substitutions(snippet, command):
+            inner = substitution.snippet
+            yield from _commands_that_run(inner, parse(inner), substitution_streams(command, base),
+                                          fixable and substitution.exact)
+
+
+def _leak(out: str, err: str) -> str:
+    streams = []
+    if out not in SILENT_TARGETS:
+        streams.append("the captured output" if out == CAPTURED else "stdout")
+    if err not in SILENT_TARGETS:
+        streams.append("stderr")
+    return " and ".join(streams)
+
+
 def _is_heroku(program: str) -> bool:
-    return program == "heroku" or program.endswith("/heroku")
+    """``heroku``, a path to it, or the ``heroku@8`` that ``npx`` runs."""
+    name = program.rsplit("/", 1)[-1]
+    return name == "heroku" or name.startswith("heroku@")
 
 
 # --------------------------------------------------------------------------- RPT602
@@ -176,21 +207,27 @@ def _gunicorn_without_preload(ctx: "FileContext", snippet: Snippet,
         if "--preload" in args or any("--preload" in value for value in env):
             continue
         config = _config_argument(args)
+        passed = config is not None
         directory = ctx.path.parent
         if config is None and (directory / "gunicorn.conf.py").is_file():
             config = "gunicorn.conf.py"
         preload = _config_preloads(directory, config) if config else False
         if preload is not False:
             continue  # True, or a value we cannot read statically
-        where = f" and {config} does not set preload_app = True" if config else ""
         line, column = snippet.position(word.start)
         end_line, end_column = snippet.end_position(word.end)
-        yield ctx.finding(
-            "RPT602", (line, column, end_line, end_column),  # the gunicorn word
-            f"the web process runs gunicorn without --preload{where}: the runbook keeps "
-            f"--preload on (faster dyno wake and restart, shared memory); add --preload and fix "
-            f"module-level state instead of removing it",
-        )
+        fix = None
+        if not passed:
+            # Right after the `gunicorn` word, before its options and the app.  Not when a
+            # `-c` file is passed: preload belongs in that file, next to the other settings.
+            fix = Fix("add `--preload` after `gunicorn`",
+                      (Edit(end_line, end_column, end_line, end_column, " --preload"),))
+        if config is None:
+            message = "gunicorn runs without --preload: add it (the runbook keeps it on; fix module state instead)"
+        else:
+            message = (f"gunicorn runs without --preload and {config} lacks preload_app = True: "
+                       f"{'set it there' if passed else 'add --preload'} (the runbook keeps preload on)")
+        yield ctx.finding("RPT602", (line, column, end_line, end_column), message, fix=fix)  # the gunicorn word
         break
 
 
