@@ -19,7 +19,11 @@ def _env_flag(name: str) -> bool:
 
 
 def create_app() -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, instance_relative_config=True)
+    # Pinned before the instance config is read: an instance/raptor.cfg copied from a template
+    # (WEBAUTHN_ORIGIN = "") overwrites it — the 2026-05-20 staging boot failure.
+    app.config["WEBAUTHN_ORIGIN"] = os.environ.get("WEBAUTHN_ORIGIN", "")  # expect: RPT505
+    app.config.from_pyfile("raptor.cfg", silent=True)
     app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "dev")
     # Seeded by migrations/versions/20260613_3558_feature_flags.py, on the runbook checklist.
     app.config["FLAG_WEBAUTHN_REGISTRATION"] = _env_flag("FLAG_WEBAUTHN_REGISTRATION")
