@@ -62,8 +62,10 @@ def main() -> None:
 @click.option("--ignore", help="Comma-separated codes or prefixes to disable (replaces the config).")
 @click.option("--format", "output_format", default="text", show_default=True,
               type=click.Choice(["text", "json", "github", "sarif"]), help="Output format.")
-@click.option("--fix", is_flag=True, help="Apply the available fixes in place.")
-@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes in place.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None,
+              help="With --fix or --diff, also apply the unsafe fixes (default: the unsafe-fixes setting).")
+@click.option("--diff", is_flag=True, help="Print the fixes --fix would apply as a unified diff; write nothing.")
 @click.option("--base", metavar="REF", help="Only report what changed since git REF.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="Read this pyproject.toml / setup.cfg.")
@@ -73,7 +75,7 @@ def main() -> None:
 @click.option("--force-exclude", is_flag=True,
               help="Apply the configured exclude to files named on the command line too (pre-commit).")
 @click.option("--verbose", "-v", is_flag=True, help="Explain skipped inputs on stderr.")
-def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, config_file,
+def check(paths, select, ignore, output_format, fix, unsafe_fixes, diff, base, exit_zero, config_file,
           no_cache, jobs, stdin_filename, force_exclude, verbose) -> None:
     """Lint PATHS (default: the current directory; '-' reads standard input)."""
     _collect_garbage_rarely()
@@ -101,7 +103,7 @@ def check(paths, select, ignore, output_format, fix, diff, base, exit_zero, conf
             config = config.replace(**overrides) if overrides else config
             options = CheckOptions(paths=group, stdin_filename=stdin_filename, fix=fix, diff=diff,
                                    base=base, use_cache=not no_cache, jobs=jobs, verbose=verbose,
-                                   force_exclude=force_exclude)
+                                   force_exclude=force_exclude, unsafe_fixes=unsafe_fixes)
             result.merge(run_check(config, options))
     except (UsageError, ConfigError) as exc:
         _fail(str(exc))

@@ -68,6 +68,9 @@ class Config:
     app_factory: tuple[str, ...] = ("create_app", "init_app")
     core_blueprints: tuple[str, ...] = ("_core_blueprints",)
     api_prefix: str = "/api"
+    # ``unsafe-fixes = true``: ``check --fix``/``--diff`` also apply unsafe fixes (as
+    # ``--unsafe-fixes``; ``--no-unsafe-fixes`` overrides it).  Findings do not depend on it.
+    unsafe_fixes: bool = False
     # `check --base REF` (not a file setting): the git revision findings are filtered against.
     base: str | None = None
     # Not a file setting either: False where the host applies ``# noqa`` itself (the flake8
@@ -127,6 +130,7 @@ class Config:
     def fingerprint(self) -> str:
         """Stable text that changes whenever a setting that affects findings changes."""
         data = dataclasses.asdict(self)
+        del data["unsafe_fixes"]  # decides which fixes --fix applies, not the findings
         data["root"] = str(self.root)
         data["source"] = str(self.source) if self.source else None
         return repr(sorted(data.items()))
@@ -193,7 +197,11 @@ def _path_matches(relpath: str, pattern: str) -> bool:
 
 LIST_KEYS = {"select", "ignore", "exclude", "extend-exclude", "app-factory", "core-blueprints"}
 PATH_KEYS = {"migrations-dir", "runbook", "config-manifest"}
-KNOWN_KEYS = LIST_KEYS | PATH_KEYS | {"per-file-ignores", "api-prefix"}
+BOOL_KEYS = {"unsafe-fixes"}
+KNOWN_KEYS = LIST_KEYS | PATH_KEYS | BOOL_KEYS | {"per-file-ignores", "api-prefix"}
+# setup.cfg values are strings: configparser's spellings of a boolean.
+_BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True,
+                  "false": False, "no": False, "off": False, "0": False}
 
 
 def find_project_root(start: Path) -> Path:
@@ -295,6 +303,12 @@ def _convert(key: str, value: Any, where: str, known_code: KnownCode | None) -> 
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: expected a path string, got {value!r}")
         return {attr: value.strip()}
+    if key in BOOL_KEYS:
+        if isinstance(value, bool):
+            return {attr: value}
+        if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+            return {attr: _BOOLEAN_WORDS[value.strip().lower()]}
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if key == "api-prefix":
         if not isinstance(value, str) or not re.fullmatch(r"/[^\s/]+(/[^\s/]+)*", value.strip()):
             raise ConfigError(f"{where}: expected a URL path like '/api', got {value!r}")

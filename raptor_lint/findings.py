@@ -8,6 +8,7 @@ convention of the SPEC (§2) and of Ruff's JSON; adapters convert (flake8 wants 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SYNTAX_ERROR = "E999"
 IO_ERROR = "E902"
@@ -18,22 +19,32 @@ ALWAYS_REPORTED = (SYNTAX_ERROR, IO_ERROR, INTERNAL_ERROR)
 
 @dataclass(frozen=True, order=True)
 class Edit:
-    """Replace the text between two positions (end exclusive) by ``content``."""
+    """Replace the text between two positions (end exclusive) by ``content``.
+
+    ``path``: None for the finding's own file; else the absolute path of another file of
+    the project the edit changes (RPT502 adds a line to the runbook, RPT503 one to the
+    config manifest).  JSON shows it relative to the working directory, with ``/``."""
 
     line: int
     column: int
     end_line: int
     end_column: int
     content: str
+    path: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        out: dict = {
             "line": self.line,
             "column": self.column,
             "end_line": self.end_line,
             "end_column": self.end_column,
             "content": self.content,
         }
+        if self.path is not None:
+            from raptor_lint.config import relative_posix  # (config imports this module)
+
+            out["path"] = relative_posix(Path(self.path))
+        return out
 
 
 SAFE = "safe"
@@ -55,6 +66,15 @@ class Fix:
     @property
     def is_safe(self) -> bool:
         return self.applicability == SAFE
+
+    @property
+    def edits_other_files(self) -> bool:
+        """Does the fix change a file other than the finding's own (``Edit.path``)?"""
+        return any(edit.path is not None for edit in self.edits)
+
+    def applies(self, unsafe_fixes: bool) -> bool:
+        """Is the fix applied by ``--fix`` (``unsafe_fixes``: with ``--unsafe-fixes``)?"""
+        return self.is_safe or unsafe_fixes
 
     def to_json(self) -> dict:
         return {"description": self.description, "applicability": self.applicability,

@@ -15,12 +15,26 @@ untouched.  Here the edits are applied the way Ruff does it:
   ``os.replace``), keeping the file mode, encoding, BOM and line endings.
 
 ``--diff`` runs the same loop and prints a unified diff instead of writing.
+
+Fix tiers, as in Ruff: ``--fix`` applies the *safe* fixes; the *unsafe* ones
+(``Fix.applicability``) only with ``--unsafe-fixes`` (``unsafe_fixes=True`` here).
+
+A fix may edit another file of the project (``Edit.path``: RPT502 adds a checklist line
+to the runbook, RPT503 a ``- name:`` entry to the config manifest).  Those edits are
+applied once the files of the run are fixed, per target file: identical edits from
+several findings land once, insertions at the same point land one after the other in
+finding order, an edit that overlaps another waits (it is still reported).  The target
+must lie inside the project root (symlinks resolved), be writable, and still load (YAML)
+or parse (Python) after the edits, else nothing is written to it.  The findings of the
+files whose fixes were applied are then checked again with freshly read project facts.
+Standard input never edits another file.
 """
 
 from __future__ import annotations
 
 import difflib
 import io
+import os
 import stat
 import tokenize
 from dataclasses import dataclass
@@ -110,14 +124,23 @@ def _parses(text: str, kind: str, path: Path) -> bool:
     return True
 
 
+def own_fixes(findings: Iterable[Finding], unsafe_fixes: bool) -> list[Fix]:
+    """The fixes ``--fix`` applies to the findings' own file: safe ones, and unsafe ones
+    with ``unsafe_fixes``; fixes that edit another file are applied by ``fix_results``."""
+    return [finding.fix for finding in findings
+            if finding.fix is not None and finding.fix.edits and finding.fix.applies(unsafe_fixes)
+            and not finding.fix.edits_other_files]
+
+
 def fix_text(engine: "Engine", text: str, path: Path, kind: str, display: str,
-             first: "FileResult | None" = None) -> FixOutcome:
-    """Fix ``text`` until stable; returns the fixed text and its remaining findings."""
+             first: "FileResult | None" = None, *, unsafe_fixes: bool = False) -> FixOutcome:
+    """Fix ``text`` until stable; returns the fixed text and its remaining findings.
+    Safe fixes only, unless ``unsafe_fixes``."""
     original = text
     result = first if first is not None and first.text == text else engine.lint_text(text, path, kind, display)
     applied = 0
     for _ in range(MAX_PASSES):
-        fixes = [finding.fix for finding in result.findings if finding.fix is not None]
+        fixes = own_fixes(result.findings, unsafe_fixes)
         if not fixes:
             break
         candidate, accepted = apply_fixes(text, fixes)
@@ -176,15 +199,16 @@ class FixReport:
 
 
 def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
-                notes: list[str], stdin: bool = False) -> FixReport:
-    """Fix every file of a run that has a fixable finding.
+                notes: list[str], stdin: bool = False, unsafe_fixes: bool = False) -> FixReport:
+    """Fix every file of a run that has a fixable finding (safe fixes; unsafe ones too
+    with ``unsafe_fixes``), then the other files those fixes edit (not on standard input).
 
     With ``write`` the files are rewritten and their ``FileResult`` replaced by
     the findings that remain; without it the fixes only go into the diff.
     """
     report = FixReport()
     for index, file_result in enumerate(files):
-        if not any(finding.fix is not None for finding in file_result.findings):
+        if not own_fixes(file_result.findings, unsafe_fixes):
             continue
         try:
             if stdin and file_result.text is not None:
@@ -196,7 +220,7 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
             notes.append(f"raptor-lint: cannot fix {file_result.display_path}: {_reason(exc)}")
             continue
         outcome = fix_text(engine, text, file_result.path, file_result.kind,
-                           file_result.display_path, first=file_result)
+                           file_result.display_path, first=file_result, unsafe_fixes=unsafe_fixes)
         if stdin:
             report.stdin_text = outcome.fixed if outcome.changed else text
         if not outcome.changed:
@@ -224,7 +248,136 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
         files[index] = outcome.result
         report.fixed_findings += outcome.applied
         report.fixed_files += 1
+    if not stdin:
+        _fix_other_files(engine, files, write=write, notes=notes, report=report, unsafe_fixes=unsafe_fixes)
     return report
+
+
+# --------------------------------------------------------------------------- other files
+def merge_edits(fixes: Iterable[Fix]) -> tuple[list[Edit], list[Fix]]:
+    """The edits of ``fixes`` (all in one file), combined: an edit identical to one already
+    taken is taken once; insertions at the same point are joined in order; a fix with an
+    edit overlapping a taken one is left out whole.  Returns (edits, accepted fixes)."""
+    taken: list[Edit] = []
+    accepted: list[Fix] = []
+    for fix in fixes:
+        mine: list[Edit] = []
+        for edit in fix.edits:
+            if edit in taken or edit in mine:
+                continue
+            start, end = (edit.line, edit.column), (edit.end_line, edit.end_column)
+            if end < start:
+                break
+            clash = False
+            for other in (*taken, *mine):
+                o_start, o_end = (other.line, other.column), (other.end_line, other.end_column)
+                both_insertions = start == end and o_start == o_end
+                if both_insertions:
+                    continue  # joined below (same point) or disjoint
+                if start == o_start or (start < o_end and o_start < end):
+                    clash = True
+                    break
+            if clash:
+                break
+            mine.append(edit)
+        else:
+            taken.extend(mine)
+            accepted.append(fix)
+    joined: dict[tuple[int, int, int, int], Edit] = {}
+    for edit in taken:
+        key = (edit.line, edit.column, edit.end_line, edit.end_column)
+        previous = joined.get(key)
+        joined[key] = edit if previous is None else Edit(*key, previous.content + edit.content, edit.path)
+    return list(joined.values()), accepted
+
+
+def _inside_root(target: Path, root: Path) -> bool:
+    real, real_root = os.path.realpath(target), os.path.realpath(root)
+    return os.path.commonpath([real, real_root]) == real_root
+
+
+def _loads(text: str, target: Path) -> bool:
+    """Is the edited text still what its kind must be (YAML loads, Python parses)?"""
+    if target.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError:
+            return False
+        return True
+    return _parses(text, PYTHON if target.suffix == ".py" else "", target)
+
+
+def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool, notes: list[str],
+                     report: FixReport, unsafe_fixes: bool) -> None:
+    from raptor_lint.config import relative_posix
+
+    # target path -> [(file index, finding's fix)], in the run's finding order
+    by_target: dict[str, list[tuple[int, Fix]]] = {}
+    for index, file_result in enumerate(files):
+        for finding in file_result.findings:
+            fix = finding.fix
+            if fix is None or not fix.edits or not fix.edits_other_files or not fix.applies(unsafe_fixes):
+                continue
+            targets = {edit.path for edit in fix.edits}
+            if len(targets) != 1 or None in targets:
+                continue  # one other file per fix (what the rules produce)
+            by_target.setdefault(str(fix.edits[0].path), []).append((index, fix))
+    fixed_indexes: set[int] = set()
+    for target_name, entries in by_target.items():
+        target = Path(target_name)
+        display = relative_posix(target)
+        if not _inside_root(target, engine.config.root):
+            notes.append(f"raptor-lint: not fixing {display}: it is outside the project root {engine.config.root}")
+            continue
+        try:
+            data = target.read_bytes()
+            text, encoding = _decode(data, PYTHON if target.suffix == ".py" else "text")
+        except (OSError, SourceError, SyntaxError) as exc:
+            notes.append(f"raptor-lint: cannot fix {display}: {_reason(exc)}")
+            continue
+        edits, accepted = merge_edits(fix for _, fix in entries)
+        fixed, _ = apply_fixes(text, [Fix("", (edit,)) for edit in edits])
+        if fixed == text:
+            continue
+        if not _loads(fixed, target):
+            kind = "load as YAML" if target.suffix in (".yaml", ".yml") else "parse"
+            notes.append(f"raptor-lint: not fixing {display}: the edited file would not {kind}")
+            continue
+        applied = [index for index, fix in entries if any(fix is other for other in accepted)]
+        if write:
+            if _read_only(target):
+                notes.append(f"raptor-lint: not fixing {display}: the file is read-only")
+                continue
+            try:
+                atomic_write(target, fixed.encode(encoding) if target.suffix == ".py"
+                             else encode_text(fixed, encoding, data))
+            except (OSError, UnicodeEncodeError, LookupError) as exc:
+                notes.append(f"raptor-lint: cannot write {display}: {_reason(exc)}")
+                continue
+        else:
+            report.diff += unified_diff(text, fixed, display)
+        report.fixed_findings += len(applied)
+        report.fixed_files += 1
+        fixed_indexes.update(applied)
+    if write and fixed_indexes:
+        _recheck(engine, files, sorted(fixed_indexes), notes)
+
+
+def _recheck(engine: "Engine", files: list["FileResult"], indexes: list[int], notes: list[str]) -> None:
+    """Check again, with project facts read afresh, the files whose other-file fixes landed."""
+    from raptor_lint.engine import Engine
+
+    fresh = Engine(engine.config)
+    for index in indexes:
+        file_result = files[index]
+        try:
+            data = file_result.path.read_bytes()
+        except OSError as exc:
+            notes.append(f"raptor-lint: cannot check {file_result.display_path} again: {_reason(exc)}")
+            continue
+        files[index] = fresh.lint_bytes(data, file_result.path, file_result.kind, file_result.display_path)
 
 
 def summary(report: FixReport, *, write: bool) -> str:
@@ -251,5 +404,5 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["Edit", "Finding", "Fix", "FixOutcome", "apply_fixes", "fix_text", "fix_results",
-           "atomic_write", "unified_diff", "summary", "MAX_PASSES"]
+__all__ = ["Edit", "Finding", "Fix", "FixOutcome", "apply_fixes", "fix_text", "fix_results", "merge_edits",
+           "own_fixes", "atomic_write", "unified_diff", "summary", "MAX_PASSES"]

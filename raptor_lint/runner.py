@@ -30,6 +30,8 @@ class CheckOptions:
     verbose: bool = False
     # Skip explicitly named files that the configuration excludes (pre-commit names every file).
     force_exclude: bool = False
+    # --unsafe-fixes / --no-unsafe-fixes; None: the configuration's ``unsafe-fixes``.
+    unsafe_fixes: bool | None = None
 
 
 @dataclass
@@ -41,11 +43,15 @@ class RunResult:
     diff: str | None = None
     # --fix on standard input: the fixed source, printed to stdout.
     fixed_stdin: str | None = None
+    # Unsafe fixes enabled (--unsafe-fixes or the configuration): the summary counts them
+    # as fixable with --fix instead of naming --unsafe-fixes.
+    unsafe_fixes: bool = False
 
     def merge(self, other: "RunResult") -> None:
         """Add another run's results (one run per project of a multi-project invocation)."""
         self.files.extend(other.files)
         self.notes.extend(other.notes)
+        self.unsafe_fixes = self.unsafe_fixes or other.unsafe_fixes
         if other.diff is not None:
             self.diff = (self.diff or "") + other.diff
         if other.fixed_stdin is not None:
@@ -69,7 +75,7 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         config = config.replace(base=options.base)
     engine = Engine(config)
     _prepare(engine)
-    result = RunResult()
+    result = RunResult(unsafe_fixes=unsafe_fixes(config, options))
     if options.paths == [Path("-")]:
         if options.base is not None:
             raise UsageError("--base cannot be combined with standard input ('-')")
@@ -128,13 +134,20 @@ def _with_notes(result: RunResult, options: CheckOptions) -> RunResult:
     return result
 
 
+def unsafe_fixes(config: Config, options: CheckOptions) -> bool:
+    """--unsafe-fixes / --no-unsafe-fixes, else the configuration's ``unsafe-fixes``."""
+    return config.unsafe_fixes if options.unsafe_fixes is None else options.unsafe_fixes
+
+
 def _apply_fixes(engine: Engine, result: RunResult, options: CheckOptions, stdin: bool = False) -> RunResult:
-    """--fix rewrites files (the result then holds what remains); --diff only renders."""
+    """--fix rewrites files (the result then holds what remains); --diff only renders.
+    Safe fixes only, unless unsafe fixes are enabled."""
     if not (options.fix or options.diff):
         return result
     from raptor_lint import fixes
 
-    report = fixes.fix_results(engine, result.files, write=not options.diff, notes=result.notes, stdin=stdin)
+    report = fixes.fix_results(engine, result.files, write=not options.diff, notes=result.notes, stdin=stdin,
+                               unsafe_fixes=result.unsafe_fixes)
     if options.diff:
         result.diff = report.diff
     elif stdin:

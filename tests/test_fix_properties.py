@@ -133,9 +133,12 @@ def python_module(draw) -> tuple[str, str]:
 @SETTINGS
 def test_python_fix_is_exact_complete_and_idempotent(case) -> None:
     original, expected = case
-    outcome = fix_text(ENGINE, original, Path("app/handlers.py"), "python", "app/handlers.py")
+    # RPT204's fix is unsafe: --fix alone leaves the module as it is.
+    assert fix_text(ENGINE, original, Path("app/handlers.py"), "python", "app/handlers.py").fixed == original
+    outcome = fix_text(ENGINE, original, Path("app/handlers.py"), "python", "app/handlers.py", unsafe_fixes=True)
     assert outcome.fixed == expected
     ast.parse(outcome.fixed)
     assert [f for f in outcome.result.findings if f.code == "RPT204"] == []
-    again = fix_text(ENGINE, outcome.fixed, Path("app/handlers.py"), "python", "app/handlers.py")
+    again = fix_text(ENGINE, outcome.fixed, Path("app/handlers.py"), "python", "app/handlers.py",
+                     unsafe_fixes=True)
     assert again.fixed == outcome.fixed and again.applied == 0

@@ -147,8 +147,13 @@ def test_diff_prints_a_patch_writes_nothing_and_exits_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "--- a/scripts/provision.sh\n+++ b/scripts/provision.sh\n" in result.stdout
     assert "+heroku config:set SECRET_KEY=\"$KEY\" --app raxx-api-staging >/dev/null 2>&1  # set it\n" in result.stdout
-    assert "+    return current_app.extensions.get('redis_client')  # 'single' quotes stay\n" in result.stdout
-    assert "Would fix 2 findings in 2 files." in result.stderr
+    # RPT204's fix is unsafe: --diff shows what --fix would apply, so not it.
+    assert "app/redis.py" not in result.stdout
+    assert "Would fix 1 finding in 1 file." in result.stderr
+    unsafe = _cli(project, "--diff", "--unsafe-fixes", ".")
+    assert unsafe.exit_code == 1
+    assert "+    return current_app.extensions.get('redis_client')  # 'single' quotes stay\n" in unsafe.stdout
+    assert "Would fix 2 findings in 2 files." in unsafe.stderr
     assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
 
 
@@ -158,19 +163,55 @@ def test_diff_without_fixes_is_empty_and_exits_0(tmp_path: Path) -> None:
     assert (result.exit_code, result.stdout) == (0, "")
 
 
-def test_fix_rewrites_files_and_reports_what_remains(tmp_path: Path) -> None:
+def test_diff_with_only_unsafe_fixes_is_empty_without_unsafe_fixes(tmp_path: Path) -> None:
+    project = _project(tmp_path, {"app/redis.py": MODULE.encode()})
+    result = _cli(project, "--diff", ".")
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_fix_applies_safe_fixes_and_unsafe_ones_only_with_unsafe_fixes(tmp_path: Path) -> None:
     module = MODULE + "\n\ndef store(key):\n    client().set(key, 1)\n"
     project = _project(tmp_path, {"scripts/provision.sh": SCRIPT.encode(), "app/redis.py": module.encode()})
     result = _cli(project, "--fix", ".")
     assert (project / "scripts/provision.sh").read_text() == FIXED_SCRIPT
+    assert (project / "app/redis.py").read_text() == module  # RPT204's fix is unsafe
+    assert result.exit_code == 1
+    assert [line.split(": ")[1].split()[0] for line in result.stdout.splitlines()[:-1]] == ["RPT204", "RPT201"]
+    assert result.stdout.splitlines()[-1] == (
+        "Found 2 findings in 2 files checked (1 fixable with --fix --unsafe-fixes).")
+    assert "Fixed 1 finding in 1 file." in result.stderr
+
+    unsafe = _cli(project, "--fix", "--unsafe-fixes", ".")
     assert (project / "app/redis.py").read_text() == module.replace(
         "extensions['redis_client']", "extensions.get('redis_client')")
     # RPT201 has no fix: it is what remains, and the exit status says so.
-    assert result.exit_code == 1
-    assert [line.split(": ")[1].split()[0] for line in result.stdout.splitlines()[:-1]] == ["RPT201"]
-    assert "Fixed 2 findings in 2 files." in result.stderr
-    again = _cli(project, "--fix", ".")
+    assert unsafe.exit_code == 1
+    assert [line.split(": ")[1].split()[0] for line in unsafe.stdout.splitlines()[:-1]] == ["RPT201"]
+    assert unsafe.stdout.splitlines()[-1] == "Found 1 finding in 2 files checked."
+    assert "Fixed 1 finding in 1 file." in unsafe.stderr
+    again = _cli(project, "--fix", "--unsafe-fixes", ".")
     assert "Fixed 0 findings in 0 files." in again.stderr
+
+
+def test_summary_counts_safe_and_unsafe_fixes(tmp_path: Path) -> None:
+    project = _project(tmp_path, {"scripts/provision.sh": SCRIPT.encode(), "app/redis.py": MODULE.encode()})
+    plain = _cli(project, "--no-cache", ".")
+    assert plain.stdout.splitlines()[-1] == (
+        "Found 2 findings in 2 files checked (1 fixable with --fix, 1 more with --unsafe-fixes).")
+    # --unsafe-fixes alone changes nothing on disk, only what counts as fixable with --fix (as Ruff).
+    enabled = _cli(project, "--no-cache", "--unsafe-fixes", ".")
+    assert enabled.stdout.splitlines()[-1] == "Found 2 findings in 2 files checked (2 fixable with --fix)."
+    assert (project / "app/redis.py").read_text() == MODULE
+
+
+def test_unsafe_fixes_setting_and_its_command_line_override(tmp_path: Path) -> None:
+    project = _project(tmp_path, {"app/redis.py": MODULE.encode(),
+                                  "pyproject.toml": b"[tool.raptor-lint]\nunsafe-fixes = true\n"})
+    diff = _cli(project, "--diff", "--no-unsafe-fixes", ".")
+    assert (diff.exit_code, diff.stdout) == (0, "")
+    fixed = _cli(project, "--fix", ".")
+    assert "Fixed 1 finding in 1 file." in fixed.stderr
+    assert "extensions.get('redis_client')" in (project / "app/redis.py").read_text()
 
 
 def test_fix_keeps_crlf_bom_and_a_pep263_encoding(tmp_path: Path) -> None:
@@ -178,7 +219,7 @@ def test_fix_keeps_crlf_bom_and_a_pep263_encoding(tmp_path: Path) -> None:
              "r = current_app.extensions[\"redis_client\"]\r\n").encode("latin-1")
     bom = b"\xef\xbb\xbf" + SCRIPT.replace("\n", "\r\n").encode()
     project = _project(tmp_path, {"app/latin.py": latin, "scripts/bom.sh": bom})
-    _cli(project, "--fix", ".")
+    _cli(project, "--fix", "--unsafe-fixes", ".")
     assert (project / "app/latin.py").read_bytes() == latin.replace(
         b'extensions["redis_client"]', b'extensions.get("redis_client")')
     assert (project / "scripts/bom.sh").read_bytes() == b"\xef\xbb\xbf" + FIXED_SCRIPT.replace(
@@ -188,7 +229,7 @@ def test_fix_keeps_crlf_bom_and_a_pep263_encoding(tmp_path: Path) -> None:
 def test_noqa_and_select_decide_what_is_fixed(tmp_path: Path) -> None:
     script = SCRIPT.replace("# set it", "# noqa: RPT601")
     project = _project(tmp_path, {"a.sh": script.encode(), "app/redis.py": MODULE.encode()})
-    _cli(project, "--fix", "--select", "RPT601", ".")
+    _cli(project, "--fix", "--unsafe-fixes", "--select", "RPT601", ".")
     assert (project / "a.sh").read_text() == script
     assert (project / "app/redis.py").read_text() == MODULE
 
@@ -221,3 +262,13 @@ def test_engine_fix_round_trip_in_process() -> None:
     outcome = fix_text(engine, SCRIPT, Path("provision.sh"), "shell", "provision.sh")
     assert outcome.fixed == FIXED_SCRIPT and outcome.applied == 1
     assert [f.code for f in outcome.result.findings] == []
+
+
+def test_fix_text_applies_unsafe_fixes_only_when_asked() -> None:
+    engine = Engine(Config(root=Path.cwd()))
+    safe_only = fix_text(engine, MODULE, Path("app/redis.py"), "python", "app/redis.py")
+    assert (safe_only.fixed, safe_only.applied) == (MODULE, 0)
+    assert [f.code for f in safe_only.result.findings] == ["RPT204"]
+    unsafe = fix_text(engine, MODULE, Path("app/redis.py"), "python", "app/redis.py", unsafe_fixes=True)
+    assert unsafe.fixed == MODULE.replace("extensions['redis_client']", "extensions.get('redis_client')")
+    assert unsafe.applied == 1
