@@ -262,7 +262,7 @@ def test_memo_gets_memo_advice_and_user_state_gets_the_runbooks(tmp_path: Path) 
             _challenges[user_id] = challenge
         """, tmp_path)
     assert [f.message for f in findings] == [
-        "module-level dict '_rendered' is a per-process memo filled after the fork in render(): "
+        "module-level dict '_rendered' is a per-process memo, written after the fork in render(): "
         "say so with functools.cache/lru_cache",
         "module-level dict '_challenges' mutated after the fork in store_challenge() — "
         "use Redis with a TTL or Postgres",

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from raptor_lint.astwalk import child_fields, children
 from raptor_lint.execution import ExecutionModel
 from raptor_lint.rules.fork_safety.idioms import LazyInit, always_exits as _always_exits, \
-    block_holding as _block_holding, is_memo, is_resource_value
+    block_holding as _block_holding, is_resource_value, memo_store, names_a_cache
 from raptor_lint.semantic import contains as _contains, first_param as _first_param, is_none as _is_none, \
     last_name as _last_name, string_value as _string_value
 from raptor_lint.rules.fork_safety.callers import _ASCII_ATTRIBUTE, _ATTRIBUTE
@@ -853,6 +853,8 @@ class _Analysis:
         self.lazy = LazyInit(self.tree)
         self._unit_globals: dict[ast.AST, frozenset[str]] = {}
         self._containers: frozenset[str] | None = None
+        self._found: list[tuple[str, str, str, Mutation, ast.AST, str]] = []
+        self._memo_verdicts: dict[str, bool] = {}
         self.finding_units: set[ast.AST] = set()
         self.findings: list = []
         self._reported: set[tuple[str, int]] = set()
@@ -1099,13 +1101,31 @@ class _Analysis:
 
     def _state_advice(self, kind: str, name: str, mutation: Mutation, unit: ast.AST, where: str) -> str:
         """The RPT101/RPT104 message: a per-process memo is told to say so; other state
-        gets the runbook's advice."""
+        gets the runbook's advice.  Decided per container (``_is_memo``), so every finding
+        on one container gives the same advice."""
         what = f"{where} {kind} '{name}'" if mutation.depth == 0 else f"an element of {where} {kind} '{name}'"
         qualname = self.qualname(unit)
-        if mutation.depth == 0 and is_memo(self.tree, mutation.node, name):
-            return (f"{what} is a per-process memo filled after the fork in {qualname}: "
+        if self._memo_verdicts.get(name):
+            return (f"{what} is a per-process memo, written after the fork in {qualname}: "
                     f"say so with functools.cache/lru_cache")
         return f"{what} mutated after the fork in {qualname} — {ADVICE}"
+
+    def _decide_memos(self, found: "list[tuple[str, str, str, Mutation, ast.AST, str]]") -> None:
+        """A container is a per-process memo when its name says cache/memo or one of its
+        stores computes the value from the key, and no store is keyed by user, session or
+        request input or accumulates."""
+        verdicts: dict[str, list[bool | None]] = {}
+        for _code, name, _kind, mutation, _unit, _where in found:
+            verdicts.setdefault(name, []).append(
+                memo_store(self.tree, mutation.node, name) if mutation.depth == 0 else None)
+        self._memo_verdicts = {
+            name: False not in seen and (True in seen or names_a_cache(name.rpartition(".")[2]))
+            for name, seen in verdicts.items()}
+
+    def _report_state(self, found: "list[tuple[str, str, str, Mutation, ast.AST, str]]") -> None:
+        self._decide_memos(found)
+        for code, name, kind, mutation, unit, where in found:
+            self.report(code, mutation.node, unit, self._state_advice(kind, name, mutation, unit, where))
 
     def _lazily_created(self, name: str, node: ast.AST, unit: ast.AST) -> bool:
         """``node`` (a mutation of module container ``name``) fills an object once per
@@ -1139,6 +1159,7 @@ class _Analysis:
     # RPT101 ----------------------------------------------------------------
     def check_module_containers(self) -> None:
         module = self.tree.module_scope
+        self._found = []
         for name in sorted(module.local):
             kind = self._container(self.tree.bound(module, name))
             if kind is None:
@@ -1146,6 +1167,7 @@ class _Analysis:
             for ref in self.tree.refs(module, name):
                 self._check_container_use(ref, name, kind, "module-level")
         self._check_imported_containers()
+        self._report_state(self._found)
 
     def _check_container_use(self, ref: ast.AST, name: str, kind: str, where: str) -> None:
         unit = self.unit_of(ref)
@@ -1164,7 +1186,7 @@ class _Analysis:
             if self.in_redis_absent_branch(mutation.node, unit) \
                     or self._lazily_created(name, mutation.node, unit):
                 continue
-            self.report("RPT101", mutation.node, unit, self._state_advice(kind, name, mutation, unit, where))
+            self._found.append(("RPT101", name, kind, mutation, unit, where))
 
     def _defaulted_parameter(self, ref: ast.AST) -> tuple[str, ast.AST] | None:
         """(parameter name, function) when ``ref`` is the default value of a parameter."""
@@ -1355,6 +1377,7 @@ class _Analysis:
 
     # RPT104 ----------------------------------------------------------------
     def check_class_attributes(self) -> None:
+        found: list[tuple[str, str, str, Mutation, ast.AST, str]] = []
         for klass in self.tree.classes:
             attrs = self._class_containers(klass)
             if not attrs:
@@ -1365,8 +1388,8 @@ class _Analysis:
                 if not mutations or self.is_before_fork(unit):
                     continue
                 for mutation in mutations:
-                    self.report("RPT104", mutation.node, unit, self._state_advice(
-                        attrs[attr], f"{klass.name}.{attr}", mutation, unit, "class-level"))
+                    found.append(("RPT104", f"{klass.name}.{attr}", attrs[attr], mutation, unit, "class-level"))
+        self._report_state(found)
 
     def _class_containers(self, klass: ast.ClassDef) -> dict[str, str]:
         bindings: dict[str, list[ast.AST]] = {}

@@ -37,6 +37,8 @@ RESOURCE_CLASS = re.compile(
 # Key names that say the state is per user, session or request (never a memo).
 PER_USER_NAME = re.compile(r"user|session|request|token|challenge|account|customer|tenant|client_id|ip|g$",
                            re.IGNORECASE)
+# Container names that say the author meant a cache.
+CACHE_NAME = re.compile(r"cache|memo|lru", re.IGNORECASE)
 # Names a sentinel object goes by (``_MISSING = object()``).
 SENTINEL_NAME = re.compile(r"sentinel|missing|unset|notset|not_set|marker|undefined|_nothing", re.IGNORECASE)
 
@@ -159,9 +161,13 @@ class LazyInit:
         return self._sentinels
 
 
-def is_memo(model: SemanticModel, mutation_node: ast.AST, container: str) -> bool:
-    """The stored value is computed from the key: ``_cache[key] = compute(key)``,
-    ``_cache.setdefault(key, build(key))``, ``result = f(key); _cache[key] = result``."""
+def memo_store(model: SemanticModel, mutation_node: ast.AST, container: str) -> bool | None:
+    """For a store into ``container``: True when the stored value is computed from the key
+    (``_cache[key] = compute(key)``, ``_cache.setdefault(key, build(key))``,
+    ``result = f(key); _cache[key] = result``), False when it is keyed by user, session or
+    request input or accumulates (``counts[k] = counts.get(k, 0) + 1``) — state — and None
+    when the statement says neither (an eviction, a ``.clear()``, a value not derived from
+    the key)."""
     key: ast.AST | None = None
     value: ast.AST | None = None
     if isinstance(mutation_node, ast.Subscript):
@@ -172,24 +178,34 @@ def is_memo(model: SemanticModel, mutation_node: ast.AST, container: str) -> boo
             and mutation_node.func.attr in ("setdefault", "__setitem__") and len(mutation_node.args) == 2:
         key, value = mutation_node.args
     if key is None or value is None:
-        return False
+        return None
     key_names = _names(key) - {container}
-    if not key_names or any(PER_USER_NAME.search(name) for name in key_names):
+    if not key_names:
+        return None
+    if any(PER_USER_NAME.search(name) for name in key_names):
         return False  # keyed by user, session or request input: state, not a memo
-    value_names = _names(value)
-    if container.rpartition(".")[2] in value_names:
-        return False  # `counts[k] = counts.get(k, 0) + 1` accumulates: state
-    value_names |= _local_sources(model, value, mutation_node)
-    return bool(key_names & value_names)
+    if container.rpartition(".")[2] in _names(value):
+        return False  # accumulates: state
+    wanted = ast.dump(key)
+    for source in (value, *_local_sources(model, value, mutation_node)):
+        if any(ast.dump(node) == wanted for node in ast.walk(source) if type(node) is type(key)):
+            return True
+    return None
+
+
+def names_a_cache(name: str) -> bool:
+    """``_cache``, ``_SERVER_INFO_CACHE``, ``_memo``, ``lru``: the author says it is a cache."""
+    return CACHE_NAME.search(name) is not None
 
 
 def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _local_sources(model: SemanticModel, value: ast.AST, at: ast.AST) -> set[str]:
-    """Names the locals in ``value`` were computed from (one assignment back)."""
-    found: set[str] = set()
+def _local_sources(model: SemanticModel, value: ast.AST, at: ast.AST) -> list[ast.AST]:
+    """The values the locals in ``value`` were computed from (one plain assignment back;
+    tuple unpacking and loop targets say nothing about which part came from where)."""
+    found: list[ast.AST] = []
     unit = model.unit_of(at)
     for name in (n for n in ast.walk(value) if isinstance(n, ast.Name)):
         owner, nodes = model.resolve(name)
@@ -197,8 +213,10 @@ def _local_sources(model: SemanticModel, value: ast.AST, at: ast.AST) -> set[str
             continue
         for bound in nodes:
             statement = model.parent(bound)
-            if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None:
-                found |= _names(statement.value)
+            if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and statement.targets[0] is bound:
+                found.append(statement.value)
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                found.append(statement.value)
     return found
 
 
