@@ -191,12 +191,13 @@ _EXIT_LINE = re.compile(rb"^[ \t]*exit(?=[ \t;\r\n]|$)[^\n]*", re.M)
 def text_payload_start(data: bytes) -> int | None:
     """Where the binary payload of a self-extracting script starts, or None.
 
-    The shell never reads past an ``exit``, so installers (makeself, JDK and driver
-    ``.run``/``.sh`` files) append an archive after their last ``exit`` line.  The rule: if
-    the data holds a NUL byte (never in a text file), the text ends with the line break
-    after the last ``exit`` line before the first NUL, and the rest is payload (kept out of
-    linting, written back unchanged by ``encode_text``).  A NUL with no ``exit`` line before
-    it is text (decoded as U+0000): the file is linted whole.
+    The shell never reads past an ``exit`` (or an ``exec``), so installers (makeself, JDK and
+    driver ``.run``/``.sh`` files, CPython's ``exe_with_zip``) append an archive after the
+    script.  The rule: when the data holds a NUL byte (never in a text file) and an ``exit``
+    line comes before the first one, the payload starts at the beginning of the line that
+    holds that NUL (at the NUL itself when it is on the ``exit`` line); the text before it is
+    linted, the payload is written back unchanged by ``encode_text``.  A NUL with no ``exit``
+    line before it is text (decoded as U+0000): the file is linted whole.
     """
     nul = data.find(b"\0")
     if nul < 0:
@@ -206,8 +207,8 @@ def text_payload_start(data: bytes) -> int | None:
         pass
     if last is None:
         return None
-    end = data.find(b"\n", last.end(), nul)
-    return nul if end < 0 else end + 1
+    line_start = data.rfind(b"\n", 0, nul) + 1
+    return nul if line_start <= last.start() else line_start
 
 
 def parse_python(text: str, filename: str) -> ast.Module:

@@ -94,10 +94,13 @@ def test_python_decoding_is_unchanged(tmp_path: Path) -> None:
 @pytest.mark.parametrize("data, start", [
     (b"echo hi\n", None),  # no NUL: all text
     (b"echo hi\n\x00\x01", None),  # a NUL but no exit line before it: all text
-    (b"echo hi\nexit 0\n\x1f\x8b\x00", 15),  # after the exit line
-    (b"exit 1\r\necho later\r\nexit\r\n\x00", 26),  # the last exit line before the NUL, CRLF
-    (b"x\nexit 0  # done\n__ARCHIVE__\n\x00", 17),  # the marker line is payload too
-    (b"x\nexit $?\x1f\x8b\x00", 11),  # no line break before the NUL: cut at the NUL
+    (b"echo hi\nexit 0\n\x1f\x8b\x00", 15),  # the line that holds the NUL
+    (b"exit 1\r\necho later\r\nexit\r\n\x00", 26),  # CRLF
+    (b"x\nexit 0  # done\n__ARCHIVE__\n\x00", 29),  # the marker line is text
+    (b"x\nexit $?\x1f\x8b\x00", 11),  # the NUL on the exit line: cut at the NUL
+    # CPython's test/archivetestdata/exe_with_zip: an `exit` inside an `if`, then the script goes
+    # on (`exec` leaves it), then a zip archive whose first line holds no NUL.
+    (b"if [ -z $1 ]; then\n  exit 4\nfi\nexec python - <<END\nEND\nPK\x03\x04\n\x00\x00", 60),
     (b"exit_code=1\n\x00", None),  # not an exit command
     (b"  exit\n\x00", 7),
     (b"x\n\x00\nexit 0\n\x00", None),  # the first NUL comes before any exit
