@@ -184,6 +184,16 @@ SILENT = {
         def _preload(name):
             globals()[name] = sys.modules[name]
         """,
+    "an initialiser every caller calls under the guard": """\
+        _types = None
+        def _init_types():
+            global _types
+            _types = load_types()
+        def guess(url):
+            if _types is None:
+                _init_types()
+            return _types.get(url)
+        """,
     "script code under __main__": """\
         _seen = set()
         if __name__ == "__main__":

@@ -1298,7 +1298,8 @@ class _Analysis:
                     continue
                 parent = self.parent(node)
                 augmented = isinstance(parent, ast.AugAssign)
-                if not augmented and self.lazy.guarded(node, unit, names):
+                if not augmented and (self.lazy.guarded(node, unit, names)
+                                      or self._called_only_under_guard(unit, name)):
                     continue  # lazy initialisation: once per process
                 value, _ = self._bound_value(node)
                 if not augmented and is_resource_value(value):
@@ -1325,6 +1326,23 @@ class _Analysis:
         if isinstance(value, ast.Call):
             return self.tree.qualified_name(value.func) in ("importlib.import_module", "__import__")
         return False
+
+    def _called_only_under_guard(self, unit: ast.AST, name: str) -> bool:
+        """``unit`` is an initialiser every caller here calls under a lazy-init guard on
+        ``name`` (``if _db is None: _init_db()``): the rebinding inside runs once per process."""
+        if not isinstance(unit, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        refs = self.tree.function_refs(unit)
+        if not refs:
+            return False
+        for ref in refs:
+            call = self.parent(ref)
+            if not (isinstance(call, ast.Call) and call.func is ref):
+                return False
+            caller = self.unit_of(call)
+            if not self.lazy.guarded(call, caller, self._globals_of(caller) | {name}):
+                return False
+        return True
 
     def _rebinding_message(self, name: str, form: str, unit: ast.AST, augmented: bool) -> str:
         return (f"global '{name}' rebound after the fork in {self.qualname(unit)} ({form}) — "
