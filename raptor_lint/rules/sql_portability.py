@@ -14,6 +14,7 @@ the small helpers below) and the visitor picks it up.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 from raptor_lint.findings import Finding
 from raptor_lint.rules.base import Checker, Rule
 from raptor_lint.sql import ParsedSql, SqlFile, SqlUse, sql_file
+from raptor_lint.sql.core import CoreUse, core_uses, may_have_core_construct
 from raptor_lint.sql.parse import exp  # sqlglot's expressions, imported on first use
 from raptor_lint.sql.guards import POSTGRESQL, SQLITE, Reach
 
@@ -292,7 +294,11 @@ class SqlPortabilityChecker(Checker):
     def prefilter(self, text: str) -> bool:
         if "execute" in text or "exec_driver_sql" in text or "server_default" in text:
             return True
-        return "text" in text and _TEXT_CALL.search(text) is not None
+        if "text" in text and _TEXT_CALL.search(text) is not None:
+            return True
+        # SQLAlchemy Core (RPT401/RPT402/RPT405 only): func.max/min/greatest/least,
+        # prefix_with("OR REPLACE"), a Postgres insert's on_conflict_do_*.
+        return _core_gate(text)
 
     def check(self, ctx) -> Iterable[Finding]:
         index = sql_file(ctx)
@@ -315,11 +321,21 @@ class SqlPortabilityChecker(Checker):
             findings.extend(self._check_use(ctx, index, use, parsed))
         if ctx.is_migration and "server_default" in ctx.text:
             findings.extend(self._check_server_defaults(ctx, index))
+        if _core_gate(ctx.text):
+            findings.extend(self._check_core(ctx, index))
         return findings
+
+    # ------------------------------------------------------------ SQLAlchemy Core
+    def _check_core(self, ctx, index: SqlFile) -> Iterator[Finding]:
+        for use in core_uses(ctx.semantic):
+            rejected_by = _CORE_REJECTED_BY[use.kind]
+            if all(rejected_by in Reach(index, node, public_helpers=ctx.is_migration, module_name=not ctx.is_migration)
+                   for node in use.guarded_at):
+                yield ctx.finding(_CORE_CODES[use.kind], use.position, _core_message(use))
 
     # ------------------------------------------------------------ SQL uses
     def _check_use(self, ctx, index: SqlFile, use: SqlUse, parsed: ParsedSql) -> Iterator[Finding]:
-        reaching = Reach(index, use.call, public_helpers=ctx.is_migration)
+        reaching = Reach(index, use.call, public_helpers=ctx.is_migration, module_name=not ctx.is_migration)
         where = use.position
 
         facts = _facts_of(parsed)
@@ -393,7 +409,7 @@ class SqlPortabilityChecker(Checker):
                             f"under `{GUARD}`"))
                     continue
                 form = self._now_call(index, value)
-                if form and SQLITE in Reach(index, node, public_helpers=True):
+                if form and SQLITE in Reach(index, node, public_helpers=True, module_name=False):
                     yield ctx.finding("RPT404", index.position(keyword), (
                         f"server_default={form} outside a postgresql dialect guard: now() is "
                         "Postgres-only and SQLite rejects it as a default, so the migration fails on "
@@ -463,3 +479,34 @@ def _is_do_block(statement: exp.Expression) -> bool:
 def _consequence(dialect: str) -> str:
     return ", so the tests pass and production 500s" if dialect == POSTGRESQL else \
         ", so the unit tests cannot run this path"
+
+
+# ---------------------------------------------------------------- SQLAlchemy Core
+_CORE_CODES = {"two_argument": "RPT401", "greatest_least": "RPT402",
+               "insert_or": "RPT405", "pg_on_conflict": "RPT405"}
+# The database that rejects what the construct renders: a guard that keeps it away silences.
+_CORE_REJECTED_BY = {"two_argument": POSTGRESQL, "greatest_least": SQLITE,
+                     "insert_or": POSTGRESQL, "pg_on_conflict": SQLITE}
+
+
+@functools.lru_cache(maxsize=8)
+def _core_gate(text: str) -> bool:
+    """``may_have_core_construct``, asked by the pre-filter and again by ``check`` (a string
+    hashes once: the second look-up is a dictionary hit)."""
+    return may_have_core_construct(text)
+
+
+def _core_message(use: CoreUse) -> str:
+    py = "max" if use.name in ("MAX", "GREATEST") else "min"
+    if use.kind == "two_argument":
+        return (f"{use.spelling}(a, b) renders SQLite's scalar {py}(): Postgres rejects it (PR #3540) — "
+                f"compute {py}() in Python and bind it")
+    if use.kind == "greatest_least":
+        return (f"{use.spelling}() renders {use.name}(), which SQLite lacks — compute {py}() in Python "
+                "and bind it, or guard the dialect")
+    if use.kind == "insert_or":
+        action = "on_conflict_do_update" if use.name.endswith("REPLACE") else "on_conflict_do_nothing"
+        return (f"{use.spelling} renders {use.name}, which Postgres rejects — branch on the dialect and use "
+                f"{action}()")
+    return (f"postgresql insert().{use.spelling}() outside a postgresql dialect guard — use sqlite.insert() "
+            "on SQLite, or guard it")

@@ -20,16 +20,23 @@ Alembic migrations (and the odd repository function) branch on the dialect::
 narrows the set {postgresql, sqlite, other} through every enclosing ``if``
 branch (``==``, ``!=``, ``in``, ``not in``, ``.startswith()``, ``not``,
 ``and``/``or``, ``isinstance(X.dialect, PGDialect)``, a name bound to such a
-test or to ``X.dialect.name``, a variable or parameter named ``*dialect*``), every
-earlier ``if <test>: return/raise`` in an enclosing block, and every earlier
-``assert <test>``; on request (``Reach``), also the guards around every call
-of the enclosing module-level helper.  A construct that dialect D rejects is
-fine where D cannot reach.
+test or to ``X.dialect.name``, a variable or parameter named ``*dialect*``, a
+walrus ``(name := …)`` of one, a call of a ``*dialect*name*`` helper such as
+``get_dialect_name(session)``), every earlier ``if <test>: return/raise`` in an
+enclosing block, and every earlier ``assert <test>``; on request (``Reach``),
+also the guards around every call of the enclosing module-level helper, or of
+the enclosing method when it is only ever called as ``self.m()`` / ``cls.m()`` /
+``Klass.m()``.  A module named for one database (a package or file name with a
+``postgresql``/``postgres``/``psycopg``/``asyncpg`` part: ``dialects/postgresql/``,
+``alembic/ddl/postgresql.py``, ``metrics_postgres.py``; likewise ``sqlite``) only
+runs on it.  A construct that dialect D rejects is fine where D cannot reach.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import weakref
 
 from raptor_lint.sql.extract import SqlFile
 
@@ -44,8 +51,10 @@ class Reach:
     """Lazy answer to "can dialect D run this node?": the cheap local guards first, the
     callers' guards (a full walk of the file) only when the local answer says yes."""
 
-    def __init__(self, index: SqlFile, node: ast.AST, public_helpers: bool = False) -> None:
+    def __init__(self, index: SqlFile, node: ast.AST, public_helpers: bool = False,
+                 module_name: bool = True) -> None:
         self.index, self.node, self.public_helpers = index, node, public_helpers
+        self.module_name = module_name
         self._local: frozenset[str] | None = None
         self._full: frozenset[str] | None = None
 
@@ -53,7 +62,7 @@ class Reach:
     def local(self) -> frozenset[str]:
         """Computed on the first question: most SQL holds nothing a rule asks about."""
         if self._local is None:
-            self._local = dialects_reaching(self.index, self.node)
+            self._local = dialects_reaching(self.index, self.node, module_name=self.module_name)
         return self._local
 
     def __contains__(self, dialect: str) -> bool:
@@ -61,33 +70,40 @@ class Reach:
             return False
         if self._full is None:
             self._full = dialects_reaching(self.index, self.node, through_callers=True,
-                                           public_helpers=self.public_helpers)
+                                           public_helpers=self.public_helpers, module_name=self.module_name)
         return dialect in self._full
 
 
 def dialects_reaching(index: SqlFile, node: ast.AST, *, through_callers: bool = False,
-                      public_helpers: bool = False, _seen: frozenset = frozenset()) -> frozenset[str]:
+                      public_helpers: bool = False, module_name: bool = True,
+                      _seen: frozenset = frozenset()) -> frozenset[str]:
     """Dialects that can run ``node``.
 
     With ``through_callers``, a module-level function whose every use in this
     module is a direct call also takes the guards of its call sites
-    (``_upgrade_postgresql(conn)`` called under ``if dialect == "postgresql":``).
-    Only for private (``_name``) functions unless ``public_helpers`` (migrations,
-    whose helpers nobody imports).  This needs a full walk of the file, so rules
-    ask for it only when a finding is about to be reported.
+    (``_upgrade_postgresql(conn)`` called under ``if dialect == "postgresql":``),
+    and so does a method of a module-level class whose every use is a call through
+    ``self.``/``cls.``/the class.  Only for private (``_name``) ones unless
+    ``public_helpers`` (migrations, whose helpers nobody imports).  This needs a full
+    walk of the file, so rules ask for it only when a finding is about to be reported.
+
+    ``module_name``: a module named for one database runs only on it
+    (``module_dialects``); off for migrations, whose file names describe the change
+    (``…_add_postgres_index.py`` runs on the SQLite test database too).
     """
-    possible = ALL
+    possible = module_dialects(index) if module_name else ALL
     child, parent = node, index.parents.get(node)
     while parent is not None:
-        if (through_callers and isinstance(parent, ast.Module)
+        if (through_callers and isinstance(parent, (ast.Module, ast.ClassDef))
                 and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
                 and (public_helpers or child.name.startswith("_")) and child not in _seen):
-            sites = index.call_sites(child.name)
+            sites = index.call_sites(child.name) if isinstance(parent, ast.Module) \
+                else _method_call_sites(index, parent, child)
             if sites:
                 callers: frozenset[str] = frozenset()
                 for site in sites:
-                    callers |= dialects_reaching(index, site, through_callers=True,
-                                                 public_helpers=public_helpers, _seen=_seen | {child})
+                    callers |= dialects_reaching(index, site, through_callers=True, public_helpers=public_helpers,
+                                                 module_name=module_name, _seen=_seen | {child})
                 possible &= callers
         if isinstance(parent, (ast.If, ast.IfExp)):
             body = parent.body if isinstance(parent.body, list) else [parent.body]
@@ -118,6 +134,56 @@ def dialects_reaching(index: SqlFile, node: ast.AST, *, through_callers: bool = 
                         possible &= _when(index, sibling.test, True, 0)
         child, parent = parent, index.parents.get(parent)
     return possible
+
+
+def _method_call_sites(index: SqlFile, cls: ast.ClassDef, method: ast.AST) -> list[ast.Call]:
+    """Calls ``self.m(...)`` / ``cls.m(...)`` / ``Klass.m(...)`` of the method ``m`` of a
+    module-level class, or [] when ``m`` is used any other way (passed, stored, called on
+    another object) or the class is nested."""
+    model = index.semantic
+    if not isinstance(model.parent(cls), ast.Module):
+        return []
+    name = method.name  # type: ignore[attr-defined]
+    owners = {"self", "cls", cls.name}
+    sites: list[ast.Call] = []
+    for attribute in model.attributes:
+        if attribute.attr != name:
+            continue
+        parent = model.parent(attribute)
+        if not (isinstance(parent, ast.Call) and parent.func is attribute
+                and isinstance(attribute.value, ast.Name) and attribute.value.id in owners):
+            return []
+        sites.append(parent)
+    return sites
+
+
+# A module named for one database only runs on it: name parts that say which.
+_MODULE_DIALECT_WORDS = {
+    "postgresql": POSTGRESQL, "postgres": POSTGRESQL, "psycopg": POSTGRESQL, "psycopg2": POSTGRESQL,
+    "asyncpg": POSTGRESQL, "pg8000": POSTGRESQL,
+    "sqlite": SQLITE, "sqlite3": SQLITE, "pysqlite": SQLITE, "aiosqlite": SQLITE,
+}
+_PATH_HINTS = ("postgres", "psycopg", "asyncpg", "pg8000", "sqlite")
+_MODULE_DIALECTS: "weakref.WeakKeyDictionary[SqlFile, frozenset[str]]" = weakref.WeakKeyDictionary()
+
+
+def module_dialects(index: SqlFile) -> frozenset[str]:
+    """The dialects that can run the module at all: one database when its dotted name
+    (package and file stem: not the directories above the project) has a part named for it
+    (``sqlalchemy.dialects.postgresql.provision``, ``alembic.ddl.postgresql``,
+    ``mlflow….sql_trace_metrics_postgres``), else every dialect."""
+    found = _MODULE_DIALECTS.get(index)
+    if found is None:
+        found = ALL
+        # The package is worked out (directories listed) only when the path names a database.
+        if any(word in str(index.path).lower() for word in _PATH_HINTS):
+            words = ".".join([*index.semantic.package, index.path.stem]).lower()
+            named = {_MODULE_DIALECT_WORDS[part] for part in re.split(r"[^a-z0-9]+", words)
+                     if part in _MODULE_DIALECT_WORDS}
+            if len(named) == 1:
+                found = frozenset(named)
+        _MODULE_DIALECTS[index] = found
+    return found
 
 
 def _terminates(block: list[ast.stmt]) -> bool:
@@ -202,9 +268,15 @@ def _is_dialect_name(index: SqlFile, node: ast.AST, depth: int) -> bool:
     """``<anything>.dialect.name`` (optionally ``.lower()``), or a name bound to one."""
     if depth > _MAX_DEPTH:
         return False
+    if isinstance(node, ast.NamedExpr):  # `if (name := bind.dialect.name) == "postgresql":`
+        return _is_dialect_name(index, node.target, depth + 1) or _is_dialect_name(index, node.value, depth + 1)
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and node.func.attr in ("lower", "casefold") and not node.args):
         node = node.func.value
+    if isinstance(node, ast.Call):  # get_dialect_name(session), airflow's helper
+        callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        lowered = callee.lower()
+        return "dialect" in lowered and "name" in lowered
     if (isinstance(node, ast.Attribute) and node.attr == "name"
             and isinstance(node.value, ast.Attribute) and node.value.attr == "dialect"):
         return True
