@@ -256,3 +256,79 @@ def test_a_literal_is_its_own_value_without_reading_the_module(project: Path) ->
     value = ModuleIndex(project).evaluate(literal, project / "pkg/not_on_disk.py", tree=tree, text="")
     assert value.text == "/api/users" and value.complete
     assert value.origin == ((project / "pkg/not_on_disk.py").resolve(), 1)
+
+
+REBINDING = """\
+TABLE = "users"
+CACHE = {}
+del CACHE[TABLE]                    # deletes an item: rebinds neither name
+GONE = "/gone"
+del GONE
+_engine = None
+
+
+def connect():
+    global _engine
+    import sqlalchemy as _engine    # rebinds the module name at run time
+
+
+def outer():
+    path = "/start"
+
+    def inner():
+        nonlocal path
+        path = "/changed"
+    inner()
+    return path                     # inner() may have rebound it: unknown
+
+
+def plain():
+    path = "/start"
+    return path
+"""
+
+
+def test_bindings_are_the_semantic_models(tmp_path: Path) -> None:
+    """Which statements bind a name, and from which scope, is the file's semantic model's
+    answer (raptor_lint.semantic): ``del x[k]`` binds nothing, ``del x`` does, and a
+    ``global`` or ``nonlocal`` rebinding from a nested function makes the name unknown."""
+    path = tmp_path / "rebinding.py"
+    path.write_text(REBINDING)
+    index = ModuleIndex(tmp_path, use_astroid=False)
+    assert text_of(index.string_constant(path, "TABLE")) == ("users", True)
+    assert index.string_constant(path, "GONE") is None
+    bindings = index.module_bindings(path)
+    assert {"TABLE", "CACHE", "connect", "outer", "plain"} <= set(bindings)
+    assert "_engine" not in bindings and "GONE" not in bindings
+    tree = index.tree(path)
+    returns = {func.name: func.body[-1].value for func in tree.body
+               if isinstance(func, ast.FunctionDef) and isinstance(func.body[-1], ast.Return)}
+    assert index.evaluate(returns["outer"], path) is None
+    assert text_of(index.evaluate(returns["plain"], path)) == ("/start", True)
+    found = index.resolve(returns["plain"], path)
+    assert (found.kind, found.line, found.scope) == ("value", 25, "plain")
+
+
+def test_the_linted_files_model_is_reused(project: Path) -> None:
+    """The file being linted is looked up in its own semantic model (``ctx.semantic``),
+    not in a second one built for the index."""
+    path = project / "pkg/sub/view.py"
+    text = "from .. import settings\n\ndef f():\n    prefix = settings.INTERNAL\n    return prefix\n"
+    config = Config(root=project)
+    for built_first in (True, False):
+        tree = ast.parse(text)
+        ctx = FileContext(path=path, display_path="view.py", kind="python", text=text, config=config,
+                          project=ProjectIndex(config), ast_tree=tree)
+        model = ctx.semantic if built_first else None
+        use = tree.body[-1].body[-1].value
+        modules = ctx.project.modules
+        assert text_of(modules.value_of_ast(ctx, use)) == ("/api/internal", True)
+        assert modules._override_module.model is (model or ctx.__dict__["semantic"])
+    tree = ast.parse(text)
+    from raptor_lint.semantic import SemanticModel
+
+    model = SemanticModel(tree, text)
+    index = ModuleIndex(project)
+    use = tree.body[-1].body[-1].value
+    assert text_of(index.evaluate(use, path, tree=tree, text=text, semantic=model)) == ("/api/internal", True)
+    assert index._override_module.model is model

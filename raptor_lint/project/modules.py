@@ -15,17 +15,18 @@ Public API (``ctx.project.modules`` is the run's shared ``ModuleIndex``):
 ``imported_string(from_path, module, level, name, placeholder=None)``
     Value of ``name`` as imported by ``from <level dots><module> import name``
     written in ``from_path``.
-``evaluate(expr, path, placeholder=None, *, tree=None, text=None)``
+``evaluate(expr, path, placeholder=None, *, tree=None, text=None, semantic=None)``
     Value of the ``ast`` expression ``expr`` found in the module at ``path``.
     Pass ``tree`` (and ``text``) when ``expr`` belongs to an in-memory tree
     that may differ from the file on disk (the file being linted: use
-    ``ctx.ast_tree`` / ``ctx.text``).  Names are looked up like Python does:
+    ``ctx.ast_tree`` / ``ctx.text``, and ``semantic=ctx.semantic`` when the file's
+    model is built anyway, so that no second one is).  Names are looked up like Python does:
     enclosing function scopes first (a local bound by straight-line
     assignments / ``+=``; parameters are unknown), then the module.
 ``value_of_ast(ctx, node, placeholder=None)``
     The value of an expression (Name, Attribute, string, f-string, ``+`` …) of
     ``ctx.ast_tree``, the file being linted.
-``resolve(expr, path, *, tree=None, text=None) -> Definition | None``
+``resolve(expr, path, *, tree=None, text=None, semantic=None) -> Definition | None``
     Where a Name / Attribute (``m.CONST``, ``pkg.mod.CONST``,
     ``Settings.PREFIX``) is finally bound, following imports, ``__init__``
     re-exports, ``import pkg.mod as m`` and star imports.  ``Definition.kind``
@@ -39,8 +40,13 @@ the known head is kept and ``complete`` is False; an unknown *head* gives None)
 or is replaced by ``placeholder`` (SQL rules use a bind parameter) and the
 value stays complete.
 
+Scopes and bindings are those of each module's semantic model
+(``raptor_lint.semantic``, built the first time a name of the module is looked up;
+the file being linted can hand over its own, ``ctx.semantic``).
+
 What is "unknown": parameters, calls, names bound in loops / ``with`` /
-``except`` / walrus, names bound more than once under ``if``/``try`` (ambiguous),
+``except`` / walrus / ``del``, names rebound from a nested function (``global``,
+``nonlocal``), names bound more than once under ``if``/``try`` (ambiguous),
 modules that are not in the project, import cycles.  For a *name* the cheap
 resolver cannot settle (ambiguous bindings, attributes of instances such as
 ``self.PREFIX``), astroid is tried lazily as a fallback: modules are built with
@@ -53,16 +59,16 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from raptor_lint.astwalk import walk
-from raptor_lint.semantic import absolute_module
+from raptor_lint.semantic import DEFS, FUNCTIONS, Scope, SemanticModel, absolute_module, first_param
 from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python
 from raptor_lint.strings import replace_braces, replace_percent
 
@@ -114,12 +120,19 @@ class Definition:
 
 # --------------------------------------------------------------------- bindings
 
+# A model of a tree the caller holds (``ctx.semantic``), or a getter of it.
+_Semantic = Union[SemanticModel, Callable[[], Optional[SemanticModel]], None]
+
+
 @dataclass(frozen=True)
 class _Binding:
-    kind: str  # assign aug import importfrom class function param global nonlocal other
-    node: ast.AST | None  # value expr (assign/aug), Import/ImportFrom stmt, ClassDef/FunctionDef
-    conditional: bool
-    position: tuple[int, int]
+    """One binding of a name in one scope of the file's semantic model, as the evaluator
+    reads it (``_binding``)."""
+
+    kind: str  # assign aug import importfrom class function param other
+    node: ast.AST | None  # value expr (assign), AugAssign, Import/ImportFrom stmt, ClassDef/FunctionDef
+    conditional: bool  # under an if / try / loop / with / match of its scope
+    position: tuple[int, int]  # where it binds: its statement (a walrus, an except clause…)
     imported: str = ""  # importfrom: the original name; import: the dotted module bound
 
 
@@ -133,14 +146,7 @@ class _Unknown:
 _UNKNOWN = _Unknown()
 _AMBIGUOUS = _Unknown(ambiguous=True)
 
-_COMPOUND: tuple[type[ast.stmt], ...] = (
-    ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
-if hasattr(ast, "TryStar"):
-    _COMPOUND = (*_COMPOUND, ast.TryStar)
-if hasattr(ast, "Match"):
-    _COMPOUND = (*_COMPOUND, ast.Match)
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
+_OTHER_PATTERNS = (ast.MatchAs, ast.MatchStar, ast.MatchMapping)
 
 
 def _pos(node: ast.AST) -> tuple[int, int]:
@@ -161,130 +167,131 @@ def _complete_texts(values: list[StringValue | None]) -> list[str] | None:
     return texts
 
 
-def _collect(body: Iterable[ast.stmt], out: dict[str, list[_Binding]], stars: list[ast.ImportFrom],
-             conditional: bool = False) -> None:
-    """Bindings made directly by the statements of one scope (not nested scopes)."""
-
-    def add(name: str, kind: str, node: ast.AST | None, where: ast.AST, imported: str = "") -> None:
-        out.setdefault(name, []).append(_Binding(kind, node, conditional, _pos(where), imported))
-
-    def targets(target: ast.AST, value: ast.AST | None, where: ast.AST) -> None:
-        if isinstance(target, ast.Name):
-            add(target.id, "assign" if value is not None else "other", value, where)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
-            if elements is not None and len(elements) == len(target.elts) and not any(
-                    isinstance(e, ast.Starred) for e in (*elements, *target.elts)):
-                for sub, sub_value in zip(target.elts, elements):
-                    targets(sub, sub_value, where)
-            else:
-                for sub in target.elts:
-                    targets(sub.value if isinstance(sub, ast.Starred) else sub, None, where)
-        elif isinstance(target, ast.Starred):
-            targets(target.value, None, where)
-
-    for stmt in body:
-        if isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                targets(target, stmt.value, stmt)
-        elif isinstance(stmt, ast.AnnAssign):
-            if isinstance(stmt.target, ast.Name) and stmt.value is not None:
-                add(stmt.target.id, "assign", stmt.value, stmt)
-        elif isinstance(stmt, ast.AugAssign):
-            if isinstance(stmt.target, ast.Name):
-                add(stmt.target.id, "aug", stmt, stmt)
-        elif isinstance(stmt, ast.Import):
-            for alias in stmt.names:
-                if alias.asname:
-                    add(alias.asname, "import", stmt, stmt, alias.name)
-                else:
-                    top = alias.name.split(".")[0]
-                    add(top, "import", stmt, stmt, top)
-        elif isinstance(stmt, ast.ImportFrom):
-            for alias in stmt.names:
-                if alias.name == "*":
-                    stars.append(stmt)
-                else:
-                    add(alias.asname or alias.name, "importfrom", stmt, stmt, alias.name)
-        elif isinstance(stmt, ast.ClassDef):
-            add(stmt.name, "class", stmt, stmt)
-        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            add(stmt.name, "function", stmt, stmt)
-        elif isinstance(stmt, ast.Global):
-            for name in stmt.names:
-                add(name, "global", None, stmt)
-        elif isinstance(stmt, ast.Nonlocal):
-            for name in stmt.names:
-                add(name, "nonlocal", None, stmt)
-        elif isinstance(stmt, ast.Delete):
-            for target in stmt.targets:
-                for node in ast.walk(target):
-                    if isinstance(node, ast.Name):
-                        add(node.id, "other", None, stmt)
-        elif isinstance(stmt, _COMPOUND):
-            if isinstance(stmt, (ast.For, ast.AsyncFor)):
-                targets(stmt.target, None, stmt)
-            if isinstance(stmt, (ast.With, ast.AsyncWith)):
-                for item in stmt.items:
-                    if item.optional_vars is not None:
-                        targets(item.optional_vars, None, stmt)
-            for handler in getattr(stmt, "handlers", ()):
-                if handler.name:
-                    add(handler.name, "other", None, handler)
-            for name in ("body", "orelse", "finalbody"):
-                _collect(getattr(stmt, name, ()) or (), out, stars, True)
-            for handler in getattr(stmt, "handlers", ()):
-                _collect(handler.body, out, stars, True)
-            for case in getattr(stmt, "cases", ()):
-                for node in ast.walk(case.pattern):
-                    captured = getattr(node, "name", None)
-                    if isinstance(captured, str):
-                        add(captured, "other", None, case.pattern)
-                _collect(case.body, out, stars, True)
-        # Walrus targets bind in the enclosing scope.
-        for node in _walk_no_scopes(stmt):
-            if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
-                add(node.target.id, "other", None, node)
+def _binding(model: SemanticModel, owner: Scope, node: ast.AST) -> _Binding | None:
+    """What the evaluator knows of ``node``, one of ``model.bound(owner, name)``: an
+    assignment's value (a tuple target takes the matching element of a tuple value), an
+    ``+=``, an import, a def or class, a parameter; anything else (loop, ``with``,
+    ``except`` and walrus targets, ``del``, match captures) is "other", as is a binding
+    made from a nested scope through ``global`` / ``nonlocal``.  None for what gives no
+    value (an annotation alone, a ``del`` in a nested scope)."""
+    if isinstance(node, ast.arg):
+        return _Binding("param", None, False, _pos(node))
+    if isinstance(node, ast.Name):
+        if model.name_scope.get(node) is not owner:  # rebound at run time by a nested scope
+            return None if isinstance(node.ctx, ast.Del) else _Binding("other", None, True, _pos(node))
+        site = model.parent(node)
+        path: list[ast.AST] = [node]
+        while isinstance(site, (ast.Tuple, ast.List, ast.Starred)):
+            path.append(site)
+            site = model.parent(site)
+        if isinstance(site, ast.NamedExpr):
+            return _Binding("other", None, True, _pos(site))
+        statement = site if isinstance(site, ast.stmt) else model.statement_of(node)
+        assert statement is not None
+        conditional = model.parent(statement) is not owner.node
+        if isinstance(site, ast.Assign):
+            value = _unpacked(site.value, path)
+            return _Binding("assign" if value is not None else "other", value, conditional, _pos(site))
+        if isinstance(site, ast.AnnAssign):
+            return _Binding("assign", site.value, conditional, _pos(site)) if site.value is not None else None
+        if isinstance(site, ast.AugAssign):
+            return _Binding("aug", site, conditional, _pos(site))
+        return _Binding("other", None, conditional, _pos(statement))
+    if isinstance(node, ast.alias):
+        importer = model.parent(node)
+        if model.name_scope.get(node) is not owner or importer is None:
+            return _Binding("other", None, True, _pos(node))
+        conditional = model.parent(importer) is not owner.node
+        if isinstance(importer, ast.ImportFrom):
+            return _Binding("importfrom", importer, conditional, _pos(importer), node.name)
+        imported = node.name if node.asname else node.name.split(".")[0]
+        return _Binding("import", importer, conditional, _pos(importer), imported)
+    if isinstance(node, DEFS):
+        if model.def_scope.get(node) is not owner:
+            return _Binding("other", None, True, _pos(node))
+        kind = "class" if isinstance(node, ast.ClassDef) else "function"
+        return _Binding(kind, node, model.parent(node) is not owner.node, _pos(node))
+    if isinstance(node, _OTHER_PATTERNS):  # a match capture: where its case's pattern starts
+        for ancestor in model.ancestors(node):
+            if isinstance(ancestor, ast.match_case):
+                return _Binding("other", None, True, _pos(ancestor.pattern))
+    return _Binding("other", None, True, _pos(node))  # an except clause's name
 
 
-def _walk_no_scopes(stmt: ast.AST) -> Iterable[ast.AST]:
-    """Expressions of one statement, not descending into nested scopes or statements."""
-    stack = [child for child in ast.iter_child_nodes(stmt) if not isinstance(child, ast.stmt)]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (*_SCOPES, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            continue
-        yield node
-        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.stmt))
+def _unpacked(value: ast.AST | None, path: list[ast.AST]) -> ast.AST | None:
+    """The part of ``value`` that the target ``path[0]`` takes, ``path`` leading from it up
+    through tuple / list targets: ``A, B = "a", "b"`` gives B ``"b"``; None when unknown (a
+    starred target or element, a length that differs, a value that is not a display)."""
+    for inner, outer in zip(reversed(path[:-1]), reversed(path[1:])):
+        if not (isinstance(outer, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List))
+                and len(value.elts) == len(outer.elts)
+                and not any(isinstance(e, ast.Starred) for e in (*value.elts, *outer.elts))):
+            return None
+        value = value.elts[next(i for i, e in enumerate(outer.elts) if e is inner)]
+    return value
 
 
 class _Module:
-    """One parsed module: its tree, module-level bindings and scope index."""
+    """One parsed module: its tree and its semantic model (``raptor_lint.semantic``), built
+    the first time a binding is asked about, read as the evaluator needs it: the bindings
+    of a name in a scope (``bindings``), the scopes enclosing a position (``scopes_at``),
+    the star imports."""
 
-    def __init__(self, path: Path, tree: ast.Module, text: str | None) -> None:
+    def __init__(self, path: Path, tree: ast.Module, text: str | None,
+                 semantic: _Semantic = None) -> None:
         self.path = path
         self.tree = tree
         self.text = text
-        self.bindings: dict[str, list[_Binding]] = {}
-        self.stars: list[ast.ImportFrom] = []
-        _collect(tree.body, self.bindings, self.stars)
-        self._scopes: list[_Scope] | None = None
-        self._scope_bindings: dict[int, dict[str, list[_Binding]]] = {}
+        # A model of ``tree`` already built (the linted file's ``ctx.semantic``), or a
+        # callable that gives one; None: build one when first needed.
+        self._semantic = semantic
+        self._model: SemanticModel | None = None
+        self._bindings: dict[tuple[Scope, str], list[_Binding]] = {}
+        self._scopes: list[tuple[tuple[int, int], tuple[int, int], ast.AST]] | None = None
+        self._stars: list[ast.ImportFrom] | None = None
         self._all: set[str] | None | bool = False
-        # Module names rebound at run time through ``global`` in a function (a file
-        # that never spells ``global`` has none: skip the walks, most of this cost).
-        if text is None or "global" in text:
-            self._collect_global_rebinds(tree)
 
-    def _collect_global_rebinds(self, tree: ast.Module) -> None:
-        for node in walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                declared = {n for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names}
-                if declared:
-                    for sub in ast.walk(node):
-                        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store) and sub.id in declared:
-                            self.bindings.setdefault(sub.id, []).append(
-                                _Binding("other", None, True, _pos(sub)))
+    @property
+    def model(self) -> SemanticModel:
+        model = self._model
+        if model is None:
+            source, self._semantic = self._semantic, None
+            model = source() if callable(source) else source
+            if model is None or model.tree is not self.tree:
+                model = SemanticModel(self.tree, self.text)
+            self._model = model
+        return model
+
+    def offer(self, semantic: _Semantic) -> None:
+        """Use ``semantic`` (a model of this tree, or its getter) if no model is built yet."""
+        if semantic is not None and self._model is None:
+            self._semantic = semantic
+
+    def bindings(self, name: str, scope: Scope | None = None) -> list[_Binding]:
+        """The bindings of ``name`` in ``scope`` (the module's by default), in source order;
+        in the module scope, names rebound from functions through ``global`` too."""
+        model = self.model
+        if scope is None:
+            scope = model.module_scope
+        key = (scope, name)
+        found = self._bindings.get(key)
+        if found is None:
+            found = self._bindings[key] = [
+                binding for node in model.bound(scope, name)
+                if (binding := _binding(model, scope, node)) is not None]
+        return found
+
+    def binds(self, name: str) -> bool:
+        """Might ``name`` be a module-level name here (bound, or from a star import)?"""
+        return bool(self.bindings(name) or self.stars)
+
+    @property
+    def stars(self) -> list[ast.ImportFrom]:
+        """``from … import *`` statements (module level: anywhere else is a SyntaxError)."""
+        if self._stars is None:
+            self._stars = [node for node in self.model.imports if isinstance(node, ast.ImportFrom)
+                           and any(alias.name == "*" for alias in node.names)]
+        return self._stars
 
     @property
     def is_package(self) -> bool:
@@ -294,7 +301,7 @@ class _Module:
         """Would ``from this import *`` bind ``name``?"""
         if self._all is False:
             self._all = None
-            for value in (b.node for b in self.bindings.get("__all__", ()) if b.kind == "assign"):
+            for value in (b.node for b in self.bindings("__all__") if b.kind == "assign"):
                 if isinstance(value, (ast.List, ast.Tuple)):
                     self._all = {e.value for e in value.elts
                                  if isinstance(e, ast.Constant) and isinstance(e.value, str)}
@@ -302,31 +309,20 @@ class _Module:
             return name in self._all
         return not name.startswith("_")
 
-    def scopes_at(self, position: tuple[int, int]) -> list[_Scope]:
-        """Function / class scopes enclosing ``position``, innermost first."""
+    def scopes_at(self, position: tuple[int, int]) -> list[ast.AST]:
+        """The defs, lambdas and classes whose source spans ``position``, innermost first
+        (by position: an expression of another parse of the file is looked up too)."""
         if self._scopes is None:
-            self._scopes = [n for n in walk(self.tree) if isinstance(n, _SCOPES)]
-        found = [n for n in self._scopes if _pos(n) <= position < _end(n)]
-        found.sort(key=_pos, reverse=True)
-        return found
+            model = self.model
+            self._scopes = [(_pos(node), _end(node), node)
+                            for node in (*model.functions, *model.lambdas, *model.classes)]
+        found = [item for item in self._scopes if item[0] <= position < item[1]]
+        found.sort(key=lambda item: item[0], reverse=True)
+        return [item[2] for item in found]
 
-    def scope_bindings(self, scope: _Scope) -> dict[str, list[_Binding]]:
-        key = id(scope)
-        if key not in self._scope_bindings:
-            out: dict[str, list[_Binding]] = {}
-            stars: list[ast.ImportFrom] = []
-            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                arguments = scope.args
-                for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                            arguments.vararg, arguments.kwarg):
-                    if arg is not None:
-                        out.setdefault(arg.arg, []).append(_Binding("param", None, False, _pos(arg)))
-            _collect([] if isinstance(scope, ast.Lambda) else scope.body, out, stars)
-            if stars:  # ``import *`` in a function is a SyntaxError; be safe anyway
-                for name in out:
-                    out[name].append(_Binding("other", None, True, (0, 0)))
-            self._scope_bindings[key] = out
-        return self._scope_bindings[key]
+    def scope(self, node: ast.AST) -> Scope | None:
+        """The scope the def, lambda or class ``node`` of this tree opens."""
+        return self.model.inner_scope.get(node)
 
 
 # ------------------------------------------------------------------------ index
@@ -639,20 +635,26 @@ class ModuleIndex:
                 self._modules.popitem(last=False)
         return module
 
-    def _override(self, path: Path, tree: ast.Module | None, text: str | None) -> dict[Path, _Module]:
-        """Bindings for an in-memory tree of ``path`` (the file being linted)."""
+    def _override(self, path: Path, tree: ast.Module | None, text: str | None,
+                  semantic: _Semantic = None) -> dict[Path, _Module]:
+        """Bindings for an in-memory tree of ``path`` (the file being linted), read from
+        ``semantic`` (its model or a getter of it) when given, else from a model built the
+        first time a name is looked up."""
         if tree is None:
             return {}
         path = self.real_path(path)
         cached = self._modules.get(path)
         if cached is not None and cached[1] is not None and cached[1].tree is tree:
+            cached[1].offer(semantic)
             return {path: cached[1]}
         entry = self._override_module
         if entry is None or entry.tree is not tree or entry.path != path:
             # Only the file being linted: its families ask in turn, with the same tree.
             # Keeping more kept that many whole trees alive for the run (16 did: ~130 k
             # objects that every full collection in a flake8 worker walked again).
-            entry = self._override_module = _Module(path, tree, text)
+            entry = self._override_module = _Module(path, tree, text, semantic)
+        else:
+            entry.offer(semantic)
         return {path: entry}
 
     # ---------------------------------------------------------------- values
@@ -663,7 +665,8 @@ class ModuleIndex:
         if module is None:
             return {}
         result: dict[str, ast.AST] = {}
-        for name, entries in module.bindings.items():
+        for name in sorted(module.model.module_scope.local):
+            entries = module.bindings(name)
             if len(entries) == 1 and not entries[0].conditional and entries[0].kind in (
                     "assign", "import", "importfrom", "class", "function"):
                 assert entries[0].node is not None
@@ -694,12 +697,14 @@ class ModuleIndex:
         return self._value_of_definition(found, walk)
 
     def evaluate(self, expr: ast.AST, path: Path, placeholder: str | None = None, *,
-                 tree: ast.Module | None = None, text: str | None = None) -> StringValue | None:
-        """Value of ``expr`` (a node of the module at ``path``, or of ``tree``)."""
+                 tree: ast.Module | None = None, text: str | None = None,
+                 semantic: _Semantic = None) -> StringValue | None:
+        """Value of ``expr`` (a node of the module at ``path``, or of ``tree``; ``semantic``:
+        the model of ``tree`` if the caller has one, e.g. ``ctx.semantic``)."""
         if tree is not None and isinstance(expr, ast.Constant) and isinstance(expr.value, str):
             # Most route rules and prefixes are plain literals: no module bindings needed.
             return StringValue(expr.value, True, (self.real_path(path), getattr(expr, "lineno", 0)))
-        walk = _Walk(placeholder, self._override(Path(path), tree, text))
+        walk = _Walk(placeholder, self._override(Path(path), tree, text, semantic))
         module = self._module(Path(path), walk)
         if module is None:
             return None
@@ -709,9 +714,9 @@ class ModuleIndex:
             return None
 
     def resolve(self, expr: ast.AST, path: Path, *, tree: ast.Module | None = None,
-                text: str | None = None) -> Definition | None:
+                text: str | None = None, semantic: _Semantic = None) -> Definition | None:
         """Where the Name / Attribute ``expr`` of the module at ``path`` is bound."""
-        walk = _Walk(None, self._override(Path(path), tree, text))
+        walk = _Walk(None, self._override(Path(path), tree, text, semantic))
         module = self._module(Path(path), walk)
         if module is None:
             return None
@@ -726,7 +731,9 @@ class ModuleIndex:
         """Value of ``node`` (a node of ``ctx.ast_tree``) in the file being linted."""
         if ctx.ast_tree is None:
             return None
-        return self.evaluate(node, ctx.path, placeholder, tree=ctx.ast_tree, text=ctx.text)
+        # The file's model, built now if a name needs it and then shared with every family.
+        semantic = ctx.__dict__.get("semantic") or functools.partial(getattr, ctx, "semantic")
+        return self.evaluate(node, ctx.path, placeholder, tree=ctx.ast_tree, text=ctx.text, semantic=semantic)
 
     # ------------------------------------------------------------ resolution
     def _lookup_module(self, module: _Module, name: str, walk: _Walk,
@@ -735,7 +742,7 @@ class ModuleIndex:
         step = walk.deeper((module.path, name, before))
         if step is None:
             return _UNKNOWN
-        entries = module.bindings.get(name, [])
+        entries = module.bindings(name)
         if before is not None:
             # A module-level use sees the bindings above it.  None above (a synthetic
             # expression, or a tree that is not this file's): all of them.
@@ -797,7 +804,7 @@ class ModuleIndex:
             return _UNKNOWN
         target = self.find_module(dotted, from_path)
         target_module = self._module(target, walk) if target else None
-        if target_module is not None and (name in target_module.bindings or target_module.stars):
+        if target_module is not None and target_module.binds(name):
             found = self._lookup_module(target_module, name, walk)
             if isinstance(found, Definition) or found.ambiguous:
                 return found
@@ -810,30 +817,31 @@ class ModuleIndex:
                      walk: _Walk) -> Definition | _Unknown:
         """Python's lookup of ``name`` used at position ``at`` of ``module``."""
         scopes = module.scopes_at(at)
-        for index, scope in enumerate(scopes):
-            if isinstance(scope, ast.ClassDef) and index > 0:
+        for index, node in enumerate(scopes):
+            if isinstance(node, ast.ClassDef) and index > 0:
                 continue  # class bodies are not visible from the methods they contain
-            entries = module.scope_bindings(scope).get(name)
+            scope = module.scope(node)
+            assert scope is not None
+            if name in scope.globals:
+                return self._lookup_module(module, name, walk)
+            if name in scope.nonlocals:
+                continue
+            entries = module.bindings(name, scope)
             if not entries:
                 continue
-            kinds = {e.kind for e in entries}
-            if "global" in kinds:
-                return self._lookup_module(module, name, walk)
-            if "nonlocal" in kinds:
-                continue
-            if "param" in kinds:
+            if any(e.kind == "param" for e in entries):
                 return _UNKNOWN
             visible = [e for e in entries if e.position < at]
             if not visible:
-                if isinstance(scope, ast.ClassDef):
+                if isinstance(node, ast.ClassDef):
                     continue  # not yet bound in the class body: the global is used
                 return _UNKNOWN
-            step = walk.deeper((module.path, name, _pos(scope)))
+            step = walk.deeper((module.path, name, _pos(node)))
             if step is None:
                 return _UNKNOWN
             found = self._compose(module, name, visible, step)
             if isinstance(found, Definition) and found.path == module.path and found.name == name:
-                found = dataclasses.replace(found, scope=getattr(scope, "name", "<lambda>"))
+                found = dataclasses.replace(found, scope=getattr(node, "name", "<lambda>"))
             return found
         before = at if not scopes else None
         return self._lookup_module(module, name, walk, before=before)
@@ -855,7 +863,7 @@ class ModuleIndex:
             target = self._module(base.path, walk)
             if target is None:
                 return _UNKNOWN
-            if attr in target.bindings or target.stars:
+            if target.binds(attr):
                 found = self._lookup_module(target, attr, walk)
                 if isinstance(found, Definition) or found.ambiguous:
                     return found
@@ -868,9 +876,10 @@ class ModuleIndex:
             return _UNKNOWN
         if base.kind == "class" and isinstance(base.node, ast.ClassDef):
             module = self._module(base.path, walk)
-            if module is None:
-                return _UNKNOWN
-            entries = module.scope_bindings(base.node).get(attr)
+            scope = module.scope(base.node) if module is not None else None
+            if module is None or scope is None:
+                return _UNKNOWN  # (a tree parsed again since: the class is not in it)
+            entries = module.bindings(attr, scope)
             if not entries:
                 return _AMBIGUOUS  # inherited or set later: astroid may know
             step = walk.deeper((base.path, base.name, attr))
@@ -1104,9 +1113,8 @@ def _is_self(expr: ast.AST, module: _Module) -> bool:
         return False
     scopes = module.scopes_at(_pos(expr))
     for inner, outer in zip(scopes, scopes[1:]):
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(outer, ast.ClassDef):
-            params = [*inner.args.posonlyargs, *inner.args.args]
-            return bool(params) and params[0].arg == expr.id
+        if isinstance(inner, FUNCTIONS) and isinstance(outer, ast.ClassDef):
+            return first_param(inner) == expr.id
     return False
 
 
