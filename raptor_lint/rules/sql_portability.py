@@ -112,14 +112,19 @@ RULES = (
     Rule(
         code="RPT401",
         name="two-argument-max-min",
-        summary="Two-argument MAX(a, b) / MIN(a, b) in SQL: SQLite's scalar form, which Postgres rejects.",
+        summary=("Two-argument MAX(a, b) / MIN(a, b) in SQL, or `func.max(a, b)` / `func.min(a, b)` in "
+                 "SQLAlchemy Core: SQLite's scalar form, which Postgres rejects."),
         runbook=RUNBOOK,
         why=(
             "SQLite treats `MAX(col, :val)` as a scalar maximum, so the unit tests (in-memory "
             "SQLite) pass; Postgres only has the one-argument aggregate and fails with `function "
             "max(integer, integer) does not exist`. This is the PR #3540 incident: `POST "
             "/screen/1` on beta_preview returned 500 in production. The runbook's pattern (from "
-            "beta_walkthrough.py): read the current value, compute `max()` in Python, bind it."
+            "beta_walkthrough.py): read the current value, compute `max()` in Python, bind it. "
+            "SQLAlchemy Core renders the same SQL: `update(t).values(step=func.max(t.c.step, value))` "
+            "is `max(step, ?)` (also through `sa.func`, `sqlalchemy.sql.functions.func`, Flask-"
+            "SQLAlchemy's `db.func`); `func.max(col)` with one argument is the aggregate and fine. "
+            "Under a sqlite dialect guard it is fine, as for the SQL strings."
         ),
         bad=(
             "from sqlalchemy import text\n\n\n"
@@ -145,13 +150,17 @@ RULES = (
     Rule(
         code="RPT402",
         name="greatest-least",
-        summary="GREATEST() / LEAST() in SQL: Postgres-only, so the SQLite unit tests cannot exercise the path.",
+        summary=("GREATEST() / LEAST() in SQL, or `func.greatest()` / `func.least()` in SQLAlchemy Core: "
+                 "Postgres-only, so the SQLite unit tests cannot exercise the path."),
         runbook=RUNBOOK,
         why=(
             "SQLite has no `GREATEST`/`LEAST`: the statement fails in the unit tests, so the path "
             "ends up untested or mocked away. Compute the value in Python (`max()`/`min()`) and "
-            "bind it, which both databases accept. Inside a postgresql dialect guard "
-            f"(`{GUARD}`) it is fine."
+            "bind it, which both databases accept. SQLAlchemy Core's `func.greatest(a, b)` renders "
+            "the same `greatest(a, b)`. Inside a postgresql dialect guard "
+            f"(`{GUARD}`, the early-return form, `!= \"sqlite\"`), in a private helper or method "
+            "called only under one, or in a module named for Postgres (`dialects/postgresql/`, "
+            "`metrics_postgres.py`) it is fine."
         ),
         bad=(
             "from sqlalchemy import text\n\n\n"
@@ -242,15 +251,22 @@ RULES = (
     Rule(
         code="RPT405",
         name="one-dialect-sql",
-        summary=("Other SQL one of the two databases rejects: INSERT OR REPLACE/IGNORE, "
-                 "AUTOINCREMENT, datetime('now'), ILIKE, `::` casts."),
+        summary=("Other SQL one of the two databases rejects: INSERT OR REPLACE/IGNORE (also Core's "
+                 "`prefix_with(\"OR REPLACE\")`), AUTOINCREMENT, datetime('now'), ILIKE, `::` casts, "
+                 "and the Postgres dialect's `insert().on_conflict_do_*` outside a postgresql guard."),
         runbook=RUNBOOK,
         why=(
             "Each of these works on one database only: `INSERT OR REPLACE/IGNORE`, `AUTOINCREMENT` "
             "and `datetime('now')` are SQLite (the tests pass, Postgres 500s); `ILIKE` and `::` "
             "casts are Postgres (the tests cannot run the path). The message names the portable "
             "alternative. The list is a data table in `raptor_lint/rules/sql_portability.py` "
-            "(`ONE_DIALECT_CONSTRUCTS`); Postgres-only constructs are fine under a postgresql guard."
+            "(`ONE_DIALECT_CONSTRUCTS`); Postgres-only constructs are fine under a postgresql guard. "
+            "SQLAlchemy Core: `insert(t).prefix_with(\"OR REPLACE\")` renders `INSERT OR REPLACE` "
+            "(not when `dialect=\"sqlite\"` limits the prefix to SQLite). The Postgres dialect's "
+            "`postgresql.insert(t).on_conflict_do_update()` belongs in the postgresql branch, next to "
+            "`sqlite.insert(t)` for the tests: SQLAlchemy 1.3 cannot compile it for SQLite, and 1.4+ "
+            "compiles it only because the clause names match, dropping `constraint=` (a bare `ON "
+            "CONFLICT DO UPDATE`, which SQLite before 3.35 rejects and which matches any constraint)."
         ),
         bad=(
             "from sqlalchemy import text\n\n\n"
