@@ -141,11 +141,11 @@ def test_a_private_method_called_only_under_the_guard(tmp_path):
 
 
 # ------------------------------------------------------------------ RPT405: prefix_with
-@pytest.mark.parametrize("prefix, rendered, instead", [
-    ('"OR REPLACE"', "INSERT OR REPLACE", "on_conflict_do_update()"),
-    ("'or  ignore'", "INSERT OR IGNORE", "on_conflict_do_nothing()"),
+@pytest.mark.parametrize("prefix, words, instead", [
+    ('"OR REPLACE"', "OR REPLACE", "on_conflict_do_update()"),
+    ("'or  ignore'", "OR IGNORE", "on_conflict_do_nothing()"),
 ])
-def test_prefix_with_on_an_insert(tmp_path, prefix, rendered, instead):
+def test_prefix_with_on_an_insert(tmp_path, prefix, words, instead):
     finding, table_insert = lint(tmp_path, f"""\
         from sqlalchemy import insert
 
@@ -160,7 +160,7 @@ def test_prefix_with_on_an_insert(tmp_path, prefix, rendered, instead):
         """)
     assert (finding.code, finding.line, finding.column, finding.end_line) == ("RPT405", 7, 10, 7)
     assert (table_insert.code, table_insert.line, table_insert.column) == ("RPT405", 10, 29)
-    assert finding.message == (f"prefix_with({prefix}) renders {rendered}, which Postgres rejects — "
+    assert finding.message == (f'prefix_with("{words}") renders INSERT {words}, which Postgres rejects — '
                                f"branch on the dialect and use {instead}")
 
 

@@ -205,7 +205,7 @@ class _Finder:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 words = " ".join(arg.value.split()).upper()
                 if words in PREFIXES:
-                    found = (words, arg.value)
+                    found = words
                     break
         if found is None:
             return None
@@ -217,8 +217,7 @@ class _Finder:
                     return None  # rendered for another dialect only (or unknown)
         if not self.inserts(func.value, self.is_insert):
             return None
-        words, literal = found
-        return CoreUse("insert_or", PREFIXES[words], f"prefix_with({literal!r})", self.method_position(call, func),
+        return CoreUse("insert_or", PREFIXES[found], f'prefix_with("{found}")', self.method_position(call, func),
                        (call,))
 
     def is_insert(self, call: ast.Call) -> bool:
