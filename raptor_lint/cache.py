@@ -341,7 +341,8 @@ def _encode(finding: Finding) -> list:
     fix = None
     if finding.fix is not None:
         fix = [finding.fix.description,
-               [[e.line, e.column, e.end_line, e.end_column, e.content] for e in finding.fix.edits],
+               [[e.line, e.column, e.end_line, e.end_column, e.content] + ([] if e.path is None else [e.path])
+                for e in finding.fix.edits],
                finding.fix.applicability]
     return [finding.line, finding.column, finding.end_line, finding.end_column,
             finding.code, finding.message, fix]
@@ -352,8 +353,11 @@ def _decode(item: list, display: str) -> Finding:
     decoded_fix = None
     if fix is not None:
         description, edits, applicability = fix
-        decoded_fix = Fix(str(description), tuple(Edit(int(a), int(b), int(c), int(d), str(e))
-                                                  for a, b, c, d, e in edits),
+        # An edit of another file carries its absolute path (an entry is only ever read back
+        # for the same absolute file and root, so it still names the same file).
+        decoded_fix = Fix(str(description), tuple(Edit(int(a), int(b), int(c), int(d), str(e),
+                                                       str(rest[0]) if rest else None)
+                                                  for a, b, c, d, e, *rest in edits),
                           UNSAFE if applicability == UNSAFE else SAFE)
     return Finding(display, int(line), int(column), str(code), str(message),
                    None if end_line is None else int(end_line),

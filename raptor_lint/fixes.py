@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import re
 import stat
 import tokenize
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.engine import Engine, FileResult
 
 MAX_PASSES = 10
+_NEW_BLOCK = re.compile(r"(?:\r\n|\r|\n){2}")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -283,12 +285,16 @@ def merge_edits(fixes: Iterable[Fix]) -> tuple[list[Edit], list[Fix]]:
         else:
             taken.extend(mine)
             accepted.append(fix)
-    joined: dict[tuple[int, int, int, int], Edit] = {}
+    at: dict[tuple[int, int, int, int], list[Edit]] = {}
     for edit in taken:
-        key = (edit.line, edit.column, edit.end_line, edit.end_column)
-        previous = joined.get(key)
-        joined[key] = edit if previous is None else Edit(*key, previous.content + edit.content, edit.path)
-    return list(joined.values()), accepted
+        at.setdefault((edit.line, edit.column, edit.end_line, edit.end_column), []).append(edit)
+    joined = []
+    for key, group in at.items():
+        # Lines before new blocks (content opening with an empty line: RPT502's new checklist
+        # subsection), so a line meant for the section above does not land under a new heading.
+        group.sort(key=lambda edit: _NEW_BLOCK.match(edit.content) is not None)
+        joined.append(Edit(*key, "".join(edit.content for edit in group), group[0].path))
+    return joined, accepted
 
 
 def _inside_root(target: Path, root: Path) -> bool:

@@ -60,7 +60,7 @@ def test_github_annotations_exact() -> None:
     out = github.render(run_result(PREFIX, BROKEN), Config(root=Path(".")))
     assert out == (
         "::error file=app/bp.py,line=3,col=42,endLine=3,endColumn=50,title=RPT301::"
-        "url_prefix '/api/x' doubles the /api mount: use '/x'\n"
+        "url_prefix '/api/x' doubles the /api mount: use '/x' (fix available: --fix)\n"
         "::error file=app/new file.py,line=2,col=8,endLine=2,endColumn=8,title=E999::"
         "SyntaxError: '(' was never closed\n"
     )
@@ -112,7 +112,7 @@ def test_sarif_exact(fake_rules) -> None:
                         "helpUri": "https://github.com/raptor-lint/raptor-lint/blob/main/docs/rules.md#rpt301",
                         "defaultConfiguration": {"level": "error"},
                         "properties": {"tags": ["blueprints"], "runbook": "Blueprint authoring convention",
-                                       "fixable": True},
+                                       "fixable": True, "fixApplicability": "safe"},
                     },
                 ],
             }},
@@ -136,6 +136,7 @@ def test_sarif_exact(fake_rules) -> None:
                                 "insertedContent": {"text": ""},
                             }],
                         }],
+                        "properties": {"applicability": "safe"},
                     }],
                 },
                 {
@@ -151,6 +152,53 @@ def test_sarif_exact(fake_rules) -> None:
             ],
         }],
     }
+
+
+UNSAFE_RUNBOOK = Finding(
+    "app/__init__.py", 7, 20, "RPT502", "FLAG_BETA is read in create_app() but the runbook never mentions it",
+    end_line=7, end_column=31,
+    fix=Fix("add '- [ ] FLAG_BETA=1 set' to the checklist in docs/ops/runbook.md",
+            (Edit(9, 30, 9, 30, "\n- [ ] FLAG_BETA=1 set", str(Path("docs/ops/runbook.md").resolve())),), "unsafe"))
+
+
+def test_github_says_which_fixes_are_unsafe() -> None:
+    out = github.render(run_result(UNSAFE_RUNBOOK), Config(root=Path(".")))
+    assert out == (
+        "::error file=app/__init__.py,line=7,col=20,endLine=7,endColumn=31,title=RPT502::"
+        "FLAG_BETA is read in create_app() but the runbook never mentions it"
+        " (unsafe fix available: --fix --unsafe-fixes)\n"
+    )
+
+
+def test_sarif_fix_of_another_file_is_marked_unsafe_and_targets_that_file(fake_rules) -> None:
+    document = json.loads(sarif.render(run_result(UNSAFE_RUNBOOK), Config(root=Path("."))))
+    [result] = document["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "app/__init__.py"
+    assert result["fixes"] == [{
+        "description": {"text": "(unsafe) add '- [ ] FLAG_BETA=1 set' to the checklist in docs/ops/runbook.md"},
+        "artifactChanges": [{
+            "artifactLocation": {"uri": "docs/ops/runbook.md", "uriBaseId": "%SRCROOT%"},
+            "replacements": [{
+                "deletedRegion": {"startLine": 9, "startColumn": 30, "endLine": 9, "endColumn": 30},
+                "insertedContent": {"text": "\n- [ ] FLAG_BETA=1 set"},
+            }],
+        }],
+        "properties": {"applicability": "unsafe"},
+    }]
+
+
+def test_json_edit_of_another_file_names_it_relative_to_the_working_directory() -> None:
+    from raptor_lint.formats import json as json_format
+
+    [row] = json.loads(json_format.render(run_result(UNSAFE_RUNBOOK), Config(root=Path("."))))
+    assert row["fix"] == {
+        "description": "add '- [ ] FLAG_BETA=1 set' to the checklist in docs/ops/runbook.md",
+        "applicability": "unsafe",
+        "edits": [{"line": 9, "column": 30, "end_line": 9, "end_column": 30,
+                   "content": "\n- [ ] FLAG_BETA=1 set", "path": "docs/ops/runbook.md"}],
+    }
+    [own] = json.loads(json_format.render(run_result(PREFIX), Config(root=Path("."))))
+    assert "path" not in own["fix"]["edits"][0]  # an edit of the finding's own file
 
 
 def test_sarif_without_findings_still_lists_the_selected_rules(fake_rules) -> None:

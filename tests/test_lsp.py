@@ -340,3 +340,37 @@ async def test_non_python_documents_get_diagnostics(client, project) -> None:
     diagnostics = await diagnostics_until(client, uri, lambda d: d != [])
     assert codes(diagnostics) == ["RPT601"]
     assert diagnostics[0].range.start.line == 2
+
+
+@pytest.mark.skipif("RPT204" not in all_rules(), reason="RPT204 (Redis family) has not landed yet")
+async def test_unsafe_fix_is_offered_titled_unsafe_and_not_preferred(client, project) -> None:
+    text = ("from flask import current_app\n\n\ndef client():\n"
+            "    return current_app.extensions['redis_client']  # noqa: RPT205\n")
+    uri = open_doc(client, project / "app" / "unsafe_demo.py", text)
+    diagnostics = await diagnostics_until(client, uri, lambda d: "RPT204" in codes(d))
+    [diagnostic] = [d for d in diagnostics if d.code == "RPT204"]
+    actions = await actions_at(client, uri, diagnostic)
+    [fix] = [a for a in actions if "noqa" not in a.title]
+    assert fix.title.startswith("(unsafe) ") and fix.title.endswith("(RPT204)")
+    assert fix.kind == types.CodeActionKind.QuickFix and not fix.is_preferred
+    assert apply_edits(text, edits_of(fix, uri)) == text.replace(
+        "extensions['redis_client']", "extensions.get('redis_client')")
+
+
+@pytest.mark.skipif("RPT502" not in all_rules(), reason="RPT502 (project rules) has not landed yet")
+async def test_fix_of_another_file_targets_that_files_uri(client, tmp_path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\nselect = [\"RPT502\"]\n", encoding="utf-8")
+    runbook = tmp_path / "docs" / "ops" / "runbook.md"
+    runbook.parent.mkdir(parents=True)
+    runbook_text = "# Runbook\n\n## Env-bootstrap checklist\n\n- [ ] `SECRET_KEY` set\n"
+    runbook.write_text(runbook_text, encoding="utf-8")
+    factory = ("import os\n\n\ndef create_app():\n"
+               '    return os.environ.get("FLAG_BETA_DIGEST")\n')
+    uri = open_doc(client, tmp_path / "svc" / "__init__.py", factory)
+    [diagnostic] = await diagnostics_until(client, uri, lambda d: d != [])
+    assert diagnostic.code == "RPT502"
+    actions = await actions_at(client, uri, diagnostic)
+    [fix] = [a for a in actions if "noqa" not in a.title]
+    assert fix.title.startswith("(unsafe) ") and not fix.is_preferred
+    assert edits_of(fix, uri) == []  # nothing in the Python file itself
+    assert apply_edits(runbook_text, edits_of(fix, runbook.as_uri())) == runbook_text + "- [ ] FLAG_BETA_DIGEST=1 set\n"

@@ -4,6 +4,8 @@
 Escaping follows the runner's rules (actions/toolkit ``command.ts``): in the
 message ``%``, ``\\r`` and ``\\n``; in property values also ``:`` and ``,``.
 Paths are relative to the working directory: run it from the repository root.
+A finding with a fix says so at the end of the message, with its tier:
+``(fix available: --fix)`` or ``(unsafe fix available: --fix --unsafe-fixes)``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ def escape_data(text: str) -> str:
 
 def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def fix_note(finding) -> str:
+    if finding.fix is None:
+        return ""
+    if finding.fix.is_safe:
+        return " (fix available: --fix)"
+    return " (unsafe fix available: --fix --unsafe-fixes)"
 
 
 def render(result, config) -> str:
@@ -31,5 +41,5 @@ def render(result, config) -> str:
             "title": f.code,
         }
         props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
-        lines.append(f"::error {props}::{escape_data(f.message)}")
+        lines.append(f"::error {props}::{escape_data(f.message + fix_note(f))}")
     return "".join(line + "\n" for line in lines)

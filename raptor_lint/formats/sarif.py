@@ -10,6 +10,7 @@ Artifact URIs are relative to the working directory (``%SRCROOT%``), with ``/``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import quote
 
 from raptor_lint import __version__
@@ -61,7 +62,8 @@ def render(result, config) -> str:
             },
             "helpUri": f"{RULES_URL}#{rule.anchor}",
             "defaultConfiguration": {"level": "error"},
-            "properties": {"tags": [family_of(code)], "runbook": rule.runbook, "fixable": rule.fixable},
+            "properties": {"tags": [family_of(code)], "runbook": rule.runbook, "fixable": rule.fixable,
+                           **({"fixApplicability": rule.fix_applicability} if rule.fixable else {})},
         })
     index = {code: i for i, code in enumerate(codes)}
     results = [_result(f, index[f.code]) for f in findings]
@@ -107,17 +109,30 @@ def _result(finding: Finding, rule_index: int) -> dict:
         }}],
     }
     if finding.fix is not None:
-        out["fixes"] = [{
-            "description": {"text": finding.fix.description},
-            "artifactChanges": [{
-                "artifactLocation": _location(finding.path),
-                "replacements": [
-                    {
-                        "deletedRegion": _region(e.line, e.column, e.end_line, e.end_column),
-                        "insertedContent": {"text": e.content},
-                    }
-                    for e in finding.fix.edits
-                ],
-            }],
-        }]
+        out["fixes"] = [_fix(finding)]
     return out
+
+
+def _fix(finding: Finding) -> dict:
+    """SARIF 2.1.0 ``fix`` (§3.55): one ``artifactChange`` per file the edits touch (an
+    RPT502/RPT503 fix edits the runbook or the manifest, not the finding's file).  The
+    tier is in the property bag (``applicability``, Ruff's word) and, for a reader of the
+    description alone, an "(unsafe) " prefix: ``--fix`` applies it only with ``--unsafe-fixes``."""
+    from raptor_lint.config import relative_posix
+
+    fix = finding.fix
+    assert fix is not None
+    changes: dict[str, list[dict]] = {}
+    for edit in fix.edits:
+        path = finding.path if edit.path is None else relative_posix(Path(edit.path))
+        changes.setdefault(path, []).append({
+            "deletedRegion": _region(edit.line, edit.column, edit.end_line, edit.end_column),
+            "insertedContent": {"text": edit.content},
+        })
+    description = fix.description if fix.is_safe else f"(unsafe) {fix.description}"
+    return {
+        "description": {"text": description},
+        "artifactChanges": [{"artifactLocation": _location(path), "replacements": replacements}
+                            for path, replacements in changes.items()],
+        "properties": {"applicability": fix.applicability},
+    }

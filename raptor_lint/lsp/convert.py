@@ -19,7 +19,7 @@ from typing import Sequence
 from lsprotocol import types
 
 from raptor_lint import noqa
-from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding, Fix
+from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Edit, Finding, Fix
 from raptor_lint.formats.sarif import RULES_URL as PUBLIC_RULES_URL
 from raptor_lint.source import split_lines  # lines as LSP and CPython count them
 
@@ -119,6 +119,13 @@ def to_diagnostic(lines: Sequence[str], finding: Finding, docs_base: str | None,
 
 def fix_text_edits(lines: Sequence[str], fix: Fix,
                    encoding: str = types.PositionEncodingKind.Utf16) -> list[types.TextEdit]:
+    """The fix's edits of the finding's own file (``lines``) as LSP TextEdits."""
+    return text_edits(lines, [edit for edit in fix.edits if edit.path is None], encoding)
+
+
+def text_edits(lines: Sequence[str], edits: Sequence[Edit],
+               encoding: str = types.PositionEncodingKind.Utf16) -> list[types.TextEdit]:
+    """``edits`` (all of the file whose text is ``lines``) as LSP TextEdits."""
     return [
         types.TextEdit(
             range=types.Range(
@@ -127,7 +134,7 @@ def fix_text_edits(lines: Sequence[str], fix: Fix,
             ),
             new_text=edit.content,
         )
-        for edit in fix.edits
+        for edit in edits
     ]
 
 

@@ -19,7 +19,9 @@
   reloads its configuration.  Open documents of that root are re-checked.  Without a
   save, module look-ups still see a module created or removed within a second
   (``ModuleIndex._listing``).
-* Code actions: the rule's fix, and "suppress with ``# noqa: CODE``".
+* Code actions: the rule's fix (a safe fix is the preferred quick fix; an unsafe one is
+  titled "(unsafe) ..." and not preferred; one that edits another file, RPT502/RPT503,
+  targets that file's URI), and "suppress with ``# noqa: CODE``".
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from raptor_lint.findings import Finding
 from raptor_lint.lsp import convert
 from raptor_lint.lsp.reparse import reparse
 from raptor_lint.registry import known_code_prefix
-from raptor_lint.source import SourceError, parse_python, split_lines
+from raptor_lint.source import SourceError, decode_text, parse_python, split_lines
 
 log = logging.getLogger(__name__)
 
@@ -324,14 +326,17 @@ class RaptorLanguageServer(LanguageServer):
         suppressions: list[types.CodeAction] = []
         seen: set[tuple] = set()
         for finding, diagnostic in selected:
-            if finding.fix is not None:
+            fix_edit = self.fix_edit(uri, document.version, lines, finding) if finding.fix is not None else None
+            if finding.fix is not None and fix_edit is not None:
+                # As in Ruff's editors: a safe fix is the preferred quick fix; an unsafe one is
+                # offered, titled so, and never preferred (nothing applies it unasked).
+                safe = finding.fix.is_safe
                 fixes.append(types.CodeAction(
-                    title=f"{finding.fix.description} ({finding.code})",
+                    title=f"{'' if safe else '(unsafe) '}{finding.fix.description} ({finding.code})",
                     kind=types.CodeActionKind.QuickFix,
                     diagnostics=[diagnostic],
-                    is_preferred=True,
-                    edit=self.workspace_edit(uri, document.version,
-                                             convert.fix_text_edits(lines, finding.fix, encoding)),
+                    is_preferred=safe,
+                    edit=fix_edit,
                 ))
             key = (finding.line, finding.code)
             if key in seen:
@@ -347,15 +352,44 @@ class RaptorLanguageServer(LanguageServer):
                 ))
         return fixes + suppressions
 
+    def fix_edit(self, uri: str, version: int | None, lines: list[str], finding: Finding) -> types.WorkspaceEdit | None:
+        """The WorkspaceEdit of a finding's fix.  Edits of another file (``Edit.path``: the
+        runbook, the config manifest) target that file's URI, positioned in its text on disk
+        (or its open buffer, unversioned); None when that file is open with unsaved changes
+        (the fix was computed from the disk copy) or cannot be read."""
+        fix = finding.fix
+        assert fix is not None
+        by_file: dict[str | None, list] = {}
+        for edit in fix.edits:
+            by_file.setdefault(edit.path, []).append(edit)
+        documents: list[tuple[str, int | None, list[types.TextEdit]]] = []
+        for path, edits in by_file.items():
+            if path is None:
+                documents.append((uri, version, convert.text_edits(lines, edits, self.encoding)))
+                continue
+            target_uri = Path(path).as_uri()
+            try:
+                disk = decode_text(Path(path).read_bytes())
+            except OSError:
+                return None
+            open_document = self.workspace.text_documents.get(target_uri)
+            if open_document is not None and open_document.source != disk:
+                return None
+            documents.append((target_uri, None, convert.text_edits(split_lines(disk), edits, self.encoding)))
+        return self.workspace_edit_of(documents)
+
     def workspace_edit(self, uri: str, version: int | None, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+        return self.workspace_edit_of([(uri, version, edits)])
+
+    def workspace_edit_of(self, documents: list[tuple[str, int | None, list[types.TextEdit]]]) -> types.WorkspaceEdit:
         capabilities = self.client_capabilities.workspace
         edit_caps = capabilities.workspace_edit if capabilities else None
         if edit_caps is not None and edit_caps.document_changes:
             return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
                 text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
                 edits=edits,
-            )])
-        return types.WorkspaceEdit(changes={uri: edits})
+            ) for uri, version, edits in documents])
+        return types.WorkspaceEdit(changes={uri: edits for uri, _, edits in documents})
 
 
 def _load_root(path: Path) -> RootState:

@@ -16,6 +16,9 @@ linter cannot read must not silently switch RPT503 off.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,7 @@ from raptor_lint.config import ConfigError
 from raptor_lint.project.migrations import project_relpath
 
 if TYPE_CHECKING:  # pragma: no cover
+    from raptor_lint.findings import Edit
     from raptor_lint.project import ProjectIndex
 
 
@@ -32,9 +36,14 @@ class Manifest:
     path: Path
     relpath: str
     names: frozenset[str]
+    text: str = ""
 
     def declares(self, name: str) -> bool:
         return name in self.names
+
+    def addition(self, name: str) -> "Edit | None":
+        """RPT503's fix: the edit declaring ``name`` (``declaration``), or None."""
+        return declaration(self.text, name, os.path.abspath(self.path))
 
 
 def build(project: "ProjectIndex") -> Manifest | None:
@@ -42,18 +51,29 @@ def build(project: "ProjectIndex") -> Manifest | None:
     path = project.config.resolved_config_manifest()
     if path is None:
         return None
-    return Manifest(path=path, relpath=project_relpath(path, project.config.root), names=frozenset(read_names(path)))
+    text = read_text(path)
+    return Manifest(path=path, relpath=project_relpath(path, project.config.root),
+                    names=frozenset(names_of(text, path)), text=text)
 
 
 def read_names(path: Path) -> list[str]:
-    import yaml
+    return names_of(read_text(path), path)
 
+
+def read_text(path: Path) -> str:
+    """The manifest's text, as --fix reads it (UTF-8, a BOM dropped)."""
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config manifest: {exc.strerror or type(exc).__name__}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: config manifest is not valid UTF-8 (byte offset {exc.start})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def names_of(text: str, path: Path) -> list[str]:
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -89,3 +109,82 @@ def _yaml_problem(exc: Exception) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return f"{problem}{where}".replace("\n", " ")
+
+
+# ------------------------------------------------------------- RPT503's fix
+
+_VARS_KEY = re.compile(r"vars[ \t]*:[ \t]*(?:#.*)?$")
+_ITEM = re.compile(r"([ \t]*)-(?:[ \t]+(.*))?$")
+
+
+def _scalar(name: str) -> str:
+    """``name`` as a YAML scalar that loads as that string: plain when it does, else quoted."""
+    import yaml
+
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+        try:
+            if yaml.safe_load(f"k: {name}") == {"k": name}:
+                return name
+        except yaml.YAMLError:
+            pass
+    return json.dumps(name)  # a JSON string is a YAML double-quoted scalar
+
+
+def declaration(text: str, name: str, path: str) -> "Edit | None":
+    """The edit that adds ``name`` to the manifest ``text``: a ``- name: X`` line (or
+    ``- X`` when the entries are plain names) after the last entry of the top-level
+    ``vars:`` block list (or of a top-level plain list), with the entries' indentation and
+    the file's line break; comments and everything else stay.  None when the list is not a
+    block list this can extend (``vars: []``, flow style, no list at all), or when the
+    result would not load with ``name`` declared."""
+    from raptor_lint.findings import Edit
+    from raptor_lint.source import LINE_BREAK, split_lines
+
+    lines = split_lines(text)
+    first_break = LINE_BREAK.search(text)
+    eol = first_break.group(0) if first_break else "\n"
+    key = next((i for i, line in enumerate(lines) if _VARS_KEY.match(line)), None)
+    if key is not None:
+        start = key + 1
+    else:  # a plain top-level list: its first entry opens the block
+        first = next((i for i, line in enumerate(lines)
+                      if line.strip() and not line.lstrip().startswith("#") and line.strip() != "---"), None)
+        if first is None or not _ITEM.match(lines[first]) or lines[first][:1] in (" ", "\t"):
+            return None
+        start = first
+    last: int | None = key
+    items: list[re.Match[str]] = []
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        item = _ITEM.match(line)
+        if line[:1] not in (" ", "\t") and item is None:
+            break  # the next top-level key, or a document marker
+        if item is not None and (not items or len(item.group(1)) == len(items[0].group(1))):
+            items.append(item)
+        last = index
+    if last is None:
+        return None
+    indent = items[0].group(1) if items else "  "
+    first_value = (items[0].group(2) or "") if items else "name:"
+    entry = f"name: {_scalar(name)}" if not items or re.match(r"name[ \t]*:", first_value) else _scalar(name)
+    column = len(lines[last]) + 1
+    edit = Edit(last + 1, column, last + 1, column, f"{eol}{indent}- {entry}", path)
+    if not _declares(text, edit, name):
+        return None
+    return edit
+
+
+def _declares(text: str, edit: "Edit", name: str) -> bool:
+    """Does ``text`` with ``edit`` applied load as a manifest that declares ``name``?"""
+    import yaml
+
+    from raptor_lint.findings import Fix
+    from raptor_lint.fixes import apply_fixes
+
+    fixed, _ = apply_fixes(text, [Fix("", (edit,))])
+    try:
+        return name in names_of(fixed, Path(edit.path or "manifest"))
+    except (ConfigError, yaml.YAMLError):
+        return False

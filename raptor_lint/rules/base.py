@@ -30,6 +30,10 @@ class Rule:
     bad: str
     good: str
     fixable: bool = False
+    # The tier of the rule's fix when it has one (``findings.SAFE`` / ``findings.UNSAFE``,
+    # Ruff's applicability): a safe fix is applied by ``--fix``, an unsafe one needs
+    # ``--unsafe-fixes`` as well.  Shown by ``raptor-lint rule CODE`` and docs/rules.md.
+    fix_applicability: str = "safe"
     # File name under which the bad/good examples are checked (decides the file
     # kind and e.g. whether it is a migration).
     example_path: str = "app/example.py"

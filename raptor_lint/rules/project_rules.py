@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.astwalk import walk
 from raptor_lint import gitdiff
+from raptor_lint.findings import UNSAFE, Fix
 from raptor_lint.project import manifest as manifest_facts
 from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
@@ -212,6 +213,8 @@ RULES = (
         ),
         bad=_FACTORY_BAD,
         good=_FACTORY_GOOD,
+        fixable=True,
+        fix_applicability=UNSAFE,
         example_path="raptor_app/__init__.py",
         example_project=_EXAMPLE_PROJECT,
     ),
@@ -242,6 +245,8 @@ import os
 def database_url() -> str:
     return os.environ["DATABASE_URL"]  # declared in docs/ops/required-config-vars.yaml
 ''',
+        fixable=True,
+        fix_applicability=UNSAFE,
         example_path="raptor_app/services/status.py",
         example_project=_EXAMPLE_PROJECT,
     ),
@@ -564,11 +569,15 @@ class ProjectRulesChecker(Checker):
                 if message:
                     yield ctx.finding("RPT501", _where(ctx, read.node), message)
             if runbook is not None and not runbook.mentions(read.flag):
+                # Unsafe: it edits another file and states a fact (the flag is set when a new
+                # environment is built) that a person should place and word.
+                fix = Fix(f"add '- [ ] {read.flag}=1 set' to the checklist in {runbook.relpath}",
+                          (runbook.addition(read.flag),), UNSAFE)
                 yield ctx.finding("RPT502", _where(ctx, read.node), (
                     f"{read.flag} is read in {read.where} but {runbook.relpath} never mentions {read.flag}: "
                     f"the next environment provisioned from the env-bootstrap checklist will not set it; add "
                     f"a checklist line such as '- [ ] {read.flag}=1 set' in the same PR (maintenance rule)"
-                ))
+                ), fix)
 
     # ---------------------------------------------------------------- RPT503
     def _env(self, ctx: "FileContext", tree: ast.Module) -> Iterator["Finding"]:
@@ -578,11 +587,15 @@ class ProjectRulesChecker(Checker):
         for read in env_reads(tree, ctx.path, ctx.project):
             if manifest.declares(read.name):
                 continue
+            addition = manifest.addition(read.name)
+            # Unsafe: it edits another file and declares a variable every environment must provision.
+            fix = Fix(f"declare '- name: {read.name}' under 'vars:' in {manifest.relpath}", (addition,),
+                      UNSAFE) if addition is not None else None
             yield ctx.finding("RPT503", _where(ctx, read.node), (
                 f"environment variable {read.name} is read here but {manifest.relpath} does not declare it: "
                 f"an environment provisioned from the manifest boots without it; add "
                 f"'- name: {read.name}' under 'vars:'"
-            ))
+            ), fix)
 
     # ---------------------------------------------------------------- RPT504
     def _tables(self, ctx: "FileContext") -> Iterator["Finding"]:
