@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 
 
 _BLANK = " \t"
@@ -34,20 +35,30 @@ _RESERVED = frozenset({
 _REDIRECT = re.compile(r"(\d*)(&>>|&>|>>|>\||>&|>|<<<|<<-|<<|<&|<>|<)")
 
 
-@dataclass
 class Snippet:
     """Shell text and the file position (1-based line, 1-based column) of each character."""
 
-    text: str = ""
-    positions: list[tuple[int, int]] = field(default_factory=list)
+    def __init__(self, text: str = "", positions: list[tuple[int, int]] | None = None) -> None:
+        self._parts = [text]  # joined on first read: a file is added line by line
+        self._text: str | None = text
+        self.positions: list[tuple[int, int]] = positions if positions is not None else []
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = "".join(self._parts)
+            self._parts = [self._text]
+        return self._text
 
     def add(self, text: str, line: int, column: int) -> None:
-        self.text += text
-        self.positions.extend((line, column + i) for i in range(len(text)))
+        self._parts.append(text)
+        self._text = None
+        self.positions.extend(zip(repeat(line), range(column, column + len(text))))
 
     def add_separator(self, char: str, line: int, column: int) -> None:
         """A character with no source of its own (the line break after a piece)."""
-        self.text += char
+        self._parts.append(char)
+        self._text = None
         self.positions.append((line, column))
 
     def position(self, offset: int) -> tuple[int, int]:

@@ -318,3 +318,13 @@ def test_rpt602_check_fix_end_to_end(tmp_path: Path) -> None:
         b"web: gunicorn --preload 'raptor_app:create_app()' --workers 3\r\nworker: rq worker\r\n")
     again = runner.invoke(main, ["check", "--no-cache", "--diff", "--select", "RPT6", str(procfile)])
     assert again.exit_code == 0 and again.output.strip() == ""
+
+
+def test_pathological_substitutions_do_not_crash() -> None:
+    """Nesting beyond MAX_SUBSTITUTION_DEPTH is not read (real scripts nest two or three)."""
+    deep = "x=" + "$(" * 2000 + "heroku config:set A=1" + ")" * 2000 + "\n"
+    unbalanced = "heroku config:set " + "'\"$(" * 1000 + "\n"
+    shallow = "x=" + "$(echo " * 10 + "$(heroku config:set A=1)" + ")" * 10 + "\n"
+    assert _lint(deep, "s.sh", "shell") == []
+    assert [code for _, _, code in _lint(unbalanced, "s.sh", "shell")] == ["RPT601"]
+    assert _lint(shallow, "s.sh", "shell") == [(1, 75, "RPT601")]

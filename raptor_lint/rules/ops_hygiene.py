@@ -161,20 +161,27 @@ def _unsilenced_config_set(ctx: "FileContext", snippet: Snippet, commands: list[
         )
 
 
-def _commands_that_run(snippet: Snippet, commands: list[Command], base: tuple[str, str],
-                       fixable: bool) -> Iterator[tuple[Snippet, Command, tuple[str, str], bool]]:
+MAX_SUBSTITUTION_DEPTH = 16  # real scripts nest two or three; pathological input stays linear
+
+
+def _commands_that_run(snippet: Snippet, commands: list[Command], base: tuple[str, str], fixable: bool,
+                       depth: int = 0) -> Iterator[tuple[Snippet, Command, tuple[str, str], bool]]:
     """Every simple command with the streams it starts from (an ``exec >/dev/null 2>&1``
     redirects the rest of its script), then the commands of its ``$( … )``/backtick
-    substitutions (their own script, their stdout captured), depth first."""
+    substitutions (their own script, their stdout captured), depth first.  Substitutions
+    are parsed only when their text names heroku (``$(date)`` costs nothing)."""
     for command in commands:
         if is_exec_redirect_only(command):
             base = output_streams(command, base)
             continue
         yield snippet, command, base, fixable
+        if depth >= MAX_SUBSTITUTION_DEPTH or "heroku" not in snippet.text[command.start:command.end]:
+            continue
         for substitution in substitutions(snippet, command):
             inner = substitution.snippet
-            yield from _commands_that_run(inner, parse(inner), substitution_streams(command, base),
-                                          fixable and substitution.exact)
+            if "heroku" in inner.text:
+                yield from _commands_that_run(inner, parse(inner), substitution_streams(command, base),
+                                              fixable and substitution.exact, depth + 1)
 
 
 def _leak(out: str, err: str) -> str:
