@@ -16,6 +16,20 @@ def found(tmp_path, source: str, rel: str = "app/routes/progress.py") -> list[tu
     return [(f.code, f.line, f.column) for f in lint(tmp_path, source, rel=rel)]
 
 
+def assert_core_rules_on(tmp_path) -> None:
+    """The control of every "stays silent" test: the same rules do fire on Core."""
+    assert found(tmp_path, """\
+        from sqlalchemy import func, insert, select
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        def control(conn, t, v):
+            conn.execute(t.update().values(step=func.max(t.c.step, v)))
+            conn.execute(select(func.greatest(t.c.a, t.c.b)))
+            conn.execute(insert(t).prefix_with("OR REPLACE"))
+            conn.execute(pg_insert(t).on_conflict_do_nothing())
+        """, rel="app/control.py") == [("RPT401", 5, 41), ("RPT402", 6, 25), ("RPT405", 7, 28), ("RPT405", 8, 31)]
+
+
 # ------------------------------------------------------------------ RPT401
 def test_two_argument_func_max_in_a_set_clause(tmp_path):
     (finding,) = lint(tmp_path, """\
@@ -62,6 +76,7 @@ def test_func_resolves_through_the_imports(tmp_path, imports, spelling):
 ])
 def test_not_two_argument_sqlalchemy_max(tmp_path, source):
     assert found(tmp_path, source) == []
+    assert_core_rules_on(tmp_path)
 
 
 def test_a_sqlite_guard_silences_rpt401_as_for_sql_strings(tmp_path):
@@ -98,25 +113,29 @@ def test_greatest_and_least(tmp_path):
     'if get_dialect_name(session) == "postgresql":',
 ])
 def test_postgresql_guards_silence_greatest(tmp_path, guard):
-    assert found(tmp_path, f"""\
+    source = """\
         from sqlalchemy import func, select
 
         def best(conn, t, bind, session):
             {guard}
                 return conn.execute(select(func.greatest(t.c.best, t.c.last)))
             return None
-        """) == []
+        """
+    assert found(tmp_path, source.format(guard=guard)) == []
+    assert found(tmp_path, source.format(guard="if session:")) == [("RPT402", 5, 36)]
 
 
 def test_early_return_guard_silences_greatest(tmp_path):
-    assert found(tmp_path, """\
+    source = """\
         from sqlalchemy import func, select
 
         def best(conn, t):
-            if conn.dialect.name != "postgresql":
+            if conn.dialect.name {op} "postgresql":
                 return None
             return conn.execute(select(func.greatest(t.c.best, t.c.last)))
-        """) == []
+        """
+    assert found(tmp_path, source.format(op="!=")) == []
+    assert found(tmp_path, source.format(op="==")) == [("RPT402", 6, 32)]
 
 
 def test_a_private_method_called_only_under_the_guard(tmp_path):
@@ -190,6 +209,7 @@ def test_prefix_with_not_sqlite_conflict_clause(tmp_path, call):
         def remember(conn, t, query, which):
             conn.execute({call})
         """) == []
+    assert_core_rules_on(tmp_path)
 
 
 def test_prefix_with_for_postgresql_is_still_reported(tmp_path):
@@ -202,13 +222,15 @@ def test_prefix_with_for_postgresql_is_still_reported(tmp_path):
 
 
 def test_prefix_with_under_a_sqlite_guard(tmp_path):
-    assert found(tmp_path, """\
+    source = """\
         from sqlalchemy import insert
 
         def remember(conn, t):
-            if conn.dialect.name == "sqlite":
+            if conn.dialect.name == "{dialect}":
                 conn.execute(insert(t).prefix_with("OR REPLACE"))
-        """) == []
+        """
+    assert found(tmp_path, source.format(dialect="sqlite")) == []
+    assert found(tmp_path, source.format(dialect="postgresql")) == [("RPT405", 5, 32)]
 
 
 # ------------------------------------------------------------------ RPT405: Postgres insert
@@ -260,6 +282,7 @@ def test_dialect_branches_with_each_insert_are_fine(tmp_path):
                 stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=update_fields)
             return stmt
         """) == []
+    assert_core_rules_on(tmp_path)
 
 
 def test_sqlite_insert_on_conflict_is_not_the_postgres_one(tmp_path):
@@ -269,6 +292,7 @@ def test_sqlite_insert_on_conflict_is_not_the_postgres_one(tmp_path):
         def record(conn, t):
             conn.execute(insert(t).on_conflict_do_nothing())
         """) == []
+    assert_core_rules_on(tmp_path)
 
 
 def test_a_module_named_for_postgres_runs_only_on_postgres(tmp_path):
@@ -325,6 +349,8 @@ def test_prefilter_lets_core_constructs_through(source):
 def test_prefilter_skips_files_with_no_core_construct(source):
     assert not may_have_core_construct(source)
     assert not SqlPortabilityChecker().prefilter(source)
+    # The control: the gate is on, and a second argument opens it.
+    assert SqlPortabilityChecker().prefilter("from sqlalchemy import func\nx = func.max(t.c.step, 1)\n")
 
 
 def test_every_core_finding_passes_the_prefilter(tmp_path):
