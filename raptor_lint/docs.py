@@ -25,11 +25,24 @@ def render_run_code(code: str) -> str:
     return f"# {code}\n\n{RUN_CODES[code]}\n\nAlways reported; not affected by --select/--ignore.\n"
 
 
+def fix_tier(rule: Rule) -> str:
+    """"safe", "unsafe" (the tier of the rule's fix), or "" when it has none."""
+    return rule.fix_applicability if rule.fixable else ""
+
+
+def fix_line(rule: Rule) -> str:
+    if not rule.fixable:
+        return "Fix available: no"
+    if rule.fix_applicability == "safe":
+        return "Fix available: yes, safe (applied by `--fix`)"
+    return "Fix available: yes, unsafe (applied by `--fix --unsafe-fixes`; review it)"
+
+
 def render_table() -> str:
-    rows = [(r.code, r.name, "fix" if r.fixable else "", r.summary) for r in all_rules().values()]
+    rows = [(r.code, r.name, fix_tier(r), r.summary) for r in all_rules().values()]
     width_name = max((len(r[1]) for r in rows), default=4)
-    lines = [f"{'code':<7} {'name':<{width_name}} {'fix':<3}  summary"]
-    lines += [f"{c:<7} {n:<{width_name}} {x:<3}  {s}" for c, n, x, s in rows]
+    lines = [f"{'code':<7} {'name':<{width_name}} {'fix':<6}  summary"]
+    lines += [f"{c:<7} {n:<{width_name}} {x:<6}  {s}" for c, n, x, s in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -41,7 +54,7 @@ def render_rule(rule: Rule, level: int = 1) -> str:
         rule.summary,
         "",
         f"Runbook: {rule.runbook}",
-        f"Fix available: {'yes' if rule.fixable else 'no'}",
+        fix_line(rule),
         "",
         f"{h}# Why",
         "",
@@ -73,11 +86,15 @@ def render_markdown() -> str:
         "`E999` (file does not parse or decode), `E902` (file cannot be read) and "
         "`RPT000` (internal error in a rule, please report it) are always reported.",
         "",
+        "The fix column gives the tier of the rule's fix, as in Ruff: a *safe* fix is applied by "
+        "`raptor-lint check --fix`; an *unsafe* one changes behaviour a person should confirm "
+        "(or edits another file) and is applied only with `--fix --unsafe-fixes`.",
+        "",
         "| code | name | fix | summary |",
         "|---|---|---|---|",
     ]
     for rule in all_rules().values():
-        fixable = "yes" if rule.fixable else ""
+        fixable = fix_tier(rule)
         out.append(f"| [{rule.code}](#{rule.anchor}) | {rule.name} | {fixable} | {rule.summary} |")
     out.append("")
     for cls in sorted(checker_classes(), key=lambda c: c.codes()[0]):
