@@ -1,4 +1,4 @@
-"""Transient state in Redis (RPT201–RPT204) — runbook: "Required pattern for transient state".
+"""Transient state in Redis (RPT201–RPT205) — runbook: "Required pattern for transient state".
 
 The runbook's canonical pattern (the post-fix ``webauthn_service.py``) is: a
 TTL on every write, an atomic ``GETDEL`` for pop, a named log event on a miss,
@@ -30,7 +30,7 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from raptor_lint.astwalk import children
 from raptor_lint.findings import UNSAFE, Edit, Fix
@@ -61,6 +61,8 @@ TTL_KEYWORDS = ("ex", "px", "exat", "pxat", "keepttl")
 EXPIRE_METHODS = frozenset({"expire", "pexpire", "expireat", "pexpireat"})
 DELETE_METHODS = frozenset({"delete", "unlink"})
 READ_METHODS = frozenset({"get", "getdel"})
+# RPT202: a read, then the commands that delete what it read.
+POP_PAIRS = {"get": DELETE_METHODS, "hget": frozenset({"hdel"})}
 LOG_METHODS = frozenset({
     "debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log", "msg",
 })
@@ -84,12 +86,8 @@ CLIENT_TYPES = frozenset({"Redis", "StrictRedis", "RedisCluster"})
 PIPELINE_TYPES = frozenset({"Pipeline", "ClusterPipeline"})
 PIPELINE_TERMINALS = frozenset({"execute", "reset", "watch", "unwatch", "multi", "__exit__"})
 MAX_MODULE_HOPS = MAX_HOPS
-_NO_EXPORT = (None, None)
+_NO_EXPORT = (None, None, False)
 _LOGGER_NAME = re.compile(r"(?:^|_)log(?:ger)?s?(?:$|_)|logger$", re.IGNORECASE)
-
-_PREFILTER_METHODS = re.compile(
-    r"\.(?:" + "|".join(sorted(WRITE_METHODS | READ_METHODS | {"pipeline"})) + r")\s*\("
-)
 
 
 # --------------------------------------------------------------------------- rules
@@ -126,14 +124,20 @@ RULES = (
     Rule(
         code="RPT202",
         name="redis-get-then-delete",
-        summary="Redis `get` followed by `delete` of the same key: not atomic, use `GETDEL`.",
+        summary="Redis `get` followed by `delete` (or `hget` by `hdel`) of the same key (and "
+                "field): not atomic, use `GETDEL`.",
         runbook=RUNBOOK,
         why=(
             "Between the `get` and the `delete` another worker can read the same value, so a "
             "one-time challenge or nonce can be used twice, and a crash between the two leaves "
             "the key behind. `getdel(key)` reads and deletes in a single Redis command "
-            "(\"Atomic pop\" in the runbook). A `get` and `delete` queued together in one "
-            "MULTI/EXEC pipeline are not reported."
+            "(\"Atomic pop\" in the runbook). `hget` then `hdel` of the same key and field is "
+            "the same pop of a hash field: queue both in one MULTI/EXEC pipeline (or use "
+            "`HGETDEL`, Redis 8). A read and delete queued together in one MULTI/EXEC pipeline "
+            "are not reported. `--fix` (safe) turns `val = r.get(k)` … `r.delete(k)` into "
+            "`val = r.getdel(k)` when the delete is a statement of the same block, deletes only "
+            "that key, and nothing in between uses the key, rebinds what it is made of, or "
+            "leaves the block (except on a miss, `if val is None:`); comments are kept."
         ),
         bad=(
             "from flask import current_app\n\n\n"
@@ -154,6 +158,7 @@ RULES = (
             "        current_app.logger.warning(\"csrf.nonce_miss user_id=%s\", user_id)\n"
             "    return val\n"
         ),
+        fixable=True,
     ),
     Rule(
         code="RPT203",
@@ -220,6 +225,50 @@ RULES = (
         ),
         fixable=True,
     ),
+    Rule(
+        code="RPT205",
+        name="redis-client-without-fallback",
+        summary="A Redis client from `…extensions.get(\"redis_client\")` (or a helper returning "
+                "it) used where it may be None: no `if client:` guard and no local-dev fallback.",
+        runbook=RUNBOOK,
+        why=(
+            "The Redis client is only registered when `REDIS_URL` is set; local dev, CI and "
+            "staging without the Redis add-on run without it, and there "
+            "`extensions.get(\"redis_client\")` is None. The runbook's checklist asks: \"Is "
+            "there a local-dev fallback for when `REDIS_URL` is absent?\" A command on the "
+            "client with no guard is an `AttributeError: 'NoneType' object has no attribute "
+            "'set'` on the first request there (and the usual outcome of fixing RPT204 by "
+            "switching to `.get`). Guard it as the runbook's pattern does: use the client under "
+            "`if client:` / `if client is not None:` and fall back to in-process state in the "
+            "else branch, return or raise early (`if client is None: return ...`), or bind "
+            "`client = extensions.get(...) or fallback`. A helper of the project that returns "
+            "the client (annotated `Redis | None`, or returning `extensions.get(...)`) counts "
+            "as the same source. Reported at the first unguarded use (the receiver of the "
+            "command), once per assignment."
+        ),
+        bad=(
+            "from flask import current_app\n\n_RATE_WINDOW = 60  # seconds\n\n\n"
+            "def count_attempt(user_id: int) -> int:\n"
+            "    redis = current_app.extensions.get(\"redis_client\")\n"
+            "    attempts = redis.incr(f\"login:attempts:{user_id}\")\n"
+            "    redis.expire(f\"login:attempts:{user_id}\", _RATE_WINDOW)\n"
+            "    return attempts\n"
+        ),
+        good=(
+            "from collections import Counter\n\nfrom flask import current_app\n\n"
+            "_RATE_WINDOW = 60  # seconds\n"
+            "_local_attempts: Counter[int] = Counter()  # local dev / CI: one process\n\n\n"
+            "def count_attempt(user_id: int) -> int:\n"
+            "    redis = current_app.extensions.get(\"redis_client\")\n"
+            "    if redis is None:\n"
+            "        # Local dev / CI: Redis absent, count in process\n"
+            "        _local_attempts[user_id] += 1\n"
+            "        return _local_attempts[user_id]\n"
+            "    attempts = redis.incr(f\"login:attempts:{user_id}\")\n"
+            "    redis.expire(f\"login:attempts:{user_id}\", _RATE_WINDOW)\n"
+            "    return attempts\n"
+        ),
+    ),
 )
 
 
@@ -228,14 +277,17 @@ class RedisStateChecker(Checker):
     rules = RULES
     file_kinds = frozenset({"python"})
 
-    prefilter_rules = frozenset({"RPT201", "RPT202", "RPT203", "RPT204"})
+    prefilter_rules = frozenset({"RPT201", "RPT202", "RPT203", "RPT204", "RPT205"})
 
     def prefilter(self, text: str) -> bool:
         # Every client source names "redis" (the extension key, the package, an annotation)
         # except a client or helper imported from another module of the project.
+        # RPT205 reads any attribute of a client that may be None, so a helper imported
+        # from another module can reach it whatever the command: the text gate in check()
+        # (needs_model) decides those.
         if "redis" in text.lower():
             return True
-        return "import" in text and _PREFILTER_METHODS.search(text) is not None
+        return "import" in text
 
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         if ctx.ast_tree is None:
@@ -267,7 +319,7 @@ def _summarise(model: SemanticModel, path: Path, project: "ProjectIndex", hops: 
         value = kinds.name_kind(name, scope)
         function = kinds.exported_function_kind(name)
         if value is not None or function is not None:
-            summary[name] = (value, function)
+            summary[name] = (value, function, function is not None and kinds.exported_function_optional(name))
     return summary
 
 
@@ -294,6 +346,7 @@ class RedisKinds:
         self._binds_memo: dict[tuple[Scope, str], list[_Bind]] = {}
         self._kind_memo: dict[ast.AST, str | None] = {}
         self._function_memo: dict[ast.AST, str | None] = {}
+        self._optional_memo: dict[ast.AST, bool] = {}
         self._in_progress: set[ast.AST] = set()
         self._attribute_memo: dict[tuple[ast.ClassDef, str], str | None] = {}
         self._self_assignment_memo: dict[ast.ClassDef, _SelfAssignments] = {}
@@ -402,6 +455,12 @@ class RedisKinds:
                 return string_value(binds[0][1])
         return None
 
+    def is_extension_get(self, node: ast.Call) -> bool:
+        """``….extensions.get("redis_client"[, default])``."""
+        func = node.func
+        return (isinstance(func, ast.Attribute) and func.attr == "get" and _is_extensions(func.value)
+                and bool(node.args) and self.string_value(node.args[0]) == EXTENSION_KEY)
+
     def is_extension_subscript(self, node: ast.AST) -> bool:
         return (isinstance(node, ast.Subscript) and _is_extensions(node.value)
                 and self.string_value(node.slice) == EXTENSION_KEY)
@@ -472,8 +531,7 @@ class RedisKinds:
     def _call_kind(self, node: ast.Call) -> str | None:
         func = node.func
         if isinstance(func, ast.Attribute):
-            if (func.attr == "get" and _is_extensions(func.value) and node.args
-                    and self.string_value(node.args[0]) == EXTENSION_KEY):
+            if self.is_extension_get(node):
                 return CLIENT
             receiver = self.kind(func.value)
             if receiver == CLIENT and func.attr in {"pipeline", "__enter__"}:
@@ -607,34 +665,49 @@ class RedisKinds:
     # ------------------------------------------------------------------ helpers
     def helper_kind(self, func: ast.AST) -> str | None:
         """Kind returned by the function ``func`` names (same module, or a project module)."""
+        function, export = self._helper(func)
+        if function is not None:
+            return self.function_kind(function)
+        return export[1] if export is not None else None
+
+    def helper_optional(self, func: ast.AST) -> bool:
+        """Does the function ``func`` names return a Redis client or None (RPT205)?"""
+        function, export = self._helper(func)
+        if function is not None:
+            return self.function_optional(function)
+        return bool(export[2]) if export is not None and len(export) > 2 else False
+
+    def _helper(self, func: ast.AST) -> tuple[FunctionNode | None, tuple | None]:
+        """The def ``func`` names in this module, or the export summary entry of the
+        function it names in a project module; (None, None) when neither."""
         if isinstance(func, ast.Name):
             binds = self.lookup(func.id, self._scope_of(func))
             if len(binds) != 1:
-                return None
+                return None, None
             how, node, _ = binds[0]
             if how == "def" and isinstance(node, FUNCTIONS):
-                return self.function_kind(node)
+                return node, None
             if how == "import":
                 target = self._foreign(node)
                 if target is not None:
                     exports, name = target
-                    return exports.get(name, _NO_EXPORT)[1]
-            return None
+                    return None, exports.get(name, _NO_EXPORT)
+            return None, None
         if isinstance(func, ast.Attribute):
             if isinstance(func.value, ast.Name):
                 cls = self._self_class(func.value)
                 if cls is not None:
                     for statement in cls.body:
                         if isinstance(statement, FUNCTIONS) and statement.name == func.attr:
-                            return self.function_kind(statement)
-                    return None
+                            return statement, None
+                    return None, None
             qualified = self.qualified(func, imported=True)
             if qualified and "." in qualified and not qualified.startswith("redis"):
                 module, _, name = qualified.rpartition(".")
                 summary = self._exports_of(module)
                 if summary is not None:
-                    return summary.get(name, _NO_EXPORT)[1]
-        return None
+                    return None, summary.get(name, _NO_EXPORT)
+        return None, None
 
     def function_kind(self, function: FunctionNode) -> str | None:
         memo = self._function_memo
@@ -676,6 +749,123 @@ class RedisKinds:
                 exports, other = target
                 return exports.get(other, _NO_EXPORT)[1]
         return None
+
+    def exported_function_optional(self, name: str) -> bool:
+        binds = self.lookup(name, self.sem.module_scope)
+        if len(binds) != 1:
+            return False
+        how, node, _ = binds[0]
+        if how == "def" and isinstance(node, FUNCTIONS):
+            return self.function_optional(node)
+        if how == "import":
+            target = self._foreign(node)
+            if target is not None:
+                exports, other = target
+                export = exports.get(other, _NO_EXPORT)
+                return bool(export[2]) if len(export) > 2 else False
+        return False
+
+    # ------------------------------------------------------------------ None (RPT205)
+    def function_optional(self, function: FunctionNode) -> bool:
+        """A helper that returns the client or None: it returns a client, and its return
+        annotation admits None, or it returns None, or a value that may be None."""
+        memo = self._optional_memo
+        if function in memo:
+            return memo[function]
+        memo[function] = False  # recursion guard
+        found = False
+        if self.function_kind(function) == CLIENT:
+            if function.returns is not None and _admits_none(function.returns):
+                found = True
+            else:
+                for statement in _statements(function.body):
+                    if not isinstance(statement, ast.Return):
+                        continue
+                    value = statement.value
+                    if value is None or is_none(value) or self.may_be_none(value) or (
+                            isinstance(value, ast.Name) and self.unguarded_source(value) is not None):
+                        found = True
+                        break
+        memo[function] = found
+        return found
+
+    def may_be_none(self, node: ast.AST | None) -> bool:
+        """Is ``node`` a Redis client or None: ``….extensions.get("redis_client")`` (no
+        default), or a call of a helper that returns one (``function_optional``)?"""
+        while isinstance(node, (ast.Await, ast.NamedExpr)):
+            node = node.value
+        if not isinstance(node, ast.Call):
+            return False
+        if self.is_extension_get(node):
+            return len(node.args) < 2 or is_none(node.args[1])
+        return self.helper_optional(node.func)
+
+    def unguarded_source(self, use: ast.Name) -> ast.Name | None:
+        """The binding (its target) of a value that may be None which reaches the load
+        ``use`` with no guard in between; None when there is none."""
+        sem = self.sem
+        owner, nodes = sem.resolve(use)
+        unit = sem.unit_of(use)
+        at = (use.lineno, use.col_offset)
+        for node in nodes:
+            if not isinstance(node, ast.Name) or sem.unit_of(node) is not unit \
+                    or (node.lineno, node.col_offset) >= at:
+                continue
+            value = bound_value(sem, node)
+            if value is not None and self.may_be_none(value) and not _exclusive(sem.parents, node, use) \
+                    and not self.guarded(node, use):
+                return node
+        return None
+
+    def guarded(self, binding: ast.Name | None, use: ast.AST) -> bool:
+        """Is ``use`` (a load of the name ``binding`` binds, or the expression itself when
+        ``binding`` is None) reached only where it is not None?  Guards: an enclosing
+        ``if x:`` / ``if x is not None:`` / ``x and …`` (the else of ``if not x:``), or,
+        after the binding, ``if x is None: return|raise|…`` / ``if not x: x = fallback``,
+        ``assert x``, or a new binding of the name."""
+        sem = self.sem
+        subject: object
+        if binding is not None:
+            subject = binding.id
+            walrus = sem.parent(binding)
+            site: ast.expr | ast.stmt | None = walrus if isinstance(walrus, ast.NamedExpr) \
+                else sem.statement_of(binding)
+            assert site is not None
+            after = (site.end_lineno or site.lineno, site.end_col_offset or 0)
+        else:
+            subject, after = _shape(use), (0, 0)
+        child: ast.AST = use
+        parent = sem.parents.get(child)
+        while parent is not None:
+            kind = type(parent)
+            if kind is ast.If or kind is ast.IfExp or kind is ast.While:
+                field = field_of(parent, child)
+                if field == "body" and _implies_present(parent.test, True, subject):  # type: ignore[attr-defined]
+                    return True
+                if field == "orelse" and kind is not ast.While \
+                        and _implies_present(parent.test, False, subject):  # type: ignore[attr-defined]
+                    return True
+            elif kind is ast.BoolOp:
+                assert isinstance(parent, ast.BoolOp)
+                truth = isinstance(parent.op, ast.And)
+                for value in parent.values:
+                    if value is child:
+                        break
+                    if _implies_present(value, truth, subject):
+                        return True
+            if isinstance(child, ast.stmt):
+                field = field_of(parent, child)
+                block = getattr(parent, field) if field is not None else None
+                if isinstance(block, list):
+                    for sibling in block:
+                        if sibling is child:
+                            break
+                        if (sibling.lineno, sibling.col_offset) >= after and _guards(sibling, subject):
+                            return True
+            if kind in _UNIT_TYPES:
+                break
+            child, parent = parent, sem.parents.get(parent)
+        return False
 
     def _import_kind(self, alias: ast.alias) -> str | None:
         """Kind of a module-level value imported from a project module (a shared client)."""
@@ -764,6 +954,7 @@ class _Analysis:
             findings.extend(self._silent_miss(calls, unit))
         if EXTENSION_KEY in self.ctx.text:
             findings.extend(self._subscripts())
+        findings.extend(self._without_fallback())
         return findings
 
     # ------------------------------------------------------------------ plumbing
@@ -813,27 +1004,7 @@ class _Analysis:
         return None
 
     def _exclusive(self, a: ast.AST, b: ast.AST) -> bool:
-        """True when a and b sit in branches of one statement that never both run."""
-        parents = self.sem.parents
-        path_b: dict[ast.AST, ast.AST] = {}  # ancestor of b -> its child on the way to b
-        child, node = b, parents.get(b)
-        while node is not None:
-            path_b[node] = child
-            child, node = node, parents.get(node)
-        child, node = a, parents.get(a)
-        while node is not None:
-            other_child = path_b.get(node)
-            if other_child is not None:
-                field, other = field_of(node, child), field_of(node, other_child)
-                if isinstance(node, (ast.If, ast.IfExp)):
-                    return {field, other} == {"body", "orelse"}
-                if isinstance(node, ast.Try):
-                    return {field, other} == {"handlers", "orelse"} or field == other == "handlers"
-                if isinstance(node, ast.Match):
-                    return field == other == "cases"
-                return False
-            child, node = node, parents.get(node)
-        return False
+        return _exclusive(self.sem.parents, a, b)
 
     # ------------------------------------------------------------------ RPT201
     def _ttl(self, calls: list[_RedisCall]) -> Iterator["Finding"]:
@@ -877,22 +1048,131 @@ class _Analysis:
     # ------------------------------------------------------------------ RPT202
     def _get_then_delete(self, calls: list[_RedisCall]) -> Iterator["Finding"]:
         for index, item in enumerate(calls):
-            if item.method != "get" or item.receiver != CLIENT or len(item.call.args) != 1:
+            deletes = POP_PAIRS.get(item.method)
+            args = item.call.args
+            if deletes is None or item.receiver != CLIENT or len(args) != (2 if item.method == "hget" else 1) \
+                    or any(isinstance(arg, ast.Starred) for arg in args):
                 continue
-            wanted = self._key(item.call.args[0])
+            wanted = [self._key(arg) for arg in args]
             for later in calls[index + 1:]:
-                if later.method not in DELETE_METHODS:
+                if later.method not in deletes or self._exclusive(item.call, later.call):
                     continue
-                if any(self._key(arg) == wanted for arg in later.call.args) \
-                        and not self._exclusive(item.call, later.call):
-                    yield self.ctx.finding(
-                        "RPT202", self.sem.position(item.call),
-                        f"Redis get of {_shorten(self._segment(item.call.args[0]))} then "
-                        f"{later.method} of the same key (line {later.call.lineno}) is not atomic: "
-                        f"another worker can read the value in between (a one-time challenge "
-                        f"used twice); use getdel(key), one command that reads and deletes",
-                    )
-                    break
+                keys = [self._key(arg) for arg in later.call.args]
+                if item.method == "hget":
+                    if not keys or keys[0] != wanted[0] or wanted[1] not in keys[1:]:
+                        continue
+                    key, field = (_shorten(self._segment(arg), 30) for arg in args)
+                    message = (f"hget then hdel of {key}, {field} (line {later.call.lineno}) is not atomic: "
+                               f"pop it in one MULTI/EXEC (or HGETDEL)")
+                    fix = None
+                elif wanted[0] in keys:
+                    message = (f"get then {later.method} of {_shorten(self._segment(args[0]), 40)} "
+                               f"(line {later.call.lineno}) is not atomic: another worker can read it "
+                               f"first; use getdel(key)")
+                    fix = self._getdel_fix(item.call, later.call)
+                else:
+                    continue
+                yield self.ctx.finding("RPT202", self.sem.position(item.call), message, fix=fix)
+                break
+
+    def _getdel_fix(self, get: ast.Call, delete: ast.Call) -> Fix | None:
+        """``val = r.get(k)`` … ``r.delete(k)`` → ``val = r.getdel(k)`` (safe), when the
+        two are statements of one block, the read's value is bound to a name, the delete is
+        an expression statement deleting only that key, both run on the same client (both
+        awaited or neither), and nothing in between uses the key, rebinds what it or the
+        client is made of, or leaves the block except on a miss (``if val is None:``)."""
+        sem, parents = self.sem, self.sem.parents
+        if get.keywords or delete.keywords or len(delete.args) != 1:
+            return None
+        get_func, delete_func = get.func, delete.func
+        assert isinstance(get_func, ast.Attribute) and isinstance(delete_func, ast.Attribute)
+        if _shape(get_func.value) != _shape(delete_func.value):
+            return None
+        get_value: ast.AST = get
+        if isinstance(parents.get(get), ast.Await):
+            get_value = parents[get]
+        delete_value: ast.AST = delete
+        if isinstance(parents.get(delete), ast.Await):
+            delete_value = parents[delete]
+        if (get_value is get) != (delete_value is delete):
+            return None
+        get_statement, delete_statement = parents.get(get_value), parents.get(delete_value)
+        target = _plain_target(get_statement, get_value)
+        if target is None or not isinstance(get_statement, (ast.Assign, ast.AnnAssign)) \
+                or not isinstance(delete_statement, ast.Expr):
+            return None
+        holder = parents.get(get_statement)
+        if holder is None or parents.get(delete_statement) is not holder:
+            return None
+        field = field_of(holder, get_statement)
+        block = getattr(holder, field) if field is not None else None
+        if not isinstance(block, list) or field_of(holder, delete_statement) != field:
+            return None
+        first = next(i for i, statement in enumerate(block) if statement is get_statement)
+        last = next((i for i, statement in enumerate(block) if statement is delete_statement), -1)
+        if last <= first or not self._nothing_touches(
+                block[first + 1:last], target.id, [get.args[0], delete.args[0], get_func.value]):
+            return None
+        # The top-level statements holding the pair: all libcst is given.
+        outer: list[Any] = [get_statement, delete_statement]
+        for index, statement in enumerate(outer):
+            while parents.get(statement) is not sem.tree:
+                statement = parents[statement]
+            outer[index] = statement
+        top_first, top_last = outer
+        decorators = getattr(top_first, "decorator_list", [])
+        chunk_first = min([top_first.lineno, *(d.lineno for d in decorators)])
+        if top_first.col_offset != 0:
+            return None  # ``x = 1; val = r.get(k)``: not a chunk of whole lines
+        from raptor_lint.rules.redis_state.getdel_fix import GetdelSite, getdel_edit
+
+        edit = getdel_edit(self.ctx.text, GetdelSite(
+            chunk_first_line=chunk_first,
+            chunk_last_line=top_last.end_lineno or top_last.lineno,
+            get_statement=sem.position(get_statement)[:2],
+            get_call=sem.position(get)[:2],
+            delete_call=sem.position(delete)[:2],
+            delete_last_line=delete_statement.end_lineno or delete_statement.lineno,
+        ))
+        if edit is None:
+            return None
+        return Fix(description=f"replace get and {delete_func.attr} with one getdel", edits=(edit,))
+
+    def _nothing_touches(self, between: list[ast.stmt], value: str, parts: list[ast.AST]) -> bool:
+        """Nothing in ``between`` passes the key to a call (a read or write of it), binds a
+        name the key or the client is made of, or leaves the block — except the miss branch
+        ``if <value> is None:``, where the key does not exist."""
+        keys = {_shape(part) for part in parts[:2]}
+        for part in parts[:2]:
+            if isinstance(part, ast.Name):
+                keys.add(self._key(part))
+        names = {node.id for part in parts for node in ast.walk(part) if isinstance(node, ast.Name)}
+        stack: list[ast.AST] = list(between)
+        while stack:
+            node = stack.pop()
+            kind = type(node)
+            if kind in _SCOPE_TYPES:
+                if getattr(node, "name", None) in names:
+                    return False
+                continue
+            if kind in (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom,
+                        ast.Global, ast.Nonlocal):
+                return False
+            if kind is ast.Name:
+                name: Any = node
+                if not isinstance(name.ctx, ast.Load) and name.id in names:
+                    return False
+            if kind is ast.Call:
+                call: Any = node
+                arguments = [*call.args, *(keyword.value for keyword in call.keywords)]
+                if any(_shape(argument) in keys or self._key(argument) in keys for argument in arguments):
+                    return False
+            if kind is ast.If and _is_miss_test(node, value):  # type: ignore[arg-type]
+                stack.append(node.test)  # type: ignore[attr-defined]
+                stack.extend(node.orelse)  # type: ignore[attr-defined]
+                continue
+            stack.extend(children(node))
+        return True
 
     # ------------------------------------------------------------------ RPT203
     def _silent_miss(self, calls: list[_RedisCall], unit: ast.AST) -> Iterator["Finding"]:
@@ -1040,6 +1320,58 @@ class _Analysis:
                     return True
         return False
 
+    # ------------------------------------------------------------------ RPT205
+    def _without_fallback(self) -> Iterator["Finding"]:
+        """A client that may be None, used with no guard: reported at the first unguarded
+        use (the receiver of ``client.command``) of each binding, or at a command called
+        straight on ``extensions.get("redis_client")`` / an optional helper's result."""
+        sem, kinds, parents = self.sem, self.kinds, self.sem.parents
+        for call in sem.calls:
+            node: ast.AST = call
+            parent = parents.get(call)
+            if isinstance(parent, ast.Await):
+                node, parent = parent, parents.get(parent)
+            if isinstance(parent, ast.Attribute) and parent.value is node:
+                if kinds.may_be_none(node) and not kinds.guarded(None, node):
+                    text = _shorten(self._segment(node), 50)
+                    yield self._fallback_finding(node, parent, (
+                        f"{text} may be None (no REDIS_URL): bind it, check it, add a local-dev fallback"))
+                continue
+            target = _plain_target(parent, node)
+            if target is None or not kinds.may_be_none(node):
+                continue
+            use = self._first_unguarded_use(target)
+            if use is not None:
+                yield self._fallback_finding(use, parents[use], (
+                    f"{target.id} may be None (no Redis client when REDIS_URL is absent): use it under "
+                    f"`if {target.id}:` with a local-dev fallback"))
+
+    def _first_unguarded_use(self, target: ast.Name) -> ast.Name | None:
+        """The first ``target.attr`` load, in the unit that binds ``target``, that this
+        binding reaches with no guard in between."""
+        sem = self.sem
+        scope = sem.name_scope.get(target, sem.module_scope)
+        owner = sem.owner(target.id, scope)
+        unit = sem.unit_of(target)
+        at = (target.lineno, target.col_offset)
+        uses = sorted((ref for ref in sem.refs(owner, target.id)
+                       if (ref.lineno, ref.col_offset) > at and sem.unit_of(ref) is unit),
+                      key=lambda ref: (ref.lineno, ref.col_offset))
+        for ref in uses:
+            parent = sem.parents.get(ref)
+            if not isinstance(parent, ast.Attribute) or parent.value is not ref:
+                continue
+            if self._exclusive(target, ref) or self.kinds.guarded(target, ref):
+                continue
+            if self.kinds.unguarded_source(ref) is target:
+                return ref
+        return None
+
+    def _fallback_finding(self, receiver: ast.AST, attribute: ast.AST, message: str) -> "Finding":
+        line, column, _, _ = self.sem.position(receiver)
+        _, _, end_line, end_column = self.sem.position(attribute)
+        return self.ctx.finding("RPT205", (line, column, end_line, end_column), message)
+
     # ------------------------------------------------------------------ RPT204
     def _subscripts(self) -> Iterator["Finding"]:
         position = self.sem.position
@@ -1070,7 +1402,7 @@ class _Analysis:
 
 # --------------------------------------------------------------------------- small helpers
 # The commands the rules read; a call of any other method is never looked at.
-_COMMANDS = WRITE_METHODS | EXPIRE_METHODS | DELETE_METHODS | READ_METHODS
+_COMMANDS = WRITE_METHODS | EXPIRE_METHODS | DELETE_METHODS | READ_METHODS | {"hget", "hdel"}
 # What holds a command for the analysis: its function or lambda (a class body: skipped).
 _SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
 _DEF_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
@@ -1090,6 +1422,161 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
             block = getattr(statement, field, None)
             if block:
                 stack.extend(reversed(block))
+
+
+def _exclusive(parents: Dict[ast.AST, ast.AST], a: ast.AST, b: ast.AST) -> bool:
+    """True when a and b sit in branches of one statement that never both run."""
+    path_b: dict[ast.AST, ast.AST] = {}  # ancestor of b -> its child on the way to b
+    child, node = b, parents.get(b)
+    while node is not None:
+        path_b[node] = child
+        child, node = node, parents.get(node)
+    child, node = a, parents.get(a)
+    while node is not None:
+        other_child = path_b.get(node)
+        if other_child is not None:
+            field, other = field_of(node, child), field_of(node, other_child)
+            if isinstance(node, (ast.If, ast.IfExp)):
+                return {field, other} == {"body", "orelse"}
+            if isinstance(node, ast.Try):
+                return {field, other} == {"handlers", "orelse"} or field == other == "handlers"
+            if isinstance(node, ast.Match):
+                return field == other == "cases"
+            return False
+        child, node = node, parents.get(node)
+    return False
+
+
+# --------------------------------------------------------------------------- None guards (RPT205)
+_UNIT_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module})
+# Calls that never return: a branch ending in one leaves like ``raise``.
+_NO_RETURN = frozenset({"abort", "exit", "_exit"})
+
+
+def bound_value(model: SemanticModel, target: ast.Name) -> ast.AST | None:
+    """The value a plain binding gives ``target``: ``x = v``, ``x: T = v``, ``(x := v)``."""
+    parent = model.parent(target)
+    if isinstance(parent, ast.Assign) and contains(parent.targets, target):
+        return parent.value
+    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.target is target:
+        return parent.value
+    return None
+
+
+def _is_subject(node: ast.AST, subject: object) -> bool:
+    """``subject`` is a variable's name (also matched by ``(name := …)``) or an expression's
+    shape (``_shape``)."""
+    if isinstance(subject, str):
+        if isinstance(node, ast.NamedExpr):
+            node = node.target
+        return isinstance(node, ast.Name) and node.id == subject
+    return _shape(node) == subject
+
+
+def _implies_present(test: ast.AST, truth: bool, subject: object) -> bool:
+    """When ``test`` evaluates to ``truth``, is ``subject`` known not to be None?"""
+    if _is_subject(test, subject):
+        return truth
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _implies_present(test.operand, not truth, subject)
+    if isinstance(test, ast.BoolOp):
+        if isinstance(test.op, ast.And):  # true: every operand was true
+            return truth and any(_implies_present(value, True, subject) for value in test.values)
+        return not truth and any(_implies_present(value, False, subject) for value in test.values)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, right, op = test.left, test.comparators[0], test.ops[0]
+        if is_none(left):
+            left, right = right, left
+        if is_none(right) and _is_subject(left, subject):
+            if isinstance(op, (ast.IsNot, ast.NotEq)):
+                return truth
+            if isinstance(op, (ast.Is, ast.Eq)):
+                return not truth
+        return False
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) \
+            and test.func.id in {"bool", "isinstance"} and test.args:
+        return truth and _is_subject(test.args[0], subject)
+    return False
+
+
+def _guards(statement: ast.stmt, subject: object) -> bool:
+    """Does ``statement``, run before a use, make ``subject`` not None there?"""
+    if isinstance(statement, ast.Assign):
+        return any(_rebinds_target(target, subject) for target in statement.targets)
+    if isinstance(statement, ast.AnnAssign):
+        return statement.value is not None and _rebinds_target(statement.target, subject)
+    if isinstance(statement, ast.Assert):
+        return _implies_present(statement.test, True, subject)
+    if isinstance(statement, ast.If):
+        # The branch that runs when it may be None must leave, or bind a fallback.
+        if _implies_present(statement.test, False, subject):
+            return _leaves(statement.body) or _rebinds(statement.body, subject)
+        if _implies_present(statement.test, True, subject) and statement.orelse:
+            return _leaves(statement.orelse) or _rebinds(statement.orelse, subject)
+    return False
+
+
+def _leaves(block: list[ast.stmt]) -> bool:
+    if not block:
+        return False
+    last = block[-1]
+    if _terminates(last):
+        return True
+    if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+        return last_name(last.value.func) in _NO_RETURN
+    if isinstance(last, ast.If):
+        return _leaves(last.body) and _leaves(last.orelse)
+    return False
+
+
+def _rebinds(block: list[ast.stmt], subject: object) -> bool:
+    return any(_guards(statement, subject) for statement in _statements(block)
+               if isinstance(statement, (ast.Assign, ast.AnnAssign)))
+
+
+def _rebinds_target(target: ast.AST, subject: object) -> bool:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return any(_rebinds_target(element, subject) for element in target.elts)
+    if isinstance(target, ast.Starred):
+        return _rebinds_target(target.value, subject)
+    return isinstance(subject, str) and isinstance(target, ast.Name) and target.id == subject
+
+
+def _admits_none(annotation: ast.AST) -> bool:
+    """``X | None``, ``Optional[X]``, ``Union[X, None]`` (also as strings)."""
+    parsed = _parse_string_annotation(annotation)
+    if parsed is None:
+        return False
+    if is_none(parsed):
+        return True
+    if isinstance(parsed, ast.BinOp) and isinstance(parsed.op, ast.BitOr):
+        return _admits_none(parsed.left) or _admits_none(parsed.right)
+    if isinstance(parsed, ast.Subscript):
+        name = last_name(parsed.value)
+        if name == "Optional":
+            return True
+        if name == "Union":
+            inner = parsed.slice
+            return any(_admits_none(element) for element in (inner.elts if isinstance(inner, ast.Tuple) else [inner]))
+    return False
+
+
+def _is_miss_test(statement: ast.If, value: str) -> bool:
+    """``if <value> is None:`` (or ``== None``)."""
+    test = statement.test
+    return (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.Eq))
+            and isinstance(test.left, ast.Name) and test.left.id == value and is_none(test.comparators[0]))
+
+
+def _plain_target(parent: ast.AST | None, value: ast.AST) -> ast.Name | None:
+    """``name`` of ``name = value`` / ``name: T = value`` / ``(name := value)``."""
+    if isinstance(parent, ast.Assign) and parent.value is value and len(parent.targets) == 1:
+        target = parent.targets[0]
+    elif isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.value is value:
+        target = parent.target
+    else:
+        return None
+    return target if isinstance(target, ast.Name) else None
 
 
 def _walk_code(roots: list[ast.AST]) -> Iterator[ast.AST]:

@@ -1,10 +1,11 @@
-"""What each module of the project exports to the Redis rules (RPT201–RPT204).
+"""What each module of the project exports to the Redis rules (RPT201–RPT205).
 
 The Redis family recognises a client that comes from another module of the project
 (``from svc.clients import get_client``; ``store = clients.shared``).  All another
 module has to tell is small: which of its top-level names is a client or pipeline
-(``shared = redis.Redis()``) and which is a function returning one.  A *summary* is
-exactly that, ``{name: (value kind, function kind)}`` for the names where either is
+(``shared = redis.Redis()``) and which is a function returning one (and whether that
+function may return None instead, RPT205).  A *summary* is exactly that,
+``{name: (value kind, function kind, may return None)}`` for the names where either is
 known, computed once per module per run from a tree that is dropped right after
 (no module's tree outlives its summary).
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
 
 MAX_HOPS = 3
-Export = tuple  # (value kind | None, function kind | None)
+Export = tuple  # (value kind | None, function kind | None, function may return None)
 Summary = dict  # name -> Export; only names with a known kind
 EMPTY: Summary = {}
 
@@ -86,7 +87,7 @@ class RedisExports:
         return None if found is None or found == importer_real else found
 
     def summary(self, path: Path, hops: int) -> Summary:
-        """``{name: (value kind, function kind)}`` of the module at ``path`` (resolved) as seen
+        """``{name: (value kind, function kind, may return None)}`` of the module at ``path`` (resolved) as seen
         ``hops`` imports away from the file being linted."""
         key = (path, hops)
         found = self._summaries.get(key)
