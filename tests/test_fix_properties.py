@@ -1,4 +1,4 @@
-"""Properties of --fix, over generated shell scripts and Python modules.
+"""Properties of --fix, over generated shell scripts, Python modules and whole projects.
 
 Each generated file is built from pieces whose fixed form is known, so the
 expected output is exact: after the fix the text equals the expectation (every
@@ -10,14 +10,21 @@ changes nothing.
 from __future__ import annotations
 
 import ast
+import os
+import re
+import tempfile
 from pathlib import Path
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
 
-from raptor_lint.config import Config
+from raptor_lint.config import Config, load_config
 from raptor_lint.engine import Engine
 from raptor_lint.fixes import fix_text
+from raptor_lint.registry import known_code_prefix
+from raptor_lint.runner import CheckOptions, RunResult, run_check
 
 ENGINE = Engine(Config(root=Path(__file__).resolve().parent))
 REDIRECT = " >/dev/null 2>&1"
@@ -142,3 +149,204 @@ def test_python_fix_is_exact_complete_and_idempotent(case) -> None:
     again = fix_text(ENGINE, outcome.fixed, Path("app/handlers.py"), "python", "app/handlers.py",
                      unsafe_fixes=True)
     assert again.fixed == outcome.fixed and again.applied == 0
+
+
+# ============================================================ whole projects, every fix
+#
+# One property over every fix, safe and unsafe, on small generated projects:
+#   * ``--fix`` applies the safe fixes only: no finding with a safe fix remains, and a file
+#     only unsafe fixes would touch is unchanged;
+#   * ``--fix --unsafe-fixes`` leaves no finding with a fix;
+#   * after either, ``--fix`` (same tier) again changes no byte;
+#   * every Python file still parses, every YAML file loads (the manifest with the variables
+#     it was given), and a file a fix of *another* file edits (runbook, manifest) only gains
+#     lines: each original line is still there, in order.
+#
+# ``FIX_CASES`` maps a rule code to a strategy drawing {relative path: text} for a few files
+# that give that rule fixable findings (and some that must stay alone).  Paths of different
+# rules do not collide except the shared project files (runbook, manifest), which a strategy
+# draws only for its own rule.  A project combines one to three rules.  A new fix adds its
+# strategy here (``FIX_CASES["RPT202"] = ...``): the property covers it with no other change.
+
+RUNBOOK_PATH = "docs/ops/runbook.md"
+MANIFEST_PATH = "docs/ops/required-config-vars.yaml"
+PROJECT_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+                            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+FIX_CASES: dict[str, SearchStrategy[dict[str, str]]] = {}
+
+FIX_CASES["RPT601"] = shell_script().map(lambda case: {"scripts/provision.sh": case[0]})
+FIX_CASES["RPT204"] = python_module().map(lambda case: {"svc/handlers.py": case[0]})
+
+# ---- RPT502: a runbook and an app factory reading flags (some already in the checklist)
+subsystems = st.sampled_from(["Sentry", "Beta walkthrough", "Demo session", "WebAuthn", "Postmark",
+                              "Session auth middleware", "Rate limit", "Alpaca"])
+flag_names = st.sampled_from(["FLAG_SENTRY_BACKEND", "FLAG_SENTRY_ALERTS", "FLAG_BETA_DIGEST",
+                              "FLAG_DEMO_SESSION_V2", "FLAG_WEBAUTHN_REGISTRATION", "FLAG_POSTMARK_INBOUND",
+                              "FLAG_RATE_LIMIT_REDIS", "FLAG_ALPACA_TRADING", "FLAG_STATUS_3P_POLLER"])
+markdown_noise = st.sampled_from(["Provision these in order.", "<!-- TODO: FLAG_LATER -->",
+                                  "| Var | Required |\n|---|---|\n| X | always |", "```sh\n# ## not a heading\n```",
+                                  "- [x] `SECRET_KEY` set", "* [ ] `DATABASE_URL` present", ""])
+
+
+@st.composite
+def runbook_project(draw) -> dict[str, str]:
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = ["# Raptor — Operations Runbook", ""]
+    if draw(st.booleans()):
+        lines += ["## Env-bootstrap checklist", ""]
+    for _ in range(draw(st.integers(0, 4))):
+        subsystem, flag = draw(subsystems), draw(flag_names)
+        lines += [f"### {subsystem} ({flag})" if draw(st.booleans()) else f"### {subsystem}", ""]
+        lines += [draw(markdown_noise) for _ in range(draw(st.integers(0, 2)))]
+        if draw(st.booleans()):
+            lines.append(f"- [ ] `{flag}=1` set")
+        lines.append("")
+    if draw(st.booleans()):
+        lines += ["## Rollback", "", "Nothing to see."]
+    final = draw(st.sampled_from([eol, ""]))
+    runbook = eol.join(line.replace("\n", eol) for line in lines).rstrip("\r\n") + final
+    flags = draw(st.lists(flag_names, min_size=1, max_size=3))
+    reads = "".join(f'    if os.environ.get("{flag}") == "1":\n        app.config["{flag}"] = True\n'
+                    for flag in flags)
+    factory = ("import os\n\nfrom flask import Flask\n\n\ndef create_app() -> Flask:\n"
+               f"    app = Flask(__name__)\n{reads}    return app\n")
+    return {RUNBOOK_PATH: runbook, "svc/__init__.py": factory}
+
+
+FIX_CASES["RPT502"] = runbook_project()
+
+# ---- RPT503: a manifest and a module reading environment variables (some declared)
+var_names = st.sampled_from(["SECRET_KEY", "DATABASE_URL", "STATUS_WORKER_URL", "SENTRY_DSN_BACKEND",
+                             "ON", "NULL", "REDIS_URL", "X_1"])
+
+
+@st.composite
+def manifest_project(draw) -> dict[str, str]:
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    indent = draw(st.sampled_from(["", "  ", "    "]))
+    mappings = draw(st.booleans())
+    declared = draw(st.lists(var_names.filter(lambda n: n not in ("ON", "NULL")), max_size=3, unique=True))
+    lines = []
+    if draw(st.booleans()):
+        lines.append("# Variables every environment must provision.")
+    lines.append("vars:" + draw(st.sampled_from(["", "  # the list"])))
+    for name in declared:
+        lines.append(f"{indent}- name: {name}" if mappings else f"{indent}- {name}")
+        if mappings and draw(st.booleans()):
+            lines.append(f"{indent}  required: always")
+        if draw(st.booleans()):
+            lines.append(f"{indent}# note about {name}")
+    if not declared and not draw(st.booleans()):
+        lines.append(f"{indent}- name: SECRET_KEY")  # never an empty list half the time
+    if draw(st.booleans()):
+        lines += ["", "owner: sre"]
+    final = draw(st.sampled_from([eol, ""]))
+    manifest = eol.join(lines) + final
+    reads = draw(st.lists(var_names, min_size=1, max_size=3))
+    body = "".join(f'    values.append(os.environ.get("{name}"))\n' for name in reads)
+    module = f"import os\n\n\ndef settings():\n    values = []\n{body}    return values\n"
+    return {MANIFEST_PATH: manifest, "svc/config_reads.py": module}
+
+
+FIX_CASES["RPT503"] = manifest_project()
+
+
+@st.composite
+def fix_project(draw) -> dict[str, str]:
+    codes = draw(st.lists(st.sampled_from(sorted(FIX_CASES)), min_size=1, max_size=3, unique=True))
+    files = {"pyproject.toml": "[tool.raptor-lint]\n"}
+    for code in codes:
+        files.update(draw(FIX_CASES[code]))
+    return files
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _check(root: Path, *, fix: bool, unsafe_fixes: bool) -> RunResult:
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        config = load_config(start=root, known_code=known_code_prefix)
+        return run_check(config, CheckOptions(paths=[Path(".")], fix=fix, unsafe_fixes=unsafe_fixes,
+                                              use_cache=False, jobs=1))
+    finally:
+        os.chdir(cwd)
+
+
+def _only_lines_added(before: str, after: str) -> bool:
+    old, new = re.split(r"\r\n|\r|\n", before), re.split(r"\r\n|\r|\n", after)
+    position = 0
+    for line in old:
+        while position < len(new) and new[position] != line:
+            position += 1
+        if position == len(new):
+            return False
+        position += 1
+    return True
+
+
+def _assert_well_formed(root: Path, files: dict[str, str]) -> None:
+    for rel in files:
+        text = (root / rel).read_bytes().decode("utf-8")
+        if rel.endswith(".py"):
+            ast.parse(text)
+        elif rel.endswith((".yaml", ".yml")):
+            yaml.safe_load(text)
+        if rel in (RUNBOOK_PATH, MANIFEST_PATH):
+            assert _only_lines_added(files[rel], text), (rel, files[rel], text)
+            assert not _new_duplicates(files[rel], text), text  # several findings, one line each
+
+
+def _new_duplicates(before: str, after: str) -> bool:
+    """Does ``after`` repeat a list line (``- [ ] FLAG_X=1 set``, ``- name: X``) more often than ``before``?"""
+    def counts(text: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for line in re.split(r"\r\n|\r|\n", text):
+            if line.strip().startswith("-"):
+                found[line.strip()] = found.get(line.strip(), 0) + 1
+        return found
+    old = counts(before)
+    return any(n > max(old.get(line, 0), 1) for line, n in counts(after).items())
+
+
+@given(fix_project())
+@PROJECT_SETTINGS
+def test_fix_then_fix_again_changes_nothing_and_keeps_files_well_formed(files: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory).resolve()
+        _write(root, files)
+        before = _check(root, fix=False, unsafe_fixes=False).findings
+        unsafe_only = {f.path for f in before if f.fix is not None and not f.fix.is_safe} - {
+            f.path for f in before if f.fix is not None and f.fix.is_safe}
+        unsafe_targets = {Path(e.path).relative_to(root).as_posix() for f in before if f.fix is not None
+                          for e in f.fix.edits if e.path is not None}
+
+        safe = _check(root, fix=True, unsafe_fixes=False)
+        assert not [f for f in safe.findings if f.fix is not None and f.fix.is_safe]
+        after_safe = _snapshot(root)
+        for rel in unsafe_only | unsafe_targets:
+            assert after_safe[rel] == files[rel].encode("utf-8"), rel  # unsafe fixes wait for --unsafe-fixes
+        _assert_well_formed(root, files)
+        _check(root, fix=True, unsafe_fixes=False)
+        assert _snapshot(root) == after_safe
+
+        unsafe = _check(root, fix=True, unsafe_fixes=True)
+        assert not [f for f in unsafe.findings if f.fix is not None], [
+            (f.path, f.line, f.code) for f in unsafe.findings if f.fix is not None]
+        after_unsafe = _snapshot(root)
+        _assert_well_formed(root, files)
+        if MANIFEST_PATH in files:
+            still_read = {f.message.split()[2] for f in unsafe.findings if f.code == "RPT503"}
+            assert not still_read  # every read variable is declared now
+        _check(root, fix=True, unsafe_fixes=True)
+        assert _snapshot(root) == after_unsafe

@@ -204,7 +204,8 @@ def test_an_edit_that_breaks_the_yaml_writes_nothing(tmp_path: Path, monkeypatch
     manifest = root / "docs/ops/required-config-vars.yaml"
     notes, files = _run_fix(root, Edit(2, 6, 2, 6, " [unclosed", str(manifest)))
     assert manifest.read_bytes() == MANIFEST.encode()
-    assert notes == ["raptor-lint: not fixing docs/ops/required-config-vars.yaml: the edited file would not load as YAML"]
+    assert notes == ["raptor-lint: not fixing docs/ops/required-config-vars.yaml: "
+                     "the edited file would not load as YAML"]
     assert [f.code for f in files[0].findings] == ["RPT503"]
 
 
