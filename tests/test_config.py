@@ -55,6 +55,8 @@ def test_pyproject_without_section_gives_defaults_rooted_there(tmp_path: Path) -
         ("exclude = 3", "key 'exclude': expected a list of strings"),
         ("per-file-ignores = ['x']", "key 'per-file-ignores': expected a table"),
         ("runbook = 5", "key 'runbook': expected a path string"),
+        ("unsafe-fixes = 'sometimes'", "key 'unsafe-fixes': expected true or false"),
+        ("unsafe-fixes = 1", "key 'unsafe-fixes': expected true or false"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_file_and_key(tmp_path: Path, body: str, fragment: str) -> None:
@@ -124,3 +126,15 @@ def test_per_file_ignores_and_exclude_match_relative_paths(tmp_path: Path) -> No
     assert config.is_excluded(tmp_path / "legacy" / "old.py")
     assert config.is_excluded(tmp_path / ".venv")
     assert not config.is_excluded(tmp_path / "raptor_app" / "routes.py")
+
+
+def test_unsafe_fixes_setting_in_pyproject_and_setup_cfg(tmp_path: Path) -> None:
+    write(tmp_path / "a" / "pyproject.toml", "[tool.raptor-lint]\nunsafe-fixes = true\n")
+    write(tmp_path / "b" / "setup.cfg", "[raptor-lint]\nunsafe_fixes = yes\n")
+    write(tmp_path / "c" / "setup.cfg", "[raptor-lint]\nunsafe-fixes = off\n")
+    assert load_config(start=tmp_path / "a").unsafe_fixes is True
+    assert load_config(start=tmp_path / "b").unsafe_fixes is True
+    assert load_config(start=tmp_path / "c").unsafe_fixes is False
+    assert Config(root=tmp_path).unsafe_fixes is False
+    # It decides which fixes --fix applies, not the findings: the cache key does not change.
+    assert Config(root=tmp_path, unsafe_fixes=True).fingerprint() == Config(root=tmp_path).fingerprint()
