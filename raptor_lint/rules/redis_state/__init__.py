@@ -224,6 +224,7 @@ RULES = (
             "        _local_devices[user_id] = token\n"
         ),
         fixable=True,
+        fix_applicability=UNSAFE,  # a KeyError becomes a None to handle (RPT205)
     ),
     Rule(
         code="RPT205",
