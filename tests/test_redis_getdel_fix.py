@@ -136,12 +136,12 @@ def test_exact_fixed_output(tmp_path: Path, before: str, after: str) -> None:
     assert _fixed(tmp_path, fixed) == fixed  # twice: nothing more
 
 
-def test_crlf_file_keeps_its_line_endings(tmp_path: Path) -> None:
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["CRLF", "CR"])
+def test_line_endings_are_kept(tmp_path: Path, eol: str) -> None:
     before, after = CASES["comments and a miss branch between"]
-    text = (HEAD + dedent(before).lstrip("\n")).replace("\n", "\r\n")
+    text = (HEAD + dedent(before).lstrip("\n")).replace("\n", eol)
     fixed = _fixed(tmp_path, text)
-    assert fixed == (HEAD + dedent(after).lstrip("\n")).replace("\n", "\r\n")
-    assert "\n" not in fixed.replace("\r\n", "")
+    assert fixed == (HEAD + dedent(after).lstrip("\n")).replace("\n", eol)
 
 
 TOUCHED = {

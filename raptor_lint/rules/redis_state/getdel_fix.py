@@ -1,7 +1,8 @@
 """RPT202's fix: ``val = r.get(k)`` … ``r.delete(k)`` → ``val = r.getdel(k)``, a libcst rewrite.
 
 libcst is the fix engine for rewrites that restructure code (SPEC §5): it keeps every
-byte it is not asked to change — formatting, comments, line endings.  It is imported
+byte it is not asked to change — formatting, comments, line endings (a file with old Mac
+``\r`` endings is handed to it with ``\n`` and turned back).  It is imported
 and run only here, only when a file has a fixable RPT202 (never on the lint path
 otherwise), and only on the text of the top-level statement(s) that hold the pair, so
 the rest of the module (deep expressions libcst may not survive, other code) is never
@@ -57,7 +58,11 @@ def _edit(text: str, site: GetdelSite) -> Edit | None:
     base = starts[first - 1]
     chunk = text[base:starts[last] if last < lines else len(text)]
 
-    wrapper = MetadataWrapper(cst.parse_module(chunk), unsafe_skip_copy=True)
+    # libcst reads "\n" and "\r\n" line endings, not old Mac "\r": such a chunk is rewritten
+    # with "\n" and turned back (the columns do not move).
+    lone_cr = set(LINE_BREAK.findall(chunk)) == {"\r"}
+    source = chunk.replace("\r", "\n") if lone_cr else chunk
+    wrapper = MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     module = wrapper.module
 
@@ -117,6 +122,8 @@ def _edit(text: str, site: GetdelSite) -> Edit | None:
 
     rewrite = Rewrite()
     new_chunk = module.visit(rewrite).code
+    if lone_cr:
+        new_chunk = new_chunk.replace("\n", "\r")
     if not rewrite.dropped:
         return None
 
