@@ -18,9 +18,6 @@ from raptor_lint.findings import SAFE, UNSAFE
 from raptor_lint.registry import all_rules
 
 RULES = list(all_rules().values())
-# Rules whose family has not declared its tier yet (the declaration lives in that family's
-# module; see the issue 16 item 4 report).  A listed rule that is declared right passes.
-DECLARATION_PENDING = {"RPT204": "raptor_lint/rules/redis_state: RPT204's Rule needs fix_applicability=UNSAFE"}
 
 
 def _fixes_of_bad_example(rule, tmp_path: Path):
@@ -47,8 +44,6 @@ def test_declared_fix_tier_is_the_tier_of_the_fixes(rule, tmp_path: Path) -> Non
     if fixes:
         assert rule.fixable, f"{rule.code} produces fixes but is not declared fixable"
     tiers = {fix.applicability for fix in fixes}
-    if tiers and tiers != {rule.fix_applicability} and rule.code in DECLARATION_PENDING:
-        pytest.xfail(DECLARATION_PENDING[rule.code])
     assert tiers <= {rule.fix_applicability}, (rule.code, tiers)
 
 
