@@ -110,13 +110,16 @@ def check(paths, select, ignore, output_format, fix, unsafe_fixes, diff, base, e
     for note in result.notes:
         click.echo(note, err=True)
     if result.diff is not None:  # --diff: the patch is the output; exit 1 when there is one
-        click.echo(result.diff, nl=False)
+        # Bytes, not text: a non-Python file's undecodable bytes are kept as surrogates
+        # (source.decode_text) and must reach the patch as the bytes they were, whatever
+        # the terminal's encoding (a strict UTF-8 stdout would raise on them).
+        click.echo(result.diff.encode("utf-8", "surrogateescape"), nl=False)
         sys.exit(EXIT_ERROR if result.has_internal_error else
                  EXIT_FINDINGS if result.diff and not exit_zero else EXIT_CLEAN)
     if result.fixed_stdin is not None:
         # --fix on standard input (editors, `| raptor-lint check --fix -`): the fixed source goes
         # to stdout, the findings that remain to stderr, as Ruff does.
-        click.echo(result.fixed_stdin, nl=False)
+        click.echo(result.fixed_stdin.encode("utf-8", "surrogateescape"), nl=False)
         click.echo(formats.renderer(output_format)(result, config), nl=False, err=True)
     else:
         click.echo(formats.renderer(output_format)(result, config), nl=False)
