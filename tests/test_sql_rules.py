@@ -139,3 +139,18 @@ def test_rpt403_message_says_what_is_missing(tmp_path):
     [message] = [f.message for f in unguarded if f.code == "RPT403"]
     assert message.startswith("DO $$ … $$ block without a `-- POSTGRES-ONLY` sentinel and a postgresql "
                               "dialect guard: SQLite rejects PL/pgSQL")
+
+
+def test_core_prefilter_does_not_backtrack_on_long_comments(tmp_path):
+    """`func` followed by a comment full of spaces made the pre-filter's gap regex try every
+    split of the spaces between the comment and whitespace (ctypes/test/test_prototypes.py
+    in the standard library hung a sweep).  A hang guard, not a speed test: a subprocess
+    with a generous limit."""
+    import subprocess
+    import sys
+
+    code = ("from raptor_lint.sql.core import may_have_core_construct\n"
+            "text = 'func' + ('#' + ' ' * 60 + 'x\\n') * 3 + 'y = 1\\n'\n"
+            "print(may_have_core_construct(text))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "False", proc.stderr

@@ -73,8 +73,10 @@ class CoreUse:
 # `(sa.func)\n    .max`), or the method names `prefix_with` / `on_conflict_do_`.  Python
 # normalises identifiers (NFKC) before they reach the tree: a non-ASCII file is normalised
 # first, so `ｆｕｎｃ.ｍａｘ` is seen too.
-_GAP_BEFORE_DOT = r"(?:[\s)\\]|#[^\n]*)*"
-_GAP_AFTER_DOT = r"(?:[\s\\]|#[^\n]*)*"
+# A comment runs to its line break: `#[^\n]*` alone let the spaces inside a comment be taken
+# either by it or by `\s`, exponential backtracking on a long comment (a stdlib file hung).
+_GAP_BEFORE_DOT = r"(?:[\s)\\]|#[^\n]*\n)*"
+_GAP_AFTER_DOT = r"(?:[\s\\]|#[^\n]*\n)*"
 # Matched at the end of each `func` (or alias) found by str.find: a regex that has to look
 # for its own start costs ~10x more on a big file.
 _FUNCTION_TAIL = re.compile(rf"{_GAP_BEFORE_DOT}\.{_GAP_AFTER_DOT}(?i:(max|min)|greatest|least)(?![A-Za-z0-9_])"
