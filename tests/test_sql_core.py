@@ -365,3 +365,12 @@ def test_every_core_finding_passes_the_prefilter(tmp_path):
     for source in sources:
         assert found(tmp_path, source), source
         assert SqlPortabilityChecker().prefilter(source), source
+
+
+def test_a_statement_reassigned_many_times_is_followed_once_per_assignment(tmp_path):
+    # Every `stmt = stmt.values(...)` reaches every later use (no flow analysis): following
+    # each binding afresh was exponential in their number (the standard library run hung).
+    lines = ["from sqlalchemy import insert", "", "def build(t):", "    stmt = insert(t)"]
+    lines += [f"    stmt = stmt.values(c{i}={i})" for i in range(40)]
+    lines += ['    stmt = stmt.prefix_with("OR IGNORE")', "    return stmt", ""]
+    assert found(tmp_path, "\n".join(lines)) == [("RPT405", 45, 17)]

@@ -48,7 +48,7 @@ PG_INSERTS = frozenset({
     "sqlalchemy.dialects.postgresql.Insert", "sqlalchemy.dialects.postgresql.dml.Insert",
 })
 _POSTGRES_NAMES = frozenset({"postgresql", "postgres"})
-_MAX_DEPTH = 8
+_MAX_BINDINGS = 64  # assignments followed for one statement
 
 
 @dataclass(frozen=True)
@@ -245,12 +245,13 @@ class _Finder:
         return self.model.qualified_name(call.func) in PG_INSERTS
 
     # ------------------------------------------------------------ receivers
-    def inserts(self, node: ast.expr, test, found: "list[ast.Call] | None" = None, depth: int = 0) -> bool:
+    def inserts(self, node: ast.expr, test, found: "list[ast.Call] | None" = None,
+                seen: "set[ast.AST] | None" = None) -> bool:
         """Does the statement ``node`` start from a call ``test`` accepts: through method chains
-        (``insert(t).values(...)``) and the assignments that reach a name.  ``found``
-        collects those calls."""
-        if depth > _MAX_DEPTH:
-            return False
+        (``insert(t).values(...)``) and the assignments that reach a name, each assignment
+        looked at once (``stmt = stmt.values(...)`` repeated is a chain, not a tree).
+        ``found`` collects those calls."""
+        seen = set() if seen is None else seen
         while True:
             if isinstance(node, ast.Call):
                 if test(node):
@@ -264,8 +265,11 @@ class _Finder:
             if isinstance(node, ast.Name):
                 hit = False
                 for binding in reaching_bindings(self.model, node):
+                    if binding in seen or len(seen) >= _MAX_BINDINGS:
+                        continue
+                    seen.add(binding)
                     value = self._assigned(binding)
-                    if value is not None and self.inserts(value, test, found, depth + 1):
+                    if value is not None and self.inserts(value, test, found, seen):
                         hit = True
                         if found is None:
                             return True
