@@ -178,6 +178,50 @@ FIX_CASES: dict[str, SearchStrategy[dict[str, str]]] = {}
 FIX_CASES["RPT601"] = shell_script().map(lambda case: {"scripts/provision.sh": case[0]})
 FIX_CASES["RPT204"] = python_module().map(lambda case: {"svc/handlers.py": case[0]})
 
+# ---- RPT202: get then delete of one key (the getdel rewrite), with noise between and around
+redis_keys = st.sampled_from(['f"webauthn:reg:challenge:{user_id}"', "key", '"csrf:" + token'])
+between = st.sampled_from(["", "    # the challenge is single-use\n", "    logger.info('popping')\n",
+                           "    other = 1\n"])
+
+
+@st.composite
+def getdel_module(draw) -> dict[str, str]:
+    functions = []
+    for index in range(draw(st.integers(1, 3))):
+        key = draw(redis_keys)
+        awaited = draw(st.booleans())
+        prefix, call = ("async def", "await redis.") if awaited else ("def", "redis.")
+        functions.append(
+            f"{prefix} pop_{index}(app, user_id, key, token):\n"
+            f"    redis = app.extensions[\"redis_client\"]\n"
+            f"    val = {call}get({key})\n"
+            f"{draw(between)}"
+            f"    {call}delete({key})\n"
+            f"    if val is None:\n"
+            f"        logger.warning(\"webauthn.challenge_miss\")\n"
+            f"    return val\n")
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    text = "import logging\n\nlogger = logging.getLogger(__name__)\n\n\n" + "\n\n".join(functions)
+    return {"svc/challenges.py": text.replace("\n", eol)}
+
+
+FIX_CASES["RPT202"] = getdel_module()
+
+
+# ---- RPT602: a Procfile whose web process runs gunicorn without --preload
+@st.composite
+def procfile_project(draw) -> dict[str, str]:
+    options = draw(st.sampled_from(["", " --workers 3", " -w 4 --timeout 30", " --bind 0.0.0.0:$PORT"]))
+    app = draw(st.sampled_from(["raptor_app:create_app()", "'raptor_app:create_app()'", "wsgi:app"]))
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = [f"web: gunicorn{options} {app}", "release: alembic upgrade head"]
+    if draw(st.booleans()):
+        lines.append("worker: python -m raptor_app.worker")
+    return {"Procfile": eol.join(lines) + eol}
+
+
+FIX_CASES["RPT602"] = procfile_project()
+
 # ---- RPT502: a runbook and an app factory reading flags (some already in the checklist)
 subsystems = st.sampled_from(["Sentry", "Beta walkthrough", "Demo session", "WebAuthn", "Postmark",
                               "Session auth middleware", "Rate limit", "Alpaca"])
