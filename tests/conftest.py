@@ -62,6 +62,28 @@ def lint_project(project: Path, **config_changes):
     return by_file
 
 
+def lint_rule_example(rule, source: str, tmp_path: Path) -> list:
+    """Lint ``source`` as ``rule``'s example file, with the example's project files around
+    it, the way a user would: the findings of every rule."""
+    from raptor_lint.config import Config
+    from raptor_lint.discovery import file_kind
+    from raptor_lint.engine import Engine
+
+    for rel, text in rule.example_project.items():
+        target = tmp_path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    path = tmp_path / rule.example_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source, encoding="utf-8")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        return Engine(Config(root=tmp_path)).lint_path(path, file_kind(path, explicit=True)).findings
+    finally:
+        os.chdir(cwd)
+
+
 def run_cli(*args: str, cwd: Path | None = None, input: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "raptor-lint"), *args], cwd=cwd or REPO, input=input,

@@ -5,15 +5,12 @@ applicability; a rule whose bad example carries a fix is declared fixable."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from raptor_lint.config import Config
-from raptor_lint.discovery import file_kind
+from conftest import lint_rule_example
 from raptor_lint.docs import fix_line, render_markdown
-from raptor_lint.engine import Engine
 from raptor_lint.findings import SAFE, UNSAFE
 from raptor_lint.registry import all_rules
 
@@ -21,20 +18,7 @@ RULES = list(all_rules().values())
 
 
 def _fixes_of_bad_example(rule, tmp_path: Path):
-    for rel, text in rule.example_project.items():
-        target = tmp_path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    path = tmp_path / rule.example_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(rule.bad, encoding="utf-8")
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = Engine(Config(root=tmp_path)).lint_path(path, file_kind(path, explicit=True))
-    finally:
-        os.chdir(cwd)
-    return [f.fix for f in result.findings if f.code == rule.code and f.fix is not None]
+    return [f.fix for f in lint_rule_example(rule, rule.bad, tmp_path) if f.code == rule.code and f.fix is not None]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from raptor_lint.config import Config
-from raptor_lint.discovery import file_kind
+from conftest import REPO, lint_rule_example
 from raptor_lint.docs import render_markdown
-from raptor_lint.engine import Engine
 from raptor_lint.registry import all_rules
 
 RULES = list(all_rules().values())
@@ -32,21 +28,7 @@ def test_rule_declaration_is_complete(rule) -> None:
 
 
 def _lint_example(rule, source: str, tmp_path: Path):
-    for rel, text in rule.example_project.items():
-        target = tmp_path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    path = tmp_path / rule.example_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(source, encoding="utf-8")
-    engine = Engine(Config(root=tmp_path))
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = engine.lint_path(path, file_kind(path, explicit=True))
-    finally:
-        os.chdir(cwd)
-    return [f.code for f in result.findings]
+    return [f.code for f in lint_rule_example(rule, source, tmp_path)]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
