@@ -24,9 +24,11 @@ def test_diff_of_a_latin1_script_keeps_its_bytes(tmp_path: Path) -> None:
     (tmp_path / "deploy.sh").write_bytes(SCRIPT)
     proc = _run(["check", "--diff", "--no-cache", "deploy.sh"], tmp_path)
     assert proc.returncode == 1, proc.stderr
-    assert b"+# caf\xe9 (Latin-1)" not in proc.stdout  # the comment line is context, unchanged
-    assert b" # caf\xe9 (Latin-1)\n" in proc.stdout or b"-heroku config:set" in proc.stdout
-    assert b">/dev/null 2>&1" in proc.stdout
+    assert proc.stdout == (
+        b"--- a/deploy.sh\n+++ b/deploy.sh\n@@ -1,2 +1,2 @@\n"
+        b" # caf\xe9 (Latin-1)\n"  # context line: the Latin-1 byte as it is on disk
+        b"-heroku config:set SECRET_KEY=x --app raxx-api-staging\n"
+        b"+heroku config:set SECRET_KEY=x --app raxx-api-staging >/dev/null 2>&1\n")
     assert (tmp_path / "deploy.sh").read_bytes() == SCRIPT
 
 
