@@ -431,11 +431,12 @@ class RedisKinds:
         return ".".join([head, *reversed(attrs)]) if attrs else head
 
     def _import_qualified(self, alias: ast.alias) -> str | None:
+        """The model's import target, except where the family knows less: a relative
+        import with no project layout to resolve it, and ``from . import x`` at the top."""
         statement = self.sem.parent(alias)
-        if isinstance(statement, ast.ImportFrom):
-            module = self._from_module(statement)
-            return f"{module}.{alias.name}" if module else None
-        return alias.name if alias.asname else alias.name.split(".")[0]
+        if isinstance(statement, ast.ImportFrom) and not self._from_module(statement):
+            return None
+        return self.sem.import_target(alias)
 
     def _from_module(self, statement: ast.ImportFrom) -> str | None:
         if statement.level == 0:
