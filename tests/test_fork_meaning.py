@@ -33,13 +33,13 @@ def codes(source: str, tmp_path: Path) -> list[tuple[int, str]]:
 
 SILENT = {
     "early return": """\
-        _client = None
-        def get_client():
-            global _client
-            if _client is not None:
-                return _client
-            _client = make_client()
-            return _client
+        _settings = None
+        def get_settings():
+            global _settings
+            if _settings is not None:
+                return _settings
+            _settings = load_settings()
+            return _settings
         """,
     "first fill of a dict created under the guard": """\
         import sys
@@ -205,6 +205,31 @@ SILENT = {
 @pytest.mark.parametrize("case", sorted(SILENT))
 def test_runs_once_per_process_or_at_import_time(case: str, tmp_path: Path) -> None:
     assert codes(SILENT[case], tmp_path) == []
+
+
+# Controls: the same code without the idiom that makes it safe fires, so the silent cases
+# above cannot pass because the family stopped reporting altogether.
+CONTROLS = {
+    "early return": ("if _settings is not None:\n        return _settings\n    ", ""),
+    "first fill of a dict created under the guard": ("    if _CONFIG is None:\n        _CONFIG = {}\n"
+                                                      "        _CONFIG", "    _CONFIG = {}\n    _CONFIG"),
+    "os.register_at_fork(after_in_child=...)": ("os.register_at_fork(after_in_child=_reset_cache)",
+                                                "threading.Thread(target=_reset_cache).start()"),
+    "gunicorn post_fork hook": ("def post_fork(server, worker):", "def handle(server, worker):"),
+    "an initialiser every caller calls under the guard": ("    if _types is None:\n        _init_types()",
+                                                          "    _init_types()"),
+    "a module __getattr__ caching a lazy import (PEP 562)": ("def __getattr__(name):", "def load(name):"),
+    "constructor called only at module level": ('DEFAULT = Plugin("default")',
+                                                'def make(name):\n    return Plugin(name)'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTROLS))
+def test_without_the_idiom_the_same_code_is_reported(case: str, tmp_path: Path) -> None:
+    safe, unsafe = CONTROLS[case]
+    source = textwrap.dedent(SILENT[case])
+    assert safe in source, "the control's text must be in the case"
+    assert codes(source.replace(safe, unsafe), tmp_path) != []
 
 
 REPORTED = {
