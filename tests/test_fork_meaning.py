@@ -211,8 +211,8 @@ def test_runs_once_per_process_or_at_import_time(case: str, tmp_path: Path) -> N
 # above cannot pass because the family stopped reporting altogether.
 CONTROLS = {
     "early return": ("if _settings is not None:\n        return _settings\n    ", ""),
-    "first fill of a dict created under the guard": ("    if _CONFIG is None:\n        _CONFIG = {}\n"
-                                                      "        _CONFIG", "    _CONFIG = {}\n    _CONFIG"),
+    "first fill of a dict created under the guard": (
+        "    if _CONFIG is None:\n        _CONFIG = {}\n        _CONFIG", "    _CONFIG = {}\n    _CONFIG"),
     "os.register_at_fork(after_in_child=...)": ("os.register_at_fork(after_in_child=_reset_cache)",
                                                 "threading.Thread(target=_reset_cache).start()"),
     "gunicorn post_fork hook": ("def post_fork(server, worker):", "def handle(server, worker):"),
