@@ -369,3 +369,14 @@ def make_cache(config: Config) -> FindingsCache | None:
     if not os.access(config.root, os.W_OK):
         return None
     return FindingsCache(config)
+
+
+def clear_cache(config: Config) -> list[Path]:
+    """``raptor-lint clean``: remove this project's cache; the directories removed."""
+    import shutil
+
+    directory = config.root / CACHE_DIR_NAME
+    if directory.is_dir() and not directory.is_symlink():
+        shutil.rmtree(directory, ignore_errors=True)
+        return [directory]
+    return []

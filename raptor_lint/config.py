@@ -68,6 +68,9 @@ class Config:
     app_factory: tuple[str, ...] = ("create_app", "init_app")
     core_blueprints: tuple[str, ...] = ("_core_blueprints",)
     api_prefix: str = "/api"
+    # ``cache-dir``: where the findings cache lives (``RAPTOR_LINT_CACHE_DIR`` overrides it;
+    # ``raptor_lint.cache`` decides the default).  Relative to the project root.
+    cache_dir: str | None = None
     # ``unsafe-fixes = true``: ``check --fix``/``--diff`` also apply unsafe fixes (as
     # ``--unsafe-fixes``; ``--no-unsafe-fixes`` overrides it).  Findings do not depend on it.
     unsafe_fixes: bool = False
@@ -131,6 +134,7 @@ class Config:
         """Stable text that changes whenever a setting that affects findings changes."""
         data = dataclasses.asdict(self)
         del data["unsafe_fixes"]  # decides which fixes --fix applies, not the findings
+        del data["cache_dir"]  # where findings are kept, not what they are
         data["root"] = str(self.root)
         data["source"] = str(self.source) if self.source else None
         return repr(sorted(data.items()))
@@ -196,7 +200,7 @@ def _path_matches(relpath: str, pattern: str) -> bool:
 # --------------------------------------------------------------------- loading
 
 LIST_KEYS = {"select", "ignore", "exclude", "extend-exclude", "app-factory", "core-blueprints"}
-PATH_KEYS = {"migrations-dir", "runbook", "config-manifest"}
+PATH_KEYS = {"migrations-dir", "runbook", "config-manifest", "cache-dir"}
 BOOL_KEYS = {"unsafe-fixes"}
 KNOWN_KEYS = LIST_KEYS | PATH_KEYS | BOOL_KEYS | {"per-file-ignores", "api-prefix"}
 # setup.cfg values are strings: configparser's spellings of a boolean.
@@ -365,3 +369,15 @@ def relative_posix(path: Path, base: Path | None = None) -> str:
         return Path(os.path.relpath(path, base)).as_posix()
     except ValueError:  # pragma: no cover - different drive on Windows
         return path.as_posix()
+
+
+def render_settings(config: Config) -> str:
+    """``check --show-settings``: the resolved configuration, one ``key = value`` line each,
+    and where each value came from (a default, the config file, a command-line flag)."""
+    origin = str(config.source) if config.source else "default"
+    lines = [f"root = {config.root}", f"source = {origin}"]
+    for item in dataclasses.fields(config):
+        if item.name in {"root", "source"}:
+            continue
+        lines.append(f"{item.name.replace('_', '-')} = {getattr(config, item.name)!r}")
+    return "\n".join(lines) + "\n"

@@ -82,7 +82,25 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place a finding's story points at (LSP ``relatedInformation``, SARIF
+    ``relatedLocations``, ``--format full``): e.g. the settings line RPT301's prefix comes
+    from.  ``path`` is absolute; ``line``/``column`` 1-based, code points."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+
+@dataclass(frozen=True)
 class Finding:
+    """``message`` is the short line (≤ ~120 characters: what is wrong, what to do; SPEC §7).
+    ``note`` is this finding's longer story (incident, PR, the why), shown by ``--format
+    full``, the editor's hover and SARIF; the rule's general story lives in its docs.
+    Neither ``note`` nor ``related`` takes part in equality (findings de-duplicate on the
+    short form)."""
+
     path: str
     line: int
     column: int
@@ -91,6 +109,8 @@ class Finding:
     end_line: int | None = None
     end_column: int | None = None
     fix: Fix | None = field(default=None, compare=False)
+    note: str | None = field(default=None, compare=False)
+    related: tuple[Related, ...] = field(default=(), compare=False)
 
     @property
     def sort_key(self) -> tuple:
