@@ -290,6 +290,21 @@ def _build(root: Path, source: Path, table: Mapping[str, Any], known_code: Known
     return Config(root=root, source=source, **values)
 
 
+def with_settings(config: Config, settings: Mapping[str, Any], where: str,
+                  known_code: KnownCode | None = None) -> Config:
+    """``config`` with ``settings`` (file keys, ``-`` or ``_`` spelled: flake8 options, the
+    editor's settings) validated exactly as the config file's keys are; a ``ConfigError``
+    names ``where`` (e.g. ``.flake8: option 'raptor-api-prefix'``) and the key."""
+    values: dict[str, Any] = {}
+    for raw_key, value in settings.items():
+        key = raw_key.replace("_", "-")
+        if key not in KNOWN_KEYS:
+            known = ", ".join(sorted(KNOWN_KEYS))
+            raise ConfigError(f"{where}: unknown key {raw_key!r} (known keys: {known})")
+        values.update(_convert(key, value, f"{where} key '{raw_key}'", known_code))
+    return config.replace(**values) if values else config
+
+
 def _convert(key: str, value: Any, where: str, known_code: KnownCode | None) -> dict[str, Any]:
     attr = key.replace("-", "_")
     if key in LIST_KEYS:
