@@ -1,25 +1,141 @@
 """Replace a file's content all at once: a reader sees the old bytes or the new, never half.
 
-One routine for the two writers: ``--fix`` (a user's source file: keep its mode, follow a
-symlink to the real file, fsync before the rename so a crash cannot leave it empty) and the
-findings cache (thousands of small entries that may be lost at any time: no fsync, default
-mode).  The temporary file lives in the target's directory, so ``os.replace`` is a rename
-on one file system.
+Two writers use this module:
+
+* the findings cache (``replace_file``): thousands of small entries that may be lost at any
+  time — no fsync, default mode, nothing to re-check;
+* every write to a user's file (``read_for_rewrite`` then ``rewrite_file``): ``--fix``, the
+  fixes that edit another file (runbook, manifest) and ``--add-noqa``.  One write path, so
+  each of them keeps the same promises:
+
+  - **no lost write**: the file is read once (``read_for_rewrite``); just before the rename
+    it is checked again — device, inode, size, mtime, mode, owner and a SHA-256 of its
+    bytes — and left alone (``WriteRefused``) if anything changed, e.g. an editor saved it;
+  - **no write through a symlink that leaves the project**: a path that resolves through a
+    symlink to outside ``root`` is refused; a symlink inside the project is followed, so
+    the target is rewritten and the link stays a link (as ``git`` and ``pre-commit`` hooks
+    see it: the link's content is the target's);
+  - **owner, group and mode kept**: the new file gets the old one's uid/gid (``fchown``, which
+    needs root for another user's file) and then its permission bits; when the owner cannot
+    be kept the file is refused rather than silently changing hands;
+  - **hard links kept**: a file with more than one link is refused — a rename would give this
+    name a new inode and leave the other names on the old text, and writing in place would
+    lose the all-or-nothing promise;
+  - **read-only kept**: a file without any write bit is refused (root could rename over it);
+  - **crash safe**: the temporary file lives beside the target (``os.replace`` is a rename on
+    one file system), is fsynced before the rename, and is removed on any failure (full
+    disk included).
+
+A writer landing in the few system calls between the final check and the rename still loses
+its bytes: no portable primitive closes that window (there is no compare-and-rename).  The
+check shrinks it from the whole lint-and-fix (milliseconds to seconds) to microseconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+# Test hook: called with the real path just before the final check (after the new content is
+# written to the temporary file), so a test can be a concurrent writer at the worst moment
+# without a sleep race.  Never set outside tests.
+before_final_check: Callable[[Path], None] | None = None
+
+
+class WriteRefused(Exception):
+    """The file was left as it was.  ``str(exc)`` completes ``"not fixing <path>: "``."""
+
+
+@dataclass(frozen=True)
+class ReadSnapshot:
+    """A file's bytes and what it was when they were read (``rewrite_file`` compares)."""
+
+    path: Path
+    data: bytes
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    mode: int
+    uid: int
+    gid: int
+    links: int
+    digest: bytes
+
+    def same_file_as(self, other: "ReadSnapshot") -> bool:
+        return ((self.device, self.inode, self.size, self.mtime_ns, self.mode, self.uid, self.gid,
+                 self.digest) ==
+                (other.device, other.inode, other.size, other.mtime_ns, other.mode, other.uid, other.gid,
+                 other.digest))
+
+
+def read_for_rewrite(path: Path | str) -> ReadSnapshot:
+    """Read ``path`` (following a symlink) and note its identity for ``rewrite_file``.
+
+    Raises ``OSError`` when it cannot be read or is not a regular file (a FIFO is opened
+    without blocking and refused)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(descriptor)  # before reading: a write during the read shows later
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        chunks = []
+        while chunk := os.read(descriptor, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    return ReadSnapshot(Path(path), data, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                        info.st_mode, info.st_uid, info.st_gid, info.st_nlink, hashlib.sha256(data).digest())
+
+
+def rewrite_file(snapshot: ReadSnapshot, data: bytes, *, root: Path | str | None) -> None:
+    """Replace the file ``snapshot`` was read from with ``data``, atomically, or refuse.
+
+    ``root``: the project root; a path that reaches its file through a symlink pointing
+    outside it is refused (None: no such check).  Raises ``WriteRefused`` (nothing written,
+    nothing left behind) or ``OSError`` (the same)."""
+    real = Path(os.path.realpath(snapshot.path))
+    if root is not None and _leaves_root(snapshot.path, real, Path(root)):
+        raise WriteRefused("symlink to outside the project")
+    if not snapshot.mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise WriteRefused("the file is read-only")
+    if snapshot.links > 1:
+        raise WriteRefused(f"it has {snapshot.links} hard links (replacing it would split them); fix it by hand")
+    descriptor, temporary = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".raptor-lint.tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            _keep_owner(handle.fileno(), snapshot)
+            os.fchmod(handle.fileno(), stat.S_IMODE(snapshot.mode))  # after fchown, which may clear set-id bits
+            os.fsync(handle.fileno())
+        if before_final_check is not None:
+            before_final_check(real)
+        if Path(os.path.realpath(snapshot.path)) != real or not _unchanged(real, snapshot):
+            raise WriteRefused("it changed on disk while being fixed; run again")
+        os.replace(temporary, real)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _sync_directory(real.parent)
 
 
 def replace_file(path: Path | str, data: bytes, *, keep_mode: bool = True, durable: bool = True) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``.
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``, with no
+    checks (the findings cache: ``keep_mode=False, durable=False``).
 
     ``keep_mode``: ``path`` exists; follow it if it is a symlink and give the new file its
-    permission bits.  ``durable``: fsync the data before the rename."""
+    permission bits.  ``durable``: fsync the data before the rename.  A user's file goes
+    through ``read_for_rewrite``/``rewrite_file`` instead."""
     target = Path(os.path.realpath(path)) if keep_mode else Path(path)
     mode = stat.S_IMODE(os.stat(target).st_mode) if keep_mode else None
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
@@ -39,3 +155,44 @@ def replace_file(path: Path | str, data: bytes, *, keep_mode: bool = True, durab
         except OSError:
             pass
         raise
+
+
+def _leaves_root(path: Path, real: Path, root: Path) -> bool:
+    """Does ``path`` go through a symlink to a file outside ``root``?"""
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([str(real), real_root]) == real_root:
+        return False
+    return os.path.abspath(path) != str(real)  # outside, and reached through a link
+
+
+def _keep_owner(descriptor: int, snapshot: ReadSnapshot) -> None:
+    info = os.fstat(descriptor)
+    if (info.st_uid, info.st_gid) == (snapshot.uid, snapshot.gid):
+        return
+    try:
+        os.fchown(descriptor, snapshot.uid, snapshot.gid)
+    except PermissionError:
+        raise WriteRefused(f"cannot keep its owner {snapshot.uid}:{snapshot.gid} "
+                           "(run as that user or as root)") from None
+
+
+def _unchanged(real: Path, snapshot: ReadSnapshot) -> bool:
+    try:
+        now = read_for_rewrite(real)
+    except OSError:
+        return False  # deleted or replaced by something else
+    return now.same_file_as(snapshot)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (best effort: not every file system allows it)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -11,8 +11,10 @@ untouched.  Here the edits are applied the way Ruff does it:
   left or nothing changes, at most ``MAX_PASSES`` times;
 * a Python result must still compile (``ast`` gate); if a pass breaks the
   parse, only the fixes that parse on their own are kept, else the pass stops;
-* files are written atomically (temporary file in the same directory,
-  ``os.replace``), keeping the file mode, encoding, BOM and line endings.
+* files are written through ``raptor_lint.atomic`` (the one write path for user files):
+  atomically, keeping mode, owner, encoding, BOM and line endings, and never over a file
+  that changed since it was read, a symlink leaving the project, a hard-linked or a
+  read-only file (each of those is a ``not fixing …`` note instead).
 
 ``--diff`` runs the same loop and prints a unified diff instead of writing.
 
@@ -36,13 +38,12 @@ import difflib
 import io
 import os
 import re
-import stat
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from raptor_lint.atomic import replace_file
+from raptor_lint.atomic import WriteRefused, read_for_rewrite, rewrite_file
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import Edit, Finding, Fix
 from raptor_lint.source import LINE_BREAK, SourceError, decode_python, decode_text, encode_text, parse_python
@@ -173,9 +174,11 @@ def _decode(data: bytes, kind: str) -> tuple[str, str]:
     return decode_text(data), "utf-8-sig" if data.startswith(_BOM) else "utf-8"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content atomically, keeping its mode (``raptor_lint.atomic``)."""
-    replace_file(path, data, keep_mode=True, durable=True)
+def atomic_write(path: Path, data: bytes, root: Path | None = None) -> None:
+    """Replace ``path``'s content atomically with every check of ``raptor_lint.atomic.rewrite_file``
+    (the file as it is now is the expected one: callers that computed ``data`` from an earlier
+    read use ``read_for_rewrite`` and ``rewrite_file`` themselves)."""
+    rewrite_file(read_for_rewrite(path), data, root=root)
 
 
 def unified_diff(original: str, fixed: str, display: str) -> str:
@@ -216,7 +219,8 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
             if stdin and file_result.text is not None:
                 text, encoding, data = file_result.text, "utf-8", None
             else:
-                data = file_result.path.read_bytes()
+                snapshot = read_for_rewrite(file_result.path)  # what the final check compares
+                data = snapshot.data
                 text, encoding = _decode(data, file_result.kind)
         except (OSError, SourceError, SyntaxError) as exc:
             notes.append(f"raptor-lint: cannot fix {file_result.display_path}: {_reason(exc)}")
@@ -237,13 +241,13 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
             report.fixed_findings += outcome.applied
             report.fixed_files += 1
             continue
-        if _read_only(file_result.path):
-            notes.append(f"raptor-lint: not fixing {file_result.display_path}: the file is read-only")
-            continue
         try:
             # Non-Python text: undecodable bytes and an appended binary payload written back as read.
-            atomic_write(file_result.path, outcome.fixed.encode(encoding) if file_result.kind == PYTHON
-                         else encode_text(outcome.fixed, encoding, data or b""))
+            rewrite_file(snapshot, outcome.fixed.encode(encoding) if file_result.kind == PYTHON
+                         else encode_text(outcome.fixed, encoding, data or b""), root=engine.config.root)
+        except WriteRefused as refused:
+            notes.append(f"raptor-lint: not fixing {file_result.display_path}: {refused}")
+            continue
         except (OSError, UnicodeEncodeError, LookupError) as exc:
             notes.append(f"raptor-lint: cannot write {file_result.display_path}: {_reason(exc)}")
             continue
@@ -338,7 +342,8 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
             notes.append(f"raptor-lint: not fixing {display}: it is outside the project root {engine.config.root}")
             continue
         try:
-            data = target.read_bytes()
+            snapshot = read_for_rewrite(target)  # what the final check compares
+            data = snapshot.data
             text, encoding = _decode(data, PYTHON if target.suffix == ".py" else "text")
         except (OSError, SourceError, SyntaxError) as exc:
             notes.append(f"raptor-lint: cannot fix {display}: {_reason(exc)}")
@@ -353,12 +358,12 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
             continue
         applied = [index for index, fix in entries if any(fix is other for other in accepted)]
         if write:
-            if _read_only(target):
-                notes.append(f"raptor-lint: not fixing {display}: the file is read-only")
-                continue
             try:
-                atomic_write(target, fixed.encode(encoding) if target.suffix == ".py"
-                             else encode_text(fixed, encoding, data))
+                rewrite_file(snapshot, fixed.encode(encoding) if target.suffix == ".py"
+                             else encode_text(fixed, encoding, data), root=engine.config.root)
+            except WriteRefused as refused:
+                notes.append(f"raptor-lint: not fixing {display}: {refused}")
+                continue
             except (OSError, UnicodeEncodeError, LookupError) as exc:
                 notes.append(f"raptor-lint: cannot write {display}: {_reason(exc)}")
                 continue
@@ -391,15 +396,6 @@ def summary(report: FixReport, *, write: bool) -> str:
     files = "file" if report.fixed_files == 1 else "files"
     verb = "Fixed" if write else "Would fix"
     return f"{verb} {report.fixed_findings} {noun} in {report.fixed_files} {files}."
-
-
-def _read_only(path: Path) -> bool:
-    """No write permission bit: the user made it read-only, so a rename must not bypass that
-    (root, or any owner of the directory, could otherwise replace it)."""
-    try:
-        return not (path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    except OSError:
-        return False
 
 
 def _reason(exc: BaseException) -> str:

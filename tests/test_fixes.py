@@ -249,10 +249,10 @@ def test_stdin_diff_works_and_stdin_fix_prints_the_fixed_source(tmp_path: Path) 
 def test_unwritable_file_is_reported_not_a_traceback(tmp_path: Path, monkeypatch) -> None:
     project = _project(tmp_path, {"locked/a.sh": SCRIPT.encode()})
 
-    def refuse(path, data):
+    def refuse(snapshot, data, *, root):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("raptor_lint.fixes.atomic_write", refuse)
+    monkeypatch.setattr("raptor_lint.fixes.rewrite_file", refuse)
     result = _cli(project, "--fix", ".")
     assert "raptor-lint: cannot write locked/a.sh: Permission denied" in result.stderr
     assert result.exit_code == 1 and "RPT601" in result.stdout
