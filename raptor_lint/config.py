@@ -79,6 +79,14 @@ class Config:
     # Not a file setting either: False where the host applies ``# noqa`` itself (the flake8
     # plugin: flake8 filters every plugin's findings, and honours its --disable-noqa).
     apply_noqa: bool = True
+    # ``respect-gitignore``: skip what ``.gitignore`` (inside a git repository), ``.ignore`` and
+    # ``.git/info/exclude`` exclude while walking directories (raptor_lint.ignorefiles).
+    respect_gitignore: bool = True
+    # Where each setting came from, ``(key, origin, how the user named it)``: e.g.
+    # ``("migrations-dir", ".flake8", ".flake8: [flake8] option 'raptor-migrations-dir'")``
+    # (``render_settings`` shows the origin; an error about a configured path names it).
+    # Provenance only: equal configurations compare equal and share a cache fingerprint.
+    origins: tuple[tuple[str, str, str], ...] = dataclasses.field(default=(), compare=False)
 
     # ---- code selection (flake8 semantics: the longest matching prefix wins)
     def is_selected(self, code: str) -> bool:
@@ -104,6 +112,22 @@ class Config:
         """``is_excluded`` for a path already split into its name and its path
         relative to the root (discovery computes ``rel`` without resolving each file)."""
         return _exclude_matcher((*self.exclude, *self.extend_exclude))(name, rel)
+
+    def origin_of(self, key: str) -> str:
+        """Where setting ``key`` (spelled as in the file: ``migrations-dir``) came from:
+        the last source that set it, else "default"."""
+        for name, origin, _named in reversed(self.origins):
+            if name == key:
+                return origin
+        return "default"
+
+    def named_where(self, key: str) -> str | None:
+        """How the user named setting ``key`` where it was set (``{file}: [tool.raptor-lint]
+        key 'runbook'``), for an error about its value; None for a default."""
+        for name, _origin, named in reversed(self.origins):
+            if name == key:
+                return named
+        return None
 
     # ---- project files
     def resolved_migrations_dir(self) -> Path | None:
@@ -135,19 +159,22 @@ class Config:
         data = dataclasses.asdict(self)
         del data["unsafe_fixes"]  # decides which fixes --fix applies, not the findings
         del data["cache_dir"]  # where findings are kept, not what they are
+        del data["origins"]  # where the values came from, not what they are
         data["root"] = str(self.root)
         data["source"] = str(self.source) if self.source else None
         return repr(sorted(data.items()))
 
 
 def _must_exist(path: Path, config: Config, key: str, *, directory: bool) -> Path:
-    where = config.source or config.root
-    if directory and not path.is_dir():
-        kind = "is not a directory" if path.exists() else "does not exist"
-        raise ConfigError(f"{where}: {key} = {path} {kind}")
-    if not directory and not path.is_file():
-        kind = "is not a file" if path.exists() else "does not exist"
-        raise ConfigError(f"{where}: {key} = {path} {kind}")
+    # The error names where and how the path was configured: a flake8 option is not in
+    # pyproject.toml.
+    named = config.named_where(key) or f"{config.source or config.root}: {key}"
+    if directory and not _is_dir(path):
+        kind = "is not a directory" if _exists(path) else "does not exist"
+        raise ConfigError(f"{named} = {path} {kind}")
+    if not directory and not _is_file(path):
+        kind = "is not a file" if _exists(path) else "does not exist"
+        raise ConfigError(f"{named} = {path} {kind}")
     return path
 
 
@@ -201,24 +228,58 @@ def _path_matches(relpath: str, pattern: str) -> bool:
 
 LIST_KEYS = {"select", "ignore", "exclude", "extend-exclude", "app-factory", "core-blueprints"}
 PATH_KEYS = {"migrations-dir", "runbook", "config-manifest", "cache-dir"}
-BOOL_KEYS = {"unsafe-fixes"}
+BOOL_KEYS = {"unsafe-fixes", "respect-gitignore"}
 KNOWN_KEYS = LIST_KEYS | PATH_KEYS | BOOL_KEYS | {"per-file-ignores", "api-prefix"}
 # setup.cfg values are strings: configparser's spellings of a boolean.
 _BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True,
                   "false": False, "no": False, "off": False, "0": False}
 
 
-def find_project_root(start: Path) -> Path:
-    """Walk up from ``start`` to the first directory holding pyproject.toml, setup.cfg or .git."""
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
+
+
+def find_project_root(start: Path, fallback: Path | None = None) -> Path:
+    """The project root of ``start`` (a file or directory): the first directory, from
+    ``start``'s own upwards, holding pyproject.toml, setup.cfg or .git.
+
+    Without a marker the root is ``fallback`` (default: the working directory) when
+    ``start`` lies inside it, else ``start``'s directory.  Every surface uses this one
+    rule, so the CLI, the flake8 plugin (which sees one file at a time) and the language
+    server agree on the root, and so on the findings, of a tree that has no marker."""
     try:
         start = start.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         start = start.absolute()
-    directory = start if start.is_dir() else start.parent
+    directory = start if _is_dir(start) else start.parent
     for candidate in (directory, *directory.parents):
-        if any((candidate / name).exists() for name in ("pyproject.toml", "setup.cfg", ".git")):
+        if any(_exists(candidate / name) for name in PROJECT_MARKERS):
             return candidate
-    return directory
+    try:
+        base = (fallback if fallback is not None else Path.cwd()).resolve()
+    except (OSError, RuntimeError):  # the working directory was removed
+        return directory
+    return base if directory == base or base in directory.parents else directory
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # permission denied on a parent, a name too long
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def load_config(start: Path | None = None, config_file: Path | None = None, *,
@@ -259,6 +320,8 @@ def _read_table(path: Path) -> dict[str, Any] | None:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        except RecursionError:  # arrays or inline tables nested thousands deep
+            raise ConfigError(f"{path}: invalid TOML: nested too deeply to read") from None
         tool = data.get("tool", {})
         if not isinstance(tool, dict):  # `tool = 1`: valid TOML, but no [tool.raptor-lint] table
             raise ConfigError(f"{path}: 'tool' must be a table")
@@ -278,31 +341,46 @@ def _read_table(path: Path) -> dict[str, Any] | None:
 
 
 def _build(root: Path, source: Path, table: Mapping[str, Any], known_code: KnownCode | None) -> Config:
-    values: dict[str, Any] = {}
     section = "[tool.raptor-lint]" if source.suffix == ".toml" else "[raptor-lint]"
-    for raw_key, value in table.items():
-        key = raw_key.replace("_", "-")
-        where = f"{source}: {section} key '{raw_key}'"
-        if key not in KNOWN_KEYS:
-            known = ", ".join(sorted(KNOWN_KEYS))
-            raise ConfigError(f"{where}: unknown key (known keys: {known})")
-        values.update(_convert(key, value, where, known_code))
-    return Config(root=root, source=source, **values)
+    return with_settings(Config(root=root, source=source), table, f"{source}: {section}", known_code,
+                         origin=str(source))
 
 
 def with_settings(config: Config, settings: Mapping[str, Any], where: str,
-                  known_code: KnownCode | None = None) -> Config:
-    """``config`` with ``settings`` (file keys, ``-`` or ``_`` spelled: flake8 options, the
-    editor's settings) validated exactly as the config file's keys are; a ``ConfigError``
-    names ``where`` (e.g. ``.flake8: option 'raptor-api-prefix'``) and the key."""
+                  known_code: KnownCode | None = None, *, origin: str | None = None,
+                  key_prefix: str = "", label: str = "key") -> Config:
+    """``config`` with ``settings`` validated exactly as the config file's keys are.
+
+    Every surface goes through here: pyproject.toml/setup.cfg, flake8's options, the
+    editor's settings, command-line overrides.  A key is spelled with ``-`` or ``_`` and,
+    with a ``key_prefix`` (flake8's ``raptor-``), carries it.  A ``ConfigError`` reads
+    ``{where} {label} '{the key as spelled}': what is wrong``, e.g. ``setup.cfg: [flake8]
+    option 'raptor-api-prefix': expected a URL path like '/api', got 'api'``.  Each key set
+    is recorded with ``origin`` (default: ``where``): ``render_settings`` shows it, and an
+    error about a configured path names it."""
     values: dict[str, Any] = {}
+    origins: list[tuple[str, str, str]] = []
     for raw_key, value in settings.items():
-        key = raw_key.replace("_", "-")
+        spelled = raw_key.replace("_", "-")
+        key = spelled[len(key_prefix):] if spelled.startswith(key_prefix) else ""
+        named = f"{where} {label} '{raw_key}'"
         if key not in KNOWN_KEYS:
-            known = ", ".join(sorted(KNOWN_KEYS))
-            raise ConfigError(f"{where}: unknown key {raw_key!r} (known keys: {known})")
-        values.update(_convert(key, value, f"{where} key '{raw_key}'", known_code))
-    return config.replace(**values) if values else config
+            known = ", ".join(key_prefix + name for name in sorted(KNOWN_KEYS))
+            raise ConfigError(f"{named}: unknown {label} (known {label}s: {known})")
+        values.update(_convert(key, value, named, known_code))
+        origins.append((key, where if origin is None else origin, named))
+    if not values:
+        return config
+    return config.replace(**values, origins=(*config.origins, *origins))
+
+
+def validate_configured_paths(config: Config) -> None:
+    """Raise the ``ConfigError`` of a configured runbook, manifest or migrations directory
+    that is missing (a missing default is no error).  A surface calls this once, before
+    any file, so the user reads one line instead of one finding per file."""
+    config.resolved_migrations_dir()
+    config.resolved_runbook()
+    config.resolved_config_manifest()
 
 
 def _convert(key: str, value: Any, where: str, known_code: KnownCode | None) -> dict[str, Any]:
@@ -340,7 +418,7 @@ def _convert(key: str, value: Any, where: str, known_code: KnownCode | None) -> 
 def _as_list(value: Any, where: str) -> list[str]:
     if isinstance(value, str):
         return [item for item in re.split(r"[,\s]+", value) if item]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return [item.strip() for item in value if item.strip()]
     raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
 
@@ -387,12 +465,49 @@ def relative_posix(path: Path, base: Path | None = None) -> str:
 
 
 def render_settings(config: Config) -> str:
-    """``check --show-settings``: the resolved configuration, one ``key = value`` line each,
-    and where each value came from (a default, the config file, a command-line flag)."""
-    origin = str(config.source) if config.source else "default"
-    lines = [f"root = {config.root}", f"source = {origin}"]
+    """``check --show-settings``: every setting with its resolved value and where that value
+    came from (``default``, the config file's path, ``command line``, an editor setting), as
+    ``ruff check --show-settings`` shows them, in TOML spelling so a line can be pasted
+    into ``[tool.raptor-lint]``."""
+    lines = [f"# project root: {config.root}",
+             f"# configuration file: {config.source if config.source else 'none'}"]
+    rows = []
     for item in dataclasses.fields(config):
-        if item.name in {"root", "source"}:
-            continue
-        lines.append(f"{item.name.replace('_', '-')} = {getattr(config, item.name)!r}")
+        key = item.name.replace("_", "-")
+        if key not in KNOWN_KEYS:
+            continue  # root, source, and what is not a setting (base, apply-noqa, origins)
+        value, origin = getattr(config, item.name), config.origin_of(key)
+        if value is None:  # an unset path: say what is used instead
+            value, origin = _unset_path(config, key)
+        rows.append((f"{key} = {_toml_value(value, table=key == 'per-file-ignores')}", origin))
+    width = min(max(len(text) for text, _origin in rows), 48)
+    lines.extend(f"{text.ljust(width)}  # {origin}" for text, origin in rows)
     return "\n".join(lines) + "\n"
+
+
+def _unset_path(config: Config, key: str) -> tuple[str, str]:
+    """The value and the origin ``render_settings`` shows for a path setting left unset."""
+    if key == "cache-dir":
+        return "", "default (unset: RAPTOR_LINT_CACHE_DIR, else the cache's own default)"
+    defaults = {"migrations-dir": DEFAULT_MIGRATIONS_DIRS, "runbook": (DEFAULT_RUNBOOK,),
+                "config-manifest": (DEFAULT_CONFIG_MANIFEST,)}[key]
+    for candidate in defaults:
+        if (config.root / candidate).exists():
+            return candidate, "default"
+    return defaults[0], "default (missing: the rules that read it are off)"
+
+
+def _toml_value(value: Any, *, table: bool = False) -> str:
+    """``value`` as TOML would spell it (``per-file-ignores`` as an inline table)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if table:
+        if not value:
+            return "{}"
+        pairs = ", ".join(f"{json.dumps(pattern)} = {json.dumps(list(codes))}" for pattern, codes in value)
+        return "{ " + pairs + " }"
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return json.dumps(value)

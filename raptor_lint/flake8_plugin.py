@@ -52,6 +52,8 @@ class Plugin:
     # installed plugin whatever --select says, so `flake8 --select E,F,W` would otherwise
     # pay for raptor-lint's whole analysis and discard it.
     _enabled: bool = True
+    # raptor-lint's flake8 options, validated once by parse_options (see _overrides).
+    _settings: "tuple[Override, ...]" = ()
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
         # flake8's tree is ``ast.parse("".join(lines))``: the same tree the engine's gate
@@ -78,8 +80,24 @@ class Plugin:
 
     @classmethod
     def parse_options(cls, options: Any) -> None:
+        """Validate raptor-lint's options, and the configuration of the projects named on
+        the command line, once, before any file: an error is one line naming the file it
+        came from and exit 2, as in the CLI (flake8 lets ``SystemExit`` through), instead
+        of a finding on every file or an option silently switching rules off."""
         cls._options = options
         cls._enabled = _any_code_selected(options)
+        _named_roots.cache_clear()
+        _cached_root.cache_clear()
+        _engine_for.cache_clear()
+        from raptor_lint.config import ConfigError
+
+        try:
+            cls._settings = _overrides(options)
+            if cls._enabled:
+                _check_projects(options, cls._settings)
+        except ConfigError as exc:
+            print(f"flake8: raptor-lint: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         from raptor_lint.config import ConfigError
@@ -92,7 +110,7 @@ class Plugin:
             if self.filename in ("-", "stdin"):
                 display = getattr(self._options, "stdin_display_name", None) or "stdin"
             path = Path(display)
-            engine = _engine_for(_root_for(path, self._options), _overrides(self._options))
+            engine = _engine_for(_root_for(path, self._options), self._settings)
             result = engine.lint_text("".join(self.lines), path, "python", display_path=display, tree=self.tree)
             findings = result.findings
         except ConfigError as exc:
@@ -134,13 +152,89 @@ def _any_code_selected(options: Any) -> bool:
         return True
 
 
-def _overrides(options: Any) -> tuple[tuple[str, Any], ...]:
-    values = []
-    for attr in _OPTIONS:
+# One flake8 option as (its name with the ``raptor-`` prefix, its value, where it was set:
+# a config file's path or "flake8 command line").
+Override = tuple[str, Any, str]
+
+
+def _overrides(options: Any) -> tuple[Override, ...]:
+    """flake8's raptor options, each validated now (exactly as a config file's key, named
+    by the file flake8 read it from): a ``ConfigError`` before any file is linted."""
+    from raptor_lint.config import Config
+
+    found: list[Override] = []
+    spelled = _spelled_in_config_files(options)
+    for attr, flag in _OPTIONS.items():
         value = getattr(options, f"raptor_{attr}", None) if options is not None else None
-        if value:
-            values.append((attr, tuple(value) if attr in _LIST_OPTIONS else value))
-    return tuple(values)
+        if value is None or value == [] or value == "":
+            continue
+        if attr in _LIST_OPTIONS and not isinstance(value, str):
+            value = tuple(value)
+        source, name = spelled.get(flag[2:], ("flake8 command line", flag[2:]))
+        found.append((name, value, source))
+    _apply(Config(root=Path.cwd()), tuple(found))
+    return tuple(found)
+
+
+def _apply(config: Any, overrides: tuple[Override, ...]) -> Any:
+    from raptor_lint.config import with_settings
+
+    for name, value, source in overrides:
+        where = source if source == "flake8 command line" else f"{source}: [flake8]"
+        config = with_settings(config, {name: value}, where, origin=source,
+                               key_prefix="raptor-", label="option")
+    return config
+
+
+def _spelled_in_config_files(options: Any) -> dict[str, tuple[str, str]]:
+    """``{option: (config file, the key as written there)}`` for the raptor options set in
+    the ``[flake8]`` section of the files flake8 read (its ``--config`` or the first
+    setup.cfg/tox.ini/.flake8 with a ``[flake8]`` section from the working directory up,
+    then ``--append-config``): an error names the file and the key the user wrote."""
+    import configparser
+
+    if options is None or getattr(options, "isolated", False):
+        return {}
+    files = []
+    config = getattr(options, "config", None)
+    if config:
+        files.append(config)
+    else:
+        try:
+            from flake8.options.config import _find_config_file  # type: ignore[import-untyped]
+
+            found = _find_config_file(os.getcwd())
+        except Exception:  # noqa: BLE001 - another flake8 version: the command line is named
+            found = None
+        if found:
+            files.append(found)
+    files.extend(getattr(options, "append_config", None) or ())
+    spelled: dict[str, tuple[str, str]] = {}
+    for name in files:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
+            continue
+        if parser.has_section("flake8"):
+            for key in parser.options("flake8"):
+                option = key.replace("_", "-")
+                if option.startswith("raptor-"):
+                    spelled[option] = (os.path.relpath(name) if os.path.isabs(name) else name, key)
+    return spelled
+
+
+def _check_projects(options: Any, overrides: tuple[Override, ...]) -> None:
+    """Load, validate and check the configured paths of the project of every path flake8
+    was given (a project met deeper in the tree is checked when its first file is)."""
+    from raptor_lint.config import validate_configured_paths
+
+    for named in getattr(options, "filenames", None) or ["."]:
+        if named in ("-", "stdin"):
+            named = getattr(options, "stdin_display_name", None) or "."
+        path = Path(named)
+        root = _root_for(path / "x.py" if path.is_dir() else path, options)
+        validate_configured_paths(_config_for(root, overrides))
 
 
 def _root_for(path: Path, options: Any) -> Path:
@@ -160,19 +254,57 @@ def _root_for(path: Path, options: Any) -> Path:
 
 @functools.lru_cache(maxsize=256)
 def _cached_root(directory: str) -> Path:
+    """``find_project_root``, with the CLI's answer for a tree without a marker: the
+    working directory when the file is inside it, else the path named on flake8's command
+    line that holds it (flake8 hands over one file at a time; rooting each file at its own
+    directory made tests look like app code and lost the migrations directory)."""
     from raptor_lint.config import find_project_root
 
-    return find_project_root(Path(directory))
+    return find_project_root(Path(directory), fallback=_named_fallback(directory))
+
+
+def _named_fallback(directory: str) -> Path | None:
+    """The path named on flake8's command line holding ``directory`` (deepest first), when
+    ``directory`` is outside the working directory; None: the working directory."""
+    cwd = os.getcwd()
+    if directory == cwd or directory.startswith(cwd.rstrip(os.sep) + os.sep):
+        return None
+    for named in _named_roots():
+        if directory == named or directory.startswith(named.rstrip(os.sep) + os.sep):
+            return Path(named)
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _named_roots() -> tuple[str, ...]:
+    """The directories named on flake8's command line (a named file: its directory),
+    resolved, deepest first."""
+    options = Plugin._options
+    names = (getattr(options, "filenames", None) or []) if options is not None else []
+    named = []
+    for name in names:
+        if name in ("-", "stdin"):
+            continue
+        try:
+            path = Path(name).resolve()
+            named.append(str(path if path.is_dir() else path.parent))
+        except (OSError, RuntimeError):
+            continue
+    return tuple(sorted(set(named), key=len, reverse=True))
+
+
+def _config_for(root: Path, overrides: tuple[Override, ...]) -> Any:
+    from raptor_lint.config import load_config
+    from raptor_lint.registry import known_code_prefix
+
+    return _apply(load_config(start=root, known_code=known_code_prefix), overrides)
 
 
 @functools.lru_cache(maxsize=16)
-def _engine_for(root: Path, overrides: tuple[tuple[str, Any], ...]):
-    from raptor_lint.config import load_config
+def _engine_for(root: Path, overrides: tuple[Override, ...]):
     from raptor_lint.engine import Engine
-    from raptor_lint.registry import known_code_prefix
 
-    config = load_config(start=root, known_code=known_code_prefix)
     # flake8 does selection, noqa and per-file-ignores itself (and honours --disable-noqa).
-    config = config.replace(select=("RPT",), ignore=(), per_file_ignores=(), apply_noqa=False,
-                            **dict(overrides))
+    config = _config_for(root, overrides).replace(select=("RPT",), ignore=(), per_file_ignores=(),
+                                                  apply_noqa=False)
     return Engine(config)

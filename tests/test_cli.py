@@ -129,8 +129,10 @@ def test_flake8_reports_a_config_error_as_such_not_as_a_bug(tmp_path: Path) -> N
     proc = subprocess.run([str(BIN / "flake8"), "--select", "RPT", "app.py"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr
-    assert "RPT000 configuration error" in proc.stdout and "missing.md does not exist" in proc.stdout
-    assert "please report" not in proc.stdout
+    # Issue 17: one line naming the file and the option, exit 2 — not RPT000 on every file.
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ("flake8: raptor-lint: error: setup.cfg: [flake8] option 'raptor-runbook' = "
+                           f"{tmp_path.resolve() / 'docs/ops/missing.md'} does not exist\n")
 
 
 def test_each_path_uses_the_configuration_of_its_own_project(tmp_path: Path) -> None:

@@ -138,3 +138,58 @@ def test_unsafe_fixes_setting_in_pyproject_and_setup_cfg(tmp_path: Path) -> None
     assert Config(root=tmp_path).unsafe_fixes is False
     # It decides which fixes --fix applies, not the findings: the cache key does not change.
     assert Config(root=tmp_path, unsafe_fixes=True).fingerprint() == Config(root=tmp_path).fingerprint()
+
+
+def test_show_settings_names_where_each_value_came_from(tmp_path: Path) -> None:
+    """Like `ruff check --show-settings`: every key, its value in TOML spelling, and its
+    origin — the default, the file, the command line (area 2's overrides), an editor."""
+    from raptor_lint.config import render_settings, with_settings
+
+    write(tmp_path / "pyproject.toml", "[tool.raptor-lint]\nignore = ['RPT104']\nextend-exclude = ['gen']\n")
+    (tmp_path / "alembic" / "versions").mkdir(parents=True)
+    config = with_settings(load_config(start=tmp_path), {"api_prefix": "/v1"}, "command line")
+    lines = render_settings(config).splitlines()
+    source = str(tmp_path / "pyproject.toml")
+    assert lines[:2] == [f"# project root: {tmp_path}", f"# configuration file: {source}"]
+    rows = {}
+    for line in lines[2:]:
+        key, rest = line.split(" = ", 1)
+        value, origin = rest.rsplit("  # ", 1)
+        rows[key] = (value.rstrip(), origin)
+    assert rows["ignore"] == ('["RPT104"]', source)
+    assert rows["extend-exclude"] == ('["gen"]', source)
+    assert rows["api-prefix"] == ('"/v1"', "command line")
+    assert rows["select"] == ('["RPT"]', "default")
+    assert rows["per-file-ignores"] == ("{}", "default")
+    assert rows["migrations-dir"] == ('"alembic/versions"', "default")
+    assert rows["runbook"] == ('"docs/ops/runbook.md"', "default (missing: the rules that read it are off)")
+    assert rows["respect-gitignore"] == ("true", "default")
+    assert set(rows) == {"select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "migrations-dir",
+                         "runbook", "config-manifest", "app-factory", "core-blueprints", "api-prefix",
+                         "cache-dir", "unsafe-fixes", "respect-gitignore"}
+
+
+def test_where_a_value_came_from_changes_neither_equality_nor_the_cache_key(tmp_path: Path) -> None:
+    from raptor_lint.config import with_settings
+
+    from_file = load_config(start=write(tmp_path / "pyproject.toml", "[tool.raptor-lint]\napi-prefix = '/v1'\n").parent)
+    from_editor = with_settings(Config(root=tmp_path, source=tmp_path / "pyproject.toml"),
+                                {"apiPrefix".replace("P", "-p"): "/v1"}, "editor setting raptorLint.apiPrefix")
+    assert from_file.origin_of("api-prefix") == str(tmp_path / "pyproject.toml")
+    assert from_editor.origin_of("api-prefix") == "editor setting raptorLint.apiPrefix"
+    assert from_file == from_editor and from_file.fingerprint() == from_editor.fingerprint()
+
+
+def test_a_missing_configured_path_names_where_it_was_configured(tmp_path: Path) -> None:
+    """A flake8 option or command-line override is not blamed on pyproject.toml."""
+    from raptor_lint.config import validate_configured_paths, with_settings
+
+    write(tmp_path / "pyproject.toml", "[tool.raptor-lint]\n")
+    config = with_settings(load_config(start=tmp_path), {"raptor-migrations-dir": "nope"}, "setup.cfg: [flake8]",
+                           origin="setup.cfg", key_prefix="raptor-", label="option")
+    with pytest.raises(ConfigError) as info:
+        validate_configured_paths(config)
+    assert str(info.value) == f"setup.cfg: [flake8] option 'raptor-migrations-dir' = {tmp_path / 'nope'} does not exist"
+    with pytest.raises(ConfigError, match=r"^setup.cfg: \[flake8\] option 'raptor-runbok': unknown option \(known "
+                                          r"options: raptor-api-prefix, "):
+        with_settings(config, {"raptor-runbok": "x"}, "setup.cfg: [flake8]", key_prefix="raptor-", label="option")

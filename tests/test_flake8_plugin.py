@@ -225,3 +225,74 @@ def test_project_root_is_found_from_the_files_resolved_directory(tmp_path: Path,
     monkeypatch.setattr(Path, "resolve", lambda self, *args: resolved.append(self) or resolve(self, *args))
     assert _root_for(tmp_path / "here" / "other.py", None) == here
     assert resolved == []
+
+
+# ---------------------------------------------------------------- issue 17/18: one validation
+
+BAD_OPTIONS = [  # (key, value, what the CLI says after "key '...': " in pyproject.toml)
+    ("api-prefix", "api", "expected a URL path like '/api', got 'api'"),
+    ("app-factory", "1bad", "'1bad' is not a Python identifier"),
+    ("core-blueprints", "a-b", "'a-b' is not a Python identifier"),
+    ("migrations-dir", "nope", "= {root}/nope does not exist"),
+]
+
+
+def _flake8(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "flake8", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _cli(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "raptor_lint", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("config_name", [".flake8", "setup.cfg", "tox.ini"])
+@pytest.mark.parametrize("key, value, message", BAD_OPTIONS, ids=[k for k, _v, _m in BAD_OPTIONS])
+def test_each_bad_flake8_option_gives_the_clis_message(tmp_path: Path, config_name: str, key: str,
+                                                       value: str, message: str) -> None:
+    """An option the CLI rejects stops flake8 with the CLI's message, once, naming the
+    file flake8 read and the option — not RPT000 on every file, not a rule silently off."""
+    root = tmp_path.resolve()
+    (root / "app.py").write_text("import os\n")
+    (root / "other.py").write_text("import os\n")
+    (root / "pyproject.toml").write_text(f"[tool.raptor-lint]\n{key} = '{value}'\n")
+    cli = _cli(root, "check", ".")
+    expected = message.format(root=root)
+    assert (cli.returncode, cli.stdout) == (2, "")
+    assert cli.stderr == f"raptor-lint: error: {root / 'pyproject.toml'}: [tool.raptor-lint] key '{key}'" + (
+        " " if expected.startswith("=") else ": ") + f"{expected}\n"
+    (root / "pyproject.toml").write_text("")
+    (root / config_name).write_text(f"[flake8]\nselect = RPT\nraptor-{key} = {value}\n")
+    flake8 = _flake8(root, "app.py", "other.py")
+    assert (flake8.returncode, flake8.stdout) == (2, "")
+    assert flake8.stderr == f"flake8: raptor-lint: error: {config_name}: [flake8] option 'raptor-{key}'" + (
+        " " if expected.startswith("=") else ": ") + f"{expected}\n"
+
+
+def test_a_bad_option_on_flake8s_command_line_is_named_so(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app.py").write_text("import os\n")
+    proc = _flake8(tmp_path, "--select", "RPT", "--raptor-api-prefix", "api/", "app.py")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ("flake8: raptor-lint: error: flake8 command line option 'raptor-api-prefix': "
+                           "expected a URL path like '/api', got 'api/'\n")
+
+
+def test_a_deeply_nested_pyproject_is_one_line_naming_it(tmp_path: Path) -> None:
+    """tomllib recurses per nesting level: a RecursionError became 'internal error' without
+    the file's name (under flake8, RPT000 on every file)."""
+    root = tmp_path.resolve()
+    (root / "pyproject.toml").write_text("[tool.raptor-lint]\nx = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    (root / "app.py").write_text("import os\n")
+    expected = f"{root / 'pyproject.toml'}: invalid TOML: nested too deeply to read\n"
+    cli = _cli(root, "check", ".")
+    assert (cli.returncode, cli.stdout, cli.stderr) == (2, "", f"raptor-lint: error: {expected}")
+    flake8 = _flake8(root, "--select", "RPT", "app.py")
+    assert (flake8.returncode, flake8.stdout, flake8.stderr) == (2, "", f"flake8: raptor-lint: error: {expected}")
