@@ -12,11 +12,12 @@ import ast
 import io
 import os
 import re
-import stat
 import sys
 import threading
 import tokenize
 from typing import Any, Callable, TypeVar, cast
+
+from raptor_lint.safe_read import UnreadableFile, read_regular_file
 
 T = TypeVar("T")
 
@@ -72,45 +73,14 @@ class SourceError(Exception):
 def read_source(path: "os.PathLike[str] | str") -> bytes:
     """The bytes of a regular file; anything else is a ``SourceError`` (reported as E902).
 
-    Opened non-blocking and checked with ``fstat`` before reading, so a FIFO, a
-    socket or a device (``/dev/zero``) named ``*.py`` can neither hang nor exhaust
-    the run.
+    ``safe_read.read_regular_file``: a FIFO, a socket or a device (``/dev/zero``) named
+    ``*.py`` can neither hang nor exhaust the run, and a file over ``MAX_FILE_BYTES`` is
+    refused without being read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise SourceError(_io_message(exc)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise SourceError("cannot read file: it is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise SourceError(f"cannot read file: not a regular file ({_file_type(info.st_mode)})")
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise SourceError(_io_message(exc)) from None
-    except MemoryError:
-        raise SourceError("cannot read file: too large to fit in memory") from None
-    finally:
-        os.close(fd)
-
-
-def _io_message(exc: OSError) -> str:
-    return f"cannot read file: {exc.strerror or exc} ({type(exc).__name__})"
-
-
-def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "an unknown file type"
+        return read_regular_file(path)
+    except UnreadableFile as exc:
+        raise SourceError(f"cannot read file: {exc}") from None
 
 
 def decode_python(data: bytes) -> str:
