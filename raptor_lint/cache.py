@@ -1,67 +1,101 @@
-"""Findings cache in ``<project root>/.raptor_lint_cache/`` (``--no-cache`` turns it off).
+"""Findings cache: one signed entry per linted file, in the user's cache directory.
 
-One small JSON entry per linted file, at
-``.raptor_lint_cache/<tool>/<xx>/<key>.json`` where ``<tool>`` fingerprints the
-tool (version, the source of every raptor_lint module, the versions of the
-libraries that shape findings, the Python version) and ``<key>`` hashes the
-file's path and the configuration fingerprint (``Config.fingerprint()``).  An
-entry is used only when all of these still match:
+Where it lives and why a repository cannot choose: ``raptor_lint.cache_location`` (by
+default ``~/.cache/raptor-lint/<project>-<hash>/``; ``RAPTOR_LINT_CACHE_DIR`` or the
+``cache-dir`` setting move it; ``--no-cache`` turns it off).  How it stays bounded:
+``raptor_lint.cache_prune``.
+
+Layout: ``<cache>/<tool>/<xx>/<key>.json`` where ``<tool>`` fingerprints the tool
+(version, the source of every raptor_lint module, the versions of the libraries that
+shape findings, the Python version) and ``<key>`` hashes the file's path and the
+configuration fingerprint (``Config.fingerprint()``).  An entry is used only when all of
+these still match:
 
 - the file's content (sha1 of its bytes);
-- the project facts fingerprint: size and mtime of the runbook, the config
-  manifest and every file of the migrations directory (project rules read them);
-- for files whose findings consulted the project index (cross-module constants,
-  project facts), also the project state: size and mtime of every lintable file
-  of the project.  Such entries go stale whenever any file changes; the others
-  depend only on their own content.  Non-Python files always count as such
-  (a Procfile's RPT602 reads the gunicorn config file it names).
+- the project facts fingerprint: the stat of the runbook, the config manifest and every
+  file of the migrations directory (project rules read them);
+- for files whose findings consulted the project index (cross-module constants, project
+  facts), also the project state: the stat of every lintable file of the project.  Such
+  entries go stale whenever any file changes; the others depend only on their own content.
+  Non-Python files always count as such (a Procfile's RPT602 reads the gunicorn config
+  file it names).
 
-Speed (the warm run is all look-ups): an entry also records the file's size and
-mtime when it was read, so an unchanged file is not even read — its content is
-hashed only when its stat differs (then a matching hash is still a hit), and a
-file modified within the last two seconds never trusts its stat (mtime
-granularity).  When a run covers the whole project, the project state is taken
-from the stats the look-ups made anyway instead of a second walk.
+Trust: an entry is signed (keyed BLAKE2b over its name and bytes) with a random key kept
+in the user's cache directory, so an entry the repository planted — a committed cache
+directory, crafted to hide findings — is a miss.  Every entry read is also validated: the
+shape and types, codes known to the rule registry (or always-reported), positions inside
+the file (line 1 .. its line count, column >= 1, end not before start); anything else is a
+miss.  Entries are opened with ``O_NOFOLLOW | O_NONBLOCK`` and must be regular files of
+bounded size; everything below the cache directory is reached through directory
+descriptors, so a symlink planted inside it cannot redirect a write.
+
+Speed (the warm run is all look-ups): an entry also records the file's stat (size,
+mtime, ctime, inode) when it was read, so an unchanged file is not even read — its
+content is hashed only when the stat differs (then a matching hash is still a hit, and
+the entry takes the new stat).  git's racy-clean rule (Documentation/technical/racy-git.txt):
+a stat is recorded only when the file's mtime is older than the entry's write time by
+more than the coarsest timestamp step (2 s) — a file modified within that window, or with
+an mtime in the future, is always hashed, since a second change within the same tick could
+keep size and mtime.  ctime is compared too (as git does): restoring an old mtime with
+``touch -d``/``os.utime`` after an edit sets ctime, which no tool can restore.
 
 A run over the whole project also leaves a *snapshot*: every file's findings in one
-entry (``.raptor_lint_cache/<tool>/runs/<config key>.json``), valid only while the
-project state (every lintable file's size and mtime, and the facts fingerprint) is
-exactly the one it was taken at, with every file older than two seconds then.  A warm
-run over an unchanged project reads that one entry instead of one per file (3,678
-opens and JSON parses on the bench corpus, ~40 % of the warm run); any difference
-falls back to the per-file entries.
+entry (``<tool>/runs/<config and root key>.json``), valid only while the project state
+(every lintable file's stat, and the facts fingerprint) is exactly the one it was taken
+at, with every file older than two seconds then.  A warm run over an unchanged project
+reads that one entry instead of one per file (3,678 opens and JSON parses on the bench
+corpus, ~40 % of the warm run); any difference falls back to the per-file entries.
 
-Entries are written by whoever linted the file (a worker process included), as
-a temporary file renamed over the entry (``os.replace``): concurrent runs never
-see half an entry.  Anything unreadable, truncated, of another shape or deleted
-mid-run is a miss, and a cache that cannot be written is silently skipped: the
-cache can make a run faster, never wrong or failing.  The directory ignores
-itself (``.gitignore`` holding ``*``) and carries a ``CACHEDIR.TAG``.
+Entries are written by whoever linted the file (a worker process included), as a
+temporary file renamed over the entry: concurrent runs never see half an entry.
+Anything unreadable, truncated, unsigned, of another shape or deleted mid-run is a miss,
+and a cache that cannot be written is silently skipped: the cache can make a run faster,
+never wrong or failing.  The directory carries a ``CACHEDIR.TAG`` and a ``.gitignore``
+holding ``*``.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import os
+import secrets
+import stat
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TypeGuard
+from typing import Any, Callable, TypeGuard
 
-from raptor_lint.atomic import replace_file
+from raptor_lint.cache_location import (
+    LEGACY_DIR_NAME, CacheLocation, CacheRefused, CacheUnavailable, key_location, locate,
+    open_directory, open_location, refusal_warning,
+)
 from raptor_lint.config import Config
-from raptor_lint.findings import SAFE, UNSAFE, INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix
+from raptor_lint.findings import (
+    ALWAYS_REPORTED, SAFE, UNSAFE, INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix, Related,
+)
 from raptor_lint.source import MTIME_TICK_NS
 
-CACHE_DIR_NAME = ".raptor_lint_cache"
-FORMAT = 1
+FORMAT = 2
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by raptor-lint.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
+GITIGNORE = "# Created by raptor-lint.\n*\n"
+KEY_NAME = "key"
+KEY_BYTES = 32
+# Entries hold one file's findings; a snapshot those of a whole project.
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+# An entry served from is marked used (its mtime, which pruning reads) at most this often.
+REFRESH_S = 24 * 3600
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW | _CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 # Libraries whose behaviour decides findings.
 _LIBRARIES = ("libcst", "sqlglot", "astroid", "PyYAML")
 
@@ -124,7 +158,7 @@ def _stat_token(path: Path) -> str:
         st = path.stat()
     except OSError:
         return f"{path}:missing"
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 def _relative(root: str, path: Path | str) -> str:
@@ -137,14 +171,16 @@ def _relative(root: str, path: Path | str) -> str:
 
 
 def _file_token(root: str, path: Path | str, st: "os.stat_result | None") -> str:
-    """One project file in the project state: its relative path, size and mtime."""
+    """One project file in the project state: its relative path and what its stat says
+    about its content (size, mtime, ctime, inode: restoring an old mtime sets ctime)."""
     rel = _relative(root, path)
-    return f"{rel}:missing" if st is None else f"{rel}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{rel}:missing" if st is None else f"{rel}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 def _trusted(st: "os.stat_result | None", now_ns: int) -> "TypeGuard[os.stat_result]":
-    """May this stat stand for the file's content later?  Not when the file changed within
-    ``RECENT_NS``: a second change in the same mtime tick would keep size and mtime."""
+    """May this stat stand for the file's content later?  git's racy-clean rule: not when
+    the file's mtime is within ``RECENT_NS`` of now (the entry's write time) or in the
+    future — a second change in the same timestamp tick would keep size and mtime."""
     return st is not None and now_ns - st.st_mtime_ns > RECENT_NS
 
 
@@ -201,18 +237,84 @@ def project_state_fingerprint(config: Config, stats: "dict[str, os.stat_result |
 
 
 class FindingsCache:
-    """Read and write entries for one configuration.  Picklable (sent to workers)."""
+    """Read and write entries for one configuration.  Picklable (sent to workers): the
+    directory descriptors are per process and reopened (and re-checked) after pickling."""
 
-    def __init__(self, config: Config, facts: str | None = None, project_state: str | None = None) -> None:
+    def __init__(self, config: Config, facts: str | None = None, project_state: str | None = None,
+                 location: CacheLocation | None = None) -> None:
         self.config = config
-        self.directory = config.root / CACHE_DIR_NAME
-        self.tool_dir = self.directory / tool_fingerprint()[:20]
-        self._tool_dir = str(self.tool_dir)
+        self.location = location if location is not None else locate(config)
+        self.directory = self.location.directory
+        self.tool_name = tool_fingerprint()[:20]
+        self.tool_dir = self.directory / self.tool_name
         self._root = os.path.abspath(config.root)  # as the project state names files from
         self.config_key = hashlib.sha1(config.fingerprint().encode(), usedforsecurity=False).hexdigest()
         self.facts = facts if facts is not None else facts_fingerprint(config)
         # Computed on first need (only entries that consulted the project need it).
         self._project_state = project_state
+        self._key: bytes | None = None
+        self._known_codes: frozenset[str] | None = None
+        self._fds: dict[str, int] = {}  # "cache", "tool": open directory descriptors
+        self._failed = False  # the directory could not be opened: every operation is a no-op
+        # Look-ups that had to hash the file's content (the stat did not answer).
+        self.content_hashes = 0
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_fds"] = {}
+        return state
+
+    # ---------------------------------------------------------- directories
+    def open(self) -> None:
+        """Open (create) the cache directory and its key.  Raises ``CacheRefused`` (warn)
+        or ``CacheUnavailable`` (stay quiet); ``make_cache`` turns both into no cache."""
+        if "cache" in self._fds:
+            return
+        fd = open_location(self.location)
+        try:
+            for name, text in ((".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG)):
+                try:
+                    os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    _write_file(fd, name, text.encode())
+            self._key = self._load_key(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fds["cache"] = fd
+
+    def _load_key(self, cache_fd: int) -> bytes:
+        if key_location(self.location) is self.location:
+            return _load_or_create_key(cache_fd)
+        fd = open_location(key_location(self.location))
+        try:
+            return _load_or_create_key(fd)
+        finally:
+            os.close(fd)
+
+    def _cache_fd(self) -> int:
+        if "cache" not in self._fds:
+            if self._failed:
+                raise CacheUnavailable("not opened")
+            try:
+                self.open()
+            except (CacheRefused, CacheUnavailable, OSError):
+                self._failed = True
+                raise CacheUnavailable("not opened") from None
+        return self._fds["cache"]
+
+    def _tool_fd(self, create: bool) -> int:
+        if "tool" not in self._fds:
+            self._fds["tool"] = open_directory(self._cache_fd(), self.tool_name, create=create)
+        return self._fds["tool"]
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
 
     # ------------------------------------------------------------- state
     def project_state(self) -> str:
@@ -226,10 +328,24 @@ class FindingsCache:
         if self._project_state is None:
             self._project_state = project_state_fingerprint(self.config, stats)
 
-    def entry_path(self, path: Path) -> str:
+    def entry_name(self, path: Path) -> str:
+        """The entry's path relative to the tool directory."""
         identity = f"{self.config_key}\0{os.path.abspath(path)}"
-        key = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
-        return os.path.join(self._tool_dir, key[:2], f"{key[2:]}.json")
+        key = hashlib.sha1(identity.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+        return f"{key[:2]}/{key[2:]}.json"
+
+    def entry_path(self, path: Path) -> str:
+        return os.path.join(self.tool_dir, self.entry_name(path))
+
+    def known_codes(self) -> frozenset[str]:
+        """Codes an entry may carry: those of the rule families (as the engine finds them)
+        and the always-reported ones."""
+        if self._known_codes is None:
+            from raptor_lint import engine
+
+            self._known_codes = frozenset(code for cls in engine.checker_classes() for code in cls.codes()) \
+                | frozenset(ALWAYS_REPORTED)
+        return self._known_codes
 
     # -------------------------------------------------------------- read
     def lookup(self, path: Path, data: "bytes | Callable[[], bytes | None]", display: str,
@@ -239,43 +355,81 @@ class FindingsCache:
         ``data`` may be a function reading the file: it is called only when the
         entry's recorded stat does not match ``st`` (the file's stat before reading)."""
         try:
-            with open(self.entry_path(path), "rb") as handle:
-                entry = json.loads(handle.read())
-            if entry["v"] != FORMAT or entry["path"] != os.path.abspath(path) or entry["facts"] != self.facts:
+            name = self.entry_name(path)
+            found = self._read_signed(name, MAX_ENTRY_BYTES)
+            if found is None:
                 return None
-            recorded = entry.get("stat")
-            if not (st is not None and recorded is not None
-                    and recorded == [st.st_size, st.st_mtime_ns]):
+            entry, entry_st = found
+            if entry["v"] != FORMAT or entry["path"] != os.path.abspath(path) \
+                    or entry["config"] != self.config_key or entry["facts"] != self.facts:
+                return None
+            recorded = entry["stat"]
+            restat = False
+            if not (st is not None and recorded is not None and recorded == _stat_list(st)):
                 content = data() if callable(data) else data
-                if content is None or entry["content"] != content_hash(content):
+                self.content_hashes += 1
+                if content is None or entry["content"] != content_hash(content) \
+                        or entry["lines"] != line_bound(content):
                     return None
+                restat = _trusted(st, time.time_ns())  # a hit: next time the stat answers
             if entry["project"] is not None and entry["project"] != self.project_state():
                 return None
-            return [_decode(item, display) for item in entry["findings"]]
+            findings = self._decode_all(entry["findings"], display, entry["lines"])
+            if findings is None:
+                return None
+            if restat and st is not None:
+                entry["stat"] = _stat_list(st)
+                self._write_signed(name, entry)
+            elif time.time() - entry_st.st_mtime > REFRESH_S:
+                self._mark_used(name)
+            return findings
         except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: all misses
             return None
 
+    def _decode_all(self, items: Any, display: str, max_line: Any) -> list[Finding] | None:
+        if not isinstance(items, list) or type(max_line) is not int:
+            return None
+        known = self.known_codes()
+        decoded = []
+        for item in items:
+            finding = _decode(item, display)
+            if finding is None or not _valid(finding, known, max_line):
+                return None
+            decoded.append(finding)
+        return decoded
+
     # --------------------------------------------------------- snapshot
+    def snapshot_name(self) -> str:
+        identity = f"{self.config_key}\0{self._root}".encode("utf-8", "surrogateescape")
+        return f"runs/{hashlib.sha1(identity, usedforsecurity=False).hexdigest()}.json"
+
     def snapshot_path(self) -> str:
-        return os.path.join(self._tool_dir, "runs", f"{self.config_key}.json")
+        return os.path.join(self.tool_dir, self.snapshot_name())
 
     def load_snapshot(self) -> "dict[str, list] | None":
-        """{path relative to the root: encoded findings} of the last whole-project run,
-        when the project state is still the one it was taken at; else None."""
+        """{path relative to the root: [line bound, encoded findings]} of the last
+        whole-project run, when the project state is still the one it was taken at."""
         try:
-            with open(self.snapshot_path(), "rb") as handle:
-                entry = json.loads(handle.read())
-            if entry["v"] != FORMAT or entry["root"] != self._root \
+            found = self._read_signed(self.snapshot_name(), MAX_SNAPSHOT_BYTES)
+            if found is None:
+                return None
+            entry, entry_st = found
+            if entry["v"] != FORMAT or entry["root"] != self._root or entry["config"] != self.config_key \
                     or entry["project"] != self.project_state():
                 return None
             files = entry["files"]
-            return files if isinstance(files, dict) else None
+            if not isinstance(files, dict):
+                return None
+            if time.time() - entry_st.st_mtime > REFRESH_S:
+                self._mark_used(self.snapshot_name())
+            return files
         except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: a miss
             return None
 
     def snapshot_findings(self, snapshot: "dict[str, list]", path: Path, display: str) -> list[Finding] | None:
         try:
-            return [_decode(item, display) for item in snapshot[_relative(self._root, path)]]
+            max_line, items = snapshot[_relative(self._root, path)]
+            return self._decode_all(items, display, max_line)
         except Exception:  # noqa: BLE001 - not in it, or of another shape: a miss
             return None
 
@@ -289,14 +443,14 @@ class FindingsCache:
         for path, display, findings, st in results:
             if not (_trusted(st, now) and _storable(findings, display)):
                 return
-            files[_relative(self._root, path)] = [_encode(f) for f in findings]
+            # The file's size bounds its line count (the snapshot is only read while every
+            # file's stat, hence its size, is what it was).
+            files[_relative(self._root, path)] = [st.st_size + 1, [_encode(f) for f in findings]]
         try:
-            entry = {"v": FORMAT, "root": self._root,
-                     "project": self.project_state(), "files": files}
-            target = Path(self.snapshot_path())
-            self._ensure_directory(target.parent)
-            _atomic_write(target, json.dumps(entry, separators=(",", ":")).encode())
-        except Exception:  # noqa: BLE001 - read-only tree, disk full, deleted mid-run...
+            self._write_signed(self.snapshot_name(), {
+                "v": FORMAT, "root": self._root, "config": self.config_key,
+                "project": self.project_state(), "files": files})
+        except Exception:  # noqa: BLE001 - read-only, disk full, deleted mid-run...
             pass
 
     # ------------------------------------------------------------- write
@@ -307,34 +461,151 @@ class FindingsCache:
         if not _storable(findings, display):
             return
         try:
-            entry = {
+            self._write_signed(self.entry_name(path), {
                 "v": FORMAT,
                 "path": os.path.abspath(path),
-                "stat": [st.st_size, st.st_mtime_ns] if _trusted(st, time.time_ns()) else None,
+                "config": self.config_key,
+                "stat": _stat_list(st) if _trusted(st, time.time_ns()) else None,
                 "content": content_hash(data),
+                "lines": line_bound(data),
                 "facts": self.facts,
                 "project": self.project_state() if used_project else None,
                 "findings": [_encode(f) for f in findings],
-            }
-            target = Path(self.entry_path(path))
-            self._ensure_directory(target.parent)
-            _atomic_write(target, json.dumps(entry, separators=(",", ":")).encode())
-        except Exception:  # noqa: BLE001 - read-only tree, disk full, deleted mid-run...
+            })
+        except Exception:  # noqa: BLE001 - read-only, disk full, deleted mid-run...
             pass
 
-    def _ensure_directory(self, shard: Path) -> None:
-        if shard.is_dir():
-            return
-        if not self.directory.is_dir():
-            self.directory.mkdir(parents=True, exist_ok=True)
-        for name, text in ((".gitignore", "# Created by raptor-lint.\n*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
-            if not (self.directory / name).exists():
-                _atomic_write(self.directory / name, text.encode())
-        shard.mkdir(parents=True, exist_ok=True)
+    # ---------------------------------------------------------- signing
+    def _signature(self, name: str, body: bytes) -> bytes:
+        if self._key is None:
+            raise CacheUnavailable("no key")
+        digest = hashlib.blake2b(key=self._key, digest_size=32)
+        digest.update(name.encode() + b"\0" + body)
+        return digest.hexdigest().encode()
+
+    def _read_signed(self, name: str, cap: int) -> "tuple[Any, os.stat_result] | None":
+        """The entry ``name`` (relative to the tool directory) when it is a regular file of
+        at most ``cap`` bytes signed with this user's key; else None."""
+        try:
+            tool_fd = self._tool_fd(create=False)
+        except (CacheUnavailable, CacheRefused, OSError):
+            return None
+        found = _read_regular(tool_fd, name, cap)
+        if found is None:
+            return None
+        raw, entry_st = found
+        signature, _, body = raw.partition(b"\n")
+        if not hmac.compare_digest(signature, self._signature(name, body)):
+            return None
+        return json.loads(body), entry_st
+
+    def _write_signed(self, name: str, entry: dict) -> None:
+        body = json.dumps(entry, separators=(",", ":")).encode()
+        payload = self._signature(name, body) + b"\n" + body
+        directory, _, filename = name.rpartition("/")
+        tool_fd = self._tool_fd(create=True)
+        shard_fd = open_directory(tool_fd, directory)
+        try:
+            _write_file(shard_fd, filename, payload)
+        finally:
+            os.close(shard_fd)
+
+    def _mark_used(self, name: str) -> None:
+        """Pruning removes entries unused for a month; this one was just used."""
+        try:
+            os.utime(name, dir_fd=self._tool_fd(create=False), follow_symlinks=False)
+        except Exception:  # noqa: BLE001 - a mark only
+            pass
 
 
-def _atomic_write(target: Path, payload: bytes) -> None:
-    replace_file(target, payload, keep_mode=False, durable=False)  # a lost entry is a miss
+def _read_regular(dir_fd: int, name: str, cap: int) -> "tuple[bytes, os.stat_result] | None":
+    """``name``'s bytes if it is a regular file of at most ``cap`` bytes (opened without
+    following a symlink or blocking on a FIFO); else None."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > cap:
+            return None
+        chunks = []
+        remaining = st.st_size + 1  # one more: a file that grew is read whole or rejected
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        return (data, st) if len(data) <= cap else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write_file(dir_fd: int, name: str, payload: bytes) -> None:
+    """Write ``name`` in ``dir_fd`` as a temporary file renamed over it (never following a
+    symlink; a symlink named ``name`` is replaced, not written through)."""
+    temporary = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.raptor-lint.tmp"
+    fd = os.open(temporary, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(temporary, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+
+
+def _load_or_create_key(dir_fd: int) -> bytes:
+    """The signing key in ``dir_fd``: read when it is a regular file of this user holding
+    ``KEY_BYTES`` bytes, else a fresh random one (created without overwriting a concurrent
+    run's: write a temporary file, then ``link`` it to the name)."""
+    for _attempt in range(3):
+        found = _read_regular(dir_fd, KEY_NAME, KEY_BYTES)
+        if found is not None:
+            key, st = found
+            if len(key) == KEY_BYTES and (not hasattr(os, "geteuid") or st.st_uid == os.geteuid()) \
+                    and not st.st_mode & 0o077:
+                return key
+            os.unlink(KEY_NAME, dir_fd=dir_fd)  # not one this user alone could have written
+        key = secrets.token_bytes(KEY_BYTES)
+        temporary = f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}.raptor-lint.tmp"
+        fd = os.open(temporary, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key)
+            try:
+                os.link(temporary, KEY_NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                return key
+            except FileExistsError:
+                continue  # a concurrent run made one first: use theirs
+        finally:
+            try:
+                os.unlink(temporary, dir_fd=dir_fd)
+            except OSError:
+                pass
+    raise CacheUnavailable("no signing key")
+
+
+def line_bound(data: bytes) -> int:
+    """An upper bound of the number of lines of ``data`` in any encoding a source file may
+    use (every line break holds a ``\\n`` or ``\\r`` byte; ``\\r\\n`` counted once)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n") + 1
+
+
+def _stat_list(st: os.stat_result) -> list[int]:
+    """What a stat says about the content (git's ``stat_data`` less uid/gid/dev)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _encode(finding: Finding) -> list:
@@ -344,39 +615,138 @@ def _encode(finding: Finding) -> list:
                [[e.line, e.column, e.end_line, e.end_column, e.content] + ([] if e.path is None else [e.path])
                 for e in finding.fix.edits],
                finding.fix.applicability]
+    related = [[r.path, r.line, r.column, r.message] for r in finding.related]
     return [finding.line, finding.column, finding.end_line, finding.end_column,
-            finding.code, finding.message, fix]
+            finding.code, finding.message, fix, finding.note, related]
 
 
-def _decode(item: list, display: str) -> Finding:
-    line, column, end_line, end_column, code, message, fix = item
+def _is_int(value: Any) -> TypeGuard[int]:
+    return type(value) is int
+
+
+def _is_str(value: Any) -> TypeGuard[str]:
+    return type(value) is str
+
+
+def _decode(item: Any, display: str) -> Finding | None:
+    """The finding an entry holds, or None when any part has another shape or type."""
+    if not isinstance(item, list) or len(item) != 9:
+        return None
+    line, column, end_line, end_column, code, message, fix, note, related = item
+    if not (_is_int(line) and _is_int(column) and _is_str(code) and _is_str(message)
+            and (end_line is None or _is_int(end_line)) and (end_column is None or _is_int(end_column))
+            and (note is None or _is_str(note)) and isinstance(related, list)):
+        return None
     decoded_fix = None
     if fix is not None:
-        description, edits, applicability = fix
-        # An edit of another file carries its absolute path (an entry is only ever read back
-        # for the same absolute file and root, so it still names the same file).
-        decoded_fix = Fix(str(description), tuple(Edit(int(a), int(b), int(c), int(d), str(e),
-                                                       str(rest[0]) if rest else None)
-                                                  for a, b, c, d, e, *rest in edits),
-                          UNSAFE if applicability == UNSAFE else SAFE)
-    return Finding(display, int(line), int(column), str(code), str(message),
-                   None if end_line is None else int(end_line),
-                   None if end_column is None else int(end_column), decoded_fix)
+        if not (isinstance(fix, list) and len(fix) == 3 and _is_str(fix[0]) and isinstance(fix[1], list)
+                and fix[2] in (SAFE, UNSAFE)):
+            return None
+        edits = []
+        for edit in fix[1]:
+            # An edit of another file carries its absolute path (an entry is only ever read
+            # back for the same absolute file and root, so it still names the same file).
+            if not (isinstance(edit, list) and len(edit) in (5, 6) and all(_is_int(v) for v in edit[:4])
+                    and all(_is_str(v) for v in edit[4:])) or (len(edit) == 6 and not os.path.isabs(edit[5])):
+                return None
+            edits.append(Edit(edit[0], edit[1], edit[2], edit[3], edit[4], edit[5] if len(edit) == 6 else None))
+        decoded_fix = Fix(fix[0], tuple(edits), fix[2])
+    places = []
+    for place in related:
+        if not (isinstance(place, list) and len(place) == 4 and _is_str(place[0]) and _is_int(place[1])
+                and _is_int(place[2]) and _is_str(place[3]) and place[1] >= 1 and place[2] >= 1):
+            return None
+        places.append(Related(*place))
+    return Finding(display, line, column, code, message, end_line, end_column, decoded_fix,
+                   note, tuple(places))
 
 
+def _valid(finding: Finding, known_codes: frozenset[str], max_line: int) -> bool:
+    """Could the linter have reported this on a file of at most ``max_line`` lines?"""
+    if finding.code not in known_codes or not _inside(finding.line, finding.column, max_line):
+        return False
+    if (finding.end_line is None) != (finding.end_column is None):
+        return False
+    if finding.end_line is not None and finding.end_column is not None and not (
+            _inside(finding.end_line, finding.end_column, max_line)
+            and (finding.end_line, finding.end_column) >= (finding.line, finding.column)):
+        return False
+    if finding.fix is not None:
+        for edit in finding.fix.edits:
+            if not (edit.line >= 1 and edit.column >= 1
+                    and (edit.end_line, edit.end_column) >= (edit.line, edit.column)):
+                return False
+            if edit.path is None and not (_inside(edit.line, edit.column, max_line)
+                                          and _inside(edit.end_line, edit.end_column, max_line)):
+                return False
+    return True
+
+
+def _inside(line: int, column: int, max_line: int) -> bool:
+    return 1 <= line <= max_line and column >= 1
+
+
+# ------------------------------------------------------------------ entry points
 def make_cache(config: Config) -> FindingsCache | None:
-    """The cache for this configuration, or None when the project root is not writable."""
-    if not os.access(config.root, os.W_OK):
+    """This run's cache, or None: no cache directory could be had, or it was refused (a
+    symlink, another user's, a ``cache-dir`` outside the project: one warning line on
+    stderr).  Prunes it when due (at most daily)."""
+    try:
+        cache = FindingsCache(config)
+        cache.open()
+    except CacheRefused as exc:
+        print(refusal_warning(str(exc)), file=sys.stderr)
         return None
-    return FindingsCache(config)
+    except (CacheUnavailable, OSError, ValueError):
+        return None
+    _prune_if_due(cache)
+    return cache
+
+
+def _prune_if_due(cache: FindingsCache) -> None:
+    from raptor_lint import cache_prune
+
+    try:
+        cache_fd = cache._cache_fd()
+        if not cache_prune.prune_due(cache_fd):
+            return
+        cache_prune.touch_stamp(cache_fd)  # first: a concurrent run does not prune as well
+        cache_prune.prune(cache_fd, cache.tool_name)
+        siblings = cache.location.siblings
+        if siblings is not None:
+            cache_prune.prune_siblings(siblings, cache.directory.name)
+    except Exception:  # noqa: BLE001 - pruning is housekeeping: never fail a run for it
+        pass
+
+
+def cache_directory(config: Config) -> Path | None:
+    """Where this project's cache lives (whether or not it exists), or None."""
+    try:
+        return locate(config).directory
+    except (CacheRefused, CacheUnavailable):
+        return None
 
 
 def clear_cache(config: Config) -> list[Path]:
-    """``raptor-lint clean``: remove this project's cache; the directories removed."""
+    """``raptor-lint clean``: remove this project's cache wherever it lives (and the
+    in-checkout ``.raptor_lint_cache/`` of earlier versions); the directories removed.
+    A symlink or a directory of another user in its place is left alone."""
     import shutil
 
-    directory = config.root / CACHE_DIR_NAME
-    if directory.is_dir() and not directory.is_symlink():
-        shutil.rmtree(directory, ignore_errors=True)
-        return [directory]
-    return []
+    removed: list[Path] = []
+    candidates = [config.root / LEGACY_DIR_NAME]
+    directory = cache_directory(config)
+    if directory is not None:
+        candidates.insert(0, directory)
+    for candidate in candidates:
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+            continue
+        if candidate.name == LEGACY_DIR_NAME and not (candidate / "CACHEDIR.TAG").is_file():
+            continue  # not a cache an earlier raptor-lint made
+        shutil.rmtree(candidate, ignore_errors=True)  # fd-based: never follows a symlink
+        removed.append(candidate)
+    return removed

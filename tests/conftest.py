@@ -190,3 +190,11 @@ def _keep_pytests_heap_unfrozen(monkeypatch):
     import raptor_lint.flake8_plugin
 
     monkeypatch.setattr(raptor_lint.flake8_plugin, "FREEZE_LONG_LIVED", False)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_directory(monkeypatch, tmp_path_factory):
+    """Every test (and the CLI subprocesses it starts) gets a user cache directory of its
+    own: the findings cache never lands in the real ~/.cache, and no test sees another's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    monkeypatch.delenv("RAPTOR_LINT_CACHE_DIR", raising=False)

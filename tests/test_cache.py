@@ -1,4 +1,4 @@
-"""The findings cache (.raptor_lint_cache/): hits, every kind of invalidation, fixes
+"""The findings cache (in the user's cache directory): hits, every kind of invalidation, fixes
 round-tripping, corruption and deletion mid-run, concurrent writers, self-ignoring.
 
 A stand-in rule family (RPT990) keeps these tests independent of the real
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from raptor_lint.cache import CACHE_DIR_NAME, FindingsCache
+from raptor_lint.cache import FindingsCache, cache_directory
 from raptor_lint.config import Config
 from raptor_lint.findings import Edit, Finding, Fix
 from raptor_lint.rules.base import Checker, Rule
@@ -68,6 +68,18 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path
 
 
+def _cache(project: Path) -> Path:
+    """This project's cache directory (conftest points the user cache directory at a tmp dir)."""
+    directory = cache_directory(Config(root=project))
+    assert directory is not None
+    return directory
+
+
+def _entry_body(entry: Path) -> dict:
+    """An entry's JSON (the first line is its signature)."""
+    return json.loads(entry.read_bytes().partition(b"\n")[2])
+
+
 def _run(project: Path, use_cache: bool = True, **changes):
     config = Config(root=project).replace(**changes) if changes else Config(root=project)
     result = run_check(config, CheckOptions(paths=[Path(".")], use_cache=use_cache, jobs=1))
@@ -89,7 +101,7 @@ def test_second_run_is_served_from_the_cache_with_fixes_intact(project, fake_fam
 
 def test_no_cache_neither_reads_nor_writes(project, fake_family) -> None:
     _run(project, use_cache=False)
-    assert not (project / CACHE_DIR_NAME).exists()
+    assert not _cache(project).exists()
     _run(project)
     fake_family.clear()
     _run(project, use_cache=False)
@@ -98,7 +110,7 @@ def test_no_cache_neither_reads_nor_writes(project, fake_family) -> None:
 
 def test_cache_directory_ignores_itself(project, fake_family) -> None:
     _run(project)
-    directory = project / CACHE_DIR_NAME
+    directory = _cache(project)
     assert directory.joinpath(".gitignore").read_text().splitlines()[-1] == "*"
     assert directory.joinpath("CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
 
@@ -152,7 +164,7 @@ def test_files_that_consulted_the_project_depend_on_other_files(project, fake_fa
                                      b'{"v":1,"path":1,"content":2,"facts":3,"project":null,"findings":[[1]]}'])
 def test_corrupt_entries_are_misses_and_get_rewritten(project, fake_family, garbage: bytes) -> None:
     first = _run(project)
-    entries = list((project / CACHE_DIR_NAME).rglob("*.json"))
+    entries = list(_cache(project).rglob("*.json"))
     assert len(entries) == 4  # a.py, b.py, clean.py, broken.py (E999 is cached too)
     for entry in entries:
         entry.write_bytes(garbage)
@@ -166,11 +178,12 @@ def test_corrupt_entries_are_misses_and_get_rewritten(project, fake_family, garb
 
 def test_entry_with_valid_shape_but_wrong_content_hash_is_a_miss(project, fake_family) -> None:
     _run(project)
-    for entry in (project / CACHE_DIR_NAME).rglob("*.json"):
-        data = json.loads(entry.read_bytes())
+    for entry in _cache(project).rglob("*.json"):
+        signature = entry.read_bytes().partition(b"\n")[0]
+        data = _entry_body(entry)
         data["content"] = "0" * 40
         data["findings"] = []
-        entry.write_text(json.dumps(data))
+        entry.write_bytes(signature + b"\n" + json.dumps(data).encode())
     fake_family.clear()
     assert any(item[5] == "RPT990" for item in _run(project))
     assert sorted(fake_family) == ["app/a.py", "app/b.py"]
@@ -183,7 +196,7 @@ def test_cache_deleted_mid_run_is_harmless(project, fake_family, monkeypatch) ->
     original = FakeChecker.check
 
     def deleting_check(self, ctx):
-        shutil.rmtree(project / CACHE_DIR_NAME, ignore_errors=True)
+        shutil.rmtree(_cache(project), ignore_errors=True)
         return list(original(self, ctx))
 
     monkeypatch.setattr(FakeChecker, "check", deleting_check)
@@ -196,7 +209,8 @@ def test_cache_deleted_mid_run_is_harmless(project, fake_family, monkeypatch) ->
 
 
 def test_unwritable_cache_location_is_skipped(project, fake_family) -> None:
-    (project / CACHE_DIR_NAME).write_text("a file where the directory should be\n", encoding="utf-8")
+    _cache(project).parent.mkdir(parents=True)
+    _cache(project).write_text("a file where the directory should be\n", encoding="utf-8")
     first = _run(project)
     fake_family.clear()
     assert _run(project) == first
@@ -249,12 +263,12 @@ def test_concurrent_writers_never_produce_a_torn_entry(project) -> None:
     for worker in workers:
         worker.join(60)
     assert [queue.get(timeout=5) for _ in workers] == [0, 0, 0]
-    leftovers = [p for p in (project / CACHE_DIR_NAME).rglob("*.raptor-lint.tmp")]
+    leftovers = [p for p in _cache(project).rglob("*.raptor-lint.tmp")]
     assert leftovers == []
     # Whatever entry won, it is complete and readable.
-    for entry in (project / CACHE_DIR_NAME).rglob("*.json"):
-        json.loads(entry.read_bytes())
-    assert os.listdir(project / CACHE_DIR_NAME)
+    for entry in _cache(project).rglob("*.json"):
+        _entry_body(entry)
+    assert os.listdir(_cache(project))
 
 
 # ----------------------------------------------------------- warm-run speed
@@ -305,7 +319,7 @@ def _spy_lookups(monkeypatch) -> list[str]:
 
 
 def _snapshots(project: Path) -> list[Path]:
-    return list((project / CACHE_DIR_NAME).glob("*/runs/*.json"))
+    return list(_cache(project).glob("*/runs/*.json"))
 
 
 def test_a_warm_run_over_an_unchanged_project_reads_one_snapshot(project, fake_family, monkeypatch) -> None:
@@ -399,8 +413,8 @@ def test_an_interrupted_entry_write_leaves_no_temporary_file(project, monkeypatc
     monkeypatch.setattr(os, "replace", failing_replace)
     cache = FindingsCache(Config(root=project))
     cache.store(project / "app" / "a.py", b"x = 1\n", [], "app/a.py", used_project=False)
-    assert list((project / CACHE_DIR_NAME).rglob("*.raptor-lint.tmp")) == []
-    assert list((project / CACHE_DIR_NAME).rglob("*.json")) == []
+    assert list(_cache(project).rglob("*.raptor-lint.tmp")) == []
+    assert list(_cache(project).rglob("*.json")) == []
 
 
 def test_library_versions_read_from_dist_info_names_match_importlib_metadata() -> None:

@@ -314,7 +314,8 @@ def cached_project(tmp_path: Path) -> Path:
     rules = [r for r in all_rules().values() if r.example_path.endswith(".py") and not r.example_project]
     if not rules:
         pytest.skip("no Python rule has landed yet")
-    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\ncache-dir = \".raptor_lint_cache\"\n",
+                                             encoding="utf-8")  # the cache in reach of these tests
     for index, rule in enumerate(rules[:6]):
         (tmp_path / f"module_{index}.py").write_text(rule.bad, encoding="utf-8")
     return tmp_path
