@@ -716,14 +716,26 @@ def _mutation_evidence(starts: list[tuple[ast.AST, bool, bool]], containers: set
             state = True
         for child in children(node):
             push((child, inside, state))
-    changed = True
-    while changed:
-        changed = False
-        for name, chain in aliases:
-            if name not in containers and not containers.isdisjoint(chain):
+    return not _alias_closure(containers, aliases).isdisjoint(mutated)
+
+
+def _alias_closure(containers: set[str], aliases: list[tuple[str, set[str]]]) -> set[str]:
+    """``containers`` and every alias reached from them (an alias whose chain names one).
+
+    A worklist over the aliases indexed by the names they read: each alias is looked at
+    once per name of its chain.  (Re-scanning every alias until nothing changed was
+    quadratic on a long chain `a1 = a0; a2 = a1; …` read in reverse order.)"""
+    readers: dict[str, list[str]] = {}
+    for name, chain in aliases:
+        for source in chain:
+            readers.setdefault(source, []).append(name)
+    pending = list(containers)
+    while pending:
+        for name in readers.get(pending.pop(), ()):
+            if name not in containers:
                 containers.add(name)
-                changed = True
-    return not containers.isdisjoint(mutated)
+                pending.append(name)
+    return containers
 
 
 def _mentions_container_call(text: str) -> bool:
@@ -886,61 +898,72 @@ class _Analysis:
         return self.execution.class_refs(klass)
 
     # ------------------------------------------------------------------ mutations
-    def find_mutations(self, start: ast.AST, unit: ast.AST, depth: int = 0,
-                       key: str | None = None, _seen: set[int] | None = None) -> Iterator[Mutation]:
+    def find_mutations(self, start: ast.AST, unit: ast.AST) -> Iterator[Mutation]:
         """Mutations of the object ``start`` evaluates to, or of an element reached from it
-        (subscripts, ``.get()``), following simple local aliases in the same unit."""
-        seen = _seen if _seen is not None else set()
-        expr: ast.AST = start
+        (subscripts, ``.get()``), following simple local aliases in the same unit.
+
+        Aliases are followed with a worklist, depth first in source order, not by
+        recursion: a chain `a1 = a0; a2 = a1; …` of any length is followed."""
+        seen: set[int] = set()
+        pending: list[tuple[ast.AST, int, str | None]] = [(start, 0, None)]
+        while pending:
+            expr, depth, key = pending.pop()
+            mutation, alias, depth, key = self._mutation_above(expr, depth, key)
+            if mutation is not None:
+                yield mutation
+            elif alias is not None:
+                refs = self._alias_refs(alias, unit, seen)
+                pending.extend((ref, depth, key) for ref in reversed(refs))
+
+    def _mutation_above(self, expr: ast.AST, depth: int, key: str | None) \
+            -> tuple[Mutation | None, ast.Assign | None, int, str | None]:
+        """Walk up from ``expr`` through element accesses: the mutation found, or the
+        assignment that aliases the value (with the depth and key reached there)."""
         while True:
             parent = self.parent(expr)
             if isinstance(parent, ast.Subscript) and parent.value is expr:
                 first_key = key if depth else _subscript_key(parent)
                 store = self._store_kind(parent)
                 if store is not None:
-                    yield Mutation(parent, store, depth, first_key)
-                    return
+                    return Mutation(parent, store, depth, first_key), None, depth, key
                 expr, depth, key = parent, depth + 1, first_key
                 continue
             if isinstance(parent, ast.Attribute) and parent.value is expr:
                 call = self.parent(parent)
                 if not (isinstance(call, ast.Call) and call.func is parent):
-                    return
+                    return None, None, depth, key
                 method = parent.attr
                 first_key = key if depth else _string_value(_call_first_arg(call))
                 if method in MUTATING_METHODS:
-                    yield Mutation(call, f".{method}()", depth, first_key)
-                    return
+                    return Mutation(call, f".{method}()", depth, first_key), None, depth, key
                 if method in ELEMENT_ACCESSORS:
                     expr, depth, key = call, depth + 1, first_key
                     continue
-                return
+                return None, None, depth, key
             if isinstance(parent, ast.Call) and parent.args and parent.args[0] is expr:
                 name = _last_name(parent.func)
                 if name in MUTATING_FUNCTIONS:
-                    yield Mutation(parent, f"{name}()", depth, key)
-                return
+                    return Mutation(parent, f"{name}()", depth, key), None, depth, key
+                return None, None, depth, key
             if isinstance(parent, ast.Assign) and parent.value is expr:
-                yield from self._follow_alias(parent, unit, depth, key, seen)
-            return
+                return None, parent, depth, key
+            return None, None, depth, key
 
-    def _follow_alias(self, assign: ast.Assign, unit: ast.AST, depth: int,
-                      key: str | None, seen: set[int]) -> Iterator[Mutation]:
+    def _alias_refs(self, assign: ast.Assign, unit: ast.AST, seen: set[int]) -> list[ast.Name]:
+        """The uses, in ``unit``, of the local name ``assign`` binds once to the value."""
         if unit is self.module or len(assign.targets) != 1:
-            return
+            return []
         target = assign.targets[0]
         if not isinstance(target, ast.Name) or id(target) in seen:
-            return
+            return []
         seen.add(id(target))
         scope = self.tree.name_scope.get(target)
         if scope is None:
-            return
+            return []
         owner = self.tree.owner(target.id, scope)
         if owner.kind == "module" or len(self.tree.bound(owner, target.id)) != 1:
-            return  # module state, or rebound: the alias may point elsewhere later
-        for ref in self.tree.refs(owner, target.id):
-            if self.unit_of(ref) is unit:
-                yield from self.find_mutations(ref, unit, depth, key, seen)
+            return []  # module state, or rebound: the alias may point elsewhere later
+        return [ref for ref in self.tree.refs(owner, target.id) if self.unit_of(ref) is unit]
 
     def _store_kind(self, subscript: ast.Subscript) -> str | None:
         """How ``subscript`` is written, when it is an assignment/del target."""
