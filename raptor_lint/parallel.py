@@ -17,6 +17,20 @@
    Whoever lints a file writes its cache entry, keyed by the bytes it linted.
 3. Results come back in discovery order whatever the scheduling, so output is
    deterministic (findings are sorted by path, line, column, code as well).
+
+Workers never outlive the run (issue 17: ``docker stop``, a cancelled CI step or
+``Popen.terminate()`` send SIGTERM to the parent only, not to its process group):
+
+* while the pool runs, SIGTERM and SIGHUP in the parent stop every worker (SIGKILL, then
+  reaped) and exit with 128 + the signal number, as shells report a death by signal
+  (a disposition someone else set — ``nohup``'s ignored SIGHUP, a host's handler — is
+  left alone);
+* on Linux each worker asks the kernel to kill it when the parent dies, whatever the
+  cause, SIGKILL included (``prctl(PR_SET_PDEATHSIG)``), and exits at once if the parent
+  is already gone;
+* workers write nothing to the terminal (results come back through the pool's pipes), so
+  their stdout and stderr point at ``/dev/null``: even an orphan elsewhere could not keep
+  a caller's ``communicate()`` waiting on the pipes it holds.
 """
 
 from __future__ import annotations
@@ -24,6 +38,9 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import signal
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -159,9 +176,11 @@ _WORKER: dict = {}
 
 
 def _init_worker(config: Config | None, use_prefilter: bool, cache: "FindingsCache | None",
-                 keep_text: bool) -> None:
+                 keep_text: bool, parent_pid: int) -> None:
     """``config`` None: forked from the parent, whose engine (and the project facts it
     already built, e.g. in ``prepare``) the worker inherited copy-on-write."""
+    _die_with_parent(parent_pid)
+    _release_standard_streams()
     if config is not None:
         from raptor_lint.engine import Engine
 
@@ -205,11 +224,14 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
         # while nobody writes to it: the cyclic collector writes to every object it scans.
         # Frozen objects are never scanned (the documented use of gc.freeze before fork).
         gc.freeze()
+    stop_on_signal = _StopWorkersOnSignal()
     executor = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context,
                                    initializer=_init_worker,
                                    initargs=(None if fork else engine.config, engine.use_prefilter,
-                                             cache, keep_text))
+                                             cache, keep_text, os.getpid()))
     try:
+        stop_on_signal.watch(executor)
+        stop_on_signal.install()  # before the fork (the first submit): start-up is covered too
         futures = [executor.submit(_lint_chunk, chunk) for chunk in chunks]
         for future in futures:
             try:
@@ -218,7 +240,109 @@ def _lint_parallel(engine: "Engine", cache: "FindingsCache | None", todo: list, 
                 break  # a worker died (e.g. killed): the caller lints what is left in-process
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        stop_on_signal.restore()
         _WORKER.clear()  # noqa: RPT101 - the parent's, after the workers are gone
         if fork:
             gc.unfreeze()
     return done
+
+
+# ------------------------------------------------------------------ process hygiene
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# The signals that end a run from outside without reaching the workers (SIGINT, Ctrl-C,
+# goes to the whole foreground process group and reaches them by itself).
+_TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _StopWorkersOnSignal:
+    """SIGTERM/SIGHUP handlers for the pool's lifetime in the parent: stop the workers, exit.
+
+    The handler ends the process with ``os._exit``: during the pool the parent only waits
+    (nothing to flush or write), and raising from a handler could leave the executor's
+    internal lock held by the interrupted frame, so a ``shutdown`` in a ``finally`` would
+    hang.  Only the main thread may set handlers; elsewhere (an embedding program's
+    thread) the workers still die with the process through ``PR_SET_PDEATHSIG``."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.previous: dict[int, object] = {}
+        self.executor: ProcessPoolExecutor | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in _TERMINATING_SIGNALS:
+            if signal.getsignal(signum) is signal.SIG_DFL:  # nohup's SIG_IGN, a host's handler: theirs
+                self.previous[signum] = signal.signal(signum, self._handle)
+
+    def watch(self, executor: ProcessPoolExecutor) -> None:
+        self.executor = executor
+
+    def _worker_pids(self) -> list[int]:
+        # The handler runs between two bytecodes of the main thread, the only one that adds
+        # workers: the dict is never seen half-updated.
+        processes = getattr(self.executor, "_processes", None) or {}
+        return [pid for pid in list(processes) if isinstance(pid, int)]
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self.previous.clear()
+
+    def _handle(self, signum: int, _frame) -> None:
+        if os.getpid() != self.owner:  # a worker between fork and its initializer
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        workers = self._worker_pids()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)  # they hold nothing to save: results come back by pipe
+            except OSError:
+                pass
+        for pid in workers:
+            try:
+                os.waitpid(pid, 0)  # reap: no zombie left under a pid 1 that never reaps
+            except OSError:
+                pass
+        try:
+            sys.stderr.write(f"raptor-lint: stopped by {signal.Signals(signum).name}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(128 + signum)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a worker: take back the default dispositions the parent's handlers replaced, and
+    on Linux have the kernel SIGKILL this process when the parent dies."""
+    for signum in _TERMINATING_SIGNALS:
+        if isinstance(getattr(signal.getsignal(signum), "__self__", None), _StopWorkersOnSignal):
+            signal.signal(signum, signal.SIG_DFL)
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no libc prctl (an unusual libc): the handlers still work
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request was in place
+        os._exit(1)
+
+
+def _release_standard_streams() -> None:
+    """Point the worker's stdout and stderr at /dev/null: it prints nothing, and must not
+    keep the caller's pipes open (``communicate()`` waits for every holder to close them)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    descriptor = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for target in (1, 2):
+            os.dup2(descriptor, target)
+    finally:
+        os.close(descriptor)
