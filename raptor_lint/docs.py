@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from raptor_lint.registry import all_rules, checker_classes
 from raptor_lint.rules.base import Rule
 
 DOCS_URL = "docs/rules.md"
+# Where a team hosts docs/rules.md (its own mirror, the installed version's): rule links in
+# SARIF (``helpUri``) and the editor point there.  Unset, a link would name a page that may
+# not exist or document another version; `raptor-lint rule CODE` always documents this one.
+DOCS_URL_VARIABLE = "RAPTOR_LINT_DOCS_URL"
 
 
 # Codes that describe the run rather than the code: always reported, whatever is selected.
@@ -36,6 +42,38 @@ def fix_line(rule: Rule) -> str:
     if rule.fix_applicability == "safe":
         return "Fix available: yes, safe (applied by `--fix`)"
     return "Fix available: yes, unsafe (applied by `--fix --unsafe-fixes`; review it)"
+
+
+def rule_url(rule: Rule) -> str | None:
+    """The rule's section of the docs ``RAPTOR_LINT_DOCS_URL`` names, or None when unset."""
+    base = os.environ.get(DOCS_URL_VARIABLE, "").strip()
+    return f"{base.split('#', 1)[0]}#{rule.anchor}" if base else None
+
+
+def where_documented(code: str) -> str:
+    """What a reader runs for the whole story of a code (works wherever raptor-lint is installed)."""
+    return f"raptor-lint rule {code}"
+
+
+def rule_json(rule: Rule) -> dict:
+    """``rule --format json``: one rule as data (Ruff's fields where they mean the same)."""
+    return {
+        "code": rule.code,
+        "name": rule.name,
+        "summary": rule.summary,
+        "runbook": rule.runbook,
+        "fix": fix_tier(rule) or None,
+        "explanation": render_rule(rule),
+        "url": rule_url(rule),
+    }
+
+
+def run_code_json(code: str) -> dict:
+    return {"code": code, "name": RUN_CODE_NAMES[code], "summary": RUN_CODES[code], "runbook": None,
+            "fix": None, "explanation": render_run_code(code), "url": None}
+
+
+RUN_CODE_NAMES = {"E999": "syntax-error", "E902": "io-error", "RPT000": "internal-error"}
 
 
 def render_table() -> str:

@@ -72,6 +72,43 @@ def python_noqa_lines(text: str) -> Callable[[int], str | None]:
     return lookup
 
 
+def python_noqa_ranges(text: str) -> dict[int, tuple[int, int]]:
+    """{line: (first, last)} for every line that is part of a multi-line noqa range (a
+    triple-quoted string, a backslash continuation): flake8 reads a ``# noqa`` anywhere in
+    the range, and ``--add-noqa`` writes it after the range's last line, where a comment
+    cannot be inside the string.  Lines not listed are their own range.  Raises what
+    ``tokenize`` raises."""
+    lines = _PHYSICAL_LINE.findall(text)
+    ranges: dict[int, tuple[int, int]] = {}
+    min_line, max_line = len(lines) + 2, -1
+    for tok in python_tokens(text):
+        if tok.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+            continue
+        min_line = min(min_line, tok.start[0])
+        max_line = max(max_line, tok.end[0])
+        if tok.type in (tokenize.NL, tokenize.NEWLINE):
+            if max_line > min_line:
+                for number in range(min_line, max_line + 1):
+                    ranges[number] = (min_line, max_line)
+            min_line, max_line = len(lines) + 2, -1
+    return ranges
+
+
+def plain_noqa_ranges(text: str) -> dict[int, tuple[int, int]]:
+    """``python_noqa_ranges`` for shell-like files: lines joined by a trailing backslash."""
+    lines = LINE_BREAK.split(text)
+    ranges: dict[int, tuple[int, int]] = {}
+    start = 0
+    for index, line in enumerate(lines):
+        if line.endswith("\\") and index + 1 < len(lines):
+            continue
+        if index > start:
+            for number in range(start + 1, index + 2):
+                ranges[number] = (start + 1, index + 1)
+        start = index + 1
+    return ranges
+
+
 _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # Markdown's comment syntax: ``<!-- noqa -->`` / ``<!-- noqa: RPT601 -->``.
 _HTML_NOQA = re.compile(r"<!--\s*noqa(?P<codes>:[\sA-Z0-9,]*?)?\s*-->", re.IGNORECASE)

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from raptor_lint.config import Config
-from raptor_lint.discovery import file_kind, iter_files, PYTHON
+from raptor_lint.discovery import file_kind, is_excluded_path, iter_files, unreadable_result, PYTHON
 from raptor_lint.engine import Engine, FileResult
 from raptor_lint.findings import INTERNAL_ERROR, Finding
 from raptor_lint.parallel import lint_many
+
+if TYPE_CHECKING:
+    from raptor_lint.add_noqa import NoqaReport
 
 
 @dataclass
@@ -32,6 +37,8 @@ class CheckOptions:
     force_exclude: bool = False
     # --unsafe-fixes / --no-unsafe-fixes; None: the configuration's ``unsafe-fixes``.
     unsafe_fixes: bool | None = None
+    # --add-noqa: suppress every finding in place (raptor_lint.add_noqa).
+    add_noqa: bool = False
 
 
 @dataclass
@@ -46,11 +53,31 @@ class RunResult:
     # Unsafe fixes enabled (--unsafe-fixes or the configuration): the summary counts them
     # as fixable with --fix instead of naming --unsafe-fixes.
     unsafe_fixes: bool = False
+    # --fix / --diff: "Fixed 3 findings in 2 files." (stderr; --quiet leaves it out).
+    fix_summaries: list[str] = field(default_factory=list)
+    # --fix: {display path: {code: findings fixed}} (--show-fixes lists them).
+    applied_fixes: dict[str, Counter] = field(default_factory=dict)
+    # Named files no rule reads (data.csv): skipped, with a warning on stderr.
+    skipped: list[str] = field(default_factory=list)
+    # --add-noqa: what it added (None without --add-noqa).
+    noqa_report: "NoqaReport | None" = None
 
     def merge(self, other: "RunResult") -> None:
         """Add another run's results (one run per project of a multi-project invocation)."""
         self.files.extend(other.files)
         self.notes.extend(other.notes)
+        self.fix_summaries.extend(other.fix_summaries)
+        self.applied_fixes.update(other.applied_fixes)
+        self.skipped.extend(other.skipped)
+        if other.noqa_report is not None:
+            if self.noqa_report is None:
+                from raptor_lint.add_noqa import NoqaReport
+
+                self.noqa_report = NoqaReport()
+            self.noqa_report.added += other.noqa_report.added
+            self.noqa_report.files += other.noqa_report.files
+            self.noqa_report.failed += other.noqa_report.failed
+            self.noqa_report.notes.extend(other.noqa_report.notes)
         self.unsafe_fixes = self.unsafe_fixes or other.unsafe_fixes
         if other.diff is not None:
             self.diff = (self.diff or "") + other.diff
@@ -84,15 +111,17 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         kind = file_kind(name, explicit=True, content=data) or PYTHON
         result.files.append(engine.lint_bytes(data, Path(name), kind, display_path=name))
         return _apply_fixes(engine, _with_notes(result, options), options, stdin=True)
-    for path in options.paths:
-        if str(path) != "-" and not path.exists() and not path.is_symlink():
-            raise UsageError(f"path does not exist: {path}")
+    check_paths_exist(options.paths)
     paths = options.paths
     if options.force_exclude:
         # Named files are treated like discovered ones: excluded paths and files no rule
         # reads (pre-commit hands over every staged text file) are skipped.
-        paths = [p for p in paths if not config.is_excluded(p) and (p.is_dir() or file_kind(p) is not None)]
-    discovered = iter_files(paths, config)
+        paths = [p for p in paths if not is_excluded_path(p, config) and (p.is_dir() or file_kind(p) is not None)]
+    else:
+        result.skipped.extend(str(p) for p in paths if no_rule_reads(p))
+        paths = [p for p in paths if not no_rule_reads(p)]
+    unreadable: list[FileResult] = []  # directories discovery could not list: E902 each
+    discovered = iter_files(paths, config, on_error=lambda path, why: unreadable.append(unreadable_result(path, why)))
     changes = _changes_since_base(engine, options)
     if changes is not None:
         discovered = changes.select(discovered)
@@ -111,12 +140,56 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         use_cache=options.use_cache and changes is None and not fixing,
         covers_project=covers_project,
     ))
+    result.files.extend(unreadable)
     if changes is not None:
         changes.apply(result.files)
     result = _apply_fixes(engine, _with_notes(result, options), options)
+    if options.add_noqa:
+        from raptor_lint.add_noqa import add_noqa_comments
+
+        def relint(text: str, path: Path, kind: str, display: str) -> list[Finding]:
+            return engine.lint_text(text, path, kind, display).findings
+
+        result.noqa_report = add_noqa_comments(result.files, relint)
     if changes is not None and options.fix:
         changes.apply(result.files)  # what remains after --fix, still only on changed lines
     return result
+
+
+def check_paths_exist(paths: list[Path]) -> None:
+    """A UsageError naming every path that does not exist (not only the first)."""
+    missing = [str(p) for p in paths if str(p) != "-" and not p.exists() and not p.is_symlink()]
+    if len(missing) == 1:
+        raise UsageError(f"path does not exist: {missing[0]}")
+    if missing:
+        raise UsageError(f"paths do not exist: {', '.join(missing)}")
+
+
+# Named on the command line, these are Python whatever discovery's walk does with them.
+_PYTHON_SUFFIXES = {".pyi", ".pyw"}
+
+
+def no_rule_reads(path: Path) -> bool:
+    """Is ``path`` a file named on the command line that no rule reads (``data.csv``)?
+
+    Such a file is skipped with a warning, as Ruff warns about paths it does not check,
+    instead of being parsed as Python (``All checks passed`` about a CSV).  A named file is
+    read when discovery would pick it up, when its suffix is a YAML or Python one, or when
+    it has no suffix (a script: its shebang or Python decides)."""
+    if path.suffix == "" or path.suffix.lower() in _PYTHON_SUFFIXES | {".yml", ".yaml"}:
+        return False
+    try:
+        if path.is_dir():
+            return False
+    except OSError:
+        return False
+    return file_kind(path) is None and file_kind(path, explicit=True) == PYTHON and not _python_shebang(path)
+
+
+def _python_shebang(path: Path) -> bool:
+    from raptor_lint.discovery import _kind_from_shebang
+
+    return _kind_from_shebang(path) == PYTHON
 
 
 def _is_project_root(paths: list[Path], config: Config) -> bool:
@@ -146,15 +219,41 @@ def _apply_fixes(engine: Engine, result: RunResult, options: CheckOptions, stdin
         return result
     from raptor_lint import fixes
 
+    before = _fixable_counts(result)
     report = fixes.fix_results(engine, result.files, write=not options.diff, notes=result.notes, stdin=stdin,
                                unsafe_fixes=result.unsafe_fixes)
+    if options.fix:
+        result.applied_fixes = _applied(before, result)
     if options.diff:
         result.diff = report.diff
     elif stdin:
         result.fixed_stdin = report.stdin_text if report.stdin_text is not None else (result.files[0].text or "")
     if report.fixed_files or options.fix:
-        result.notes.append(fixes.summary(report, write=not options.diff))
+        result.fix_summaries.append(fixes.summary(report, write=not options.diff))
     return result
+
+
+def _fixable_counts(result: RunResult) -> dict[str, Counter]:
+    """{display path: {code: findings with a fix --fix applies}} before fixing."""
+    counts: dict[str, Counter] = {}
+    for file_result in result.files:
+        for finding in file_result.findings:
+            if finding.fix is not None and finding.fix.applies(result.unsafe_fixes):
+                counts.setdefault(file_result.display_path, Counter())[finding.code] += 1
+    return counts
+
+
+def _applied(before: dict[str, Counter], result: RunResult) -> dict[str, Counter]:
+    """What --fix fixed: per file and code, the fixable findings that are gone."""
+    after: dict[str, Counter] = {}
+    for file_result in result.files:
+        after[file_result.display_path] = Counter(f.code for f in file_result.findings)
+    applied = {}
+    for path, counts in before.items():
+        gone = counts - after.get(path, Counter())
+        if gone:
+            applied[path] = gone
+    return applied
 
 
 def _prepare(engine: Engine) -> None:

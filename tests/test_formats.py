@@ -109,7 +109,6 @@ def test_sarif_exact(fake_rules) -> None:
                                     "Runbook: Blueprint authoring convention",
                             "markdown": render_rule(RULE, level=2),
                         },
-                        "helpUri": "https://github.com/raptor-lint/raptor-lint/blob/main/docs/rules.md#rpt301",
                         "defaultConfiguration": {"level": "error"},
                         "properties": {"tags": ["blueprints"], "runbook": "Blueprint authoring convention",
                                        "fixable": True, "fixApplicability": "safe"},

@@ -4,14 +4,20 @@
 Escaping follows the runner's rules (actions/toolkit ``command.ts``): in the
 message ``%``, ``\\r`` and ``\\n``; in property values also ``:`` and ``,``.
 Paths are relative to the working directory: run it from the repository root.
+A file name or message is data: other control characters, bidi overrides and undecodable
+bytes are spelled as escapes first (``formats._terminal``), so no name can end the command
+or start another (``::warning``) in the log.
 A finding with a fix says so at the end of the message, with its tier:
 ``(fix available: --fix)`` or ``(unsafe fix available: --fix --unsafe-fixes)``.
 """
 
 from __future__ import annotations
 
+from raptor_lint.formats._terminal import escape_controls
+
 
 def escape_data(text: str) -> str:
+    text = escape_controls(text, keep="\r\n")
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -27,7 +33,7 @@ def fix_note(finding) -> str:
     return " (unsafe fix available: --fix --unsafe-fixes)"
 
 
-def render(result, config) -> str:
+def render(result, config, options=None) -> str:
     lines = []
     for f in result.findings:
         end_line = f.end_line if f.end_line is not None else f.line

@@ -5,5 +5,5 @@ from __future__ import annotations
 import json
 
 
-def render(result, config) -> str:
+def render(result, config, options=None) -> str:
     return json.dumps([f.to_json() for f in result.findings], indent=2) + "\n"

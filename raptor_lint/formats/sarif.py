@@ -1,10 +1,14 @@
 """SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
 
-One run: ``tool.driver`` carries every selected rule (its summary, why, the
-rendered docs as help, and a link to its section of docs/rules.md); each
-finding is a result with ``ruleId``/``ruleIndex`` and a region whose columns
-are 1-based code points (``columnKind``), end exclusive, like the engine's.
-Artifact URIs are relative to the working directory (``%SRCROOT%``), with ``/``.
+One run: ``tool.driver`` carries every selected rule (its summary, why, and the
+rendered docs as ``help``, which code scanning shows inline; ``helpUri`` only when
+``RAPTOR_LINT_DOCS_URL`` says where a team hosts docs/rules.md: a ``pip install`` has no
+page of its own to link to).  Each finding is a result with ``ruleId``/``ruleIndex`` and a
+region whose columns are 1-based code points (``columnKind``), end exclusive, like the
+engine's; its note (the longer story) is the message's ``markdown`` after the short text,
+and its related places are ``relatedLocations``.  Artifact URIs are relative to the working
+directory (``%SRCROOT%``), with ``/``, percent-encoded from the file name's bytes (a name
+that is not UTF-8 stays exact: ``caf%E9.py``).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from raptor_lint import __version__
-from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding
+from raptor_lint.findings import INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding, Related
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/raptor-lint/raptor-lint"
+# The public page of the rule docs (the language server's last resort).  SARIF does not link
+# to it: code scanning shows ``help`` itself, and this page is main's, not the installed version's.
 RULES_URL = f"{INFORMATION_URI}/blob/main/docs/rules.md"
 SRCROOT = "%SRCROOT%"
 
@@ -31,8 +37,8 @@ _RUN_CODES = {
 }
 
 
-def render(result, config) -> str:
-    from raptor_lint.docs import render_rule
+def render(result, config, options=None) -> str:
+    from raptor_lint.docs import render_rule, rule_url
     from raptor_lint.registry import all_rules, family_of
 
     findings: list[Finding] = result.findings
@@ -51,7 +57,7 @@ def render(result, config) -> str:
                 "defaultConfiguration": {"level": "error"},
             })
             continue
-        descriptors.append({
+        descriptor = {
             "id": code,
             "name": rule.name,
             "shortDescription": {"text": rule.summary},
@@ -60,11 +66,14 @@ def render(result, config) -> str:
                 "text": f"{rule.why.strip()}\n\nRunbook: {rule.runbook}",
                 "markdown": render_rule(rule, level=2),
             },
-            "helpUri": f"{RULES_URL}#{rule.anchor}",
             "defaultConfiguration": {"level": "error"},
             "properties": {"tags": [family_of(code)], "runbook": rule.runbook, "fixable": rule.fixable,
                            **({"fixApplicability": rule.fix_applicability} if rule.fixable else {})},
-        })
+        }
+        url = rule_url(rule)
+        if url:
+            descriptor["helpUri"] = url
+        descriptors.append(descriptor)
     index = {code: i for i, code in enumerate(codes)}
     results = [_result(f, index[f.code]) for f in findings]
     document = {
@@ -85,7 +94,10 @@ def render(result, config) -> str:
 
 
 def _location(path: str) -> dict:
-    return {"uri": quote(path.replace("\\", "/"), safe="/"), "uriBaseId": SRCROOT}
+    # The name's own bytes (surrogateescape gives back what os.fsdecode kept), percent-encoded:
+    # a name that is not UTF-8, or holds a newline or '#', is still one exact, valid URI.
+    data = path.replace("\\", "/").encode("utf-8", "surrogateescape")
+    return {"uri": quote(data, safe="/"), "uriBaseId": SRCROOT}
 
 
 def _region(line: int, column: int, end_line: int | None, end_column: int | None) -> dict:
@@ -102,15 +114,39 @@ def _result(finding: Finding, rule_index: int) -> dict:
         "ruleId": finding.code,
         "ruleIndex": rule_index,
         "level": "error",
-        "message": {"text": finding.message},
+        "message": _message(finding),
         "locations": [{"physicalLocation": {
             "artifactLocation": _location(finding.path),
             "region": _region(finding.line, finding.column, finding.end_line, finding.end_column),
         }}],
     }
+    if finding.related:
+        out["relatedLocations"] = [_related(index, related) for index, related in enumerate(finding.related, 1)]
     if finding.fix is not None:
         out["fixes"] = [_fix(finding)]
     return out
+
+
+def _message(finding: Finding) -> dict:
+    """The short message; with a note, also as markdown followed by the note (viewers that
+    render markdown show the story, the others the one line)."""
+    message = {"text": finding.message}
+    if finding.note:
+        message["markdown"] = f"{finding.message}\n\n{finding.note}"
+    return message
+
+
+def _related(index: int, related: Related) -> dict:
+    from raptor_lint.config import relative_posix
+
+    return {
+        "id": index,
+        "physicalLocation": {
+            "artifactLocation": _location(relative_posix(Path(related.path))),
+            "region": _region(related.line, related.column, None, None),
+        },
+        "message": {"text": related.message},
+    }
 
 
 def _fix(finding: Finding) -> dict:

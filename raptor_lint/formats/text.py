@@ -1,6 +1,13 @@
-"""``path:line:col: CODE message`` lines, then one summary line."""
+"""``path:line:col: CODE message`` lines, then one summary line.
+
+File names and messages are escaped (``formats._terminal``): one finding is always one
+line, whatever bytes a file name holds.
+"""
 
 from __future__ import annotations
+
+from raptor_lint.formats import RenderOptions
+from raptor_lint.formats._terminal import Style, escape_controls
 
 
 def fix_counts(findings, unsafe_fixes: bool) -> tuple[int, int]:
@@ -28,17 +35,44 @@ def fix_hint(fixable: int, hidden: int) -> str:
     return ""
 
 
-def render(result, config) -> str:
-    findings = result.findings
-    lines = [f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in findings]
+def location(finding, style: Style) -> str:
+    """``path:line:col:`` with the path escaped (and styled like Ruff's: bold path, cyan colons)."""
+    colon = style.punctuation(":")
+    return f"{style.bold(escape_controls(finding.path))}{colon}{finding.line}{colon}{finding.column}{colon}"
+
+
+def finding_line(finding, style: Style) -> str:
+    return f"{location(finding, style)} {style.code(finding.code)} {escape_controls(finding.message)}"
+
+
+def fix_line(finding, unsafe_fixes: bool, style: Style) -> str:
+    """``--show-fixes``: the fix a finding carries and what applies it."""
+    fix = finding.fix
+    how = "--fix" if fix.applies(unsafe_fixes) else "--fix --unsafe-fixes"
+    tier = "safe" if fix.is_safe else "unsafe"
+    return f"    {style.fixable(f'fix ({tier}, {how}):')} {escape_controls(fix.description)}"
+
+
+def summary(result, findings) -> str:
     files = len(result.files)
     noun = "file" if files == 1 else "files"
-    if findings:
-        summary = f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} in {files} {noun} checked"
-        hint = fix_hint(*fix_counts(findings, getattr(result, "unsafe_fixes", False)))
-        if hint:
-            summary += f" ({hint})"
-        lines.append(summary + ".")
-    else:
-        lines.append(f"All checks passed ({files} {noun} checked).")
-    return "\n".join(lines) + "\n"
+    if not findings:
+        return "No files checked." if files == 0 else f"All checks passed ({files} {noun} checked)."
+    text = f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} in {files} {noun} checked"
+    hint = fix_hint(*fix_counts(findings, getattr(result, "unsafe_fixes", False)))
+    return text + (f" ({hint})." if hint else ".")
+
+
+def render(result, config, options: RenderOptions | None = None) -> str:
+    options = options or RenderOptions()
+    style = Style(options.colour)
+    unsafe_fixes = getattr(result, "unsafe_fixes", False)
+    findings = result.findings
+    lines = []
+    for finding in findings:
+        lines.append(finding_line(finding, style))
+        if options.show_fixes and finding.fix is not None:
+            lines.append(fix_line(finding, unsafe_fixes, style))
+    if not options.quiet:
+        lines.append(summary(result, findings))
+    return "".join(line + "\n" for line in lines)
