@@ -478,6 +478,8 @@ class FindingsCache:
     # ---------------------------------------------------------- signing
     def _signature(self, name: str, body: bytes) -> bytes:
         if self._key is None:
+            self._cache_fd()  # opens the directory and loads the key, or raises
+        if self._key is None:  # pragma: no cover - open() always sets it
             raise CacheUnavailable("no key")
         digest = hashlib.blake2b(key=self._key, digest_size=32)
         digest.update(name.encode() + b"\0" + body)

@@ -142,13 +142,15 @@ def open_location(location: CacheLocation, create: bool = True) -> int:
         fd = os.open(anchor, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
     except OSError as exc:
         raise CacheUnavailable(str(exc)) from exc
-    shown = location.anchor
+    # Inside the project, name the directory as the setting does (short, and what to fix).
+    shown = Path() if location.origin == "setting" else location.anchor
     for part in location.parts:
         shown = shown / part
         try:
             child = open_directory(fd, part, create=create)
         except CacheRefused as exc:
-            raise CacheRefused(f"{shown} {exc}") from None
+            prefix = "cache-dir: " if location.origin == "setting" else ""
+            raise CacheRefused(f"{prefix}{shown} {exc}") from None
         finally:
             os.close(fd)
         fd = child
