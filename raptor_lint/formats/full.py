@@ -77,8 +77,9 @@ def _block(finding: Finding, lines: list[str] | None, unsafe_fixes: bool, style:
     fixable = finding.fix is not None and finding.fix.applies(unsafe_fixes)
     marker = f" {style.fixable('[*]')}" if fixable else ""
     out = [f"{location(finding, style)} {style.code(finding.code)}{marker} {escape_controls(finding.message)}"]
-    out += _snippet(finding, lines, style)
-    gutter = " " * (len(str(_last_shown(finding, lines))) + 1)
+    snippet = _snippet(finding, lines, style)
+    out += snippet
+    gutter = " " * (len(str(_last_shown(finding, lines))) + 1) if snippet else " "
     for label, text in _annotations(finding, unsafe_fixes):
         out += _wrapped(f"{gutter}{style.punctuation('=')} {style.note(label + ':')} ", text, gutter)
     if options.show_fixes and finding.fix is not None:
