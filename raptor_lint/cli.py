@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 
 from raptor_lint import __version__
+from raptor_lint.arguments import PathsAfterDoubleDash
 from raptor_lint.config import ConfigError, load_config, validate_code
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -111,7 +112,7 @@ def main() -> None:
     """Raptor's runbook review rules as machine checks."""
 
 
-@main.command()
+@main.command(cls=PathsAfterDoubleDash)  # after `--`, `-` is a file (raptor_lint/arguments.py)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--select", help="Comma-separated codes or prefixes to enable (replaces the config).")
 @click.option("--extend-select", help="Codes or prefixes to enable in addition to the configured ones.")
@@ -277,7 +278,8 @@ def _add_noqa(result) -> NoReturn:
     noun = "directive" if report.added == 1 else "directives"
     files = "file" if report.files == 1 else "files"
     _echo_err(f"Added {report.added} noqa {noun} in {report.files} {files}.")
-    sys.exit(EXIT_ERROR if result.has_internal_error or report.failed else EXIT_CLEAN)
+    # A file it had to leave alone still has findings: exit 1, as a check with findings does.
+    sys.exit(EXIT_ERROR if result.has_internal_error else EXIT_FINDINGS if report.failed else EXIT_CLEAN)
 
 
 def _applied_fixes_listing(applied) -> str:
