@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from raptor_lint.config import Config
+from raptor_lint.ignorefiles import IgnoreFiles, Scope
 
 PYTHON = "python"
 SHELL = "shell"
@@ -86,18 +88,34 @@ def _kind_from_shebang(path: Path, content: bytes | None = None) -> str | None:
     return None
 
 
-def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
+# ``on_error(path, message)``: a directory discovery could not read (E902 for the runner).
+OnError = Callable[[Path, str], None]
+
+
+def iter_files(paths: list[Path], config: Config, on_error: OnError | None = None) -> Iterator[tuple[Path, str]]:
     """Yield (path, kind) for every lintable file below ``paths``, each once.
 
     Directories are walked without following symlinks, so symlink loops cannot
-    trap the walk; explicitly named files are always linted.  Order: a directory's
+    trap the walk; explicitly named files are always linted.  What ``exclude`` and
+    ``extend-exclude`` match is skipped, and so is what the ignore files say (unless
+    ``respect-gitignore = false``; see raptor_lint.ignorefiles).  Order: a directory's
     files by name, then its subdirectories by name (``os.walk`` top-down, sorted).
+    A directory that cannot be listed (permissions, a path too long for the system) is
+    passed to ``on_error`` with the reason: its findings are not silently hidden.
     """
     seen: set[str] = set()
+    ignore_files = IgnoreFiles(os.path.realpath(config.root)) if config.respect_gitignore else None
     for root in paths:
-        if root.is_dir():
+        try:
+            is_dir = root.is_dir()
+        except OSError as exc:  # a parent that cannot be searched, a name too long
+            if on_error is not None:
+                on_error(root, unreadable_message(exc, str(root), directory=False))
+            continue
+        if is_dir:
             excluded = _Excluder(config)
-            for base, directory, names, symlinks in _walk(str(root), excluded):
+            walk = _walk(str(root), excluded, ignore_files, on_error)
+            for base, directory, names, symlinks, scope, real_dir in walk:
                 absolute_dir = os.path.abspath(directory)
                 for filename in names:
                     # Strings first: most names are decided without building a path object.
@@ -105,6 +123,9 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
                                  lambda: Path(directory).as_posix(),
                                  os.path.join(directory, filename), False)
                     if kind is None or excluded(directory, filename, filename in symlinks):
+                        continue
+                    # Only the files a rule reads are matched against the ignore files.
+                    if scope and IgnoreFiles.ignored(scope, os.path.join(real_dir, filename), False):
                         continue
                     key = os.path.normcase(os.path.join(absolute_dir, filename))
                     if key not in seen:
@@ -117,19 +138,55 @@ def iter_files(paths: list[Path], config: Config) -> Iterator[tuple[Path, str]]:
                 yield root, file_kind(root, explicit=True) or PYTHON
 
 
-def _walk(top: str, excluded: "_Excluder") -> Iterator[tuple[Path, str, list[str], set[str]]]:
+def is_excluded_path(path: Path, config: Config) -> bool:
+    """``--force-exclude`` for a path named on the command line: excluded by ``exclude``/
+    ``extend-exclude``, or ignored by an ignore file (itself or a directory above it)."""
+    if config.is_excluded(path):
+        return True
+    if not config.respect_gitignore:
+        return False
+    try:
+        return IgnoreFiles(os.path.realpath(config.root)).is_ignored(str(path))
+    except OSError:
+        return False
+
+
+def unreadable_message(exc: OSError, path: str, *, directory: bool = True) -> str:
+    """One line for E902: what could not be read, and why, in words a user acts on."""
+    what = "cannot list directory" if directory else "cannot read path"
+    if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
+        return f"{what}: permission denied; its files are not linted (fix the permissions or exclude it)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return (f"{what}: path too long ({len(os.path.abspath(path))} characters, more than the system "
+                "allows); its files are not linted (exclude it)")
+    return f"{what}: {exc.strerror or exc}; its files are not linted"
+
+
+def _walk(top: str, excluded: "_Excluder", ignore_files: IgnoreFiles | None,
+          on_error: OnError | None) -> Iterator[tuple[Path, str, list[str], set[str], Scope, str]]:
     """(directory as a Path, as text, its non-directory names sorted, the ones that are
-    symlinks) for ``top`` and every directory below it that is not excluded, like
+    symlinks, the ignore rules in force there, its real path) for ``top`` and every
+    directory below it that is neither excluded nor ignored, like
     ``os.walk(top, followlinks=False)`` with sorted names.  ``os.scandir`` tells symlinks
-    from the directory listing: no ``lstat`` per file (a third of a warm run's walk)."""
-    pending = [top]
+    from the directory listing: no ``lstat`` per file (a third of a warm run's walk).
+    Ignored directories are pruned here; files are matched by the caller, only those a
+    rule reads."""
+    real_top = os.path.realpath(top)
+    top_scope: Scope = ignore_files.inherited(real_top) if ignore_files is not None else ()
+    pending: list[tuple[str, str, Scope]] = [(top, real_top, top_scope)]
     while pending:
-        directory = pending.pop()
+        directory, real_directory, scope = pending.pop()
         try:
             with os.scandir(directory) as listing:
                 entries = list(listing)
-        except OSError:
-            continue  # unreadable or vanished: os.walk skips it too
+        except FileNotFoundError:
+            continue  # vanished mid-walk: as os.walk
+        except OSError as exc:
+            if on_error is not None:
+                on_error(Path(directory), unreadable_message(exc, directory))
+            continue
+        if ignore_files is not None:
+            scope = ignore_files.extend(scope, real_directory, [entry.name for entry in entries])
         names: list[str] = []
         subdirectories: list[str] = []
         symlinks: set[str] = set()
@@ -143,15 +200,17 @@ def _walk(top: str, excluded: "_Excluder") -> Iterator[tuple[Path, str, list[str
             except OSError:  # vanished mid-walk (no d_type to answer from): as os.walk
                 is_link = False
             if is_dir:
-                if not is_link and not excluded(directory, entry.name, False):
+                if not is_link and not excluded(directory, entry.name, False) and not (
+                        scope and IgnoreFiles.ignored(scope, os.path.join(real_directory, entry.name), True)):
                     subdirectories.append(entry.name)
             else:
                 names.append(entry.name)
                 if is_link:
                     symlinks.add(entry.name)
         names.sort()
-        yield Path(directory), directory, names, symlinks
-        pending.extend(os.path.join(directory, name) for name in sorted(subdirectories, reverse=True))
+        yield Path(directory), directory, names, symlinks, scope, real_directory
+        pending.extend((os.path.join(directory, name), os.path.join(real_directory, name), scope)
+                       for name in sorted(subdirectories, reverse=True))
 
 
 class _Excluder:
@@ -183,3 +242,13 @@ class _Excluder:
         else:
             rel = Path(path).as_posix()
         return self.config.excluded_name_rel(name, rel)
+
+
+def unreadable_result(path: Path, message: str):
+    """The run's E902 result for a directory discovery could not read (``on_error``)."""
+    from raptor_lint.config import relative_posix
+    from raptor_lint.engine import FileResult
+    from raptor_lint.findings import IO_ERROR, Finding
+
+    display = relative_posix(path)
+    return FileResult(path, display, "directory", [Finding(display, 1, 1, IO_ERROR, message)])

@@ -102,3 +102,70 @@ def test_an_entry_that_vanishes_mid_walk_is_not_a_crash(tmp_path: Path, monkeypa
     monkeypatch.setattr(discovery.os, "scandir", Listing)
     found = [path.name for path, _kind in iter_files([tmp_path], Config(root=tmp_path))]
     assert found == ["gone.py", "kept.py"]
+
+
+# ------------------------------------------------ issue 18: nothing is skipped silently
+
+def _without_permission_override() -> None:
+    """Run as root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (dropped from the bounding
+    set before exec), so file permissions bind as for any user (CI runs as root, and uid
+    65534 could not even start the interpreter, which lives under /root, mode 0700)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_an_unreadable_directory_is_one_e902_naming_it(tmp_path: Path) -> None:
+    """A directory the user cannot list is one E902 finding naming it (it was skipped
+    without a word, its findings hidden); the rest is still linted."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\nselect = ['RPT1']\n")
+    for name in ("app/ok/a.py", "app/secret/b.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("_seen = {}\n\n\ndef hit(k):\n    _seen[k] = 1\n")
+    (tmp_path / "app" / "secret").chmod(0)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "raptor_lint", "check", "--no-cache", "."], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, preexec_fn=_without_permission_override)
+    finally:
+        (tmp_path / "app" / "secret").chmod(0o755)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 3 and lines[0].startswith("app/ok/a.py:5:5: RPT101 ")
+    assert lines[1] == ("app/secret:1:1: E902 cannot list directory: permission denied; its files are not "
+                        "linted (fix the permissions or exclude it)")
+
+
+def test_a_path_too_long_for_the_system_is_one_e902(tmp_path: Path) -> None:
+    """Directories nested past PATH_MAX (4,096 bytes) cannot be listed by path: reported, not skipped."""
+    from raptor_lint.config import Config
+
+    deepest = tmp_path
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(24):  # 24 x 201 characters
+            os.mkdir("d" * 200, dir_fd=fd)
+            next_fd = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+        with open(os.open("deep.py", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as handle:
+            handle.write("x = 1\n")
+    finally:
+        os.close(fd)
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    errors: list[tuple[Path, str]] = []
+    found = [path for path, _kind in iter_files([tmp_path], Config(root=tmp_path),
+                                                on_error=lambda path, why: errors.append((path, why)))]
+    assert found == [tmp_path / "ok.py"]
+    assert len(errors) == 1
+    path, why = errors[0]
+    assert len(str(path)) > 4096 and str(path).startswith(str(tmp_path / ("d" * 200)))
+    assert why == (f"cannot list directory: path too long ({len(str(path))} characters, more than the system "
+                   "allows); its files are not linted (exclude it)")
+    del deepest
