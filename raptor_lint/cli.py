@@ -207,7 +207,8 @@ def check(paths, select, extend_select, ignore, extend_ignore, output_format, ou
         for line in result.fix_summaries:
             _echo_err(line)
     if show_fixes and result.applied_fixes and not quiet:
-        _echo_err(_applied_fixes_listing(result.applied_fixes).rstrip("\n"))
+        for line in _applied_fixes_listing(result.applied_fixes):
+            _echo_err(line)
     if result.diff is not None:  # --diff: the patch is the output; exit 1 when there is one
         # Bytes, not text: a non-Python file's undecodable bytes are kept as surrogates
         # (source.decode_text) and must reach the patch as the bytes they were, whatever
@@ -282,7 +283,7 @@ def _add_noqa(result) -> NoReturn:
     sys.exit(EXIT_ERROR if result.has_internal_error else EXIT_FINDINGS if report.failed else EXIT_CLEAN)
 
 
-def _applied_fixes_listing(applied) -> str:
+def _applied_fixes_listing(applied) -> list[str]:
     """--show-fixes with --fix, as Ruff lists them: per file, ``N × CODE (name)``."""
     from raptor_lint.docs import RUN_CODE_NAMES
     from raptor_lint.registry import all_rules
@@ -295,7 +296,7 @@ def _applied_fixes_listing(applied) -> str:
         for code, count in sorted(applied[path].items()):
             name = rules[code].name if code in rules else RUN_CODE_NAMES.get(code, "")
             lines.append(f"    {count} × {code} ({name})")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _collect_garbage_rarely() -> None:

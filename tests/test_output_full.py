@@ -98,8 +98,8 @@ def test_full_shows_source_caret_story_fix_and_where_the_docs_are(fake_rules, bl
     )
 
 
-def test_full_places_the_caret_by_display_width_and_escapes_the_source(fake_rules, tmp_path: Path,
-                                                                        monkeypatch) -> None:
+def test_full_places_the_caret_by_display_width_and_escapes_the_source(
+        fake_rules, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "app").mkdir()
     path = tmp_path / "app" / "bp.py"
