@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck install docs clean bench bench-lsp bench-plugin bench-floor fuzz sweep
+.PHONY: demo test typecheck install docs clean bench bench-lsp bench-plugin bench-floor fuzz sweep release
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,22 @@ fuzz: $(STAMP)
 
 sweep: $(STAMP)
 	$(BIN)/python tools/sweep.py
+
+# `make release`: create the annotated tag v<version> that the pre-commit snippet's `rev:`
+# names, for the version in raptor_lint/__init__.py.  Refuses (exit 1, nothing tagged) unless
+# every change is committed (untracked files too: a module left out of the commit would be
+# left out of the release), CHANGELOG.md has the version's section, the README's snippet
+# names the tag, and the tag does not exist yet.  Publishing is `git push origin v<version>`.
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' raptor_lint/__init__.py)
+
+release:
+	@test -n "$(VERSION)" || { echo "make release: no __version__ = \"...\" in raptor_lint/__init__.py" >&2; exit 1; }
+	@test -z "$$(git status --porcelain)" || { echo "make release: uncommitted changes (see git status); commit them first" >&2; exit 1; }
+	@grep -q '^## \[$(VERSION)\]' CHANGELOG.md || { echo "make release: CHANGELOG.md has no '## [$(VERSION)]' section; add it" >&2; exit 1; }
+	@grep -Eq 'rev: v$(VERSION)([[:space:]]|$$)' README.md || { echo "make release: the README's pre-commit snippet does not say 'rev: v$(VERSION)'" >&2; exit 1; }
+	@! git rev-parse -q --verify "refs/tags/v$(VERSION)" >/dev/null || { echo "make release: tag v$(VERSION) exists; bump __version__ first" >&2; exit 1; }
+	git tag -a "v$(VERSION)" -m "raptor-lint $(VERSION)"
+	@echo "Tagged v$(VERSION). Publish it with: git push origin v$(VERSION)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .raptor_lint_cache

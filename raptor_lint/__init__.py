@@ -1,3 +1,3 @@
 """raptor-lint: the Raptor operations runbook's review rules as machine checks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
