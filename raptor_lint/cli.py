@@ -221,9 +221,9 @@ def check(paths, select, extend_select, ignore, extend_ignore, output_format, ou
         # --fix on standard input (editors, `| raptor-lint check --fix -`): the fixed source goes
         # to stdout, the findings that remain to stderr, as Ruff does.
         _emit(result.fixed_stdin.encode("utf-8", "surrogateescape"))
-        if not silent:
-            _emit(_render(output_format, result, config, statistics, quiet, show_fixes, no_colour, None,
-                          sys.stderr), to_stderr=True)
+        if not silent:  # the report goes to -o when given, else to stderr
+            _emit(_render(output_format, result, config, statistics, quiet, show_fixes, no_colour, output_file,
+                          sys.stderr), output_file, to_stderr=True)
     elif not silent:
         _emit(_render(output_format, result, config, statistics, quiet, show_fixes, no_colour, output_file,
                       sys.stdout), output_file)

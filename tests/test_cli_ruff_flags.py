@@ -113,3 +113,13 @@ def test_clean_removes_the_cache(project: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.startswith(b"Removed ")
     assert clear_cache(load_config(start=project)) == []  # nothing left to remove
     assert run_cli("clean", cwd=project).stdout.startswith(b"No cache to remove")
+
+
+def test_output_file_takes_the_report_of_fix_on_standard_input(project: Path) -> None:
+    """`--fix -`: the fixed source is stdout; with -o the remaining findings go to the file."""
+    proc = run_cli("check", "--fix", "--stdin-filename", "app.py", "-o", "report.txt", "-", cwd=project,
+                   input=MUTATION.encode())
+    assert proc.returncode == 1
+    assert proc.stdout == MUTATION.encode()
+    assert proc.stderr == b"Fixed 0 findings in 0 files.\n"
+    assert (project / "report.txt").read_text().splitlines()[-1] == "Found 1 finding in 1 file checked."

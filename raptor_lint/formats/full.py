@@ -21,7 +21,7 @@ from pathlib import Path
 from raptor_lint.findings import Finding
 from raptor_lint.formats import RenderOptions
 from raptor_lint.formats._terminal import Style, escape_controls
-from raptor_lint.formats.text import fix_line, location, summary
+from raptor_lint.formats.text import location, summary
 
 CONTEXT_LINES = 2
 # A generated file's line can be megabytes long: show its start (and the caret if it is there).
@@ -74,6 +74,7 @@ class _Sources:
 
 def _block(finding: Finding, lines: list[str] | None, unsafe_fixes: bool, style: Style,
            options: RenderOptions) -> str:
+    """One finding; its fix is always shown (``= fix:``), so ``--show-fixes`` adds nothing here."""
     fixable = finding.fix is not None and finding.fix.applies(unsafe_fixes)
     marker = f" {style.fixable('[*]')}" if fixable else ""
     out = [f"{location(finding, style)} {style.code(finding.code)}{marker} {escape_controls(finding.message)}"]
@@ -82,8 +83,6 @@ def _block(finding: Finding, lines: list[str] | None, unsafe_fixes: bool, style:
     gutter = " " * (len(str(_last_shown(finding, lines))) + 1) if snippet else " "
     for label, text in _annotations(finding, unsafe_fixes):
         out += _wrapped(f"{gutter}{style.punctuation('=')} {style.note(label + ':')} ", text, gutter)
-    if options.show_fixes and finding.fix is not None:
-        out.append(fix_line(finding, unsafe_fixes, style))
     return "\n".join(out) + "\n\n"
 
 
