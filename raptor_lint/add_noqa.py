@@ -59,14 +59,15 @@ def add_noqa_comments(files, relint: Relint) -> NoqaReport:
 
 
 def _add_to_file(file_result, findings: list[Finding], relint: Relint) -> tuple[str | None, int]:
-    from raptor_lint.atomic import replace_file
-    from raptor_lint.source import SourceError, decode_python, decode_text, read_source
+    from raptor_lint.atomic import WriteRefused, read_for_rewrite, rewrite_file
+    from raptor_lint.source import SourceError, decode_python, decode_text
 
     path: Path = file_result.path
     try:
         if not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             return "the file is read-only", 0
-        data = read_source(path)
+        snapshot = read_for_rewrite(path)  # the one write path for user files (raptor_lint.atomic)
+        data = snapshot.data
         decode = decode_python if file_result.kind == PYTHON else decode_text
         text = decode(data)
     except (OSError, SourceError) as exc:
@@ -86,7 +87,9 @@ def _add_to_file(file_result, findings: list[Finding], relint: Relint) -> tuple[
     if problem:
         return problem, 0
     try:
-        replace_file(path, new_data)
+        rewrite_file(snapshot, new_data)  # re-checked before the rename; owner, links, symlinks kept
+    except WriteRefused as refused:
+        return str(refused), 0
     except OSError as exc:
         return f"cannot write it: {exc.strerror or exc}", 0
     return None, len(codes_by_line)

@@ -33,6 +33,7 @@ check shrinks it from the whole lint-and-fix (milliseconds to seconds) to micros
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -77,16 +78,18 @@ class ReadSnapshot:
 def read_for_rewrite(path: Path | str) -> ReadSnapshot:
     """Read ``path`` (following a symlink) and note its identity for ``rewrite_file``.
 
-    Raises ``OSError`` when it cannot be read or is not a regular file (a FIFO is opened
-    without blocking and refused)."""
+    Raises ``OSError`` (``safe_read.UnreadableFile`` with a one-line reason) when it cannot
+    be read, is not a regular file (a device is never opened, a FIFO never blocks) or is
+    larger than ``safe_read.MAX_FILE_BYTES`` — the same limits as every other read."""
+    _require_regular_file(path, os.stat(path))  # a device is never opened
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(descriptor)  # before reading: a write during the read shows later
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        chunks = []
-        while chunk := os.read(descriptor, 1 << 20):
+        _require_regular_file(path, info)  # the path may have changed since the stat
+        chunks, total = [], 0
+        while total <= info.st_size and (chunk := os.read(descriptor, 1 << 20)):  # grown since: refused later
             chunks.append(chunk)
+            total += len(chunk)
     finally:
         os.close(descriptor)
     data = b"".join(chunks)
@@ -94,19 +97,23 @@ def read_for_rewrite(path: Path | str) -> ReadSnapshot:
                         info.st_mode, info.st_uid, info.st_gid, info.st_nlink, hashlib.sha256(data).digest())
 
 
-def rewrite_file(snapshot: ReadSnapshot, data: bytes, *, root: Path | str | None) -> None:
+def rewrite_file(snapshot: ReadSnapshot, data: bytes, *, root: Path | str | None = None) -> None:
     """Replace the file ``snapshot`` was read from with ``data``, atomically, or refuse.
 
-    ``root``: the project root; a path that reaches its file through a symlink pointing
-    outside it is refused (None: no such check).  Raises ``WriteRefused`` (nothing written,
-    nothing left behind) or ``OSError`` (the same)."""
+    A path that reaches its file through a symlink pointing outside its project is refused.
+    The project is the one the path itself lies in, found without resolving symlinks (the
+    first directory up holding pyproject.toml, setup.cfg or .git; ``root`` when there is
+    none): the configured root is found from the resolved file, and for ``b/store.py ->
+    ../../outside/victim.py`` that is the outside file's own directory.  Raises
+    ``WriteRefused`` (nothing written, nothing left behind) or ``OSError`` (the same)."""
     real = Path(os.path.realpath(snapshot.path))
-    if root is not None and _leaves_root(snapshot.path, real, Path(root)):
+    project = _project_of_location(snapshot.path) or (Path(root) if root is not None else None)
+    if project is not None and _leaves_root(snapshot.path, real, project):
         raise WriteRefused("symlink to outside the project")
     if not snapshot.mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         raise WriteRefused("the file is read-only")
     if snapshot.links > 1:
-        raise WriteRefused(f"it has {snapshot.links} hard links (replacing it would split them); fix it by hand")
+        raise WriteRefused(f"it has {snapshot.links} hard links (replacing it would split them); edit it by hand")
     descriptor, temporary = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".raptor-lint.tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -155,6 +162,25 @@ def replace_file(path: Path | str, data: bytes, *, keep_mode: bool = True, durab
         except OSError:
             pass
         raise
+
+
+def _require_regular_file(path: Path | str, info: os.stat_result) -> None:
+    from raptor_lint.safe_read import MAX_FILE_BYTES, UnreadableFile, describe_file_type
+
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile(path, f"not a regular file ({describe_file_type(info.st_mode)})", errno.EINVAL)
+    if info.st_size > MAX_FILE_BYTES:
+        raise UnreadableFile(path, f"larger than {MAX_FILE_BYTES >> 20} MB", errno.EFBIG)
+
+
+def _project_of_location(path: Path | str) -> Path | None:
+    from raptor_lint.config import PROJECT_MARKERS
+
+    directory = Path(os.path.abspath(path)).parent
+    for candidate in (directory, *directory.parents):
+        if any(os.path.lexists(candidate / marker) for marker in PROJECT_MARKERS):
+            return candidate
+    return None
 
 
 def _leaves_root(path: Path, real: Path, root: Path) -> bool:

@@ -244,8 +244,7 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
         try:
             # Non-Python text: undecodable bytes and an appended binary payload written back as read.
             rewrite_file(snapshot, outcome.fixed.encode(encoding) if file_result.kind == PYTHON
-                         else encode_text(outcome.fixed, encoding, data or b""),
-                         root=_project_root_of_link(file_result.path, engine.config.root))
+                         else encode_text(outcome.fixed, encoding, data or b""), root=engine.config.root)
         except WriteRefused as refused:
             notes.append(f"raptor-lint: not fixing {file_result.display_path}: {refused}")
             continue
@@ -361,8 +360,7 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
         if write:
             try:
                 rewrite_file(snapshot, fixed.encode(encoding) if target.suffix == ".py"
-                             else encode_text(fixed, encoding, data),
-                             root=_project_root_of_link(target, engine.config.root))
+                             else encode_text(fixed, encoding, data), root=engine.config.root)
             except WriteRefused as refused:
                 notes.append(f"raptor-lint: not fixing {display}: {refused}")
                 continue
@@ -398,19 +396,6 @@ def summary(report: FixReport, *, write: bool) -> str:
     files = "file" if report.fixed_files == 1 else "files"
     verb = "Fixed" if write else "Would fix"
     return f"{verb} {report.fixed_findings} {noun} in {report.fixed_files} {files}."
-
-
-def _project_root_of_link(path: Path, default: Path) -> Path:
-    """The project the path itself lies in, found without resolving symlinks (the configured
-    root is found from the resolved file: for ``b/store.py -> ../../outside/victim.py`` that
-    is the outside file's directory, which would let the write through)."""
-    from raptor_lint.config import PROJECT_MARKERS
-
-    directory = Path(os.path.abspath(path)).parent
-    for candidate in (directory, *directory.parents):
-        if any(os.path.lexists(candidate / marker) for marker in PROJECT_MARKERS):
-            return candidate
-    return default
 
 
 def _reason(exc: BaseException) -> str:

@@ -128,6 +128,23 @@ def test_an_edit_to_the_runbook_during_an_other_file_fix_is_kept(tmp_path: Path,
     assert _temporaries(root) == []
 
 
+def test_add_noqa_keeps_an_editor_save_and_hard_links(tmp_path: Path, monkeypatch) -> None:
+    """--add-noqa writes through the same path as --fix."""
+    root = _project(tmp_path / "svc", {"app/orders.py": BAD, "app/linked.py": BAD})
+    os.link(root / "app/linked.py", tmp_path / "linked-elsewhere.py")
+    target = root / "app/orders.py"
+    writer = ConcurrentWriter(_save_in_place(target, EDITOR_SAVE))
+    monkeypatch.setattr(atomic, "before_final_check", writer.hook)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--add-noqa", "."], catch_exceptions=False)
+    assert target.read_text(encoding="utf-8") == EDITOR_SAVE
+    assert (root / "app/linked.py").read_text(encoding="utf-8") == BAD
+    assert result.stderr.splitlines()[:2] == [
+        "app/linked.py: no noqa comment added: it has 2 hard links (replacing it would split them); edit it by hand",
+        "app/orders.py: no noqa comment added: it changed on disk while being fixed; run again"]
+    assert _temporaries(root) == []
+
+
 def test_a_symlink_to_outside_the_project_is_not_written_through(tmp_path: Path) -> None:
     outside = tmp_path / "outside" / "victim.py"
     outside.parent.mkdir()
@@ -204,7 +221,7 @@ def test_a_hard_linked_file_is_not_split(tmp_path: Path) -> None:
     os.link(target, other_name)
     result = _fix(root, "app")
     assert ("raptor-lint: not fixing app/orders.py: it has 2 hard links (replacing it would split them); "
-            "fix it by hand\n" in result.stderr)
+            "edit it by hand\n" in result.stderr)
     assert target.stat().st_ino == other_name.stat().st_ino and target.stat().st_nlink == 2
     assert target.read_text(encoding="utf-8") == BAD and result.exit_code == 1
 
