@@ -8,6 +8,7 @@ a second `--fix --unsafe-fixes` changes nothing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -85,7 +86,10 @@ def test_diff_then_fix_then_unsafe_fix_on_a_copy_of_the_example_app(tmp_path: Pa
     assert changed == _targets(unsafe)
     manifest = yaml.safe_load((app / "docs/ops/required-config-vars.yaml").read_text())
     names = {entry["name"] for entry in manifest["vars"]}
-    assert {f["message"].split()[2] for f in unsafe if f["code"] == "RPT503"} <= names
+    # The variable each RPT503 fix declares, from its description ("declare '- name: X' under ...").
+    declared = {re.search(r"'- name: ([^']+)'", f["fix"]["description"]).group(1)
+                for f in unsafe if f["code"] == "RPT503"}
+    assert declared and declared <= names
 
     fixed = _snapshot(app)
     again = run_cli("check", "--fix", "--unsafe-fixes", "--no-cache", ".", cwd=app)
