@@ -18,6 +18,7 @@ is a process per run.  ``respect-gitignore = false`` turns all of this off.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -163,15 +164,26 @@ def _listing(directory: str) -> set[str]:
 def _read_rules(path: str, base: str) -> Rules | None:
     """The patterns of one ignore file; None when it is missing, unreadable, not a regular
     file or too large (an ignore file never stops a run)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return _compile(path, base, info.st_size, info.st_mtime_ns)
+
+
+# By (path, size, mtime): a long-lived process (the language server, ``--force-exclude``
+# asked once per named file) compiles each version of an ignore file once.
+@functools.lru_cache(maxsize=256)
+def _compile(path: str, base: str, size: int, _mtime_ns: int) -> Rules | None:
     from pathspec import GitIgnoreSpec
 
     from raptor_lint.source import SourceError, read_source
 
+    if size > MAX_IGNORE_FILE_BYTES:
+        return None
     try:
-        if os.path.getsize(path) > MAX_IGNORE_FILE_BYTES:
-            return None
         data = read_source(path)
-    except (OSError, SourceError):
+    except SourceError:
         return None
     lines = data.decode("utf-8", "surrogateescape").splitlines()
     try:
