@@ -27,3 +27,24 @@ def replace_braces(text: str, placeholder: str) -> str:
     text = text.replace("{{", "\0").replace("}}", "\1")
     text = _BRACES.sub(placeholder, text)
     return text.replace("\0", "{").replace("\1", "}")
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` on one line (runs of whitespace become one space), cut to ``limit``
+    characters with ``…``: a name or code fragment quoted in a finding's short message,
+    which must stay one line of at most ~120 characters (SPEC §7) whatever the code holds."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+MESSAGE_LIMIT = 120  # a finding's short message, SPEC §7 ("at most ~120 characters")
+
+
+def with_first_fitting(message: str, *suffixes: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` followed by the first of ``suffixes`` (most helpful first) that keeps it
+    within ``limit`` characters; ``message`` alone when none does.  The details a long name
+    crowds out stay in the finding's note and related places."""
+    for suffix in suffixes:
+        if len(message) + len(suffix) <= limit:
+            return message + suffix
+    return message

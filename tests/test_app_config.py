@@ -29,10 +29,10 @@ def _lines(source: str, engine: Engine = ENGINE) -> list[int]:
 
 def test_the_staging_boot_failure_shape() -> None:
     assert _lint(RULES[0].bad) == [
-        (8, 5, "app.config['WEBAUTHN_RP_ID'] is set from os.environ before app.config.from_pyfile() "
-               "on line 11 can overwrite it; re-pin it after"),
-        (9, 5, "app.config['WEBAUTHN_ORIGIN'] is set from os.environ before app.config.from_pyfile() "
-               "on line 11 can overwrite it; re-pin it after"),
+        (8, 5, "app.config['WEBAUTHN_RP_ID'] can be overwritten by from_pyfile() on line 11: "
+               "re-pin it after"),
+        (9, 5, "app.config['WEBAUTHN_ORIGIN'] can be overwritten by from_pyfile() on line 11: "
+               "re-pin it after"),
     ]
     assert all(len(message) <= 130 for _, _, message in _lint(RULES[0].bad))
 
@@ -133,8 +133,8 @@ def test_the_message_names_the_last_loader_and_its_line() -> None:
             app.config.from_envvar("RAPTOR_SETTINGS", silent=True)
             app.config["SESSION_COOKIE_SECURE"] = True
             return app
-        """) == [(6, 23, "app.config['WEBAUTHN_ORIGIN'] is set from os.environ before app.config.from_envvar() "
-                         "on line 8 can overwrite it; re-pin it after")]
+        """) == [(6, 23, "app.config['WEBAUTHN_ORIGIN'] can be overwritten by from_envvar() on line 8: "
+                         "re-pin it after")]
 
 
 def test_re_pinned_after_the_last_loader_even_conditionally() -> None:
@@ -164,8 +164,8 @@ def test_setdefault_from_the_environment_before_a_loader() -> None:
             app.config.setdefault("WEBAUTHN_ORIGIN", os.environ.get("WEBAUTHN_ORIGIN"))
             app.config.from_pyfile("raptor.cfg")
             return app
-        """) == [(6, 5, "app.config['WEBAUTHN_ORIGIN'] is set from os.environ before app.config.from_pyfile() "
-                        "on line 7 can overwrite it; re-pin it after")]
+        """) == [(6, 5, "app.config['WEBAUTHN_ORIGIN'] can be overwritten by from_pyfile() on line 7: "
+                        "re-pin it after")]
 
 
 @pytest.mark.parametrize("body", [

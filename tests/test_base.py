@@ -178,7 +178,8 @@ def test_same_pr_policy_old_migration_does_not_cover_a_new_flag(repo: Path) -> N
                  "docs/ops/runbook.md": RUNBOOK + "- [ ] `FLAG_BETA_DIGEST=1` set\n"})
     status, out, _ = run(repo, "--base", "main")
     assert status == 1 and out.count("RPT501") == 1 and "svc/__init__.py:13:" in out
-    assert "no migration added since main" in out and "0002_digest.py predate it" in out
+    assert ("FLAG_BETA_DIGEST is new since main but no new migration mentions it: add one "
+            "(down_revision = '0002')") in out
     # Without --base the old migration is enough.
     assert check(repo, ".")[:2] == (0, [])
 

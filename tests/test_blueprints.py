@@ -122,20 +122,19 @@ def test_fixture_fixes_apply_parse_and_recheck_clean(rel: str) -> None:
 
 
 def test_fix_for_imported_constant_names_the_definition_and_edits_nothing() -> None:
-    for rel, where in [("hub/routes/imported_abs.py", "from INTERNAL in hub/settings.py:4"),
-                       ("hub/routes/imported_rel.py", "from SURVEY_PREFIX in hub/blueprints/paths.py:3")]:
+    for rel, where in [("hub/routes/imported_abs.py", ("hub/settings.py", 4, "INTERNAL")),
+                       ("hub/routes/imported_rel.py", ("hub/blueprints/paths.py", 3, "SURVEY_PREFIX"))]:
         [finding] = lint_file(FIXTURE, rel)
         assert finding.fix is None
-        assert finding.message.endswith(f"drop the leading '/api' {where}")
+        # The definition is the finding's related place (SPEC §7), not part of the short message.
+        assert [(Path(r.path).relative_to(FIXTURE).as_posix(), r.line, r.message) for r in finding.related] == [
+            (where[0], where[1], f"{where[2]} is defined here: drop its leading '/api'")]
 
 
 def test_literal_message_and_fix_exactly() -> None:
     [finding] = lint_file(FIXTURE, "hub/routes/literal.py")
     assert (finding.line, finding.column) == (5, 64)
-    assert finding.message == (
-        "Blueprint url_prefix '/api/internal/waf-events' starts with '/api'; the core registration loop "
-        "adds it again → /api/api/internal/waf-events (2026-06-13 beta-digest 404) — drop the leading '/api'"
-    )
+    assert finding.message == "url_prefix starts with '/api': the core loop makes it /api/api/internal/waf-events"
     assert finding.fix.edits == (Edit(5, 65, 5, 69, ""),)
     after = apply_edits((FIXTURE / "hub/routes/literal.py").read_text(), finding.fix.edits)
     assert 'url_prefix="/internal/waf-events")' in after
@@ -236,7 +235,7 @@ def test_api_prefix_config(tmp_path: Path) -> None:
     assert codes(findings) == [(5, "RPT301"), (8, "RPT302")]
     fixed = apply_edits((tmp_path / "views.py").read_text(), findings[0].fix.edits)
     assert 'url_prefix="/new")' in fixed
-    assert "'/v2/new' starts with '/v2'" in findings[0].message
+    assert findings[0].message == "url_prefix starts with '/v2': the core loop makes it /v2/v2/new"
 
 
 REGISTRATION = {

@@ -297,10 +297,8 @@ def test_memo_gets_memo_advice_and_user_state_gets_the_runbooks(tmp_path: Path) 
             _challenges[user_id] = challenge
         """, tmp_path)
     assert [f.message for f in findings] == [
-        "module-level dict '_rendered' is a per-process memo, written after the fork in render(): "
-        "say so with functools.cache/lru_cache",
-        "module-level dict '_challenges' mutated after the fork in store_challenge() — "
-        "use Redis with a TTL or Postgres",
+        "dict '_rendered' is a per-process memo written after the fork: make it functools.cache/lru_cache",
+        "dict '_challenges' mutated after the fork: use Redis (with a TTL) or Postgres",
     ]
 
 
@@ -336,4 +334,5 @@ def test_containers_of_another_module_mutated_here(tmp_path: Path) -> None:
     path = tmp_path / "app" / "views.py"
     findings = engine.lint_text(path.read_text(), path, "python", "app/views.py").findings
     assert [(f.line, f.code) for f in findings] == [(5, "RPT101"), (8, "RPT101")]
-    assert findings[0].message.startswith("app.state's dict '_store' mutated after the fork in save()")
+    assert findings[0].message == "app.state's dict '_store' mutated after the fork: use Redis (with a TTL) or Postgres"
+    assert findings[0].note.startswith("Written in save() (item assignment), which runs in each gunicorn worker")

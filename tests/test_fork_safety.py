@@ -71,10 +71,10 @@ def test_runbook_before_snippet_reports_each_mutation_with_message(tmp_path: Pat
     findings = lint(RUNBOOK_BEFORE, tmp_path)
     assert [(f.line, f.column, f.code) for f in findings] == [(4, 5, "RPT101"), (6, 12, "RPT101")]
     assert findings[0].message == (
-        "module-level dict '_challenge_store' mutated after the fork in _store_challenge() — "
-        "use Redis with a TTL or Postgres"
+        "dict '_challenge_store' mutated after the fork: use Redis (with a TTL) or Postgres"
     )
-    assert " _pop_challenge() " in findings[1].message
+    assert findings[1].note.startswith("Written in _pop_challenge() (.pop()), which runs in each gunicorn worker")
+    assert "2026-05-25 SEV-1" in findings[1].note
 
 
 @pytest.mark.parametrize("fallback_defined", [False, True])
@@ -122,15 +122,16 @@ def test_every_message_names_the_state_and_the_function(tmp_path: Path) -> None:
     """, tmp_path)
     by_code = {f.code: f.message for f in findings}
     assert sorted(by_code) == list(FAMILY)
-    assert by_code["RPT101"].startswith("an element of module-level defaultdict '_by_kind' "
-                                        "mutated after the fork in record() — ")
-    assert by_code["RPT102"].startswith("global '_hits' rebound after the fork in record() "
-                                        "(augmented assignment) — ")
-    assert by_code["RPT103"].startswith("state written into "
-                                        "current_app.extensions['prefs'] (item assignment) "
-                                        "after the fork in record() — ")
-    assert by_code["RPT104"].startswith("class-level set 'Throttle._seen' mutated after the fork "
-                                        "in Throttle.mark() — ")
+    assert by_code["RPT101"] == "an element of defaultdict '_by_kind' mutated after the fork: use Redis (with a TTL) or Postgres"
+    assert by_code["RPT102"] == "global '_hits' rebound after the fork: use Redis or Postgres"
+    assert by_code["RPT103"] == "current_app.extensions['prefs'] written after the fork: use Postgres or Redis"
+    assert by_code["RPT104"] == "set 'Throttle._seen' mutated after the fork: use Redis (with a TTL) or Postgres"
+    # The function and the operation are the story (the note), not the short message.
+    notes = {f.code: f.note for f in findings}
+    assert notes["RPT101"].startswith("Written in record() (.append()), which runs in each gunicorn worker")
+    assert notes["RPT102"].startswith("Rebound in record() (augmented assignment), which runs in each")
+    assert notes["RPT103"].startswith("Written in record() (item assignment), which runs in each gunicorn")
+    assert notes["RPT104"].startswith("Written in Throttle.mark() (.add()), which runs in each gunicorn")
     # One line, no claim that a helper or a background task is "request-time code", and
     # short: what is wrong and what to do (SPEC §7, ~120 characters).
     assert all("\n" not in message and "request-time" not in message and len(message) <= 130

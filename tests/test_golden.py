@@ -2,7 +2,7 @@
 
 The ``# expect:`` markers (tests/test_fixtures.py) say *which* code fires on *which*
 line; these files pin everything else a user sees — the column, the end of the range,
-the exact message and the fix — so a refactor of the analysis underneath cannot change
+the exact message, the fix, the note and the related places — so a refactor of the analysis underneath cannot change
 any of it by accident.  A change that means to change output regenerates them with
 
     RAPTOR_LINT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
@@ -32,7 +32,15 @@ def _render(project: Path) -> str:
     rows = []
     for path in sorted(by_file):
         for finding in by_file[path]:
-            rows.append(finding.to_json(path))
+            row = finding.to_json(path)
+            # The story beside the short message (SPEC §7): pinned too, with the related
+            # places relative to the project so the files do not depend on the checkout.
+            row["note"] = finding.note
+            row["related"] = [
+                {"path": Path(os.path.relpath(related.path, project)).as_posix(), "line": related.line,
+                 "column": related.column, "message": related.message}
+                for related in finding.related]
+            rows.append(row)
     rows.sort(key=lambda row: (row["path"], row["line"], row["column"], row["code"], row["message"]))
     return json.dumps(rows, indent=1, ensure_ascii=False) + "\n"
 

@@ -232,13 +232,14 @@ def test_messages_name_the_files_and_both_spellings(tmp_path: Path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     result = run_check(Config(root=tmp_path), CheckOptions(paths=[Path(".")], use_cache=False))
     messages = {f.code: f.message for f in result.findings}
-    assert messages["RPT501"].startswith(
-        "FLAG_BETA_DIGEST is read in create_app() but no migration in migrations/versions mentions "
-        "'FLAG_BETA_DIGEST' or 'beta_digest'")
-    assert "(down_revision = '0001')" in messages["RPT501"]
-    assert "docs/ops/runbook.md never mentions FLAG_BETA_DIGEST" in messages["RPT502"]
-    assert "'- [ ] FLAG_BETA_DIGEST=1 set'" in messages["RPT502"]
-    assert "docs/ops/required-config-vars.yaml does not declare it" in messages["RPT503"]
+    assert messages["RPT501"] == ("no migration mentions FLAG_BETA_DIGEST or 'beta_digest': add one "
+                                  "(down_revision = '0001')")
+    assert messages["RPT502"] == "docs/ops/runbook.md never mentions FLAG_BETA_DIGEST: add it to the env-bootstrap checklist"
+    assert messages["RPT503"].endswith(" is not in docs/ops/required-config-vars.yaml: add it under 'vars:'")
+    stories = {f.code: f for f in result.findings}
+    assert stories["RPT501"].note.startswith("Read in create_app(). Turned on, it runs against tables")
+    assert [(Path(r.path).name, r.line) for r in stories["RPT501"].related] == [("0001_initial.py", 1)]
+    assert [r.message for r in stories["RPT502"].related] == ["the checklist: add '- [ ] FLAG_BETA_DIGEST=1 set'"]
     assert all("\n" not in m for m in messages.values())
     column = next(f.column for f in result.findings if f.code == "RPT501")
     assert column == FACTORY.splitlines()[7].index('"FLAG_BETA_DIGEST"') + 1

@@ -53,8 +53,7 @@ def test_runbook_after_is_silent_and_fires_without_its_if_redis(tmp_path: Path) 
     getdel_line = next(i for i, line in enumerate(without, 1) if "redis.getdel(" in line)
     assert [(line, column, end_column) for line, column, _, end_column, _ in findings] == [
         (set_line, 5, 14), (getdel_line, 11, 23)]
-    assert findings[0][4] == ("redis may be None (no Redis client when REDIS_URL is absent): use it under "
-                              "`if redis:` with a local-dev fallback")
+    assert findings[0][4] == "redis may be None (no REDIS_URL): use it under `if redis:` with a local-dev fallback"
 
 
 def test_position_and_message_of_a_direct_call(tmp_path: Path) -> None:

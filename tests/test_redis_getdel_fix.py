@@ -219,7 +219,7 @@ def test_hget_then_hdel_is_reported_without_a_fix(tmp_path: Path) -> None:
     findings = _findings(tmp_path, text)
     assert [(f.code, f.line, f.column) for f in findings] == [("RPT202", 11, 16)]
     assert findings[0].message == ('hget then hdel of f"pending:{user_id}", "otp" (line 12) is not atomic: '
-                                   'pop it in one MULTI/EXEC (or HGETDEL)')
+                                   'pop it in one MULTI/EXEC')
     assert findings[0].fix is None
 
 

@@ -40,8 +40,9 @@ def test_two_argument_func_max_in_a_set_clause(tmp_path):
         """)
     assert (finding.code, finding.line, finding.column, finding.end_line, finding.end_column) == (
         "RPT401", 4, 47, 4, 79)
-    assert finding.message == ("func.max(a, b) renders SQLite's scalar max(): Postgres rejects it (PR #3540) — "
-                               "compute max() in Python and bind it")
+    assert finding.message == ("func.max(a, b) renders SQLite's scalar max(), which Postgres rejects: "
+                               "compute it in Python and bind it")
+    assert "PR #3540" in finding.note
 
 
 @pytest.mark.parametrize("imports, spelling", [
@@ -101,9 +102,9 @@ def test_greatest_and_least(tmp_path):
             return conn.execute(sa.select(sa.func.greatest(t.c.best, t.c.last), sa.func.least(t.c.a)))
         """)
     assert [(f.code, f.line, f.column) for f in findings] == [("RPT402", 4, 35), ("RPT402", 4, 73)]
-    assert findings[0].message == ("sa.func.greatest() renders GREATEST(), which SQLite lacks — compute max() "
+    assert findings[0].message == ("sa.func.greatest() renders GREATEST(), which SQLite lacks: compute max() "
                                    "in Python and bind it, or guard the dialect")
-    assert findings[1].message.startswith("sa.func.least() renders LEAST(), which SQLite lacks — compute min()")
+    assert findings[1].message.startswith("sa.func.least() renders LEAST(), which SQLite lacks: compute min()")
 
 
 @pytest.mark.parametrize("guard", [
@@ -179,8 +180,8 @@ def test_prefix_with_on_an_insert(tmp_path, prefix, words, instead):
         """)
     assert (finding.code, finding.line, finding.column, finding.end_line) == ("RPT405", 7, 10, 7)
     assert (table_insert.code, table_insert.line, table_insert.column) == ("RPT405", 10, 29)
-    assert finding.message == (f'prefix_with("{words}") renders INSERT {words}, which Postgres rejects — '
-                               f"branch on the dialect and use {instead}")
+    assert finding.message == (f'prefix_with("{words}") renders INSERT {words} (Postgres rejects it): '
+                               f"use the dialect's {instead}")
 
 
 def test_prefix_with_through_a_name_and_table_insert(tmp_path):
@@ -250,7 +251,7 @@ def test_postgres_insert_on_conflict_outside_a_guard(tmp_path, imports, call):
         """)
     assert (finding.code, finding.line) == ("RPT405", 4)
     assert finding.column == 18 + len(call) + len("(t).")
-    assert finding.message == ("postgresql insert().on_conflict_do_nothing() outside a postgresql dialect guard — "
+    assert finding.message == ("postgresql insert().on_conflict_do_nothing() outside a postgresql guard: "
                                "use sqlite.insert() on SQLite, or guard it")
 
 

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.astwalk import child_fields
 from raptor_lint.execution import FACTORY, ExecutionModel
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.semantic import FUNCTIONS, Scope, SemanticModel, field_of, reaching_bindings, string_value
+from raptor_lint.strings import shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -442,11 +443,16 @@ class _Factory:
             if any(early.position < s.position < last.position and not self._exclusive(early.node, s.node)
                    for s in same_key):
                 continue  # set again before the loader: that assignment is the one reported
-            yield self.ctx.finding(
+            key = f"{shorten(early.label, 30)}[{shorten(repr(early.key), 40)}]"
+            loader, line = f"{last.method}()", last.node.lineno
+            line_, column, _, _ = self.model.position(last.node)
+            yield with_story(self.ctx.finding(
                 "RPT505", early.node,
-                f"{early.label}[{early.key!r}] is set from os.environ before {last.label}.{last.method}() "
-                f"on line {last.node.lineno} can overwrite it; re-pin it after",
-            )
+                f"{key} can be overwritten by {loader} on line {line}: re-pin it after",
+            ), (f"The value comes from os.environ, and {last.label}.{loader} on line {line} loads instance "
+                f"config after it. The runbook re-pins these from os.environ AFTER from_pyfile() so instance "
+                f"config cannot silently overwrite them (the 2026-05-20 staging boot failure)."),
+                [related_place(self.ctx.path, line_, column, f"{loader} can overwrite {key} here")])
 
     def _exclusive(self, first: ast.AST, second: ast.AST) -> bool:
         """Two branches of one ``if``/``match``/``try`` statement: never both run."""

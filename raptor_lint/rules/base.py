@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
-    from raptor_lint.findings import Finding
+    from pathlib import Path
+
+    from raptor_lint.findings import Finding, Related
     from raptor_lint.project import ProjectIndex
 
 
@@ -82,3 +84,23 @@ class Checker:
     @classmethod
     def codes(cls) -> tuple[str, ...]:
         return tuple(rule.code for rule in cls.rules)
+
+
+def with_story(finding: "Finding", note: str | None, related: "Iterable[Related]" = ()) -> "Finding":
+    """``finding`` with its story attached (SPEC §7): the message stays the short line (what
+    is wrong, what to do, ≤ ~120 characters); ``note`` is this finding's longer story (the
+    incident, the PR, why) and ``related`` the other places it names, which ``--format full``,
+    SARIF and the editor's hover show.  The rule's general story stays in its docs."""
+    from dataclasses import replace
+
+    return replace(finding, note=note, related=tuple(related))
+
+
+def related_place(path: "str | Path", line: int, column: int, message: str) -> "Related":
+    """A ``Related`` place of the finding's story: ``path`` made absolute (the interface's
+    convention; a file context's path may be relative to the working directory)."""
+    from pathlib import Path
+
+    from raptor_lint.findings import Related
+
+    return Related(str(Path(path).absolute()), line, column, message)

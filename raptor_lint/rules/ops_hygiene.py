@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from raptor_lint.discovery import MAKEFILE, MARKDOWN, PROCFILE, SHELL, YAML
 from raptor_lint.findings import Edit, Fix
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, with_story
 from raptor_lint.shell import (
     CAPTURED, SILENT_TARGETS, Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced,
     output_streams, parse, substitution_streams, substitutions,
 )
 from raptor_lint.source import split_lines
+from raptor_lint.strings import shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -153,12 +154,14 @@ def _unsilenced_config_set(ctx: "FileContext", snippet: Snippet, commands: list[
         if can_fix:  # after the command's last word or redirection: inside a `$( … )`, before the `)`
             fix = Fix(f"append ` {REDIRECT}`",
                       (Edit(end_line, end_column, end_line, end_column, f" {REDIRECT}"),))
-        yield ctx.finding(
+        yield with_story(ctx.finding(
             "RPT601", (line, column, end_line, end_column),  # the whole command
-            f"heroku {subcommand} echoes the values it sets (secrets) to "
-            f"{_leak(*output_streams(command, base))}: append `{REDIRECT}`",
+            f"heroku {subcommand} echoes the secrets it sets{_leak(*output_streams(command, base))}: "
+            f"append `{REDIRECT}`",
             fix=fix,
-        )
+        ), "The Heroku CLI prints every variable it sets, value included: in a CI log, shell history "
+           "or terminal scrollback that is the secret in clear. The runbook's safe pattern ends every "
+           "config:set with >/dev/null 2>&1 (feedback_heroku_config_set_echoes_secrets).")
 
 
 MAX_SUBSTITUTION_DEPTH = 16  # real scripts nest two or three; pathological input stays linear
@@ -185,12 +188,16 @@ def _commands_that_run(snippet: Snippet, commands: list[Command], base: tuple[st
 
 
 def _leak(out: str, err: str) -> str:
+    """Where the values go, for the message: nothing to say when it is the terminal's
+    stdout and stderr (the usual case), else `` to stderr``, `` to the captured output``…"""
+    if out not in SILENT_TARGETS and out != CAPTURED and err not in SILENT_TARGETS:
+        return ""
     streams = []
     if out not in SILENT_TARGETS:
         streams.append("the captured output" if out == CAPTURED else "stdout")
     if err not in SILENT_TARGETS:
         streams.append("stderr")
-    return " and ".join(streams)
+    return " to " + " and ".join(streams)
 
 
 def _is_heroku(program: str) -> bool:
@@ -230,11 +237,15 @@ def _gunicorn_without_preload(ctx: "FileContext", snippet: Snippet,
             fix = Fix("add `--preload` after `gunicorn`",
                       (Edit(end_line, end_column, end_line, end_column, " --preload"),))
         if config is None:
-            message = "gunicorn runs without --preload: add it (the runbook keeps it on; fix module state instead)"
+            message = "gunicorn runs without --preload: add it (the runbook keeps preload on)"
         else:
-            message = (f"gunicorn runs without --preload and {config} lacks preload_app = True: "
-                       f"{'set it there' if passed else 'add --preload'} (the runbook keeps preload on)")
-        yield ctx.finding("RPT602", (line, column, end_line, end_column), message, fix=fix)  # the gunicorn word
+            message = (f"gunicorn runs without --preload and {shorten(config, 40)} lacks preload_app = True: "
+                       f"{'set it there' if passed else 'add --preload'}")
+        yield with_story(  # at the gunicorn word
+            ctx.finding("RPT602", (line, column, end_line, end_column), message, fix=fix),
+            "The runbook runs gunicorn with --preload: the app is imported once in the master and the "
+            "workers are forked from it (less memory, an import error stops the deploy). Module state "
+            "that breaks under it is an RPT1xx finding to fix, not a reason to turn preload off.")
         break
 
 

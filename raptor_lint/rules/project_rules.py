@@ -25,13 +25,14 @@ from raptor_lint.project import manifest as manifest_facts
 from raptor_lint.project import migrations as migration_facts
 from raptor_lint.project import runbook as runbook_facts
 from raptor_lint.project.layout import is_app_code
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.source import column_of
 from raptor_lint.sql import iter_sql_uses
+from raptor_lint.strings import shorten, with_first_fitting
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
-    from raptor_lint.findings import Finding
+    from raptor_lint.findings import Finding, Related
     from raptor_lint.project import ProjectIndex
 
 FLAG_NAME = re.compile(r"FLAG_[A-Za-z0-9_]+")
@@ -565,19 +566,23 @@ class ProjectRulesChecker(Checker):
         flags_at_ref = _factory_flags_at_ref(ctx, changes) if changes is not None else None
         for read in reads:
             if migrations is not None:
-                message = _missing_migration(read, migrations, changes, flags_at_ref)
-                if message:
-                    yield ctx.finding("RPT501", _where(ctx, read.node), message)
+                missing = _missing_migration(read, migrations, changes, flags_at_ref)
+                if missing:
+                    message, note, related = missing
+                    yield with_story(ctx.finding("RPT501", _where(ctx, read.node), message), note, related)
             if runbook is not None and not runbook.mentions(read.flag):
                 # Unsafe: it edits another file and states a fact (the flag is set when a new
                 # environment is built) that a person should place and word.
                 fix = Fix(f"add '- [ ] {read.flag}=1 set' to the checklist in {runbook.relpath}",
                           (runbook.addition(read.flag),), UNSAFE)
-                yield ctx.finding("RPT502", _where(ctx, read.node), (
-                    f"{read.flag} is read in {read.where} but {runbook.relpath} never mentions {read.flag}: "
-                    f"the next environment provisioned from the env-bootstrap checklist will not set it; add "
-                    f"a checklist line such as '- [ ] {read.flag}=1 set' in the same PR (maintenance rule)"
-                ), fix)
+                flag, runbook_name = shorten(read.flag, 40), shorten(runbook.relpath, 40)
+                message = f"{runbook_name} never mentions {flag}: add it to the env-bootstrap checklist"
+                line = fix.edits[0].line
+                yield with_story(ctx.finding("RPT502", _where(ctx, read.node), message, fix), (
+                    f"Read in {read.where}. The next environment provisioned from the runbook's "
+                    f"env-bootstrap checklist will not set it. Maintenance rule: a PR that adds a "
+                    f"flag-gated subsystem to create_app() updates the checklist in the same PR."),
+                    [related_place(runbook.path, line, 1, f"the checklist: add '- [ ] {flag}=1 set'")])
 
     # ---------------------------------------------------------------- RPT503
     def _env(self, ctx: "FileContext", tree: ast.Module) -> Iterator["Finding"]:
@@ -591,11 +596,13 @@ class ProjectRulesChecker(Checker):
             # Unsafe: it edits another file and declares a variable every environment must provision.
             fix = Fix(f"declare '- name: {read.name}' under 'vars:' in {manifest.relpath}", (addition,),
                       UNSAFE) if addition is not None else None
-            yield ctx.finding("RPT503", _where(ctx, read.node), (
-                f"environment variable {read.name} is read here but {manifest.relpath} does not declare it: "
-                f"an environment provisioned from the manifest boots without it; add "
-                f"'- name: {read.name}' under 'vars:'"
-            ), fix)
+            name, manifest_name = shorten(read.name, 40), shorten(manifest.relpath, 40)
+            message = f"{name} is not in {manifest_name}: add it under 'vars:'"
+            yield with_story(ctx.finding("RPT503", _where(ctx, read.node), message, fix), (
+                f"An environment provisioned from {manifest.relpath} boots without {read.name}; the "
+                f"manifest lists every variable an environment must set."),
+                [related_place(manifest.path, addition.line if addition is not None else 1, 1,
+                               f"declare '- name: {name}' here")])
 
     # ---------------------------------------------------------------- RPT504
     def _tables(self, ctx: "FileContext") -> Iterator["Finding"]:
@@ -610,21 +617,21 @@ class ProjectRulesChecker(Checker):
                 if key in migrations.tables:
                     continue
                 renamed = migrations.renamed_away.get(key)
+                story = (f"Postgres raises 'relation \"{table}\" does not exist' in production while the "
+                         f"SQLite unit tests build their own schema")
+                related = []
+                shown = shorten(table, 35)
                 if renamed is not None:
                     new, by = renamed
-                    message = (
-                        f"table {table} is used in this SQL but {by} renamed it to {new}: Postgres raises "
-                        f"'relation \"{table}\" does not exist' in prod while the SQLite unit tests build "
-                        f"their own schema; use {new}"
-                    )
+                    message = with_first_fitting(f"table {shown} was renamed to {shorten(new, 35)}",
+                                                 f" by {by}: use {shorten(new, 35)}", f": use {shorten(new, 35)}")
+                    note = f"{story}. {by} renamed it in upgrade()."
+                    related.append(related_place(ctx.config.root / by, 1, 1, f"renames {shown} to {new}"))
                 else:
-                    message = (
-                        f"table {table} is used in this SQL but no migration in {migrations.reldir} creates "
-                        f"it: Postgres raises 'relation \"{table}\" does not exist' in prod while the SQLite "
-                        f"unit tests build their own schema (PR #3454, PR #3517); add an Alembic migration "
-                        f"to this service that creates it"
-                    )
-                yield ctx.finding("RPT504", use.position, message)
+                    message = with_first_fitting(f"no migration in {shorten(migrations.reldir, 35)} creates table "
+                                                 f"{shown}", ": add one that does", "")
+                    note = f"{story} (PR #3454, PR #3517). Add an Alembic migration to this service that creates it."
+                yield with_story(ctx.finding("RPT504", use.position, message), note, related)
 
 
 def _factory_flags_at_ref(ctx: "FileContext", changes: "gitdiff.Changes") -> frozenset[str]:
@@ -641,25 +648,28 @@ def _factory_flags_at_ref(ctx: "FileContext", changes: "gitdiff.Changes") -> fro
     return frozenset(read.flag for read in factory_flag_reads(tree, ctx.config.app_factory))
 
 
-def _missing_migration(read: FlagRead, migrations, changes, flags_at_ref) -> str | None:
+def _missing_migration(read: FlagRead, migrations, changes,
+                       flags_at_ref) -> "tuple[str, str, list[Related]] | None":
+    """RPT501's (message, note, related places), or None when a migration mentions the flag."""
     flag, key = read.flag, read.flag[len("FLAG_"):].lower()
-    spellings = f"'{flag}' or '{key}'"
+    shown = shorten(flag, 40)
     mentioning = migrations.mentioning(flag, key)
     heads = migrations.heads
-    hint = f" (down_revision = '{heads[0]}')" if len(heads) == 1 else ""
+    head = next((m for m in migrations.migrations if len(heads) == 1 and m.revision == heads[0]), None)
+    hints = (f" (down_revision = '{shorten(heads[0], 20)}')", "") if len(heads) == 1 else ("",)
+    related = [related_place(head.path, 1, 1, f"the head migration: down_revision = '{heads[0]}'")] \
+        if head is not None else []
+    rule = ("Turned on, it runs against tables and seed rows no Raptor migration created (PR #3454, "
+            "PR #3517). Maintenance rule: a new flag ships with its Alembic migration in the same PR.")
     if changes is not None and flag not in flags_at_ref:
         if any(changes.is_new(m.path) for m in mentioning):
             return None
-        also = f" ({', '.join(m.relpath for m in mentioning)} predate it)" if mentioning else ""
-        return (
-            f"{flag} is new since {changes.ref} (read in {read.where}) but no migration added since "
-            f"{changes.ref} in {migrations.reldir} mentions {spellings}{also}: the maintenance rule ships a "
-            f"new flag and its Alembic migration in the same PR; add one{hint}"
-        )
+        also = f" Older migrations mention it: {', '.join(m.relpath for m in mentioning)}." if mentioning else ""
+        ref = shorten(changes.ref, 20)
+        message = with_first_fitting(f"{shown} is new since {ref} but no new migration mentions it: add one",
+                                     *hints)
+        return message, f"Read in {read.where}.{also} {rule}", related
     if mentioning:
         return None
-    return (
-        f"{flag} is read in {read.where} but no migration in {migrations.reldir} mentions {spellings}: "
-        f"turned on, it runs against tables and seed rows no Raptor migration created (PR #3454, "
-        f"PR #3517); add the Alembic migration in the same PR{hint}"
-    )
+    message = with_first_fitting(f"no migration mentions {shown} or '{shorten(key, 30)}': add one", *hints)
+    return message, f"Read in {read.where}. {rule}", related

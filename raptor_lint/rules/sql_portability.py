@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from raptor_lint.findings import Finding
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, with_story
 from raptor_lint.sql import ParsedSql, SqlFile, SqlUse, sql_file
 from raptor_lint.sql.core import CoreUse, core_uses, may_have_core_construct
 from raptor_lint.sql.parse import exp  # sqlglot's expressions, imported on first use
 from raptor_lint.sql.guards import POSTGRESQL, SQLITE, Reach
+from raptor_lint.strings import shorten, with_first_fitting
 
 RUNBOOK = "SQLite-vs-Postgres test divergence"
 GUARD = 'if bind.dialect.name == "postgresql":'
@@ -38,8 +39,9 @@ class OneDialectConstruct:
 
     name: str                               # how the message names it
     rejected_by: str                        # POSTGRESQL or SQLITE
-    alternative: str                        # what to write instead
+    alternative: str                        # what to write instead (the short message's remedy)
     matches: Callable[[ParsedSql], bool]    # does the parsed SQL contain it?
+    detail: str = ""                        # more for the finding's note, e.g. which versions accept it
 
 
 def node_of(*names: str) -> Callable[[ParsedSql], bool]:
@@ -85,16 +87,16 @@ def token_of(token_type: str) -> Callable[[ParsedSql], bool]:
 
 ONE_DIALECT_CONSTRUCTS: tuple[OneDialectConstruct, ...] = (
     OneDialectConstruct("INSERT OR REPLACE", POSTGRESQL,
-                        "INSERT … ON CONFLICT (key) DO UPDATE SET … (SQLite 3.24+ accepts it too)",
-                        insert_or("REPLACE")),
+                        "INSERT … ON CONFLICT (key) DO UPDATE SET …",
+                        insert_or("REPLACE"), "SQLite 3.24+ accepts ON CONFLICT too."),
     OneDialectConstruct("INSERT OR IGNORE", POSTGRESQL,
-                        "INSERT … ON CONFLICT DO NOTHING (SQLite 3.24+ accepts it too)",
-                        insert_or("IGNORE")),
+                        "INSERT … ON CONFLICT DO NOTHING",
+                        insert_or("IGNORE"), "SQLite 3.24+ accepts ON CONFLICT too."),
     OneDialectConstruct("AUTOINCREMENT", POSTGRESQL,
-                        "a plain INTEGER PRIMARY KEY, or sa.Identity() through SQLAlchemy",
+                        "a plain INTEGER PRIMARY KEY, or sa.Identity()",
                         node_of("AutoIncrementColumnConstraint")),
     OneDialectConstruct("datetime('now')", POSTGRESQL,
-                        "CURRENT_TIMESTAMP, or a timestamp computed in Python and bound",
+                        "CURRENT_TIMESTAMP, or a timestamp bound from Python",
                         function_with_literal(("Datetime", "Date", "Time"), ("datetime", "date", "time"), "now")),
     OneDialectConstruct("ILIKE", SQLITE,
                         "LOWER(col) LIKE LOWER(:pattern)",
@@ -347,7 +349,8 @@ class SqlPortabilityChecker(Checker):
             rejected_by = _CORE_REJECTED_BY[use.kind]
             if all(rejected_by in Reach(index, node, public_helpers=ctx.is_migration, module_name=not ctx.is_migration)
                    for node in use.guarded_at):
-                yield ctx.finding(_CORE_CODES[use.kind], use.position, _core_message(use))
+                yield with_story(ctx.finding(_CORE_CODES[use.kind], use.position, _core_message(use)),
+                                 _core_note(use))
 
     # ------------------------------------------------------------ SQL uses
     def _check_use(self, ctx, index: SqlFile, use: SqlUse, parsed: ParsedSql) -> Iterator[Finding]:
@@ -357,43 +360,46 @@ class SqlPortabilityChecker(Checker):
         facts = _facts_of(parsed)
         if facts.two_argument and POSTGRESQL in reaching:
             fn = facts.two_argument
-            yield ctx.finding("RPT401", where, (
-                f"two-argument {fn}(a, b) is SQLite's scalar {fn.lower()}: Postgres rejects it "
-                f"(function {fn.lower()}(integer, integer) does not exist; PR #3540, POST /screen/1 500) — "
-                f"read the current value, compute {fn.lower()}() in Python and bind it as a parameter "
-                "(runbook: beta_walkthrough pattern)"))
+            yield with_story(ctx.finding("RPT401", where, (
+                f"two-argument {fn}(a, b) is SQLite-only: compute {fn.lower()}() in Python and bind it")),
+                _two_argument_note(fn.lower()))
 
         if facts.greatest_least and SQLITE in reaching:
             fn = facts.greatest_least
             py = "max" if fn == "GREATEST" else "min"
-            yield ctx.finding("RPT402", where, (
-                f"{fn}() is Postgres-only: SQLite rejects it, so the unit tests cannot exercise this "
-                f"path — compute {py}() in Python and bind it, or run it under `{GUARD}`"))
+            yield with_story(ctx.finding("RPT402", where, (
+                f"{fn}() is Postgres-only (SQLite rejects it): compute {py}() in Python and bind it, "
+                f"or guard the dialect")), _GREATEST_NOTE)
 
         if ctx.is_migration and facts.do_block:
             sentinel = bool(_SENTINEL.search(use.text)) or self._comment_sentinel(ctx, use)
             guarded = SQLITE not in reaching
             if not (sentinel and guarded):
                 missing = " and ".join(part for part, ok in (
-                    ("a `-- POSTGRES-ONLY` sentinel", sentinel),
-                    ("a postgresql dialect guard", guarded)) if not ok)
+                    ("a postgresql guard", guarded), ("`-- POSTGRES-ONLY`", sentinel)) if not ok)
                 if guarded:
                     # The guard keeps SQLite away already: only the reviewer's marker is missing.
-                    message = ("DO $$ … $$ block is guarded but not marked: add a `-- POSTGRES-ONLY` "
-                               "comment so reviewers see it is Postgres-only")
+                    message = "DO $$ block is guarded but not marked: add a `-- POSTGRES-ONLY` comment for reviewers"
+                    note = ("The dialect guard keeps SQLite away; the `-- POSTGRES-ONLY` sentinel tells "
+                            "reviewers the block is Postgres-only on purpose.")
                 else:
-                    message = (f"DO $$ … $$ block without {missing}: SQLite rejects PL/pgSQL, so this "
-                               "migration breaks the SQLite test database — mark it `-- POSTGRES-ONLY` "
-                               f"and run it only under `{GUARD}` (or return early when the dialect is "
-                               "not postgresql)")
-                yield ctx.finding("RPT403", where, message)
+                    message = f"DO $$ block needs {missing}"
+                    note = ("SQLite rejects PL/pgSQL, so this migration breaks the SQLite test database. "
+                            f"Mark it `-- POSTGRES-ONLY` and run it only under `{GUARD}` (or return "
+                            "early when the dialect is not postgresql).")
+                yield with_story(ctx.finding("RPT403", where, message), note)
 
         hits = [c for c in facts.one_dialect if c.rejected_by in reaching]
         if hits:
-            described = "; ".join(
-                f"{c.name} ({_DIALECT_TEXT[c.rejected_by]} rejects it{_consequence(c.rejected_by)}: "
-                f"use {c.alternative})" for c in hits)
-            yield ctx.finding("RPT405", where, f"SQL that only one database accepts — {described}")
+            first = hits[0]
+            message = f"{first.name} is rejected by {_DIALECT_TEXT[first.rejected_by]}: use {first.alternative}"
+            if len(hits) > 1:
+                message = with_first_fitting(message, f" (also {', '.join(c.name for c in hits[1:])})",
+                                             " (and more)")
+            note = " ".join(
+                f"{c.name}: {_DIALECT_TEXT[c.rejected_by]} rejects it{_consequence(c.rejected_by)}; use "
+                f"{c.alternative}.{' ' + c.detail if c.detail else ''}" for c in hits)
+            yield with_story(ctx.finding("RPT405", where, message), note)
 
     @staticmethod
     def _comment_sentinel(ctx, use: SqlUse) -> bool:
@@ -418,19 +424,20 @@ class SqlPortabilityChecker(Checker):
                 value = keyword.value
                 if isinstance(value, ast.Constant) and isinstance(value.value, str):
                     if _NOW.fullmatch(value.value):
-                        yield ctx.finding("RPT404", index.position(value), (
-                            f'server_default={value.value!r} is the quoted string \'now()\', not a '
-                            'function call: wrong on every database — use '
-                            'server_default=sa.text("CURRENT_TIMESTAMP") (portable), or sa.text("now()") '
-                            f"under `{GUARD}`"))
+                        yield with_story(ctx.finding("RPT404", index.position(value), (
+                            f'{shorten(repr(value.value), 20)} is a quoted string: '
+                            'use sa.text("CURRENT_TIMESTAMP")')), (
+                            "Every database stores the text 'now()' as the default, not the time. "
+                            'sa.text("CURRENT_TIMESTAMP") is portable; sa.text("now()") is fine under '
+                            f"`{GUARD}`."))
                     continue
                 form = self._now_call(index, value)
                 if form and SQLITE in Reach(index, node, public_helpers=True, module_name=False):
-                    yield ctx.finding("RPT404", index.position(keyword), (
-                        f"server_default={form} outside a postgresql dialect guard: now() is "
-                        "Postgres-only and SQLite rejects it as a default, so the migration fails on "
-                        'the test database — use sa.text("CURRENT_TIMESTAMP"), or gate it with '
-                        f"`{GUARD}`"))
+                    yield with_story(ctx.finding("RPT404", index.position(keyword), (
+                        f"server_default={shorten(form, 30)} is Postgres-only (SQLite rejects now()): "
+                        'use sa.text("CURRENT_TIMESTAMP")')), (
+                        "now() is Postgres-only and SQLite rejects it as a default, so the migration "
+                        f"fails on the SQLite test database. Under `{GUARD}` it is fine."))
 
     @staticmethod
     def _now_call(index: SqlFile, value: ast.AST) -> str | None:
@@ -514,15 +521,38 @@ def _core_gate(text: str) -> bool:
 
 def _core_message(use: CoreUse) -> str:
     py = "max" if use.name in ("MAX", "GREATEST") else "min"
+    spelling = shorten(use.spelling, 30)
     if use.kind == "two_argument":
-        return (f"{use.spelling}(a, b) renders SQLite's scalar {py}(): Postgres rejects it (PR #3540) — "
-                f"compute {py}() in Python and bind it")
+        return (f"{spelling}(a, b) renders SQLite's scalar {py}(), which Postgres rejects: "
+                f"compute it in Python and bind it")
     if use.kind == "greatest_least":
-        return (f"{use.spelling}() renders {use.name}(), which SQLite lacks — compute {py}() in Python "
+        return (f"{spelling}() renders {use.name}(), which SQLite lacks: compute {py}() in Python "
                 "and bind it, or guard the dialect")
     if use.kind == "insert_or":
         action = "on_conflict_do_update" if use.name.endswith("REPLACE") else "on_conflict_do_nothing"
-        return (f"{use.spelling} renders {use.name}, which Postgres rejects — branch on the dialect and use "
-                f"{action}()")
-    return (f"postgresql insert().{use.spelling}() outside a postgresql dialect guard — use sqlite.insert() "
-            "on SQLite, or guard it")
+        return f"{spelling} renders {use.name} (Postgres rejects it): use the dialect's {action}()"
+    return (f"postgresql insert().{spelling}() outside a postgresql guard: use sqlite.insert() on SQLite, "
+            "or guard it")
+
+
+def _core_note(use: CoreUse) -> str:
+    if use.kind == "two_argument":
+        return _two_argument_note("max" if use.name == "MAX" else "min")
+    if use.kind == "greatest_least":
+        return _GREATEST_NOTE
+    if use.kind == "insert_or":
+        return ("Postgres rejects INSERT OR …, so the SQLite unit tests pass and production 500s. Both "
+                "databases accept ON CONFLICT (SQLite 3.24+) through their dialect's insert().")
+    return ("The postgresql dialect's insert() compiles ON CONFLICT for Postgres only; on the SQLite "
+            f"test database use sqlite.insert(), or run this under `{GUARD}`.")
+
+
+def _two_argument_note(fn: str) -> str:
+    return (f"Postgres has only the one-argument aggregate: function {fn}(integer, integer) does not "
+            f"exist, while the SQLite unit tests pass (PR #3540: POST /screen/1 returned 500). The "
+            f"runbook's beta_walkthrough pattern reads the current value, computes {fn}() in Python and "
+            f"binds it as a parameter.")
+
+
+_GREATEST_NOTE = ("SQLite has no GREATEST()/LEAST(), so the unit tests cannot exercise this path. "
+                  f"Under `{GUARD}` it is fine.")

@@ -32,8 +32,9 @@ from raptor_lint.rules.blueprints.registry import (
     url_prefix_argument,
 )
 from raptor_lint.project.modules import Definition, StringValue
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.source import column_of, split_lines
+from raptor_lint.strings import shorten
 
 RUNBOOK = "Blueprint authoring convention — url_prefix MUST NOT include /api"
 ROUTE_METHODS = frozenset({"route", "get", "post", "put", "patch", "delete"})
@@ -246,21 +247,22 @@ class _FileCheck:
             return
         if self.registry.status(identity) == "outside":
             return
-        shown = value.text + ("" if value.complete else "…")
+        shown = shorten(value.text, 40) + ("" if value.complete or len(value.text) > 40 else "…")
+        api = shorten(self.api, 20)
         plan = _FixPlanner(self, node).plan()
-        where = ""
+        related = []
         fix = None
         if isinstance(plan, Definition):
-            where = f" from {plan.name} in {self._relpath(plan.path)}:{plan.line}"
+            name = shorten(plan.name, 30)
+            related.append(related_place(plan.path, plan.line, 1,
+                                         f"{name} is defined here: drop its leading '{api}'"))
         elif plan is not None:
             description, edits = plan
             fix = Fix(description, tuple(sorted(edits)))
-        message = (
-            f"Blueprint url_prefix '{shown}' starts with '{self.api}'; the core registration loop "
-            f"adds it again → {self.api}{shown} (2026-06-13 beta-digest 404) — drop the leading "
-            f"'{self.api}'{where}"
-        )
-        yield self.ctx.finding("RPT301", self._span(node), message, fix)
+        message = f"url_prefix starts with '{api}': the core loop makes it {api}{shown}"
+        note = (f"The core registration loop mounts every blueprint under '{api}', so this one answers at "
+                f"{api}{shown} and its routes 404 where clients call them (2026-06-13 beta-digest 404).")
+        yield with_story(self.ctx.finding("RPT301", self._span(node), message, fix), note, related)
 
     # ---------------------------------------------------------------- RPT302
     def _check_route(self, call: ast.Call) -> Iterator[Finding]:
@@ -288,13 +290,13 @@ class _FileCheck:
                 prefix_value = StringValue("")
             if prefix_value is not None and prefix_value.complete:
                 prefix = prefix_value.text
-        shown = value.text + ("" if value.complete else "…")
-        message = (
-            f"route rule '{shown}' on blueprint {found.name} starts with '{self.api}'; the core "
-            f"registration loop already mounts the blueprint under '{self.api}' → "
-            f"{self.api}{prefix}{shown} — drop the leading '{self.api}' from the rule"
-        )
-        yield self.ctx.finding("RPT302", self._span(rule), message)
+        shown = shorten(value.text, 30) + ("" if value.complete or len(value.text) > 30 else "…")
+        api = shorten(self.api, 20)
+        message = f"route '{shown}' starts with '{api}' but its blueprint is already under '{api}'"
+        note = (f"The core registration loop mounts blueprint {found.name} under '{api}', so this route "
+                f"answers at {api}{prefix}{value.text}: drop the leading '{api}' from the rule (the "
+                f"2026-06-13 beta-digest 404 came from the same doubling).")
+        yield with_story(self.ctx.finding("RPT302", self._span(rule), message), note)
 
     # ---------------------------------------------------------------- helpers
     def _relpath(self, path: Path) -> str:

@@ -47,8 +47,9 @@ from raptor_lint.semantic import contains as _contains, first_param as _first_pa
     last_name as _last_name, string_value as _string_value
 from raptor_lint.rules.fork_safety.callers import _ASCII_ATTRIBUTE, _ATTRIBUTE
 from raptor_lint.project.layout import is_test_code
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, with_story
 from raptor_lint.source import lines_at
+from raptor_lint.strings import shorten, with_first_fitting
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
@@ -112,7 +113,7 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _UNIT_TYPES = frozenset(_UNITS)
 
-ADVICE = "use Redis with a TTL or Postgres"
+ADVICE = "use Redis (with a TTL) or Postgres"
 
 
 class ForkSafetyChecker(Checker):
@@ -1052,7 +1053,7 @@ class _Analysis:
         return False
 
     # --------------------------------------------------------------------- rules
-    def report(self, code: str, node: ast.AST, unit: ast.AST, message: str) -> None:
+    def report(self, code: str, node: ast.AST, unit: ast.AST, message: str, note: str | None = None) -> None:
         # One finding per statement (`a = b = {}` rebinding two globals, two mutations
         # found from `_d.setdefault(k, []).append(v)`): the first one found.
         statement = self.tree.statement_of(node)
@@ -1061,7 +1062,7 @@ class _Analysis:
             return
         self._reported.add(key)
         self.finding_units.add(unit)
-        self.findings.append(self.ctx.finding(code, self._where(node), message))
+        self.findings.append(with_story(self.ctx.finding(code, self._where(node), message), note))
 
     def run(self) -> list:
         self._check_all()
@@ -1122,16 +1123,27 @@ class _Analysis:
             return CONTAINER_CALLS[last]
         return None
 
-    def _state_advice(self, kind: str, name: str, mutation: Mutation, unit: ast.AST, where: str) -> str:
-        """The RPT101/RPT104 message: a per-process memo is told to say so; other state
-        gets the runbook's advice.  Decided per container (``_is_memo``), so every finding
-        on one container gives the same advice."""
-        what = f"{where} {kind} '{name}'" if mutation.depth == 0 else f"an element of {where} {kind} '{name}'"
+    def _state_advice(self, kind: str, name: str, mutation: Mutation, unit: ast.AST,
+                      where: str) -> tuple[str, str]:
+        """The RPT101/RPT104 message and note: a per-process memo is told to say so; other
+        state gets the runbook's advice.  Decided per container (``_is_memo``), so every
+        finding on one container gives the same advice.  The short message names the
+        container (another module's: ``state's dict '_store'``); where it was written and
+        why that matters is the note."""
+        owner = f"{shorten(where, 30)} " if where.endswith("'s") else ""
+        shown = shorten(name, 40)
+        what = f"{owner}{kind} '{shown}'" if mutation.depth == 0 else f"an element of {owner}{kind} '{shown}'"
         qualname = self.qualname(unit)
         if self._memo_verdicts.get(name):
-            return (f"{what} is a per-process memo, written after the fork in {qualname}: "
-                    f"say so with functools.cache/lru_cache")
-        return f"{what} mutated after the fork in {qualname} — {ADVICE}"
+            return (f"{what} is a per-process memo written after the fork: make it functools.cache/lru_cache",
+                    f"Written in {qualname} ({mutation.operation}), which runs in each gunicorn worker after "
+                    f"the fork. The stored value is computed from the key, so every worker filling its own "
+                    f"copy is harmless; functools.cache or lru_cache says so on purpose.")
+        return (f"{what} mutated after the fork: {ADVICE}",
+                f"Written in {qualname} ({mutation.operation}), which runs in each gunicorn worker after "
+                f"the fork: the write changes that worker's copy only, so the other workers never see it. "
+                f"The 2026-05-25 SEV-1 lost WebAuthn challenges this way (PR #2728). Per-session state "
+                f"belongs in Redis with a TTL, per-user state in Postgres.")
 
     def _decide_memos(self, found: "list[tuple[str, str, str, Mutation, ast.AST, str]]") -> None:
         """A container is a per-process memo when its name says cache/memo or one of its
@@ -1148,7 +1160,7 @@ class _Analysis:
     def _report_state(self, found: "list[tuple[str, str, str, Mutation, ast.AST, str]]") -> None:
         self._decide_memos(found)
         for code, name, kind, mutation, unit, where in found:
-            self.report(code, mutation.node, unit, self._state_advice(kind, name, mutation, unit, where))
+            self.report(code, mutation.node, unit, *self._state_advice(kind, name, mutation, unit, where))
 
     def _lazily_created(self, name: str, node: ast.AST, unit: ast.AST) -> bool:
         """``node`` (a mutation of module container ``name``) fills an object once per
@@ -1329,8 +1341,8 @@ class _Analysis:
                     continue  # a per-process resource (client, engine, lock…) created after the fork
                 if self.is_before_fork(unit):
                     continue
-                self.report("RPT102", node, unit, self._rebinding_message(name, _binding_form(node, parent), unit,
-                                                                          augmented))
+                self.report("RPT102", node, unit,
+                            *self._rebinding_message(name, _binding_form(node, parent), unit, augmented))
         self._check_globals_subscripts()
 
     def _assigned_value(self, target: ast.AST) -> ast.AST | None:
@@ -1367,10 +1379,16 @@ class _Analysis:
                 return False
         return True
 
-    def _rebinding_message(self, name: str, form: str, unit: ast.AST, augmented: bool) -> str:
-        return (f"global '{name}' rebound after the fork in {self.qualname(unit)} ({form}) — "
-                f"use Redis or Postgres"
-                + ("" if augmented else f", or lazy-init it ('if {name} is None:')"))
+    def _rebinding_message(self, name: str, form: str, unit: ast.AST, augmented: bool) -> tuple[str, str]:
+        """The RPT102 message (the name, the remedy) and note (where, how, why)."""
+        shown = shorten(name, 40)
+        message = with_first_fitting(f"global '{shown}' rebound after the fork: use Redis or Postgres",
+                                     "" if augmented else f", or lazy-init it (`if {shown} is None:`)",
+                                     "" if augmented else ", or lazy-init it")
+        note = (f"Rebound in {self.qualname(unit)} ({form}), which runs in each gunicorn worker after the "
+                f"fork: only this worker sees the new value, so counters, current values and caches "
+                f"diverge between workers.")
+        return message, note
 
     def _check_globals_subscripts(self) -> None:
         """``globals()["x"] = v`` rebinds a module name as ``global x; x = v`` does."""
@@ -1391,11 +1409,12 @@ class _Analysis:
                 continue  # a lazy import published as a module global: the same in every process
             key = _string_value(subscript.slice)
             if key is None:
-                self.report("RPT102", subscript, unit, (
-                    f"module globals rebound through globals()[…] after the fork in {self.qualname(unit)} — "
-                    f"use Redis or Postgres"))
+                self.report("RPT102", subscript, unit,
+                            "module globals rebound through globals()[…] after the fork: use Redis or Postgres",
+                            f"Rebound in {self.qualname(unit)}, which runs in each gunicorn worker after the "
+                            f"fork: only this worker sees the new value.")
             else:
-                self.report("RPT102", subscript, unit, self._rebinding_message(key, "globals()[…]", unit, False))
+                self.report("RPT102", subscript, unit, *self._rebinding_message(key, "globals()[…]", unit, False))
 
     # RPT103 ----------------------------------------------------------------
     def check_extensions(self) -> None:
@@ -1410,11 +1429,14 @@ class _Analysis:
             for mutation in mutations:
                 if mutation.key is not None and _is_service_key(mutation.key):
                     continue
-                entry = f"{owner}[{mutation.key!r}]" if mutation.key else owner
-                self.report("RPT103", mutation.node, unit, (
-                    f"state written into {entry} ({mutation.operation}) after the fork in "
-                    f"{self.qualname(unit)} — keep it in Postgres or Redis"
-                ))
+                entry = shorten(f"{owner}[{mutation.key!r}]" if mutation.key else owner, 60)
+                self.report(
+                    "RPT103", mutation.node, unit,
+                    f"{entry} written after the fork: use Postgres or Redis",
+                    f"Written in {self.qualname(unit)} ({mutation.operation}), which runs in each gunicorn "
+                    f"worker after the fork. app.extensions is copied into every worker like any module "
+                    f"state, so what one worker stores there the others never see (PR #3030's "
+                    f"trading_mode_override diverged this way).")
 
     # RPT104 ----------------------------------------------------------------
     def check_class_attributes(self) -> None:

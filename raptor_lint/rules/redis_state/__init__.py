@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from raptor_lint.astwalk import children
+from raptor_lint.strings import shorten
 from raptor_lint.findings import UNSAFE, Edit, Fix
-from raptor_lint.rules.base import Checker, Rule
+from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.rules.redis_state.exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.semantic import (
     FUNCTIONS, FunctionNode, Scope, SemanticModel, absolute_module, contains, field_of, is_none,
@@ -1032,16 +1033,15 @@ class _Analysis:
                 first = self._first_key(call)
                 if first is None or self._expired_later(first, call, calls[index + 1:]):
                     continue
-            key_text = _shorten(self._segment(self._first_key(call) or call))
+            key_text = _shorten(self._segment(self._first_key(call) or call), 40)
             if item.method == "set":
-                remedy = "pass ex=<seconds> (or use setex), or expire() the key later in this function"
+                remedy = "pass ex=<seconds> or expire() it"
             else:
-                remedy = f"expire() the key right after the {item.method} (in the same pipeline)"
-            yield self.ctx.finding(
-                "RPT201", self.sem.position(call),
-                f"Redis {item.method} of {key_text} has no TTL: transient state that is never "
-                f"popped (an abandoned signup, a dead worker) stays in Redis forever; {remedy}",
-            )
+                remedy = f"expire() each key after the {item.method}, in one pipeline"
+            yield with_story(self.ctx.finding(
+                "RPT201", self.sem.position(call), f"Redis {item.method} of {key_text} has no TTL: {remedy}",
+            ), "Transient state that is never popped (an abandoned signup, a dead worker) stays in "
+               "Redis forever; the runbook's pattern stores it with a TTL (set(..., ex=60)).")
 
     def _expired_later(self, key: ast.AST, write: ast.Call, later: list[_RedisCall]) -> bool:
         wanted = self._key(key)
@@ -1069,16 +1069,22 @@ class _Analysis:
                         continue
                     key, field = (_shorten(self._segment(arg), 30) for arg in args)
                     message = (f"hget then hdel of {key}, {field} (line {later.call.lineno}) is not atomic: "
-                               f"pop it in one MULTI/EXEC (or HGETDEL)")
+                               f"pop it in one MULTI/EXEC")
                     fix = None
                 elif wanted[0] in keys:
                     message = (f"get then {later.method} of {_shorten(self._segment(args[0]), 40)} "
-                               f"(line {later.call.lineno}) is not atomic: another worker can read it "
-                               f"first; use getdel(key)")
+                               f"(line {later.call.lineno}) is not atomic: use getdel(key)")
                     fix = self._getdel_fix(item.call, later.call)
                 else:
                     continue
-                yield self.ctx.finding("RPT202", self.sem.position(item.call), message, fix=fix)
+                finding = self.ctx.finding("RPT202", self.sem.position(item.call), message, fix=fix)
+                line, column, _, _ = self.sem.position(later.call)
+                yield with_story(finding, (
+                    "Between the read and the delete another worker can read the same value: a "
+                    "one-time value (a WebAuthn challenge, a CSRF nonce) is then used twice. "
+                    + ("HGETDEL (Redis 8) or a MULTI/EXEC pipeline does both at once." if item.method == "hget"
+                       else "GETDEL (Redis 6.2) reads and deletes in one command.")),
+                    [related_place(self.ctx.path, line, column, f"the {later.method} of the same key")])
                 break
 
     def _getdel_fix(self, get: ast.Call, delete: ast.Call) -> Fix | None:
@@ -1188,13 +1194,13 @@ class _Analysis:
             how = self._miss_outcome(item.call, unit)
             if how is None:
                 continue
-            yield self.ctx.finding(
+            yield with_story(self.ctx.finding(
                 "RPT203", self.sem.position(item.call),
-                f"a miss of this Redis {item.method} (None) is {how} without a named log event: "
-                f"an expired or never-stored key looks like any other None and nothing reaches "
-                f"Sentry; on None, log a named event (logger.warning(\"<area>.<thing>_miss "
-                f"...\")) before returning",
-            )
+                f"a miss (None) of this Redis {item.method} is {how} unlogged: on None, "
+                f"logger.warning(\"<area>.<thing>_miss\") first",
+            ), "An expired or never-stored key looks like any other None, and nothing reaches Sentry: "
+               "the runbook logs a named event on a miss (webauthn.challenge_miss) so that alerts "
+               "can count them.")
 
     def _miss_outcome(self, call: ast.Call, unit: ast.AST) -> str | None:
         """None when the miss is handled (or not used); else "returned" / "used"."""
@@ -1339,7 +1345,7 @@ class _Analysis:
                 node, parent = parent, parents.get(parent)
             if isinstance(parent, ast.Attribute) and parent.value is node:
                 if kinds.may_be_none(node) and not kinds.guarded(None, node):
-                    text = _shorten(self._segment(node), 50)
+                    text = _shorten(self._segment(node), 45)
                     yield self._fallback_finding(node, parent, (
                         f"{text} may be None (no REDIS_URL): bind it, check it, add a local-dev fallback"))
                 continue
@@ -1348,9 +1354,9 @@ class _Analysis:
                 continue
             use = self._first_unguarded_use(target)
             if use is not None:
+                name = _shorten(target.id, 25)
                 yield self._fallback_finding(use, parents[use], (
-                    f"{target.id} may be None (no Redis client when REDIS_URL is absent): use it under "
-                    f"`if {target.id}:` with a local-dev fallback"))
+                    f"{name} may be None (no REDIS_URL): use it under `if {name}:` with a local-dev fallback"))
 
     def _first_unguarded_use(self, target: ast.Name) -> ast.Name | None:
         """The first ``target.attr`` load, in the unit that binds ``target``, that this
@@ -1376,7 +1382,10 @@ class _Analysis:
     def _fallback_finding(self, receiver: ast.AST, attribute: ast.AST, message: str) -> "Finding":
         line, column, _, _ = self.sem.position(receiver)
         _, _, end_line, end_column = self.sem.position(attribute)
-        return self.ctx.finding("RPT205", (line, column, end_line, end_column), message)
+        return with_story(self.ctx.finding("RPT205", (line, column, end_line, end_column), message), (
+            "extensions.get(\"redis_client\") is None wherever REDIS_URL is unset (local dev, CI, a "
+            "staging app without the Redis add-on): the runbook's pattern checks the client and keeps "
+            "an in-process fallback for that case."))
 
     # ------------------------------------------------------------------ RPT204
     def _subscripts(self) -> Iterator["Finding"]:
@@ -1396,14 +1405,14 @@ class _Analysis:
                     # has to add the fallback, so --fix alone does not apply it.
                     applicability=UNSAFE,
                 )
-            owner = _shorten(self._segment(node.value))
-            yield self.ctx.finding(
+            owner = _shorten(self._segment(node.value), 30)
+            yield with_story(self.ctx.finding(
                 "RPT204", position(node),
-                f'{owner}["{EXTENSION_KEY}"] raises KeyError when REDIS_URL is absent (local dev, '
-                f'CI, staging without the Redis add-on); use {owner}.get("{EXTENSION_KEY}") and '
-                f"handle None with a local-dev fallback",
+                f'{owner}["{EXTENSION_KEY}"] raises KeyError without REDIS_URL: use .get()',
                 fix=fix,
-            )
+            ), "REDIS_URL is absent in local dev, CI and staging without the Redis add-on, and the app "
+               "then has no redis_client: the runbook's pattern is extensions.get(\"redis_client\") with "
+               "an in-process fallback when it is None.")
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -1689,5 +1698,4 @@ def _type_kind(qualified: str, bound: bool) -> str | None:
 
 
 def _shorten(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
