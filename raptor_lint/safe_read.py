@@ -120,5 +120,9 @@ def _refused(path: "os.PathLike[str] | str", exc: OSError) -> UnreadableFile:
 
 
 def _megabytes(limit: int) -> str:
-    """``16 MB`` for 16 MiB: the limit as people write it."""
+    """``16 MB`` for 16 MiB: the limit as people write it (``100 bytes``, ``64 KB`` below 1 MiB)."""
+    if limit < 1 << 10:
+        return f"{limit} bytes"
+    if limit < 1 << 20:
+        return f"{limit / (1 << 10):g} KB"
     return f"{limit / (1 << 20):g} MB"

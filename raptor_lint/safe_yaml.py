@@ -78,7 +78,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         if isinstance(event, AliasEvent):
             anchor = event.anchor or ""
             if anchor in self._open_anchors:
-                raise YAMLRefused(f"recursive alias *{anchor}: it refers to a node that contains it",
+                raise YAMLRefused(f"recursive alias *{anchor} refers to the node that contains it",
                                   event.start_mark)
             size = self._anchor_sizes.get(anchor, 1)
             self._expanded += size

@@ -9,7 +9,9 @@ Two shapes are accepted::
     - SECRET_KEY          # or a plain list of names
     - DATABASE_URL
 
-Read with ``yaml.safe_load`` only.  Invalid YAML or another shape is a
+Read with ``safe_read.read_regular_file`` and ``safe_yaml.safe_load`` (``yaml.safe_load``
+with recursive aliases, alias fan-out and deep nesting refused).  Invalid YAML, such YAML
+or another shape is a
 ``ConfigError`` (one line naming the file; the CLI exits 2): a manifest the
 linter cannot read must not silently switch RPT503 off.
 """
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from raptor_lint.config import ConfigError
 from raptor_lint.project.migrations import project_relpath
+from raptor_lint.safe_read import UnreadableFile, read_regular_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.findings import Edit
@@ -63,9 +66,9 @@ def read_names(path: Path) -> list[str]:
 def read_text(path: Path) -> str:
     """The manifest's text, as --fix reads it (UTF-8, a BOM dropped)."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config manifest: {exc.strerror or type(exc).__name__}") from None
+        text = read_regular_file(path).decode("utf-8")
+    except UnreadableFile as exc:
+        raise ConfigError(f"{path}: cannot read the config manifest: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: config manifest is not valid UTF-8 (byte offset {exc.start})") from None
     return text[1:] if text.startswith("\ufeff") else text
@@ -74,8 +77,12 @@ def read_text(path: Path) -> str:
 def names_of(text: str, path: Path) -> list[str]:
     import yaml
 
+    from raptor_lint.safe_yaml import YAMLRefused, safe_load
+
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
+    except YAMLRefused as exc:
+        raise ConfigError(f"{path}: config manifest not read: {exc.describe()}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML in the config manifest: {_yaml_problem(exc)}") from None
     return _names(data, path)

@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from raptor_lint.safe_read import read_regular_file
 from raptor_lint.semantic import DEFS, FUNCTIONS, Scope, SemanticModel, absolute_module, first_param
 from raptor_lint.source import MTIME_TICK_NS, SourceError, decode_python, parse_python
 from raptor_lint.strings import replace_braces, replace_percent
@@ -624,7 +625,7 @@ class ModuleIndex:
             return cached[1]
         module = None
         try:
-            text = decode_python(path.read_bytes())
+            text = decode_python(read_regular_file(path))  # a FIFO, /dev/zero: UnreadableFile (OSError)
             module = _Module(path, parse_python(text, str(path)), text)
         except (OSError, SourceError, RecursionError, ValueError):
             module = None

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from raptor_lint.config import ConfigError
 from raptor_lint.project.migrations import project_relpath, tokens_of
+from raptor_lint.safe_read import UnreadableFile, read_regular_file
 from raptor_lint.source import decode_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.findings import Edit
     from raptor_lint.project import ProjectIndex
 
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,40 @@ def build(project: "ProjectIndex") -> Runbook | None:
     try:
         # As --fix reads it (undecodable bytes kept as surrogates, a BOM dropped), so the
         # fix's positions are the ones fixes.py applies.
-        text = decode_text(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the runbook: {exc.strerror or type(exc).__name__}") from None
-    visible = _HTML_COMMENT.sub(" ", text)
+        text = decode_text(read_regular_file(path))
+    except UnreadableFile as exc:
+        raise ConfigError(f"{path}: cannot read the runbook: {exc}") from None
+    visible = without_html_comments(text)
     return Runbook(path=path, relpath=project_relpath(path, project.config.root), text=text,
                    tokens=frozenset(tokens_of(visible)))
 
 
+def without_html_comments(text: str) -> str:
+    """``text`` with every ``<!-- … -->`` replaced by a space, as ``re.sub(r"<!--.*?-->", " ",
+    text, flags=re.S)`` does: an unclosed ``<!--`` and what follows it stay text.
+
+    Scanned with ``str.find``, in linear time: the regex ``<!--.*?-->`` (DOTALL) retries
+    the rest of the file from every unclosed ``<!--``, and 200 KB of them took 29 s.
+    """
+    pieces: list[str] = []
+    position = 0
+    while True:
+        opening = text.find("<!--", position)
+        if opening < 0:
+            pieces.append(text[position:])
+            break
+        pieces.append(text[position:opening])
+        closing = text.find("-->", opening + 4)
+        if closing < 0:  # no later ``<!--`` can be closed either
+            pieces.append(text[opening:])
+            break
+        pieces.append(" ")
+        position = closing + 3
+    return "".join(pieces)
+
+
 # ------------------------------------------------------------- RPT502's fix
 
-_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"( {0,3})([-*+])[ \t]+(?:\[[ xX]\][ \t]+)?")
 _COMMENT_LINE = re.compile(r"[ \t]*<!--.*-->[ \t]*$")
@@ -95,10 +118,39 @@ def _headings(lines: list[str]) -> list[_Heading]:
         if "<!--" in line and "-->" not in line[line.index("<!--"):]:
             in_comment = True
             continue
-        match = _HEADING.match(line)
-        if match:
-            found.append(_Heading(index, len(match.group(1)), match.group(2) or ""))
+        heading = _atx_heading(line)
+        if heading is not None:
+            found.append(_Heading(index, *heading))
     return found
+
+
+def _atx_heading(line: str) -> tuple[int, str] | None:
+    """(level, text) of an ATX heading line (``## Sentry ##``), else None.
+
+    What ``re.match(r" {0,3}(#{1,6})(?:[ \\t]+(.*?))?(?:[ \\t]+#+)?[ \\t]*$", line)`` gives
+    (``tests/test_bounded_read.py`` holds them equal), in linear time: that regex tries
+    every end of the lazy text against the trailing whitespace, and one 20 KB line of
+    spaces took 6 s.
+    """
+    indent = len(line) - len(line.lstrip(" "))
+    if indent > 3:
+        return None
+    hashes_end = indent
+    while hashes_end < len(line) and line[hashes_end] == "#":
+        hashes_end += 1
+    level = hashes_end - indent
+    if not 1 <= level <= 6:
+        return None
+    rest = line[hashes_end:]
+    if not rest:
+        return level, ""
+    if rest[0] not in " \t":
+        return None
+    text = rest.strip(" \t")  # what the lazy group may hold: first to last non-blank character
+    closing = text.rstrip("#")
+    if closing != text and closing[-1:] in (" ", "\t"):  # a closing run of #'s after a blank
+        text = closing.rstrip(" \t")
+    return level, text
 
 
 def _words(text: str) -> list[str]:
@@ -115,11 +167,27 @@ def _names_subsystem(heading: str, flag: str) -> int:
     outside parentheses and FLAG_ names must be a word of the flag (``Sentry`` names
     FLAG_SENTRY_ALERTS; ``Beta walkthrough`` does not name FLAG_BETA_DIGEST).  0: no."""
     flag_words = [w for w in flag[len("FLAG_"):].lower().split("_") if w]
-    name = re.sub(r"\([^)]*\)", " ", _FLAG.sub(" ", heading))
+    name = _without_parentheses(_FLAG.sub(" ", heading))
     words = [w for w in _words(name) if w not in _STOP_WORDS]
     if not words or not all(any(_same_word(w, f) for f in flag_words) for w in words):
         return 0
     return len(words)
+
+
+def _without_parentheses(text: str) -> str:
+    """``re.sub(r"\\([^)]*\\)", " ", text)`` in linear time (that regex scans to the end of
+    the text from every unclosed ``(``)."""
+    pieces: list[str] = []
+    position = 0
+    while True:
+        opening = text.find("(", position)
+        closing = text.find(")", opening + 1) if opening >= 0 else -1
+        if closing < 0:
+            pieces.append(text[position:])
+            return "".join(pieces)
+        pieces.append(text[position:opening])
+        pieces.append(" ")
+        position = closing + 1
 
 
 def _last_content(lines: list[str], start: int, end: int, *, skip_comments: bool) -> int | None:

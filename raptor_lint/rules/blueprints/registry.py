@@ -30,6 +30,7 @@ import ast
 import fnmatch
 import os
 from raptor_lint.astwalk import walk
+from raptor_lint.safe_read import read_regular_file
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -171,7 +172,7 @@ def blueprint_registry(project: "ProjectIndex") -> BlueprintRegistry:
     core_lists: list[tuple[Path, int]] = []
     for path in _python_files(project):
         try:
-            raw = path.read_bytes()
+            raw = read_regular_file(path)  # never a FIFO or a device (UnreadableFile is an OSError)
         except OSError:
             continue
         if not any(marker.encode() in raw for marker in markers):

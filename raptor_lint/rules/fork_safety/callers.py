@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from raptor_lint.project.layout import is_test_code
 from raptor_lint.execution import ExecutionModel, Use
+from raptor_lint.safe_read import read_regular_file
 from raptor_lint.semantic import SemanticModel, absolute_module
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -315,7 +316,7 @@ class ForkCalls:
 
             sites = None
             try:
-                tree = parse_python(decode_python(path.read_bytes()), str(path))
+                tree = parse_python(decode_python(read_regular_file(path)), str(path))
             except (OSError, SourceError, RecursionError, ValueError, MemoryError):
                 tree = None
             self.files_parsed += 1
@@ -476,8 +477,7 @@ def _read_text(path: Path | str) -> str | None:
     from raptor_lint.source import SourceError, decode_python
 
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        data = read_regular_file(path)  # never a FIFO or a device (UnreadableFile is an OSError)
     except OSError:
         return None
     if data.isascii():

@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from raptor_lint.safe_read import read_regular_file
 from raptor_lint.semantic import SemanticModel
 from raptor_lint.source import SourceError, decode_python, parse_python
 
@@ -259,7 +260,7 @@ class RedisExports:
 
 def _read(path: Path) -> str | None:
     try:
-        return decode_python(path.read_bytes())
+        return decode_python(read_regular_file(path))  # never a FIFO or a device
     except (OSError, SourceError, ValueError):
         return None
 
