@@ -50,6 +50,7 @@ from raptor_lint.findings import Finding
 from raptor_lint.lsp import convert
 from raptor_lint.lsp.reparse import reparse
 from raptor_lint.registry import known_code_prefix
+from raptor_lint.safe_read import read_regular_file
 from raptor_lint.source import SourceError, decode_text, parse_python, split_lines
 
 log = logging.getLogger(__name__)
@@ -369,7 +370,7 @@ class RaptorLanguageServer(LanguageServer):
                 continue
             target_uri = Path(path).as_uri()
             try:
-                disk = decode_text(Path(path).read_bytes())
+                disk = decode_text(read_regular_file(path))  # never a FIFO or a device
             except OSError:
                 return None
             open_document = self.workspace.text_documents.get(target_uri)

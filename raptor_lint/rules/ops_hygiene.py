@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from raptor_lint.discovery import MAKEFILE, MARKDOWN, PROCFILE, SHELL, YAML
 from raptor_lint.findings import Edit, Fix
 from raptor_lint.rules.base import Checker, Rule, with_story
+from raptor_lint.safe_read import read_regular_file
 from raptor_lint.shell import (
     CAPTURED, SILENT_TARGETS, Command, Snippet, fenced_blocks, is_exec_redirect_only, is_silenced,
     output_streams, parse, substitution_streams, substitutions,
@@ -41,6 +42,7 @@ from raptor_lint.strings import shorten
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
     from raptor_lint.findings import Finding
+    from raptor_lint.safe_yaml import YAMLRefused
 
 REDIRECT = ">/dev/null 2>&1"
 SHELL_LANGUAGES = frozenset({
@@ -52,7 +54,9 @@ YAML_SHELL_KEYS = frozenset({
     "bash", "sh", "postdeploy", "pr-predestroy",
 })
 _PROMPT = re.compile(r"^(\s*)\$ ")
-_PROCFILE_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)[ \t]*:[ \t]*(?P<command>.*?)[ \t]*$")
+# The command ends at its last non-blank character: ``(?:.*[^ \t])?``, not ``.*?`` before
+# ``[ \t]*$``, which retries the trailing blanks from every position (20 KB of them: 2 s).
+_PROCFILE_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)[ \t]*:[ \t]*(?P<command>(?:.*[^ \t])?)[ \t]*$")
 _MAKE_RULE = re.compile(r"^[^\s:#=][^:#=]*?::?(?!=)")
 _MAKE_REFERENCE = re.compile(r"\$\$|\$\([^()]*(?:\([^()]*\)[^()]*)*\)|\$\{[^{}]*\}|\$.")
 
@@ -127,7 +131,12 @@ class OpsHygieneChecker(Checker):
     def check(self, ctx: "FileContext") -> Iterable["Finding"]:
         lines = split_lines(ctx.text)
         findings: list[Finding] = []
-        for snippet, fixable, process in _snippets(ctx.kind, ctx.text, lines):
+        try:
+            snippets = list(_snippets(ctx.kind, ctx.text, lines))
+        except _yaml_refused() as exc:  # an alias bomb or a recursive alias: said, as yamllint does
+            return [ctx.finding("E902", (exc.line, exc.column),
+                                f"YAML not read, its commands are not checked: {exc.problem}")]
+        for snippet, fixable, process in snippets:
             commands = parse(snippet)
             findings.extend(_unsilenced_config_set(ctx, snippet, commands, fixable))
             if process == "web":
@@ -269,8 +278,8 @@ def _config_preloads(directory: Path, config: str) -> bool | None:
     else:
         path = directory / config
     try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError):
+        tree = ast.parse(read_regular_file(path))  # never a FIFO or a device (an OSError)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     value: bool | None = False
     for node in tree.body:
@@ -406,11 +415,23 @@ def _markdown(lines: list[str]) -> Iterator[Snippet]:
         yield snippet
 
 
+def _yaml_refused() -> "type[YAMLRefused]":
+    """``safe_yaml.YAMLRefused``, imported only once an exception is being handled (an
+    ``except`` clause's class is evaluated then): PyYAML stays out of runs without YAML."""
+    from raptor_lint.safe_yaml import YAMLRefused
+
+    return YAMLRefused
+
+
 def _yaml(text: str, lines: list[str]) -> Iterator[tuple[Snippet, bool]]:
     import yaml
 
+    from raptor_lint.safe_yaml import YAMLRefused, compose_all
+
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = compose_all(text)  # no cycle, bounded expansion (safe_yaml)
+    except YAMLRefused:
+        raise
     except yaml.YAMLError:
         return
     stack = [node for node in documents if node is not None]
