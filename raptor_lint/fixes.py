@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Iterable
 from raptor_lint.atomic import WriteRefused, read_for_rewrite, rewrite_file
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import Edit, Finding, Fix
+from raptor_lint.safe_read import read_regular_file
 from raptor_lint.source import LINE_BREAK, SourceError, decode_python, decode_text, encode_text, parse_python
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -384,7 +385,7 @@ def _recheck(engine: "Engine", files: list["FileResult"], indexes: list[int], no
     for index in indexes:
         file_result = files[index]
         try:
-            data = file_result.path.read_bytes()
+            data = read_regular_file(file_result.path)  # bounded, as the first read was
         except OSError as exc:
             notes.append(f"raptor-lint: cannot check {file_result.display_path} again: {_reason(exc)}")
             continue
