@@ -11,7 +11,12 @@ this loader refuses them while composing, with a ``YAMLRefused`` naming the posi
 * an alias to a node that contains it (a recursive alias);
 * more than ``MAX_ALIAS_EXPANSION`` nodes reached through aliases in one document
   (each alias counts the size of its anchored node with its own aliases expanded);
-* nesting deeper than ``MAX_DEPTH`` collections.
+* nesting deeper than ``MAX_DEPTH`` collections;
+* a text of more than ``MAX_YAML_CHARS`` (1 million) characters: PyYAML's pure-Python
+  parser (the composer hooks need it) reads 30-100 KB a second, so the 16 MB a read allows
+  (or the 2 million characters the engine lints) would take minutes; 1 million takes 10-30 s.
+  GitLab itself refuses a CI file over 2 MB (``max_yaml_size_bytes``); CI files and
+  manifests are kilobytes.
 
 Legitimate anchors (GitLab CI's ``<<: *defaults``, a shared ``env:``) expand to a few
 hundred nodes.  ``YAMLRefused`` is a ``yaml.MarkedYAMLError``: code that handles
@@ -29,6 +34,7 @@ from yaml.events import AliasEvent, CollectionStartEvent
 
 MAX_ALIAS_EXPANSION = 100_000
 MAX_DEPTH = 200
+MAX_YAML_CHARS = 1_000_000
 
 
 class YAMLRefused(MarkedYAMLError):
@@ -49,7 +55,10 @@ class YAMLRefused(MarkedYAMLError):
         return self.problem_mark.column + 1 if self.problem_mark is not None else 1
 
     def describe(self) -> str:
-        """``reason (line L, column C)``: one line for a message that names the file first."""
+        """``reason (line L, column C)`` (the reason alone when it is about the whole text):
+        one line for a message that names the file first."""
+        if self.problem_mark is None:
+            return str(self.problem)
         return f"{self.problem} (line {self.line}, column {self.column})"
 
 
@@ -118,16 +127,19 @@ class BoundedSafeLoader(yaml.SafeLoader):
 def safe_load(text: str) -> Any:
     """``yaml.safe_load(text)`` with ``BoundedSafeLoader``: ``YAMLRefused`` (a
     ``yaml.YAMLError``) instead of a hang or a ``RecursionError``."""
-    return _guarded(lambda: yaml.load(text, Loader=BoundedSafeLoader))
+    return _guarded(text, lambda: yaml.load(text, Loader=BoundedSafeLoader))
 
 
 def compose_all(text: str) -> list[Any]:
     """Every document's root node (``yaml.compose_all``), composed with ``BoundedSafeLoader``:
     the node graph has no cycle and its expansion is bounded."""
-    return _guarded(lambda: list(yaml.compose_all(text, Loader=BoundedSafeLoader)))
+    return _guarded(text, lambda: list(yaml.compose_all(text, Loader=BoundedSafeLoader)))
 
 
-def _guarded(load: Any) -> Any:
+def _guarded(text: str, load: Any) -> Any:
+    if len(text) > MAX_YAML_CHARS:
+        raise YAMLRefused(f"more than {MAX_YAML_CHARS // 1_000_000} million characters (PyYAML would take minutes)",
+                          None)
     try:
         return load()
     except RecursionError:  # the constructor's own recursion, on a stack already deep

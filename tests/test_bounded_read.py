@@ -360,3 +360,11 @@ def test_the_linear_ddl_test_says_what_the_regex_said() -> None:
     for _ in range(20_000):
         text = "".join(generator.choice(words) for _ in range(generator.randint(0, 8)))
         assert may_create_or_rename_tables(text) == bool(regex.search(text)), repr(text)
+
+
+def test_a_ci_workflow_over_1_million_characters_is_e902_not_a_minute_of_parsing(tmp_path: Path) -> None:
+    """PyYAML's pure-Python parser reads 30-100 KB a second: 1.9 MB took about a minute."""
+    make_project(tmp_path, {CI: "# heroku config:set\n" + "a: b\n" * 380_000})
+    assert findings(check(tmp_path)) == [
+        f"{CI}:1:1: E902 YAML not read, its commands are not checked: more than 1 million characters (PyYAML "
+        "would take minutes)"]
