@@ -86,6 +86,7 @@ CACHEDIR_TAG = (
 )
 GITIGNORE = "# Created by raptor-lint.\n*\n"
 KEY_NAME = "key"
+TAG_NAME = "CACHEDIR.TAG"
 KEY_BYTES = 32
 # Entries hold one file's findings; a snapshot those of a whole project.
 MAX_ENTRY_BYTES = 16 * 1024 * 1024
@@ -272,11 +273,7 @@ class FindingsCache:
             return
         fd = open_location(self.location)
         try:
-            for name, text in ((".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG)):
-                try:
-                    os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    _write_file(fd, name, text.encode())
+            _claim(fd, self.location)
             self._key = self._load_key(fd)
         except BaseException:
             os.close(fd)
@@ -359,7 +356,7 @@ class FindingsCache:
             found = self._read_signed(name, MAX_ENTRY_BYTES)
             if found is None:
                 return None
-            entry, entry_st = found
+            entry, _entry_st = found
             if entry["v"] != FORMAT or entry["path"] != os.path.abspath(path) \
                     or entry["config"] != self.config_key or entry["facts"] != self.facts:
                 return None
@@ -380,8 +377,6 @@ class FindingsCache:
             if restat and st is not None:
                 entry["stat"] = _stat_list(st)
                 self._write_signed(name, entry)
-            elif time.time() - entry_st.st_mtime > REFRESH_S:
-                self._mark_used(name)
             return findings
         except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: all misses
             return None
@@ -413,15 +408,13 @@ class FindingsCache:
             found = self._read_signed(self.snapshot_name(), MAX_SNAPSHOT_BYTES)
             if found is None:
                 return None
-            entry, entry_st = found
+            entry, _entry_st = found
             if entry["v"] != FORMAT or entry["root"] != self._root or entry["config"] != self.config_key \
                     or entry["project"] != self.project_state():
                 return None
             files = entry["files"]
             if not isinstance(files, dict):
                 return None
-            if time.time() - entry_st.st_mtime > REFRESH_S:
-                self._mark_used(self.snapshot_name())
             return files
         except Exception:  # noqa: BLE001 - missing, truncated, corrupt, foreign: a miss
             return None
@@ -512,17 +505,28 @@ class FindingsCache:
         finally:
             os.close(shard_fd)
 
-    def _mark_used(self, name: str) -> None:
-        """Pruning removes entries unused for a month; this one was just used."""
-        try:
-            os.utime(name, dir_fd=self._tool_fd(create=False), follow_symlinks=False)
-        except Exception:  # noqa: BLE001 - a mark only
-            pass
+
+def _claim(cache_fd: int, location: CacheLocation) -> None:
+    """Make the directory a cache (``CACHEDIR.TAG``, ``.gitignore``) when it is empty; one
+    that already is (its tag) is used as it is.  Anything else — say ``RAPTOR_LINT_CACHE_DIR``
+    or ``cache-dir`` naming a directory of the user's — is refused: a ``.gitignore`` holding
+    ``*`` there would hide it from git, and pruning or ``clean`` would remove from it."""
+    try:
+        os.stat(TAG_NAME, dir_fd=cache_fd, follow_symlinks=False)
+        return
+    except FileNotFoundError:
+        pass
+    if os.listdir(cache_fd):
+        shown = "cache-dir: " + "/".join(location.parts) if location.origin == "setting" else location.directory
+        raise CacheRefused(f"{shown} is not empty and has no {TAG_NAME}")
+    for name, text in ((".gitignore", GITIGNORE), (TAG_NAME, CACHEDIR_TAG)):  # the tag last
+        _write_file(cache_fd, name, text.encode())
 
 
 def _read_regular(dir_fd: int, name: str, cap: int) -> "tuple[bytes, os.stat_result] | None":
     """``name``'s bytes if it is a regular file of at most ``cap`` bytes (opened without
-    following a symlink or blocking on a FIFO); else None."""
+    following a symlink or blocking on a FIFO); else None.  A file last written or read more
+    than ``REFRESH_S`` ago gets a new mtime: pruning removes what no run reads for a month."""
     try:
         fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     except OSError:
@@ -540,7 +544,14 @@ def _read_regular(dir_fd: int, name: str, cap: int) -> "tuple[bytes, os.stat_res
             chunks.append(chunk)
             remaining -= len(chunk)
         data = b"".join(chunks)
-        return (data, st) if len(data) <= cap else None
+        if len(data) > cap:
+            return None
+        if time.time() - st.st_mtime > REFRESH_S:
+            try:
+                os.utime(fd)
+            except OSError:
+                pass
+        return data, st
     except OSError:
         return None
     finally:
@@ -732,23 +743,65 @@ def cache_directory(config: Config) -> Path | None:
 def clear_cache(config: Config) -> list[Path]:
     """``raptor-lint clean``: remove this project's cache wherever it lives (and the
     in-checkout ``.raptor_lint_cache/`` of earlier versions); the directories removed.
-    A symlink or a directory of another user in its place is left alone."""
+    Only what raptor-lint makes is removed, never through a symlink: a symlink, another
+    user's directory or one without a ``CACHEDIR.TAG`` in the cache's place is left alone."""
     import shutil
 
     removed: list[Path] = []
-    candidates = [config.root / LEGACY_DIR_NAME]
-    directory = cache_directory(config)
-    if directory is not None:
-        candidates.insert(0, directory)
-    for candidate in candidates:
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
-            continue
-        if candidate.name == LEGACY_DIR_NAME and not (candidate / "CACHEDIR.TAG").is_file():
-            continue  # not a cache an earlier raptor-lint made
-        shutil.rmtree(candidate, ignore_errors=True)  # fd-based: never follows a symlink
-        removed.append(candidate)
+    try:
+        location: CacheLocation | None = locate(config)
+    except (CacheRefused, CacheUnavailable):
+        location = None
+    if location is not None and _remove_cache_contents(location):
+        removed.append(location.directory)
+    legacy = config.root / LEGACY_DIR_NAME
+    try:
+        st = os.lstat(legacy)
+        ours = stat.S_ISDIR(st.st_mode) and (not hasattr(os, "geteuid") or st.st_uid == os.geteuid()) \
+            and (legacy / TAG_NAME).is_file()
+    except OSError:
+        ours = False
+    if ours and legacy != (location.directory if location is not None else None):
+        shutil.rmtree(legacy, ignore_errors=True)  # fd-based: never follows a symlink
+        removed.append(legacy)
     return removed
+
+
+def _remove_cache_contents(location: CacheLocation) -> bool:
+    """Remove the tool directories and raptor-lint's own files from the cache directory,
+    then the directory itself if that emptied it.  False when it is not a cache."""
+    import shutil
+
+    from raptor_lint.cache_location import TOOL_DIR_PATTERN
+    from raptor_lint.cache_prune import STAMP, TEMPORARY_SUFFIX
+
+    try:
+        fd = open_location(location, create=False)
+    except (CacheRefused, CacheUnavailable, OSError):
+        return False
+    try:
+        try:
+            os.stat(TAG_NAME, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            return False
+        own_files = {".gitignore", KEY_NAME, STAMP}
+        for name in os.listdir(fd):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode) and TOOL_DIR_PATTERN.fullmatch(name):
+                    shutil.rmtree(os.path.join(location.directory, name), ignore_errors=True)
+                elif name in own_files or name.endswith(TEMPORARY_SUFFIX):
+                    os.unlink(name, dir_fd=fd)
+            except OSError:
+                continue
+        try:
+            os.unlink(TAG_NAME, dir_fd=fd)  # last: an interrupted clean leaves a cache, not a stranger
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(location.directory)
+    except OSError:
+        pass
+    return True

@@ -36,6 +36,10 @@ APP_DIR_NAME = "raptor-lint"
 # Where versions before 0.x kept the cache (inside the checkout): never read or written now,
 # still excluded from linting (config.DEFAULT_EXCLUDE) and removed by ``raptor-lint clean``.
 LEGACY_DIR_NAME = ".raptor_lint_cache"
+# The only names raptor-lint makes in a cache directory: pruning and ``clean`` touch nothing
+# else (a ``RAPTOR_LINT_CACHE_DIR`` may sit beside the user's own files).
+TOOL_DIR_PATTERN = re.compile(r"[0-9a-f]{20}")
+PROJECT_DIR_PATTERN = re.compile(r"[A-Za-z0-9._-]+-[0-9a-f]{16}")
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
@@ -91,7 +95,7 @@ def project_key(root: Path) -> str:
         resolved = os.path.abspath(root)
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(resolved)).strip("._") or "root"
     digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return f"{name[:40]}-{digest}"
+    return f"{name[:40]}-{digest}"  # PROJECT_DIR_PATTERN
 
 
 def locate(config: Config) -> CacheLocation:

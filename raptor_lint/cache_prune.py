@@ -22,6 +22,8 @@ import shutil
 import stat
 import time
 
+from raptor_lint.cache_location import PROJECT_DIR_PATTERN, TOOL_DIR_PATTERN
+
 MAX_BYTES = 128 * 1024 * 1024
 MAX_AGE_S = 30 * 24 * 3600
 PRUNE_INTERVAL_S = 24 * 3600
@@ -63,9 +65,7 @@ def prune(cache_fd: int, current_tool: str, now: float | None = None,
     max_age_s = MAX_AGE_S if max_age_s is None else max_age_s
     removed = 0
     kept: list[tuple[bool, float, int, str]] = []  # (current tool?, mtime, size, relative path)
-    for directory, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=cache_fd, follow_symlinks=False):
-        if directory == ".":
-            continue  # the cache's own files: CACHEDIR.TAG, .gitignore, key, stamp
+    for directory, dirnames, filenames, dir_fd in _walk_tool_directories(cache_fd):
         tool = directory.split("/")[1]
         for name in filenames + [d for d in dirnames if _is_symlink(name_=d, dir_fd=dir_fd)]:
             try:
@@ -106,7 +106,7 @@ def prune_siblings(base: os.PathLike | str, keep: str, now: float | None = None,
         return gone
     try:
         for name in os.listdir(base_fd):
-            if name == keep:
+            if name == keep or not PROJECT_DIR_PATTERN.fullmatch(name):
                 continue
             try:
                 st = os.stat(name, dir_fd=base_fd, follow_symlinks=False)
@@ -131,7 +131,7 @@ def prune_siblings(base: os.PathLike | str, keep: str, now: float | None = None,
 def cache_size(cache_fd: int) -> int:
     """Bytes in the cache's regular files (tests and measurements)."""
     total = 0
-    for _directory, _dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=cache_fd, follow_symlinks=False):
+    for _directory, _dirnames, filenames, dir_fd in _walk_tool_directories(cache_fd):
         for name in filenames:
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -157,11 +157,32 @@ def _unlink(name: str, dir_fd: int, st: os.stat_result) -> int:
     return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
+def _walk_tool_directories(cache_fd: int):
+    """``os.fwalk`` of the cache's tool directories only (``<cache>/<20 hex digits>/``): the
+    cache directory's other contents are not raptor-lint's to judge."""
+    for directory, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=cache_fd, follow_symlinks=False):
+        if directory == ".":
+            dirnames[:] = [name for name in dirnames if TOOL_DIR_PATTERN.fullmatch(name)
+                           and not _is_symlink(name_=name, dir_fd=dir_fd)]
+            continue
+        yield directory, dirnames, filenames, dir_fd
+
+
 def _remove_empty_directories(cache_fd: int) -> None:
-    for directory, dirnames, _filenames, dir_fd in os.fwalk(".", topdown=False, dir_fd=cache_fd,
-                                                            follow_symlinks=False):
-        for name in dirnames:
-            try:
-                os.rmdir(name, dir_fd=dir_fd)  # only succeeds when empty (and not a symlink)
-            except OSError:
-                pass
+    for tool in _tool_directories(cache_fd):
+        for _directory, dirnames, _filenames, dir_fd in os.fwalk(tool, topdown=False, dir_fd=cache_fd,
+                                                                 follow_symlinks=False):
+            for name in dirnames:
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)  # only succeeds when empty (and not a symlink)
+                except OSError:
+                    pass
+        try:
+            os.rmdir(tool, dir_fd=cache_fd)
+        except OSError:
+            pass
+
+
+def _tool_directories(cache_fd: int) -> list[str]:
+    return [name for name in os.listdir(cache_fd)
+            if TOOL_DIR_PATTERN.fullmatch(name) and not _is_symlink(name_=name, dir_fd=cache_fd)]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from raptor_lint.cache import FindingsCache, cache_directory, clear_cache, make_cache, tool_fingerprint
+from raptor_lint.cache import CACHEDIR_TAG, FindingsCache, cache_directory, clear_cache, make_cache, tool_fingerprint
 from raptor_lint.config import Config, load_config
 from raptor_lint.findings import Finding, Related
 from raptor_lint.runner import CheckOptions, run_check
@@ -128,6 +128,7 @@ def test_symlinks_planted_inside_the_cache_do_not_redirect_writes(project: Path,
     _configure_cache_dir(project, ".raptor_lint_cache")
     tool = project / ".raptor_lint_cache" / tool_fingerprint()[:20]
     tool.mkdir(parents=True)
+    (project / ".raptor_lint_cache" / "CACHEDIR.TAG").write_text(CACHEDIR_TAG, encoding="utf-8")  # looks ours
     for shard in [f"{n:02x}" for n in range(256)] + ["runs"]:
         (tool / shard).symlink_to(outside)
     _age(project)
@@ -170,7 +171,10 @@ def test_the_environment_variable_moves_the_cache(project: Path, tmp_path: Path,
 # ------------------------------------------------------------------ entries
 def _rewrite_entries(directory: Path, change, key: bytes | None = None) -> int:
     """Apply ``change`` to every per-file entry's JSON, keeping its first line (the
-    signature) or, with ``key``, signing it again with that key."""
+    signature) or, with ``key``, signing it again with that key.  Snapshots are removed (a
+    run over files older than the racy window leaves one, which would serve first)."""
+    for snapshot in directory.glob("*/runs/*.json"):
+        snapshot.unlink()
     count = 0
     for entry in directory.glob("*/*/*.json"):
         if entry.parent.name == "runs":
@@ -255,6 +259,7 @@ def test_an_entry_that_is_a_fifo_never_blocks_the_run(project: Path) -> None:
     name = cache.entry_name(project / "svc" / "views.py")
     fifo = project / ".raptor_lint_cache" / tool_fingerprint()[:20] / name
     fifo.parent.mkdir(parents=True)
+    (project / ".raptor_lint_cache" / "CACHEDIR.TAG").write_text(CACHEDIR_TAG, encoding="utf-8")
     os.mkfifo(fifo)
     script = ("import sys; from pathlib import Path; from raptor_lint.cache import FindingsCache; "
               "from raptor_lint.config import load_config; root = Path(sys.argv[1]); "
@@ -312,13 +317,21 @@ def test_content_is_hashed_only_in_the_racy_window(project: Path, monkeypatch) -
         run_check(Config(root=project), CheckOptions(paths=[Path("svc")], jobs=1))
         return made[-1].content_hashes
 
-    run()
-    assert run() == 7  # written just now: within the racy window, every file is hashed
+    from raptor_lint import cache as cache_module
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cache_module, "RECENT_NS", 10**18)  # every file inside the racy window
+        run()
+        assert run() == 7  # a stat within the window is never trusted: every file is hashed
     _age(project)
     assert run() == 7  # the stat changed: hashed once, and the entries take the new stat
     assert run() == 0  # old files whose stat matches: not even read
-    os.utime(project / "svc" / "module_0.py")  # touched now: inside the window again
-    assert run() == 1
+    older = os.stat(project).st_mtime - 7200
+    os.utime(project / "svc" / "module_0.py", (older, older))  # its stat changed (outside the window)
+    assert run() == 1  # hashed once, then trusted again
+    future = os.stat(project).st_mtime + 3600
+    os.utime(project / "svc" / "module_1.py", (future, future))  # an mtime in the future...
+    assert run() == 1 and run() == 1  # ...is never trusted
 
 
 # ------------------------------------------------------------------ pruning
@@ -393,11 +406,52 @@ def test_clean_removes_a_configured_cache_dir_without_following_symlinks(project
     (outside / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n", encoding="utf-8")
     (project / ".raptor_lint_cache").symlink_to(outside)  # committed: left alone
     _configure_cache_dir(project, "cache")
-    (project / "cache").mkdir()
-    (project / "cache" / "planted").symlink_to(outside)
+    tool = project / "cache" / tool_fingerprint()[:20]
+    tool.mkdir(parents=True)
+    (project / "cache" / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n",
+                                                    encoding="utf-8")
+    (tool / "ab").symlink_to(outside)
     assert clear_cache(load_config(start=project)) == [project / "cache"]
     assert not (project / "cache").exists() and (project / ".raptor_lint_cache").is_symlink()
     assert sorted(p.name for p in outside.iterdir()) == ["CACHEDIR.TAG", "precious"]
     (project / "cache").symlink_to(outside)  # the configured directory itself a symlink
     assert clear_cache(load_config(start=project)) == []
     assert sorted(p.name for p in outside.iterdir()) == ["CACHEDIR.TAG", "precious"]
+
+
+def test_a_directory_of_the_users_own_is_never_claimed_as_a_cache(project: Path, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """RAPTOR_LINT_CACHE_DIR=$HOME by mistake: no `.gitignore` holding `*` lands there (git
+    would ignore the whole directory), nothing is written, pruned or cleaned in it."""
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "notes" / "old.txt").write_text("2019\n", encoding="utf-8")
+    os.utime(home / "notes" / "old.txt", (0, 0))  # older than any pruning age
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    monkeypatch.setenv("RAPTOR_LINT_CACHE_DIR", str(home))
+    proc = run_cli("check", ".", cwd=project)
+    assert proc.returncode == 1 and "is not empty and has no CACHEDIR.TAG" in proc.stderr.decode()
+    assert clear_cache(Config(root=project)) == []
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+
+
+def test_pruning_and_clean_touch_only_what_raptor_lint_made(project: Path, tmp_path: Path, monkeypatch) -> None:
+    from raptor_lint import cache_prune
+
+    target = tmp_path / "ci-cache"
+    monkeypatch.setenv("RAPTOR_LINT_CACHE_DIR", str(target))
+    monkeypatch.chdir(project)
+    run_check(Config(root=project), CheckOptions(paths=[Path(".")], jobs=1))
+    (target / "README").write_text("the CI's own note\n", encoding="utf-8")
+    (target / "other-tool" / "data").mkdir(parents=True)
+    (target / "other-tool" / "data" / "old.json").write_text("{}", encoding="utf-8")
+    (stale,) = [p.parent / ("0" * 38 + ".json") for p in (target / tool_fingerprint()[:20]).glob("*/*.json")][:1]
+    stale.write_text("an entry of a file since deleted", encoding="utf-8")
+    for path in (target / "README", target / "other-tool" / "data" / "old.json", stale):
+        os.utime(path, (0, 0))  # unused for decades
+    os.utime(target / cache_prune.STAMP, (0, 0))  # a prune is due
+    run_check(Config(root=project), CheckOptions(paths=[Path(".")], jobs=1))
+    assert not stale.exists()
+    assert (target / "README").is_file() and (target / "other-tool" / "data" / "old.json").is_file()
+    assert clear_cache(Config(root=project)) == [target]
+    assert sorted(p.name for p in target.iterdir()) == ["README", "other-tool"]
