@@ -3,7 +3,7 @@
 ``lint_many`` is the one entry point (``runner.run_check`` calls it):
 
 1. With the cache on, the parent takes the findings of unchanged files from
-   ``.raptor_lint_cache/`` (``raptor_lint.cache``): from the last whole-project run's
+   the findings cache (``raptor_lint.cache``, in the user's cache directory): from the last whole-project run's
    snapshot when nothing in the project changed, else per file (stat, then the content
    hash when the stat differs).
 2. The remaining files are linted in this process when they are few (starting
