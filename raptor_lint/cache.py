@@ -703,7 +703,11 @@ def _inside(line: int, column: int, max_line: int) -> bool:
 def make_cache(config: Config) -> FindingsCache | None:
     """This run's cache, or None: no cache directory could be had, or it was refused (a
     symlink, another user's, a ``cache-dir`` outside the project: one warning line on
-    stderr).  Prunes it when due (at most daily)."""
+    stderr).  Prunes it when due (at most daily).  Where directory descriptors cannot be
+    used (``os.supports_dir_fd``: not on Windows) there is no cache: it could not be kept
+    from following a planted symlink."""
+    if os.open not in os.supports_dir_fd or os.mkdir not in os.supports_dir_fd:
+        return None
     try:
         cache = FindingsCache(config)
         cache.open()

@@ -455,3 +455,10 @@ def test_pruning_and_clean_touch_only_what_raptor_lint_made(project: Path, tmp_p
     assert (target / "README").is_file() and (target / "other-tool" / "data" / "old.json").is_file()
     assert clear_cache(Config(root=project)) == [target]
     assert sorted(p.name for p in target.iterdir()) == ["README", "other-tool"]
+
+
+def test_no_cache_where_directory_descriptors_are_missing(project: Path, monkeypatch) -> None:
+    """Without ``dir_fd`` (Windows) a planted symlink could not be kept from redirecting a
+    write: no cache rather than a cache that follows links."""
+    monkeypatch.setattr(os, "supports_dir_fd", set())
+    assert make_cache(Config(root=project)) is None
