@@ -75,8 +75,9 @@ class _Group(click.Group):
             exc.show()
             sys.exit(EXIT_ERROR)
         except click.UsageError as exc:
+            message = " ".join(exc.format_message().split())
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            _fail(" ".join(exc.format_message().split()) + where)
+            _fail(message + where if len(message + where) <= 120 else message)
         except click.ClickException as exc:
             _echo_err(f"raptor-lint: error: {' '.join(exc.format_message().split())}")
             sys.exit(exc.exit_code)
@@ -118,9 +119,9 @@ def main() -> None:
 @click.option("--extend-select", help="Codes or prefixes to enable in addition to the configured ones.")
 @click.option("--ignore", help="Comma-separated codes or prefixes to disable (replaces the config).")
 @click.option("--extend-ignore", help="Codes or prefixes to disable in addition to the configured ones.")
-@click.option("--format", "output_format", default="text", show_default=True,
+@click.option("--format", "--output-format", "output_format", default="text", show_default=True,
               type=click.Choice(["text", "full", "json", "github", "sarif"]),
-              help="Output format (full: source line, caret and the rule's why).")
+              help="Output format (full: source line, caret and the rule's why). Ruff's name works too.")
 @click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report to this file (replaced atomically) instead of standard output.")
 @click.option("--fix", is_flag=True, help="Apply the safe fixes in place.")

@@ -89,8 +89,8 @@ def test_every_missing_path_is_named(project: Path) -> None:
      "raptor-lint: error: Invalid value for '--jobs' / '-j': 0 is not in the range x>=1. "
      "(see 'raptor-lint check --help')\n"),
     (["check", "--format", "xml"],
-     "raptor-lint: error: Invalid value for '--format': 'xml' is not one of 'text', 'full', 'json', 'github', "
-     "'sarif'. (see 'raptor-lint check --help')\n"),
+     "raptor-lint: error: Invalid value for '--format' / '--output-format': 'xml' is not one of 'text', 'full', "
+     "'json', 'github', 'sarif'.\n"),
     (["nosuchcommand"], "raptor-lint: error: No such command 'nosuchcommand'. (see 'raptor-lint --help')\n"),
     (["check", "--base", ""], "raptor-lint: error: --base: empty git revision (give one, e.g. --base main)\n"),
     (["check", "--base", "  "], "raptor-lint: error: --base: empty git revision (give one, e.g. --base main)\n"),

@@ -123,3 +123,8 @@ def test_output_file_takes_the_report_of_fix_on_standard_input(project: Path) ->
     assert proc.stdout == MUTATION.encode()
     assert proc.stderr == b"Fixed 0 findings in 0 files.\n"
     assert (project / "report.txt").read_text().splitlines()[-1] == "Found 1 finding in 1 file checked."
+
+
+def test_ruffs_output_format_spelling_is_accepted(project: Path) -> None:
+    proc = run_cli("check", "--no-cache", "--output-format", "json", "app.py", cwd=project)
+    assert proc.returncode == 1 and [f["code"] for f in json.loads(proc.stdout)] == ["RPT101"]
