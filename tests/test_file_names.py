@@ -72,3 +72,20 @@ def test_sarif_and_json_keep_the_exact_names(tmp_path: Path) -> None:
     assert (listing.returncode, listing.stderr) == (1, b"")
     # \udcXX escapes (Python's surrogateescape) give the bytes back.
     assert sorted(os.fsencode(finding["path"]) for finding in json.loads(listing.stdout)) == [LATIN1, INJECTION]
+
+
+def test_terminal_escapes_and_bidi_overrides_are_shown_not_obeyed() -> None:
+    """A name that retitles the terminal (OSC) or shows itself reversed (U+202E, Trojan Source)."""
+    from raptor_lint.config import Config
+    from raptor_lint.engine import FileResult
+    from raptor_lint.findings import Finding
+    from raptor_lint.formats import github, text
+    from raptor_lint.runner import RunResult
+
+    name = "a\x1b]0;pwned\x07\u202eyp.py"
+    result = RunResult(files=[FileResult(Path(name), name, "python",
+                                         [Finding(name, 1, 1, "RPT101", "m\x1b[2J")])])
+    assert text.render(result, Config(root=Path("."))).splitlines()[0] == (
+        "a\\x1b]0;pwned\\x07\\u202eyp.py:1:1: RPT101 m\\x1b[2J")
+    assert github.render(result, Config(root=Path("."))) == (
+        "::error file=a\\x1b]0;pwned\\x07\\u202eyp.py,line=1,col=1,endLine=1,endColumn=1,title=RPT101::m\\x1b[2J\n")
