@@ -175,3 +175,45 @@ def test_sarif_links_a_rule_only_to_docs_the_team_hosts(fake_rules, blueprint: P
     monkeypatch.setenv("RAPTOR_LINT_DOCS_URL", "https://docs.example/raptor/rules.html")
     [rule] = json.loads(sarif.render(_result(blueprint), Config(root=Path("."))))["runs"][0]["tool"]["driver"]["rules"]
     assert rule["helpUri"] == "https://docs.example/raptor/rules.html#rpt301"
+
+
+def test_a_terminal_gets_colour_unless_told_otherwise(tmp_path: Path) -> None:
+    """stdout is a real pseudo-terminal here: colour by default, none with NO_COLOR, --no-color
+    or TERM=dumb."""
+    import pty
+    import subprocess
+
+    from conftest import BIN
+
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n")
+    (tmp_path / "app.py").write_text("_store = {}\n\n\ndef remember(key):\n    _store[key] = 1\n")
+
+    def on_a_terminal(*args: str, **env: str) -> bytes:
+        controller, terminal = pty.openpty()
+        base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE")}
+        try:
+            proc = subprocess.run([str(BIN / "raptor-lint"), "check", "--no-cache", *args, "."], cwd=tmp_path,
+                                  stdout=terminal, stderr=subprocess.PIPE,
+                                  env={**base, "TERM": "xterm", **env}, timeout=300)
+            assert proc.returncode == 1, proc.stderr
+            os.close(terminal)
+            terminal = -1
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the terminal's other end is closed and drained
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(controller)
+            if terminal != -1:
+                os.close(terminal)
+
+    assert b"\x1b[1;31mRPT101\x1b[0m" in on_a_terminal()
+    assert b"\x1b[" not in on_a_terminal(NO_COLOR="1")
+    assert b"\x1b[" not in on_a_terminal("--no-color")
+    assert b"\x1b[" not in on_a_terminal(TERM="dumb")
