@@ -93,7 +93,11 @@ class IgnoreFiles:
 
     def extend(self, scope: Scope, directory: str, names: "set[str] | list[str]") -> Scope:
         """``scope`` with ``directory``'s own ignore files (``names``: its listing; the
-        walk already has it, so a directory without ignore files costs two set look-ups)."""
+        walk already has it, so a directory without ignore files costs three look-ups).
+        A directory holding ``.git`` is the top of a repository of its own (a submodule, a
+        vendored checkout): as in git, the ignore files above it do not apply inside it."""
+        if ".git" in names:
+            scope = self._outermost(directory)
         found = []
         if GITIGNORE in names and self.repo_top(directory) is not None:
             found.append(GITIGNORE)

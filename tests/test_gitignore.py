@@ -125,3 +125,17 @@ def test_respect_gitignore_false_turns_the_ignore_files_off(tmp_path: Path) -> N
     (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\nrespect-gitignore = 'maybe'\n")
     with pytest.raises(Exception, match="key 'respect-gitignore': expected true or false"):
         load_config(start=tmp_path)
+
+
+def test_a_nested_repository_has_its_own_ignore_files(tmp_path: Path) -> None:
+    """As in git, the outer repository's .gitignore does not reach into a nested repository
+    (a submodule, a vendored checkout); the nested one's own files do."""
+    write(tmp_path, {".gitignore": "*.gen.py\n", "outer.gen.py": "", "app.py": "",
+                     "sub/.gitignore": "local.py\n", "sub/inner.gen.py": "", "sub/local.py": "", "sub/kept.py": ""})
+    for repository in (tmp_path, tmp_path / "sub"):
+        subprocess.run(["git", "init", "-q", str(repository)], check=True, env=GIT_ENV)
+    assert found(tmp_path, Config(root=tmp_path)) == ["app.py", "sub/inner.gen.py", "sub/kept.py"]
+    assert found(tmp_path, Config(root=tmp_path), tmp_path / "sub") == ["sub/inner.gen.py", "sub/kept.py"]
+    inner = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=tmp_path / "sub",
+                           capture_output=True, text=True, check=True, env=GIT_ENV).stdout.split()
+    assert sorted(name for name in inner if name.endswith(".py")) == ["inner.gen.py", "kept.py"]
