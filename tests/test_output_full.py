@@ -217,3 +217,14 @@ def test_a_terminal_gets_colour_unless_told_otherwise(tmp_path: Path) -> None:
     assert b"\x1b[" not in on_a_terminal(NO_COLOR="1")
     assert b"\x1b[" not in on_a_terminal("--no-color")
     assert b"\x1b[" not in on_a_terminal(TERM="dumb")
+
+
+def test_show_fixes_adds_the_change_to_this_file_under_the_fix(fake_rules, blueprint: Path) -> None:
+    finding = _prefix_finding(blueprint.parent.parent)
+    out = full.render(_result(blueprint, finding), Config(root=Path(".")), RenderOptions(show_fixes=True))
+    assert out.splitlines()[11:15] == [
+        "  = fix (safe, --fix): drop the leading /api",
+        '      -bp = Blueprint("x", __name__, url_prefix="/api/x")',
+        '      +bp = Blueprint("x", __name__, url_prefix="/x")',
+        "  = docs: raptor-lint rule RPT301",
+    ]

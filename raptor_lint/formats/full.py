@@ -74,7 +74,8 @@ class _Sources:
 
 def _block(finding: Finding, lines: list[str] | None, unsafe_fixes: bool, style: Style,
            options: RenderOptions) -> str:
-    """One finding; its fix is always shown (``= fix:``), so ``--show-fixes`` adds nothing here."""
+    """One finding; its fix is always named (``= fix:``); ``--show-fixes`` adds the change it
+    makes to this file as a diff of the lines it touches, as Ruff's full output does."""
     fixable = finding.fix is not None and finding.fix.applies(unsafe_fixes)
     marker = f" {style.fixable('[*]')}" if fixable else ""
     out = [f"{location(finding, style)} {style.code(finding.code)}{marker} {escape_controls(finding.message)}"]
@@ -83,7 +84,37 @@ def _block(finding: Finding, lines: list[str] | None, unsafe_fixes: bool, style:
     gutter = " " * (len(str(_last_shown(finding, lines))) + 1) if snippet else " "
     for label, text in _annotations(finding, unsafe_fixes):
         out += _wrapped(f"{gutter}{style.punctuation('=')} {style.note(label + ':')} ", text, gutter)
+        if label.startswith("fix") and options.show_fixes and finding.fix is not None and lines is not None:
+            out += [f"{gutter}    {line}" for line in fix_diff(lines, finding.fix, style)]
     return "\n".join(out) + "\n\n"
+
+
+def fix_diff(lines: list[str], fix, style: Style) -> list[str]:
+    """The lines of this file the fix changes, as ``-``/``+`` lines (edits of other files are
+    named by the fix's description); empty when an edit does not fit the text."""
+    import difflib
+
+    own = [edit for edit in fix.edits if edit.path is None]
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    text = "\n".join(lines)
+    for edit in sorted(own, key=lambda e: (e.line, e.column), reverse=True):
+        if not (1 <= edit.line <= edit.end_line <= len(lines)):
+            return []
+        start = starts[edit.line - 1] + edit.column - 1
+        end = starts[edit.end_line - 1] + edit.end_column - 1
+        if not 0 <= start <= end <= len(text):
+            return []
+        text = text[:start] + edit.content + text[end:]
+    diff = difflib.unified_diff(lines, text.split("\n"), n=0, lineterm="")
+    out = []
+    for line in diff:
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        shown = escape_controls(line.expandtabs(4))
+        out.append(style.code(shown) if line.startswith("-") else style.fixable(shown))
+    return out
 
 
 def _last_shown(finding: Finding, lines: list[str] | None) -> int:
