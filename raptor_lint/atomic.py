@@ -24,7 +24,8 @@ Two writers use this module:
   - **read-only kept**: a file without any write bit is refused (root could rename over it);
   - **crash safe**: the temporary file lives beside the target (``os.replace`` is a rename on
     one file system), is fsynced before the rename, and is removed on any failure (full
-    disk included).
+    disk included).  SIGTERM and SIGHUP are held back while it exists (``docker stop`` in
+    the middle of ``--fix``): the write completes or is undone, then the signal takes effect.
 
 A writer landing in the few system calls between the final check and the rename still loses
 its bytes: no portable primitive closes that window (there is no compare-and-rename).  The
@@ -34,13 +35,15 @@ check shrinks it from the whole lint-and-fix (milliseconds to seconds) to micros
 from __future__ import annotations
 
 import errno
+import contextlib
 import hashlib
 import os
+import signal
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 # Test hook: called with the real path just before the final check (after the new content is
 # written to the temporary file), so a test can be a concurrent writer at the worst moment
@@ -114,25 +117,24 @@ def rewrite_file(snapshot: ReadSnapshot, data: bytes, *, root: Path | str | None
         raise WriteRefused("the file is read-only")
     if snapshot.links > 1:
         raise WriteRefused(f"it has {snapshot.links} hard links (replacing it would split them); edit it by hand")
-    descriptor, temporary = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".raptor-lint.tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            _keep_owner(handle.fileno(), snapshot)
-            os.fchmod(handle.fileno(), stat.S_IMODE(snapshot.mode))  # after fchown, which may clear set-id bits
-            os.fsync(handle.fileno())
-        if before_final_check is not None:
-            before_final_check(real)
-        if Path(os.path.realpath(snapshot.path)) != real or not _unchanged(real, snapshot):
-            raise WriteRefused("it changed on disk while being fixed; run again")
-        os.replace(temporary, real)
-    except BaseException:
+    with _termination_deferred():
+        descriptor, temporary = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.",
+                                                 suffix=".raptor-lint.tmp")
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                _keep_owner(handle.fileno(), snapshot)
+                os.fchmod(handle.fileno(), stat.S_IMODE(snapshot.mode))  # after fchown: it may clear set-id bits
+                os.fsync(handle.fileno())
+            if before_final_check is not None:
+                before_final_check(real)
+            if Path(os.path.realpath(snapshot.path)) != real or not _unchanged(real, snapshot):
+                raise WriteRefused("it changed on disk while being fixed; run again")
+            os.replace(temporary, real)
+        except BaseException:
+            _remove(temporary)
+            raise
     _sync_directory(real.parent)
 
 
@@ -145,23 +147,50 @@ def replace_file(path: Path | str, data: bytes, *, keep_mode: bool = True, durab
     through ``read_for_rewrite``/``rewrite_file`` instead."""
     target = Path(os.path.realpath(path)) if keep_mode else Path(path)
     mode = stat.S_IMODE(os.stat(target).st_mode) if keep_mode else None
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                             suffix=".raptor-lint.tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
+    with _termination_deferred():
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                                 suffix=".raptor-lint.tmp")
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            if mode is not None:
+                os.chmod(temporary, mode)
+            os.replace(temporary, target)
+        except BaseException:
+            _remove(temporary)
+            raise
+
+
+# Signals that end the process by default and may arrive from outside at any moment.
+_DEFERRED_SIGNALS = {getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)}
+
+
+@contextlib.contextmanager
+def _termination_deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP back (this thread's signal mask) while a temporary file exists, so
+    the default action cannot kill the process between ``mkstemp`` and the rename or the
+    clean-up.  A signal that arrives meanwhile is delivered when the block ends.  Ctrl-C
+    needs no such care: Python turns it into ``KeyboardInterrupt`` and the clean-up runs.
+    (The CLI writes from its only thread; an embedding program's other threads keep their
+    own masks.)"""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _remove(temporary: str) -> None:
+    try:
+        os.unlink(temporary)
+    except OSError:
+        pass
 
 
 def _require_regular_file(path: Path | str, info: os.stat_result) -> None:

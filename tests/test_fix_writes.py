@@ -10,6 +10,7 @@ file written, i.e. between the read and the rename; no sleep.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import threading
@@ -247,3 +248,28 @@ def test_two_concurrent_fix_runs_fix_every_file_once(tmp_path: Path) -> None:
                         "#!/bin/sh\nheroku config:set K=\"$V\" --app a >/dev/null 2>&1\n"), rel
     assert _temporaries(root) == []
     assert "All checks passed (80 files checked)." in _fix(root).output
+
+
+SIGTERM_DURING_THE_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from raptor_lint import atomic
+
+target = Path(sys.argv[1])
+atomic.before_final_check = lambda real: os.kill(os.getpid(), signal.SIGTERM)  # docker stop, now
+atomic.rewrite_file(atomic.read_for_rewrite(target), b"new\\n")
+print("the signal was lost", flush=True)
+"""
+
+
+def test_sigterm_in_the_middle_of_a_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """The default SIGTERM kills at once, so a handler could not clean up: the write path holds
+    SIGTERM back while its temporary file exists; the write completes, then the process dies."""
+    target = tmp_path / "orders.py"
+    target.write_bytes(b"old\n")
+    proc = subprocess.run([str(BIN / "python"), "-c", SIGTERM_DURING_THE_WRITE, str(target)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGTERM, proc.stdout + proc.stderr
+    assert proc.stdout == ""  # it did die, right after the write
+    assert target.read_bytes() == b"new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.py"]
