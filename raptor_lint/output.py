@@ -44,6 +44,8 @@ def write_report(data: bytes, output_file: Path | None = None, *, to_stderr: boo
         _write_file(output_file, data)
         return
     stream = sys.stderr if to_stderr else sys.stdout
+    if stream is None:  # started with the descriptor closed (`>&-`): nobody to read it
+        return
     try:
         _write_stream(stream, data)
     except BrokenPipeError:

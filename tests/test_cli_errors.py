@@ -110,3 +110,11 @@ def test_diff_prints_only_the_patch_on_stdout_and_the_count_on_stderr(tmp_path: 
     assert proc.stderr == b"Would fix 1 finding in 1 file.\n"
     quiet = run_cli("check", "--diff", "--quiet", "deploy.sh", cwd=tmp_path)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (1, proc.stdout, b"")
+
+
+def test_a_closed_standard_output_is_no_internal_error(project: Path) -> None:
+    """`raptor-lint check >&-`: Python starts with no sys.stdout at all."""
+    proc = subprocess.run([str(BIN / "raptor-lint"), "check", "--no-cache", "."], cwd=project,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300,
+                          preexec_fn=lambda: __import__("os").close(1))
+    assert (proc.returncode, proc.stderr) == (1, b"")
