@@ -349,6 +349,10 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
         except (OSError, SourceError, SyntaxError) as exc:
             notes.append(f"raptor-lint: cannot fix {display}: {_reason(exc)}")
             continue
+        seen = _text_the_rules_read(engine, target)
+        if seen is not None and seen != text:  # the edits' positions are the old text's
+            notes.append(f"raptor-lint: not fixing {display}: it changed on disk while being fixed; run again")
+            continue
         edits, accepted = merge_edits(fix for _, fix in entries)
         fixed, _ = apply_fixes(text, [Fix("", (edit,)) for edit in edits])
         if fixed == text:
@@ -375,6 +379,19 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
         fixed_indexes.update(applied)
     if write and fixed_indexes:
         _recheck(engine, files, sorted(fixed_indexes), notes)
+
+
+def _text_the_rules_read(engine: "Engine", target: Path) -> str | None:
+    """The text of ``target`` as the project facts read it when the rules computed their edits
+    (the runbook, the manifest), if this process holds it; None otherwise (facts built only
+    in ``--jobs`` workers, or a fact without text)."""
+    facts = getattr(engine.project, "_facts", None) or {}
+    real = os.path.realpath(target)
+    for fact in list(facts.values()):
+        path, text = getattr(fact, "path", None), getattr(fact, "text", None)
+        if isinstance(text, str) and isinstance(path, (str, Path)) and os.path.realpath(path) == real:
+            return text
+    return None
 
 
 def _recheck(engine: "Engine", files: list["FileResult"], indexes: list[int], notes: list[str]) -> None:

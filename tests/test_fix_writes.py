@@ -146,6 +146,29 @@ def test_add_noqa_keeps_an_editor_save_and_hard_links(tmp_path: Path, monkeypatc
     assert _temporaries(root) == []
 
 
+def test_a_runbook_edited_after_the_rules_read_it_is_not_patched_at_stale_positions(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    """RPT502's line is placed by positions in the runbook as the rules read it; an editor's
+    save between that read and the fix's own read would put the line in the wrong place."""
+    from raptor_lint import fixes
+    from test_other_file_fixes import _cli as other_file_cli, _project as other_file_project
+
+    root = other_file_project(tmp_path)
+    runbook = root / "docs/ops/runbook.md"
+    edited = "# A new title line typed meanwhile\n" + runbook.read_text(encoding="utf-8")
+    fix_other_files = fixes._fix_other_files
+
+    def after_an_editor_save(*args, **kwargs):
+        runbook.write_text(edited, encoding="utf-8")
+        return fix_other_files(*args, **kwargs)
+
+    monkeypatch.setattr(fixes, "_fix_other_files", after_an_editor_save)
+    result = other_file_cli(root, "--fix", "--unsafe-fixes", "--select", "RPT502")
+    assert runbook.read_text(encoding="utf-8") == edited
+    assert ("raptor-lint: not fixing docs/ops/runbook.md: it changed on disk while being fixed; run again"
+            in result.stderr)
+
+
 def test_a_symlink_to_outside_the_project_is_not_written_through(tmp_path: Path) -> None:
     outside = tmp_path / "outside" / "victim.py"
     outside.parent.mkdir()
