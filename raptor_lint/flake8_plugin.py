@@ -255,24 +255,28 @@ def _root_for(path: Path, options: Any) -> Path:
 @functools.lru_cache(maxsize=256)
 def _cached_root(directory: str) -> Path:
     """``find_project_root``, with the CLI's answer for a tree without a marker: the
-    working directory when the file is inside it, else the path named on flake8's command
-    line that holds it (flake8 hands over one file at a time; rooting each file at its own
-    directory made tests look like app code and lost the migrations directory)."""
+    working directory when the path named on flake8's command line that holds the file is
+    inside it, else that named path (flake8 hands over one file at a time; rooting each
+    file at its own directory made tests look like app code and lost the migrations
+    directory)."""
     from raptor_lint.config import find_project_root
 
     return find_project_root(Path(directory), fallback=_named_fallback(directory))
 
 
 def _named_fallback(directory: str) -> Path | None:
-    """The path named on flake8's command line holding ``directory`` (deepest first), when
-    ``directory`` is outside the working directory; None: the working directory."""
+    """The CLI's fallback root for a file of ``directory``: the deepest path named on
+    flake8's command line that holds it, unless that path is inside the working directory
+    (None: the working directory, as for the CLI)."""
     cwd = os.getcwd()
-    if directory == cwd or directory.startswith(cwd.rstrip(os.sep) + os.sep):
-        return None
     for named in _named_roots():
-        if directory == named or directory.startswith(named.rstrip(os.sep) + os.sep):
-            return Path(named)
+        if _inside(directory, named):
+            return None if _inside(named, cwd) else Path(named)
     return None
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 @functools.lru_cache(maxsize=1)

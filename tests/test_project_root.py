@@ -77,11 +77,13 @@ def _flake8(cwd: Path, target: str) -> set[tuple[str, int, int, str]]:
 EXPECTED = {("app/state.py", 5, 5, "RPT101"), ("migrations/versions/0001_add_screen.py", 8, 16, "RPT403")}
 
 
-@pytest.mark.parametrize("where", ["inside", "outside"])
+@pytest.mark.parametrize("where", ["inside", "outside", "below"])
 def test_cli_and_flake8_agree_on_a_tree_without_markers(markerless: Path, where: str) -> None:
-    """Run from inside the tree (the working directory is the root) and from elsewhere (the
-    path named on the command line is): the same findings, and test code stays test code."""
-    cwd, target = (markerless, ".") if where == "inside" else (REPO, str(markerless))
+    """Run from the tree's top (the working directory is the root), from elsewhere and from
+    one of its subdirectories (the path named on the command line is): the same findings,
+    and test code stays test code."""
+    cwd, target = {"inside": (markerless, "."), "outside": (REPO, str(markerless)),
+                   "below": (markerless / "tests", str(markerless))}[where]
     expected = {(str(markerless / path), line, column, code) for path, line, column, code in EXPECTED}
     assert _cli(cwd, target) == expected
     assert _flake8(cwd, target) == expected
