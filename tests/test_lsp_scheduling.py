@@ -19,6 +19,7 @@ from pygls.workspace import Workspace
 from raptor_lint.config import Config
 from raptor_lint.engine import Cancelled, Engine
 from raptor_lint.lsp.server import create_server
+from raptor_lint.lsp.session import CheckResult, LintSession
 
 GUARD = 30.0  # seconds; only a guard against a hang
 
@@ -79,19 +80,13 @@ def test_cancelled_lint_runs_no_further_family(tmp_path: Path) -> None:
     assert len(ran) > 2
 
 
-async def test_a_superseded_check_stops_and_is_never_published(tmp_path: Path) -> None:
+def test_a_superseded_check_stops_after_the_running_family(tmp_path: Path) -> None:
+    """In a worker: the check of an older buffer, cancelled while a family runs, runs no
+    further family (the worker's reader thread sets the flag ``cancelled`` polls)."""
     (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
     path = tmp_path / "svc.py"
-    uri = path.as_uri()
-    server = create_server()
-    server.protocol._workspace = Workspace(tmp_path.as_uri())
-    published: list[types.PublishDiagnosticsParams] = []
-    server.text_document_publish_diagnostics = published.append
-    server.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=STALE))
-
-    # Every family records which buffer it saw; the first family to see the stale
-    # buffer waits until the test has sent the newer version.
-    engine = server.state_for(path).engine
+    session = LintSession()
+    engine = session.state_for(path).engine
     entered, release = threading.Event(), threading.Event()
     ran: list[tuple[str, str]] = []
 
@@ -106,28 +101,80 @@ async def test_a_superseded_check_stops_and_is_never_published(tmp_path: Path) -
 
     for checker in engine.checkers:
         checker.check = spy(checker.check, checker.family)
+    superseded = threading.Event()
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(session.check(path, STALE, "python", cancelled=superseded.is_set))
+        except Cancelled as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert entered.wait(GUARD)
+    superseded.set()  # a newer version arrived
+    release.set()
+    thread.join(GUARD)
+    assert isinstance(outcome[0], Cancelled)
+    assert [family for family, text in ran if text == STALE] == [ran[0][0]]
+    # The newer buffer is checked in full, with the fresh engine's findings.
+    fresh = session.check(path, FRESH, "python").findings
+    expected = Engine(Config(root=tmp_path)).lint_text(FRESH, path, "python", display_path=path.name).findings
+    assert fresh == expected and "RPT301" not in {f.code for f in fresh}
+
+
+class ScriptedPool:
+    """Stands for the worker pool: each check waits until the test releases it."""
+
+    def __init__(self, engine: Engine, path: Path) -> None:
+        self.engine, self.path = engine, path
+        self.gates: list[asyncio.Event] = []
+
+    async def check(self, uri: str, request: dict) -> CheckResult:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        try:
+            await gate.wait()
+        except asyncio.CancelledError:
+            await gate.wait()  # a worker that finishes anyway: its result must still be dropped
+        findings = self.engine.lint_text(request["text"], self.path, "python", display_path=self.path.name).findings
+        return CheckResult(findings)
+
+    def broadcast(self, message: tuple) -> None:
+        pass
+
+
+async def test_a_superseded_result_is_never_published(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    path = tmp_path / "svc.py"
+    uri = path.as_uri()
+    server = create_server()
+    server.protocol._workspace = Workspace(tmp_path.as_uri())
+    server.pool = ScriptedPool(Engine(Config(root=tmp_path)), path)
+    published: list[types.PublishDiagnosticsParams] = []
+    server.text_document_publish_diagnostics = published.append
+    server.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=STALE))
     loop = asyncio.get_running_loop()
 
-    server.schedule(uri)  # version 1: its first family blocks
-    assert await loop.run_in_executor(None, entered.wait, GUARD)
+    async def until(predicate) -> None:
+        deadline = loop.time() + GUARD
+        while not predicate() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    server.schedule(uri)  # version 1: its check waits
+    await until(lambda: len(server.pool.gates) == 1)
     server.workspace.update_text_document(
         types.VersionedTextDocumentIdentifier(uri=uri, version=2),
         types.TextDocumentContentChangeWholeDocument(text=FRESH))
-    server.schedule(uri)  # version 2 supersedes the running check
-    release.set()
-    deadline = loop.time() + GUARD
-    while not published and loop.time() < deadline:
-        await asyncio.sleep(0.01)
-    await asyncio.gather(*(t for t in [server.docs[uri].pending] if t is not None))
-
+    server.schedule(uri)  # version 2 supersedes it
+    await until(lambda: len(server.pool.gates) == 2)
+    server.pool.gates[1].set()
+    await until(lambda: published)
+    server.pool.gates[0].set()  # the stale result arrives last
+    await asyncio.sleep(0.1)
     assert [p.version for p in published] == [2]
-    # The fresh buffer's findings: no RPT301 (its prefix is fine), the rest as the engine says.
-    expected = Engine(Config(root=tmp_path)).lint_text(FRESH, path, "python").findings
-    assert sorted(str(d.code) for d in published[0].diagnostics) == sorted(f.code for f in expected)
     assert "RPT301" not in {str(d.code) for d in published[0].diagnostics}
-    # The stale check stopped after the family that was running: no other family saw it.
-    assert [family for family, text in ran if text == STALE] == [ran[0][0]]
-    server.linter.shutdown(wait=True)
 
 
 def test_a_long_lived_engine_keeps_no_old_buffer_alive(tmp_path: Path) -> None:
@@ -205,7 +252,7 @@ def test_checks_of_successive_versions_equal_fresh_checks(tmp_path: Path) -> Non
     """The server re-parses only the statements an edit touched (raptor_lint.lsp.reparse):
     version after version, including one that does not parse, its findings equal those
     of a fresh engine on the same text."""
-    server = create_server()
+    session = LintSession()
     fresh = Engine(Config(root=tmp_path))
     path = tmp_path / "svc.py"
     versions = [
@@ -216,6 +263,7 @@ def test_checks_of_successive_versions_equal_fresh_checks(tmp_path: Path) -> Non
         FRESH,                                                             # the prefix
     ]
     for text in versions:
-        findings, error = server.lint_sync(path, text, "python")
+        result = session.check(path, text, "python")
+        findings, error = result.findings, result.error
         expected = fresh.lint_text(text, path, "python", display_path=path.name).findings
         assert error is None and findings == expected and findings

@@ -112,7 +112,43 @@ def to_diagnostic(lines: Sequence[str], finding: Finding, docs_base: str | None,
         code=finding.code,
         code_description=types.CodeDescription(href=href) if href else None,
         source=SOURCE,
+        related_information=related_information(finding) or None,
     )
+
+
+def related_information(finding: Finding) -> list[types.DiagnosticRelatedInformation]:
+    """``Finding.related`` as LSP related information.  The other file is not open here, so
+    its column is taken as UTF-16 units of an ASCII line (exact for the settings lines and
+    SQL these point at; a client clamps the rest)."""
+    out = []
+    for related in finding.related:
+        position = types.Position(line=max(related.line - 1, 0), character=max(related.column - 1, 0))
+        out.append(types.DiagnosticRelatedInformation(
+            location=types.Location(uri=Path(related.path).as_uri(),
+                                    range=types.Range(start=position, end=position)),
+            message=related.message))
+    return out
+
+
+def hover_markdown(finding: Finding, docs_base: str | None) -> str:
+    """The story of a finding, for a hover: the rule's name, the message, this finding's
+    note, and the rule's summary and why (its docs, as ``raptor-lint rule CODE`` shows)."""
+    from raptor_lint.registry import all_rules
+
+    rule = all_rules().get(finding.code)
+    title = f"**{finding.code}** {rule.name}" if rule is not None else f"**{finding.code}**"
+    parts = [f"{title} (raptor-lint)", finding.message]
+    if finding.note:
+        parts.append(finding.note)
+    if rule is not None:
+        if rule.why:
+            parts.append(f"*Why:* {rule.why}")
+        if rule.runbook:
+            parts.append(f"*Runbook:* {rule.runbook}")
+        href = rule_url(finding.code, docs_base)
+        more = f"[{finding.code} in the rules]({href})" if href else ""
+        parts.append(" ".join(p for p in (more, f"`raptor-lint rule {finding.code}`") if p))
+    return "\n\n".join(parts)
 
 
 # ------------------------------------------------------------------ edits

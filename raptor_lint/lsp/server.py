@@ -1,24 +1,30 @@
-"""The raptor-lint language server: a thin pygls 2.x adapter over ``Engine.lint_text``.
+"""The raptor-lint language server: a pygls 2.x adapter over the lint workers.
 
-* Diagnostics are pushed on open, on save and on change, from the unsaved
-  buffer, and cleared on close.  A change is checked at once (no debounce by
-  default: waiting for a pause in typing is pure latency when nothing else runs).
-* Linting runs on one worker thread, off the event loop, so the server keeps
-  answering while a file is checked.  A newer change supersedes the running
-  check: it stops before its next rule family (``Engine.lint_text(cancelled=...)``)
-  and the newest buffer is checked next, so a burst of keystrokes never queues
-  stale checks.  A result is published only if the document is still open at
-  the same version and no newer check was requested.
-* After a root's first check its long-lived objects leave the garbage
-  collector's generations (``gc.freeze``), so collections no longer walk the
-  project facts, and none runs during a check (``Engine.lint_text``).
-* One ``Engine`` (with its ``ProjectIndex``) per project root, found from the
-  document's path like the CLI does, reused across documents.  Saving a file
-  or a watched-file event drops the root's project facts (migrations, runbook,
-  other modules may have changed); a change to pyproject.toml / setup.cfg also
-  reloads its configuration.  Open documents of that root are re-checked.  Without a
-  save, module look-ups still see a module created or removed within a second
-  (``ModuleIndex._listing``).
+* Diagnostics are pushed on open, on save and on change, from the unsaved buffer, and
+  cleared on close.  A change is checked at once (no debounce by default).
+* Checks run in worker processes (``raptor_lint.lsp.pool``/``worker``), never on the
+  message loop: the server answers ``shutdown``, hovers and code actions whatever a
+  check is doing, and one document's long check does not hold up another's.  Each
+  check has a time budget (``timeBudget``, default ``DEFAULT_BUDGET`` s); one past it
+  is abandoned (its worker killed and replaced) and the document shows one diagnostic
+  saying so until its next change.
+* A newer change supersedes the running check of its document: the worker stops it
+  before its next rule family, and only the newest buffer's result is published.
+* A large Python module is re-checked incrementally (``incremental``): an edit inside a
+  function re-checks that function and its callers and reuses the other findings; the
+  full check runs behind it and replaces that result when it finishes.
+* At most ``maxDiagnostics`` diagnostics per document (default ``DEFAULT_MAX_DIAGNOSTICS``),
+  then one saying how many were left out.
+* Watched (``workspace/didChangeWatchedFiles``, or, when the client cannot watch, a poll
+  of the same files every ``POLL_SECONDS``): pyproject.toml, setup.cfg, the runbook, the
+  config manifest, the migrations directory and the project's Python modules.  A change
+  drops the project facts (and the configuration) of its root and re-checks the open
+  documents of that root.
+* Settings: ``initializationOptions.settings`` and ``workspace/didChangeConfiguration``
+  take the configuration file's keys, validated by ``config.with_settings`` exactly as
+  the file's are; an invalid one is one ``window/showMessage`` and is not applied.
+* Hover on a diagnostic shows the rule's name, the message, the finding's note and the
+  rule's why; ``relatedInformation`` carries the finding's related places.
 * Code actions: the rule's fix (a safe fix is the preferred quick fix; an unsafe one is
   titled "(unsafe) ..." and not preferred; one that edits another file, RPT502/RPT503,
   targets that file's URI), and "suppress with ``# noqa: CODE``".
@@ -26,32 +32,29 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import functools
-import gc
 import logging
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from threading import Event
+from typing import Any, Mapping, Sequence
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from raptor_lint import __version__
-from raptor_lint.config import Config, ConfigError, find_project_root, load_config
+from raptor_lint.config import Config, ConfigError, find_project_root, load_config, with_settings
 from raptor_lint.discovery import MAKEFILE, PYTHON, SHELL, file_kind
-from raptor_lint.engine import MAX_FILE_CHARS, Cancelled, Engine
 from raptor_lint.findings import Finding
-from raptor_lint.lsp import convert
-from raptor_lint.lsp.reparse import reparse
+from raptor_lint.lsp import convert, transport
+from raptor_lint.lsp.pool import Abandoned, CheckCancelled, CheckFailed, WorkerPool
+from raptor_lint.lsp.session import SETTINGS_WHERE
 from raptor_lint.registry import known_code_prefix
 from raptor_lint.safe_read import read_regular_file
-from raptor_lint.source import SourceError, decode_text, parse_python, split_lines
+from raptor_lint.source import decode_text, split_lines
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +62,24 @@ CONFIG_FILES = ("pyproject.toml", "setup.cfg")
 # Seconds to wait after a change before checking it.  0: at once; a check still
 # running for an older version is stopped instead (see ``schedule``).
 DEFAULT_DEBOUNCE = 0.0
-# A check allocates ~10^5 short-lived objects (trees, findings): collect the
-# youngest generation less often than CPython's default of every 700.
-GC_THRESHOLD = (20_000, 20, 20)
+# Seconds a check may run before it is abandoned.  A full check of a 50,000-line module
+# takes ~20 s on a 2-core machine; anything much longer is a pathological input.
+DEFAULT_BUDGET = 60.0
+DEFAULT_MAX_DIAGNOSTICS = 1000
+# Seconds of quiet after an incremental result before the full check behind it starts:
+# while typing, each keystroke would otherwise start (and cancel) a long full check.
+FULL_CHECK_DELAY = 0.5
+# Seconds between two looks at the watched files when the client cannot watch them.
+POLL_SECONDS = 0.5
 _LANGUAGE_KINDS = {"python": PYTHON, "shellscript": SHELL, "sh": SHELL, "bash": SHELL,
                    "makefile": MAKEFILE, "make": MAKEFILE}
-_WATCHED = ("**/pyproject.toml", "**/setup.cfg", "**/*.py", "**/*.md", "**/*.yaml", "**/*.yml")
-
-
-@dataclass
-class RootState:
-    """Configuration and engine of one project root (or the configuration error)."""
-
-    config: Config | None
-    engine: Engine | None
-    error: str | None = None
-    # Set after the first check: its objects were moved out of the collector's reach.
-    frozen: bool = False
+# What the client is asked to watch: the configuration, the project facts (runbook,
+# manifest, migrations: Markdown, YAML and Python files anywhere, since their paths are
+# configurable) and the modules the cross-module rules read.
+WATCHED_GLOBS = ("**/pyproject.toml", "**/setup.cfg", "**/*.py", "**/*.md", "**/*.markdown",
+                 "**/*.yaml", "**/*.yml", "**/migrations/**", "**/alembic/**")
+_DEFAULT_FACTS = ("migrations/versions", "alembic/versions", "docs/ops/runbook.md",
+                  "docs/ops/required-config-vars.yaml")
 
 
 @dataclass
@@ -84,44 +88,75 @@ class DocState:
 
     generation: int = 0  # bumped on every check request; a stale result is dropped
     pending: asyncio.Task | None = None
-    # Findings of the last published check, with the version they belong to.
+    # The last published check: version, text, kind and findings.
     version: int | None = None
     text: str | None = None
     kind: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    exact: bool = True
+    abandoned: bool = False
+    outline: tuple = ()  # top-level functions of ``text`` (``incremental``)
 
 
 class RaptorLanguageServer(LanguageServer):
-    def __init__(self, manage_gc: bool = False) -> None:
+    def __init__(self, manage_gc: bool = False, workers: int | None = None) -> None:
         super().__init__("raptor-lint", __version__,
-                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
-        # Tune the garbage collector (the server owns its process; see lint_sync).
-        self.manage_gc = manage_gc
-        if manage_gc:
-            gc.set_threshold(*GC_THRESHOLD)
-        self.roots: dict[Path, RootState] = {}
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=transport.RaptorProtocol)
         self.docs: dict[str, DocState] = {}
         self.debounce = DEFAULT_DEBOUNCE
+        self.budget = DEFAULT_BUDGET
+        self.max_diagnostics = DEFAULT_MAX_DIAGNOSTICS
+        self.settings: dict[str, Any] = {}
         self.docs_base: str | None = convert.default_docs_base()
-        self.linter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raptor-lint")
+        self.pool = WorkerPool(self.budget, **({"size": workers} if workers else {}))
         self._shown_errors: set[str] = set()
-        # Per open Python file: the text and tree of its last check, for ``reparse``.
-        # Only the lint thread reads and writes it (``clear`` drops an entry).
-        self._trees: dict[Path, tuple[str, ast.Module]] = {}
-        # ``roots`` is read on the lint thread and invalidated on the event loop.
-        self._roots_lock = threading.Lock()
+        self._poller: asyncio.Task | None = None
+        self._watched_state: dict[Path, Any] = {}
 
     # ------------------------------------------------------------ settings
-    def apply_options(self, options: Any) -> None:
-        """``initializationOptions``: ``{"debounce": seconds, "docsUrl": base URL}``."""
+    def apply_options(self, options: Any) -> list[str]:
+        """``initializationOptions`` (or a didChangeConfiguration payload): ``debounce``,
+        ``docsUrl``, ``timeBudget``, ``maxDiagnostics`` and ``settings`` (the configuration
+        file's keys).  Returns the problems, one line each; a bad value is not applied."""
         if not isinstance(options, dict):
-            return
-        debounce = options.get("debounce")
-        if isinstance(debounce, (int, float)) and 0 <= debounce <= 10:
-            self.debounce = float(debounce)
+            return [] if options is None else [f"editor options: expected an object, got {options!r}"[:120]]
+        problems: list[str] = []
+        numbers = {"debounce": (0.0, 10.0), "timeBudget": (1.0, 3600.0), "maxDiagnostics": (1, 100_000)}
+        for key, (low, high) in numbers.items():
+            if key not in options:
+                continue
+            value = options[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                problems.append(f"editor option '{key}': expected a number from {low:g} to {high:g}, got {value!r}")
+                continue
+            if key == "debounce":
+                self.debounce = float(value)
+            elif key == "timeBudget":
+                self.budget = self.pool.budget = float(value)
+            else:
+                self.max_diagnostics = int(value)
         docs = options.get("docsUrl")
         if isinstance(docs, str) and docs.strip():
             self.docs_base = docs.strip()
+        if "settings" in options:
+            settings = options["settings"]
+            try:
+                if not isinstance(settings, dict):
+                    raise ConfigError(f"{SETTINGS_WHERE}: expected an object of configuration keys, got {settings!r}")
+                with_settings(Config(root=Path.cwd()), settings, SETTINGS_WHERE, known_code_prefix)
+            except ConfigError as exc:
+                problems.append(str(exc))
+            else:
+                if settings != self.settings:
+                    self.settings = dict(settings)
+                    self.pool.broadcast(("configure", self.settings))
+                    self.recheck_all()
+        return problems
+
+    def report_problems(self, problems: list[str]) -> None:
+        for problem in problems:
+            self.show_error_once(problem)
 
     @property
     def encoding(self) -> str:
@@ -140,21 +175,6 @@ class RaptorLanguageServer(LanguageServer):
     def root_for(self, path: Path) -> Path:
         return find_project_root(path)
 
-    def state_for(self, path: Path) -> RootState:
-        """The (cached) configuration and engine for the project holding ``path``."""
-        root = self.root_for(path)
-        with self._roots_lock:
-            state = self.roots.get(root)
-            if state is None:
-                state = self.roots[root] = _load_root(path)
-            return state
-
-    def forget_root(self, root: Path) -> None:
-        """Next check re-reads the configuration and rebuilds the project facts
-        (migrations, runbook, manifest, other modules): both are cheap next to linting."""
-        with self._roots_lock:
-            self.roots.pop(root, None)
-
     # ------------------------------------------------------------- linting
     def kind_of(self, uri: str, path: Path) -> str | None:
         kind = file_kind(path)
@@ -172,107 +192,107 @@ class RaptorLanguageServer(LanguageServer):
                 return SHELL
         return None
 
-    def lint_sync(self, path: Path, text: str, kind: str,
-                  cancelled: Any = None) -> tuple[list[Finding], str | None]:
-        """Runs on the lint thread: (findings, configuration error).  Raises ``Cancelled``
-        when ``cancelled()`` turns true before the last rule family has run."""
-        state = self.state_for(path)
-        if state.engine is None or state.config is None:  # both set, or neither (an error)
-            return [], state.error
-        if state.config.is_excluded(path) and _inside(path, state.config.root):
-            return [], None
-        tree = self._tree_for(path, text, kind)
-        # (The check runs with the cyclic collector off: see Engine.lint_text.)
-        result = state.engine.lint_text(text, path, kind, display_path=path.name,
-                                        cancelled=cancelled, tree=tree)
-        if self.manage_gc and not state.frozen:
-            # The first check built this root's project facts (and imported the rule
-            # families' libraries): make them permanent, so that a full collection
-            # during later checks only walks what those checks allocate.  Unfreeze
-            # first: a root dropped since the last freeze may hold reference cycles.
-            state.frozen = True
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-        return result.findings, None
-
-    def _tree_for(self, path: Path, text: str, kind: str) -> ast.Module | None:
-        """The ``ast`` tree of ``text``: the previous check's, with only the statements the
-        edit touched parsed again when ``reparse`` can (a keystroke: ~1 ms instead of
-        ~25 ms on a 2,000-line module), else a full parse.  None when the text does not
-        parse: the engine then reports the syntax error (E999)."""
-        if kind != PYTHON or len(text) > MAX_FILE_CHARS:
-            return None
-        previous = self._trees.get(path)
-        tree = reparse(previous[0], previous[1], text, str(path)) if previous is not None else None
-        if tree is None:
-            try:
-                tree = parse_python(text, str(path))
-            except SourceError:
-                self._trees.pop(path, None)
-                return None
-        self._trees[path] = (text, tree)
-        return tree
-
     def schedule(self, uri: str, delay: float = 0.0) -> None:
-        """(Re)start the check of ``uri`` after ``delay`` seconds; replaces any pending one.
-
-        Bumping the generation also stops a check of ``uri`` that is running on the
-        lint thread: it polls ``superseded`` before each rule family."""
+        """(Re)start the check of ``uri`` after ``delay`` seconds; replaces any pending one
+        (cancelling its task also asks its worker to stop that check)."""
         doc = self.docs.setdefault(uri, DocState())
         doc.generation += 1
         if doc.pending is not None and not doc.pending.done():
             doc.pending.cancel()
         doc.pending = asyncio.get_running_loop().create_task(self._check(uri, doc.generation, delay))
 
-    def superseded(self, uri: str, generation: int) -> bool:
-        """Is the check ``generation`` of ``uri`` stale (newer check requested, or closed)?
-        Read from the lint thread: plain attribute reads of ints and dicts."""
-        doc = self.docs.get(uri)
-        return doc is None or doc.generation != generation
+    def recheck_all(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # before the loop runs (initialize): the first checks come later
+        for uri in list(self.docs):
+            self.schedule(uri, self.debounce)
+
+    def current(self, uri: str, generation: int) -> bool:
+        state = self.docs.get(uri)
+        return state is not None and state.generation == generation and uri in self.workspace.text_documents
 
     async def _check(self, uri: str, generation: int, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        state = self.docs.get(uri)
-        if state is None or state.generation != generation or uri not in self.workspace.text_documents:
+        if not self.current(uri, generation):
             return
+        state = self.docs[uri]
         document = self.workspace.get_text_document(uri)
         version, text = document.version, document.source
         path = self.document_path(uri)
         kind = self.kind_of(uri, path)
         if kind is None:
             return
-        loop = asyncio.get_running_loop()
-        superseded = functools.partial(self.superseded, uri, generation)
+        request: dict[str, Any] = {"path": str(path), "text": text, "kind": kind}
+        if state.text is not None and state.kind == kind and not state.abandoned:
+            request["previous"] = (state.text, state.findings, state.outline)
+        error: str | None = None
         try:
-            findings, error = await loop.run_in_executor(self.linter, self.lint_sync, path, text, kind, superseded)
-        except Cancelled:
+            result = await self.pool.check(uri, request)
+        except CheckCancelled:
             return  # a newer version (or the close) superseded this check
-        except Exception as exc:  # noqa: BLE001 - the server must outlive any bug
-            log.exception("raptor-lint failed on %s", uri)
-            findings, error = [], f"raptor-lint failed on this file: {type(exc).__name__}: {exc}"
-        # Drop the result if the buffer moved on while it was being checked.
-        state = self.docs.get(uri)
-        if state is None or state.generation != generation or uri not in self.workspace.text_documents:
+        except Abandoned:
+            if not self.current(uri, generation):
+                return
+            state.abandoned = True
+            self.publish(uri, version, text, kind, [], budget_note=True)
             return
-        if self.workspace.get_text_document(uri).version != version:
-            return
+        except CheckFailed as exc:
+            log.error("raptor-lint failed on %s: %s", uri, exc)
+            findings, error = [], f"raptor-lint failed on this file: {exc}"
+        else:
+            findings, error = result.findings, result.error
+        if not self.current(uri, generation) or self.workspace.get_text_document(uri).version != version:
+            return  # the buffer moved on while it was being checked
         state.version, state.text, state.kind, state.findings = version, text, kind, findings
+        state.outline = result.outline if error is None else ()
+        state.abandoned = False
+        state.exact = error is not None or result.exact
+        self.publish(uri, version, text, kind, findings, config_error=error)
+        if not state.exact:
+            # The incremental result is out; the full check runs behind it once the buffer
+            # has been quiet for a moment (a newer change cancels it).
+            await asyncio.sleep(FULL_CHECK_DELAY)
+            if not self.current(uri, generation):
+                return
+            full_request = {"path": str(path), "text": text, "kind": kind}
+            try:
+                full = await self.pool.check(uri, full_request, background=True)
+            except (CheckCancelled, Abandoned, CheckFailed):
+                return
+            if self.current(uri, generation) and self.workspace.get_text_document(uri).version == version:
+                state.findings, state.exact, state.outline = full.findings, True, full.outline
+                self.publish(uri, version, text, kind, full.findings, config_error=full.error)
+
+    def publish(self, uri: str, version: int | None, text: str, kind: str, findings: list[Finding], *,
+                config_error: str | None = None, budget_note: bool = False) -> None:
         lines = split_lines(text)
-        diagnostics = [convert.to_diagnostic(lines, f, self.docs_base, self.encoding) for f in findings]
-        if error is not None:
+        encoding = self.encoding
+        shown = findings[:self.max_diagnostics]
+        diagnostics = [convert.to_diagnostic(lines, f, self.docs_base, encoding) for f in shown]
+        file_start = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
+        if len(findings) > len(shown):
+            left_out = len(findings) - len(shown)
+            diagnostics.append(types.Diagnostic(
+                range=convert.finding_range(lines, findings[len(shown)], encoding),
+                message=f"{left_out} more raptor-lint findings in this file are not shown "
+                        f"(at most {self.max_diagnostics}: the maxDiagnostics option)",
+                severity=types.DiagnosticSeverity.Information, source=convert.SOURCE))
+        if budget_note:
             diagnostics.insert(0, types.Diagnostic(
-                range=types.Range(start=types.Position(line=0, character=0),
-                                  end=types.Position(line=0, character=0)),
-                message=f"configuration error: {error}",
-                severity=types.DiagnosticSeverity.Error,
-                source=convert.SOURCE,
-            ))
-            self.show_error_once(error)
+                range=file_start,
+                message=f"raptor-lint stopped checking this file after {self.budget:g} s (timeBudget); "
+                        "it is checked again on its next change",
+                severity=types.DiagnosticSeverity.Warning, source=convert.SOURCE))
+        if config_error is not None:
+            diagnostics.insert(0, types.Diagnostic(
+                range=file_start, message=f"configuration error: {config_error}",
+                severity=types.DiagnosticSeverity.Error, source=convert.SOURCE))
+            self.show_error_once(config_error)
         self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
-        )
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
 
     def show_error_once(self, message: str) -> None:
         if message in self._shown_errors:
@@ -282,7 +302,7 @@ class RaptorLanguageServer(LanguageServer):
                                                          message=f"raptor-lint: {message}"))
 
     def clear(self, uri: str) -> None:
-        self._trees.pop(self.document_path(uri), None)
+        self.pool.broadcast(("drop", self.document_path(uri)))
         state = self.docs.pop(uri, None)
         if state is not None and state.pending is not None and not state.pending.done():
             state.pending.cancel()
@@ -291,20 +311,94 @@ class RaptorLanguageServer(LanguageServer):
     def files_changed(self, paths: list[Path]) -> None:
         """Files changed on disk: drop what depended on them, re-check open documents."""
         touched: set[Path] = set()
+        doc_roots = {uri: self.root_for(self.document_path(uri)) for uri in self.docs}
         for path in paths:
-            root = self.root_for(path)
             if path.name in CONFIG_FILES:
                 # A configuration file may also belong to (or create) roots below it.
-                with self._roots_lock:
-                    touched.update(r for r in self.roots if _inside(r, path.parent))
+                touched.update(r for r in doc_roots.values() if _inside(r, path.parent))
                 self._shown_errors.clear()
-            touched.add(root)
-        for root in touched:
-            self.forget_root(root)
-        for uri in list(self.docs):
-            doc_root = self.root_for(self.document_path(uri))
+            touched.add(self.root_for(path))
+        self.pool.broadcast(("forget", sorted(touched)))
+        for uri, doc_root in doc_roots.items():
             if any(_inside(doc_root, t) for t in touched):
                 self.schedule(uri, self.debounce)
+
+    # ------------------------------------------------------------- watching
+    def start_polling(self) -> None:
+        """The client cannot watch files: look at the watched files of the open
+        documents' roots every ``POLL_SECONDS`` instead."""
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            roots = {self.root_for(self.document_path(uri)) for uri in list(self.docs)}
+            try:
+                changed = await loop.run_in_executor(None, self._changed_watched_files, roots)
+            except Exception:  # noqa: BLE001 - a poll that fails is tried again
+                log.exception("polling the watched files failed")
+                changed = []
+            if changed:
+                self.files_changed(changed)
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _changed_watched_files(self, roots: set[Path]) -> list[Path]:
+        changed: list[Path] = []
+        for root in roots:
+            for path in watched_paths(root):
+                signature = _signature(path)
+                if path not in self._watched_state:
+                    self._watched_state[path] = signature
+                elif self._watched_state[path] != signature:
+                    self._watched_state[path] = signature
+                    changed.append(path)
+        return changed
+
+    # ---------------------------------------------------------------- hover
+    def hover(self, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        state = self.docs.get(uri)
+        if state is None or state.text is None or uri not in self.workspace.text_documents:
+            return None
+        if self.workspace.get_text_document(uri).version != state.version:
+            return None
+        lines = split_lines(state.text)
+        position = params.position
+        hits = []
+        for finding in state.findings[:self.max_diagnostics]:
+            span = convert.finding_range(lines, finding, self.encoding)
+            if (span.start.line, span.start.character) <= (position.line, position.character) <= \
+                    (span.end.line, span.end.character):
+                hits.append((finding, span))
+        if not hits:
+            return None
+        text = "\n\n---\n\n".join(convert.hover_markdown(f, self.docs_base) for f, _ in hits)
+        return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+                           range=hits[0][1])
+
+    # ------------------------------------------------------------ transport
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """pygls's stdio loop, with ``transport.serve`` as the reader (bounded headers,
+        JSON-RPC errors for malformed messages) and the lint workers started with it."""
+        from pygls.io_ import StdoutWriter
+
+        self._stop_event = Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        try:
+            asyncio.run(self._serve(stdin or sys.stdin.buffer))
+        except BrokenPipeError:
+            log.error("the connection to the client is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.pool.close()
+            self.shutdown()
+
+    async def _serve(self, stdin: Any) -> None:
+        self.pool.start()
+        assert self._stop_event is not None
+        await transport.serve(self.protocol, stdin, self._stop_event)
 
     # -------------------------------------------------------- code actions
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -393,19 +487,43 @@ class RaptorLanguageServer(LanguageServer):
         return types.WorkspaceEdit(changes={uri: edits for uri, _, edits in documents})
 
 
-def _load_root(path: Path) -> RootState:
+
+
+def watched_paths(root: Path) -> list[Path]:
+    """The files whose change on disk changes findings under ``root``: its configuration
+    files and the project facts (configured, else the defaults)."""
+    paths = [root / name for name in CONFIG_FILES]
+    facts = list(_DEFAULT_FACTS)
     try:
-        config = load_config(start=path, known_code=known_code_prefix)
-        engine = Engine(config)
-        # As `check` does: families build the facts that can fail on configuration (a
-        # configured runbook that is missing...) up front, so that is one clear error.
-        for checker in engine.checkers:
-            prepare = getattr(checker, "prepare", None)
-            if prepare is not None:
-                prepare(engine.project)
-    except ConfigError as exc:
-        return RootState(None, None, str(exc))
-    return RootState(config, engine)
+        config = load_config(start=root, known_code=known_code_prefix)
+        facts += [value for value in (config.migrations_dir, config.runbook, config.config_manifest) if value]
+    except ConfigError:
+        pass
+    return paths + [root / fact for fact in dict.fromkeys(facts)]
+
+
+def _signature(path: Path) -> Any:
+    """What changes when ``path`` (a file, or a directory and its files) changes."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if not path.is_dir():
+        return (stat.st_mtime_ns, stat.st_size)
+    entries = []
+    try:
+        with os.scandir(path) as listing:
+            for count, entry in enumerate(listing):
+                if count >= 10_000:
+                    break
+                try:
+                    info = entry.stat()
+                except OSError:
+                    continue
+                entries.append((entry.name, info.st_mtime_ns, info.st_size))
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, tuple(sorted(entries)))
 
 
 def _inside(path: Path, directory: Path) -> bool:
@@ -431,30 +549,40 @@ def _select(pairs: list[tuple[Finding, types.Diagnostic]], request: types.Range,
     return [(f, d) for f, d in pairs if d.range.start.line <= last and d.range.end.line >= first]
 
 
-def create_server(manage_gc: bool = False) -> RaptorLanguageServer:
-    server = RaptorLanguageServer(manage_gc)
+def create_server(manage_gc: bool = False, workers: int | None = None) -> RaptorLanguageServer:
+    server = RaptorLanguageServer(manage_gc, workers)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: RaptorLanguageServer, params: types.InitializeParams) -> None:
-        ls.apply_options(params.initialization_options)
+        ls.report_problems(ls.apply_options(params.initialization_options))
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: RaptorLanguageServer, params: types.InitializedParams) -> None:
         workspace = ls.client_capabilities.workspace
         watched = workspace.did_change_watched_files if workspace else None
         if watched is None or not watched.dynamic_registration:
+            ls.start_polling()
             return
         registration = types.Registration(
             id="raptor-lint-watched-files",
             method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
             register_options=types.DidChangeWatchedFilesRegistrationOptions(
-                watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in _WATCHED]
+                watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHED_GLOBS]
             ),
         )
         try:
             await ls.client_register_capability_async(types.RegistrationParams(registrations=[registration]))
-        except Exception:  # noqa: BLE001 - a client may refuse; saves still reload
-            log.warning("client refused the file-watcher registration", exc_info=True)
+        except Exception:  # noqa: BLE001 - a client may refuse: then the server looks itself
+            log.warning("client refused the file-watcher registration; polling instead", exc_info=True)
+            ls.start_polling()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: RaptorLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if isinstance(settings, dict):
+            settings = settings.get("raptor-lint", settings.get("raptorLint", settings))
+        if isinstance(settings, dict):
+            ls.report_problems(ls.apply_options(settings))
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: RaptorLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -482,6 +610,10 @@ def create_server(manage_gc: bool = False) -> RaptorLanguageServer:
         if paths:
             ls.files_changed(paths)
 
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: RaptorLanguageServer, params: types.HoverParams) -> types.Hover | None:
+        return ls.hover(params)
+
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=False),
@@ -491,6 +623,14 @@ def create_server(manage_gc: bool = False) -> RaptorLanguageServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: RaptorLanguageServer, params: None) -> None:
-        ls.linter.shutdown(wait=False, cancel_futures=True)
+        ls.pool.close()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: RaptorLanguageServer, params: None) -> None:
+        # pygls would sys.exit() from inside the loop, which then waits for the thread
+        # blocked reading stdin; leave now, as the protocol says (0 after shutdown).
+        ls.pool.close()
+        sys.stdout.flush()
+        os._exit(0 if ls.protocol._shutdown else 1)
 
     return server
