@@ -444,18 +444,40 @@ class ExecutionModel:
 
         before = set(candidates)
         self.before = before | set(fixed)
-        changed = True
-        while changed:
-            changed = False
-            for decided in list(before):
-                if decided in returned:
-                    ok = returned[decided] in self.before
-                else:
-                    ok = all(unit is module or unit in self.before for _, unit in invocations[decided])
-                if not ok:
-                    before.discard(decided)
-                    self.before.discard(decided)
-                    changed = True
+        self._drop_callers_after_fork(before, invocations, returned)
+
+    def _drop_callers_after_fork(self, before: set[ast.AST],
+                                 invocations: "dict[ast.AST, list[tuple[str, ast.AST | None]]]",
+                                 returned: dict[ast.AST, ast.AST]) -> None:
+        """Remove from ``before`` (and ``self.before``) every candidate with a caller that is
+        not itself before the fork, until none is left: the greatest set where every caller
+        is the module top level or another member.
+
+        A worklist: a candidate is looked at again only when one of its callers left the set.
+        (Re-scanning every candidate until nothing changed was quadratic on a call chain,
+        one candidate leaving per pass: 10,000 functions calling the next took minutes.)"""
+        module = self.module
+
+        def runs_before(decided: ast.AST) -> bool:
+            if decided in returned:
+                return returned[decided] in self.before
+            return all(unit is module or unit in self.before for _, unit in invocations[decided])
+
+        dependents: dict[ast.AST, list[ast.AST]] = {}
+        for decided in before:
+            callers = [returned[decided]] if decided in returned else [unit for _, unit in invocations[decided]]
+            for unit in callers:
+                if unit is not None and unit is not module:
+                    dependents.setdefault(unit, []).append(decided)
+        pending = [decided for decided in before if not runs_before(decided)]
+        while pending:
+            decided = pending.pop()
+            if decided not in before:
+                continue
+            before.discard(decided)
+            self.before.discard(decided)
+            pending.extend(dependent for dependent in dependents.get(decided, ())
+                           if dependent in before and not runs_before(dependent))
 
     def names_that_decide(self, finding_units: Iterable[ast.AST]) -> list[str]:
         """External names (``f``, ``Klass.m``) of the functions whose callers elsewhere could

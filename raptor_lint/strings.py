@@ -48,3 +48,19 @@ def with_first_fitting(message: str, *suffixes: str, limit: int = MESSAGE_LIMIT)
         if len(message) + len(suffix) <= limit:
             return message + suffix
     return message
+
+
+def fit_message(template: str, limit: int = MESSAGE_LIMIT, **parts: str) -> str:
+    """``template.format(**parts)``, the longest parts cut with ``…`` (never below 12
+    characters) until the message fits ``limit``: the names a message quotes are what can
+    give way, the words saying what is wrong and what to do are not."""
+    parts = {key: " ".join(value.split()) for key, value in parts.items()}
+    message = template.format(**parts)
+    while len(message) > limit:
+        key = max(parts, key=lambda name: len(parts[name]))
+        value = parts[key]
+        if len(value) <= 12:
+            break
+        parts[key] = shorten(value, max(12, len(value) - (len(message) - limit)))
+        message = template.format(**parts)
+    return message

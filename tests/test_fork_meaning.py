@@ -297,7 +297,7 @@ def test_memo_gets_memo_advice_and_user_state_gets_the_runbooks(tmp_path: Path) 
             _challenges[user_id] = challenge
         """, tmp_path)
     assert [f.message for f in findings] == [
-        "dict '_rendered' is a per-process memo written after the fork: make it functools.cache/lru_cache",
+        "dict '_rendered' is a per-process memo: make it functools.cache/lru_cache",
         "dict '_challenges' mutated after the fork: use Redis (with a TTL) or Postgres",
     ]
 

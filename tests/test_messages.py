@@ -18,7 +18,7 @@ from conftest import EXAMPLES, FIXTURES, lint_project, lint_rule_example, run_cl
 from raptor_lint.config import Config
 from raptor_lint.engine import Engine
 from raptor_lint.registry import all_rules
-from raptor_lint.strings import MESSAGE_LIMIT, shorten, with_first_fitting
+from raptor_lint.strings import MESSAGE_LIMIT, fit_message, shorten, with_first_fitting
 
 RULES = list(all_rules().values())
 PROJECTS = {p.name: p for p in sorted(FIXTURES.iterdir()) if p.is_dir()}
@@ -69,8 +69,8 @@ def test_long_names_are_shortened_to_keep_the_message_short(tmp_path: Path) -> N
             {name}[user_id] = value
         """, tmp_path)
     assert [(f.code, f.line) for f in findings] == [("RPT101", 5)]
-    assert findings[0].message == ("dict '_challenge_store_challenge_store_challe…' mutated after the fork: "
-                                   "use Redis (with a TTL) or Postgres")
+    assert findings[0].message == ("dict '_challenge_store_challenge_store_challenge_store_chal…' mutated after "
+                                   "the fork: use Redis (with a TTL) or Postgres")
     assert name in findings[0].note or "remember()" in findings[0].note
 
 
@@ -79,6 +79,27 @@ def test_shorten_and_first_fitting_suffix() -> None:
     assert shorten("x" * 50, 10) == "x" * 9 + "…"
     assert with_first_fitting("m" * 100, "-" * 30, "-" * 20, "-" * 5) == "m" * 100 + "-" * 20
     assert with_first_fitting("m" * 119, "--") == "m" * 119
+    assert fit_message("{a} and {b}: do it", limit=40, a="x" * 30, b="y" * 15) == "x" * 12 + "… and " + "y" * 15 + ": do it"
+    assert fit_message("{a} and {b}: do it", limit=30, a="x" * 20, b="y" * 15) == "x" * 11 + "… and " + "y" * 11 + "…: do it"
+    assert fit_message("{a}: do it", limit=30, a="short") == "short: do it"
+
+
+def test_a_long_module_name_and_a_long_container_name_still_fit(tmp_path: Path) -> None:
+    """Seen on real code (mlflow): another module's memo named by its dotted module and a long
+    container name made a 146-character message; the names give way, the advice stays."""
+    (tmp_path / "app" / "tracking_service_registry_utils").mkdir(parents=True)
+    (tmp_path / "app" / "tracking_service_registry_utils" / "__init__.py").write_text(
+        "_artifact_repositories_by_tracking_uri_cache = {}\n", encoding="utf-8")
+    findings = lint("""
+        from app.tracking_service_registry_utils import _artifact_repositories_by_tracking_uri_cache
+
+        def remember(uri, make):
+            _artifact_repositories_by_tracking_uri_cache[uri] = make(uri)
+        """, tmp_path)
+    assert [(f.code, f.line) for f in findings] == [("RPT101", 5)]
+    assert findings[0].message == ("app.tracking_service_registry_utils's dict '_artifact_reposit…' is a "
+                                   "per-process memo: make it functools.cache/lru_cache")
+    assert len(findings[0].message) == MESSAGE_LIMIT
 
 
 # ---------------------------------------------------------------- the stories of the example app

@@ -38,7 +38,7 @@ from raptor_lint.astwalk import child_fields
 from raptor_lint.execution import FACTORY, ExecutionModel
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.semantic import FUNCTIONS, Scope, SemanticModel, field_of, reaching_bindings, string_value
-from raptor_lint.strings import shorten
+from raptor_lint.strings import fit_message, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -448,7 +448,7 @@ class _Factory:
             line_, column, _, _ = self.model.position(last.node)
             yield with_story(self.ctx.finding(
                 "RPT505", early.node,
-                f"{key} can be overwritten by {loader} on line {line}: re-pin it after",
+                fit_message("{key} can be overwritten by " + f"{loader} on line {line}: re-pin it after", key=key),
             ), (f"The value comes from os.environ, and {last.label}.{loader} on line {line} loads instance "
                 f"config after it. The runbook re-pins these from os.environ AFTER from_pyfile() so instance "
                 f"config cannot silently overwrite them (the 2026-05-20 staging boot failure)."),

@@ -28,7 +28,7 @@ from raptor_lint.project.layout import is_app_code
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.source import column_of
 from raptor_lint.sql import iter_sql_uses
-from raptor_lint.strings import shorten, with_first_fitting
+from raptor_lint.strings import fit_message, shorten, with_first_fitting
 
 if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.context import FileContext
@@ -576,7 +576,8 @@ class ProjectRulesChecker(Checker):
                 fix = Fix(f"add '- [ ] {read.flag}=1 set' to the checklist in {runbook.relpath}",
                           (runbook.addition(read.flag),), UNSAFE)
                 flag, runbook_name = shorten(read.flag, 40), shorten(runbook.relpath, 40)
-                message = f"{runbook_name} never mentions {flag}: add it to the env-bootstrap checklist"
+                message = fit_message("{runbook} never mentions {flag}: add it to the env-bootstrap checklist",
+                                      runbook=runbook_name, flag=flag)
                 line = fix.edits[0].line
                 yield with_story(ctx.finding("RPT502", _where(ctx, read.node), message, fix), (
                     f"Read in {read.where}. The next environment provisioned from the runbook's "

@@ -34,7 +34,7 @@ from raptor_lint.rules.blueprints.registry import (
 from raptor_lint.project.modules import Definition, StringValue
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.source import column_of, split_lines
-from raptor_lint.strings import shorten
+from raptor_lint.strings import fit_message, shorten
 
 RUNBOOK = "Blueprint authoring convention — url_prefix MUST NOT include /api"
 ROUTE_METHODS = frozenset({"route", "get", "post", "put", "patch", "delete"})
@@ -259,7 +259,8 @@ class _FileCheck:
         elif plan is not None:
             description, edits = plan
             fix = Fix(description, tuple(sorted(edits)))
-        message = f"url_prefix starts with '{api}': the core loop makes it {api}{shown}"
+        message = fit_message("url_prefix starts with '{api}': the core loop makes it {path}", api=api,
+                              path=f"{api}{shown}")
         note = (f"The core registration loop mounts every blueprint under '{api}', so this one answers at "
                 f"{api}{shown} and its routes 404 where clients call them (2026-06-13 beta-digest 404).")
         yield with_story(self.ctx.finding("RPT301", self._span(node), message, fix), note, related)
@@ -292,7 +293,8 @@ class _FileCheck:
                 prefix = prefix_value.text
         shown = shorten(value.text, 30) + ("" if value.complete or len(value.text) > 30 else "…")
         api = shorten(self.api, 20)
-        message = f"route '{shown}' starts with '{api}' but its blueprint is already under '{api}'"
+        message = fit_message("route '{rule}' starts with '{api}' but its blueprint is already under '{api}'",
+                              rule=shown, api=api)
         note = (f"The core registration loop mounts blueprint {found.name} under '{api}', so this route "
                 f"answers at {api}{prefix}{value.text}: drop the leading '{api}' from the rule (the "
                 f"2026-06-13 beta-digest 404 came from the same doubling).")
