@@ -51,8 +51,10 @@ def write_report(data: bytes, output_file: Path | None = None, *, to_stderr: boo
     except BrokenPipeError:
         silence_closed_stream(stream)
     except OSError as exc:
+        # Either way the report is lost: point the stream at /dev/null so the interpreter's own
+        # flush at exit does not fail again on what is still buffered ("Exception ignored").
+        silence_closed_stream(stream)
         if exc.errno == errno.EPIPE:
-            silence_closed_stream(stream)
             return
         raise ReportWriteError(f"cannot write to {STDOUT if not to_stderr else 'standard error'}: "
                                f"{_reason(exc)}") from None
