@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from raptor_lint.project import ProjectIndex
 
 
-
 @dataclass(frozen=True)
 class Runbook:
     path: Path
