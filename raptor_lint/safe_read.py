@@ -68,6 +68,8 @@ def read_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_B
         raise
     except OSError as exc:
         raise _refused(path, exc) from None
+    except ValueError:  # a NUL byte in the path (from a setting): no file can have that name
+        raise UnreadableFile(path, "the path holds a NUL byte", errno_codes.EINVAL) from None
     try:
         _check_kind_and_size(path, os.fstat(fd), limit)
         chunks: list[bytes] = []

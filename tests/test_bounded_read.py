@@ -369,3 +369,8 @@ def test_a_ci_workflow_over_1_million_characters_is_e902_not_a_minute_of_parsing
     assert findings(check(tmp_path)) == [
         f"{CI}:1:1: E902 YAML not read, its commands are not checked: more than 1 million characters (PyYAML "
         "would take minutes)"]
+
+
+def test_a_path_holding_a_nul_byte_is_unreadable_not_a_value_error() -> None:
+    with pytest.raises(UnreadableFile, match=r"^the path holds a NUL byte$"):
+        read_regular_file("docs/a\0b.md")
