@@ -50,6 +50,11 @@ class UnreadableFile(OSError):
     def __str__(self) -> str:
         return self.reason
 
+    def __reduce__(self) -> "tuple[type[UnreadableFile], tuple[str, str, int]]":
+        """Picklable (a worker process may hand it back): OSError's default would call
+        ``UnreadableFile(errno, reason)``."""
+        return UnreadableFile, (self.path, self.reason, self.errno or errno_codes.EIO)
+
 
 def read_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of the regular file at ``path`` (symlinks followed), at most ``limit`` of them.

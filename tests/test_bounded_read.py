@@ -374,3 +374,14 @@ def test_a_ci_workflow_over_1_million_characters_is_e902_not_a_minute_of_parsing
 def test_a_path_holding_a_nul_byte_is_unreadable_not_a_value_error() -> None:
     with pytest.raises(UnreadableFile, match=r"^the path holds a NUL byte$"):
         read_regular_file("docs/a\0b.md")
+
+
+def test_the_error_survives_a_trip_to_another_process(tmp_path: Path) -> None:
+    import pickle
+
+    os.mkfifo(tmp_path / "pipe.py")
+    with pytest.raises(UnreadableFile) as caught:
+        read_regular_file(tmp_path / "pipe.py")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (type(copy), str(copy), copy.path, copy.errno) == (
+        UnreadableFile, "not a regular file (a FIFO)", str(tmp_path / "pipe.py"), caught.value.errno)
