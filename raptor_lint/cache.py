@@ -37,7 +37,10 @@ a stat is recorded only when the file's mtime is older than the entry's write ti
 more than the coarsest timestamp step (2 s) — a file modified within that window, or with
 an mtime in the future, is always hashed, since a second change within the same tick could
 keep size and mtime.  ctime is compared too (as git does): restoring an old mtime with
-``touch -d``/``os.utime`` after an edit sets ctime, which no tool can restore.
+``touch -d``/``os.utime`` after an edit sets ctime, which no tool can restore.  The same
+rule covers the files an entry depends on (other modules through the project state, the
+runbook, manifest and migrations through the facts): those within the window when the run
+began are recorded in the entry by content hash (``racy``), checked again on every look-up.
 
 A run over the whole project also leaves a *snapshot*: every file's findings in one
 entry (``<tool>/runs/<config and root key>.json``), valid only while the project state
@@ -66,7 +69,7 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeGuard
+from typing import Any, Callable, Iterable, TypeGuard
 
 from raptor_lint.cache_location import (
     LEGACY_DIR_NAME, CacheLocation, CacheRefused, CacheUnavailable, key_location, locate,
@@ -198,38 +201,68 @@ def stat_or_none(path: Path | str) -> "os.stat_result | None":
         return None
 
 
-def facts_fingerprint(config: Config) -> str:
-    """Size and mtime of the files project rules read (runbook, manifest, migrations)."""
+def _facts_files(config: Config) -> "list[str | Path]":
+    """The files project rules read (runbook, manifest, every file of the migrations
+    directory), in a fixed order, with a note in place of each one that is missing."""
     from raptor_lint.config import ConfigError
 
-    tokens = []
+    items: list[str | Path] = []
     for resolve in (config.resolved_migrations_dir, config.resolved_runbook, config.resolved_config_manifest):
         try:
             target = resolve()
         except ConfigError as exc:  # the run reports it; here it only has to differ
-            tokens.append(f"error:{exc}")
+            items.append(f"error:{exc}")
             continue
         if target is None:
-            tokens.append("none")
+            items.append("none")
         elif target.is_dir():
             for directory, dirnames, filenames in os.walk(target):
                 dirnames.sort()
-                tokens.extend(_stat_token(Path(directory) / name) for name in sorted(filenames))
+                items.extend(Path(directory) / name for name in sorted(filenames))
         else:
-            tokens.append(_stat_token(target))
+            items.append(target)
+    return items
+
+
+def facts_fingerprint(config: Config) -> str:
+    """The stat of the files project rules read (runbook, manifest, migrations)."""
+    tokens = [item if isinstance(item, str) else _stat_token(item) for item in _facts_files(config)]
     return hashlib.sha1("\n".join(tokens).encode(), usedforsecurity=False).hexdigest()
 
 
+def racy_content(root: str, stats: "Iterable[tuple[str, os.stat_result | None]]") -> dict[str, str]:
+    """{path relative to the root: content hash} of the files whose stat cannot be trusted
+    yet (git's racily clean entries: modified within ``RECENT_NS`` of now, or in the
+    future).  An entry depending on them records these hashes and is served only while
+    the files still hash the same: their stat alone could hide a second change."""
+    now = time.time_ns()
+    return {_relative(root, path): _content_hash_now(path)
+            for path, st in stats if st is not None and not _trusted(st, now)}
+
+
+def _content_hash_now(path: "Path | str") -> str:
+    from raptor_lint.safe_read import read_regular_file
+
+    try:
+        return content_hash(read_regular_file(path))
+    except OSError:
+        return "unreadable"
+
+
+def _project_stats(config: Config) -> "dict[str, os.stat_result | None]":
+    from raptor_lint.discovery import iter_files
+
+    return {str(path): stat_or_none(path) for path, _kind in iter_files([config.root], config)}
+
+
 def project_state_fingerprint(config: Config, stats: "dict[str, os.stat_result | None] | None" = None) -> str:
-    """Size and mtime of every file a run over the project root would lint.
+    """The stat of every file a run over the project root would lint.
 
     ``stats``: path -> stat of exactly those files, when the caller already has them
     (a run over the whole project); otherwise the project is walked."""
     root = os.path.abspath(config.root)
     if stats is None:
-        from raptor_lint.discovery import iter_files
-
-        stats = {str(path): stat_or_none(path) for path, _kind in iter_files([config.root], config)}
+        stats = _project_stats(config)
     tokens = sorted(_file_token(root, path, st) for path, st in stats.items())
     digest = hashlib.sha1(usedforsecurity=False)
     digest.update("\n".join(tokens).encode())
@@ -251,8 +284,14 @@ class FindingsCache:
         self._root = os.path.abspath(config.root)  # as the project state names files from
         self.config_key = hashlib.sha1(config.fingerprint().encode(), usedforsecurity=False).hexdigest()
         self.facts = facts if facts is not None else facts_fingerprint(config)
+        # Facts files whose stat is too recent to stand for their content: every entry
+        # records their hashes (taken now, before anything is linted).
+        self._racy_facts = racy_content(self._root, ((str(item), stat_or_none(item))
+                                                     for item in _facts_files(config) if not isinstance(item, str)))
         # Computed on first need (only entries that consulted the project need it).
         self._project_state = project_state
+        self._racy_project: dict[str, str] = {}
+        self._hashes_now: dict[str, str] = {}  # racy files hashed by look-ups, per run
         self._key: bytes | None = None
         self._known_codes: frozenset[str] | None = None
         self._fds: dict[str, int] = {}  # "cache", "tool": open directory descriptors
@@ -316,14 +355,36 @@ class FindingsCache:
     # ------------------------------------------------------------- state
     def project_state(self) -> str:
         if self._project_state is None:
-            self._project_state = project_state_fingerprint(self.config)
+            self._take_project_state(_project_stats(self.config))
+        assert self._project_state is not None
         return self._project_state
 
     def set_project_stats(self, stats: "dict[str, os.stat_result | None]") -> None:
         """The stats of every project file, taken by a run over the whole project before
         it linted anything: the project state without walking the project again."""
         if self._project_state is None:
-            self._project_state = project_state_fingerprint(self.config, stats)
+            self._take_project_state(stats)
+
+    def _take_project_state(self, stats: "dict[str, os.stat_result | None]") -> None:
+        self._project_state = project_state_fingerprint(self.config, stats)
+        self._racy_project = racy_content(self._root, stats.items())
+
+    def _racy_for_entry(self, used_project: bool) -> dict[str, str]:
+        if not used_project:
+            return dict(self._racy_facts)
+        self.project_state()
+        return {**self._racy_facts, **self._racy_project}
+
+    def _still_same(self, racy: Any) -> bool:
+        """Do the files an entry recorded as racy still hash as they did?"""
+        if not isinstance(racy, dict):
+            return False
+        for rel, recorded in racy.items():
+            if rel not in self._hashes_now:
+                self._hashes_now[rel] = _content_hash_now(os.path.join(self._root, rel))
+            if self._hashes_now[rel] != recorded:
+                return False
+        return True
 
     def entry_name(self, path: Path) -> str:
         """The entry's path relative to the tool directory."""
@@ -370,6 +431,8 @@ class FindingsCache:
                     return None
                 restat = _trusted(st, time.time_ns())  # a hit: next time the stat answers
             if entry["project"] is not None and entry["project"] != self.project_state():
+                return None
+            if not self._still_same(entry["racy"]):
                 return None
             findings = self._decode_all(entry["findings"], display, entry["lines"])
             if findings is None:
@@ -431,6 +494,8 @@ class FindingsCache:
         before it was read).  Skipped, like ``store``, when a file's stat is missing or
         recent (its content may still change within the same mtime) or a finding is an
         internal or I/O error or about another path."""
+        if self._racy_facts or self._racy_project:
+            return  # a racy file's stat could hide a change the snapshot would not notice
         now = time.time_ns()
         files: dict[str, list] = {}
         for path, display, findings, st in results:
@@ -463,6 +528,7 @@ class FindingsCache:
                 "lines": line_bound(data),
                 "facts": self.facts,
                 "project": self.project_state() if used_project else None,
+                "racy": self._racy_for_entry(used_project),
                 "findings": [_encode(f) for f in findings],
             })
         except Exception:  # noqa: BLE001 - read-only, disk full, deleted mid-run...

@@ -462,3 +462,39 @@ def test_no_cache_where_directory_descriptors_are_missing(project: Path, monkeyp
     write: no cache rather than a cache that follows links."""
     monkeypatch.setattr(os, "supports_dir_fd", set())
     assert make_cache(Config(root=project)) is None
+
+
+@pytest.mark.parametrize("changed", ["app/other.py", "docs/ops/runbook.md"])
+def test_a_racy_file_an_entry_depends_on_is_compared_by_content(tmp_path: Path, monkeypatch, changed: str) -> None:
+    """git's racy-clean rule for the files an entry depends on (other modules, the runbook):
+    while their stat is too recent to trust, the entry records their content hashes.  Here the
+    stat is made blind (a coarse file system: same size, same timestamps) and every file is
+    racy: a same-size edit of a file b.py depends on must still re-lint b.py."""
+    from test_cache import FakeChecker
+
+    from raptor_lint import cache as cache_module
+
+    calls: list[str] = []
+    monkeypatch.setattr("raptor_lint.engine.checker_classes", lambda: (FakeChecker,))
+    monkeypatch.setattr("test_cache.CALLS", calls)
+    monkeypatch.setattr(cache_module, "RECENT_NS", 10**18)
+    monkeypatch.setattr(cache_module, "_file_token", lambda root, path, st: cache_module._relative(root, path))
+    monkeypatch.setattr(cache_module, "_stat_token", lambda path: str(path))
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "docs" / "ops").mkdir(parents=True)
+    (tmp_path / "app" / "b.py").write_text("VALUE = 'USES_PROJECT'  # TODO_CACHE\n", encoding="utf-8")
+    (tmp_path / "app" / "other.py").write_text("NAME = 'aaaa'\n", encoding="utf-8")
+    (tmp_path / "docs" / "ops" / "runbook.md").write_text("# Runbook aaaa\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    def run() -> list[str]:
+        calls.clear()
+        run_check(Config(root=tmp_path), CheckOptions(paths=[Path("app")], jobs=1))
+        return sorted(calls)
+
+    assert run() == ["app/b.py"]
+    assert run() == []  # control: unchanged, served although every file is racy
+    target = tmp_path / changed
+    target.write_text(target.read_text(encoding="utf-8").replace("aaaa", "bbbb"), encoding="utf-8")
+    assert run() == ["app/b.py"]
