@@ -385,3 +385,16 @@ def test_the_error_survives_a_trip_to_another_process(tmp_path: Path) -> None:
     copy = pickle.loads(pickle.dumps(caught.value))
     assert (type(copy), str(copy), copy.path, copy.errno) == (
         UnreadableFile, "not a regular file (a FIFO)", str(tmp_path / "pipe.py"), caught.value.errno)
+
+
+def test_one_variable_read_in_many_places_checks_the_manifest_edit_once(tmp_path: Path, monkeypatch) -> None:
+    """Each check of RPT503's edit parses the whole manifest again (0.26 s for 40 KB)."""
+    from raptor_lint.project import manifest as manifest_module
+
+    manifest = manifest_module.Manifest(tmp_path / "m.yaml", "m.yaml", frozenset({"A"}), "vars:\n  - name: A\n")
+    parses = []
+    real_names_of = manifest_module.names_of
+    monkeypatch.setattr(manifest_module, "names_of", lambda text, path: parses.append(1) or real_names_of(text, path))
+    edits = {manifest.addition("SECRET_KEY") for _ in range(30)}
+    assert len(edits) == 1 and None not in edits
+    assert len(parses) == 1

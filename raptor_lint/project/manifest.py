@@ -18,6 +18,7 @@ linter cannot read must not silently switch RPT503 off.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -45,8 +46,11 @@ class Manifest:
         return name in self.names
 
     def addition(self, name: str) -> "Edit | None":
-        """RPT503's fix: the edit declaring ``name`` (``declaration``), or None."""
-        return declaration(self.text, name, os.path.abspath(self.path))
+        """RPT503's fix: the edit declaring ``name`` (``declaration``), or None.
+
+        Memoised: checking the edit parses the whole manifest again, and one variable read
+        in thirty places is thirty findings (0.26 s each on a 40 KB manifest)."""
+        return _declaration_once(self.text, name, os.path.abspath(self.path))
 
 
 def build(project: "ProjectIndex") -> Manifest | None:
@@ -181,6 +185,11 @@ def declaration(text: str, name: str, path: str) -> "Edit | None":
     if not _declares(text, edit, name):
         return None
     return edit
+
+
+@functools.lru_cache(maxsize=1024)
+def _declaration_once(text: str, name: str, path: str) -> "Edit | None":
+    return declaration(text, name, path)
 
 
 def _declares(text: str, edit: "Edit", name: str) -> bool:
