@@ -18,11 +18,10 @@ linter cannot read must not silently switch RPT503 off.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,8 @@ class Manifest:
     relpath: str
     names: frozenset[str]
     text: str = ""
+    # name -> RPT503's edit, computed once (``addition``); lives as long as this fact.
+    _additions: "dict[str, Edit | None]" = field(default_factory=dict, compare=False, repr=False)
 
     def declares(self, name: str) -> bool:
         return name in self.names
@@ -50,7 +51,9 @@ class Manifest:
 
         Memoised: checking the edit parses the whole manifest again, and one variable read
         in thirty places is thirty findings (0.26 s each on a 40 KB manifest)."""
-        return _declaration_once(self.text, name, os.path.abspath(self.path))
+        if name not in self._additions:  # a race computes it twice: the same value
+            self._additions[name] = declaration(self.text, name, os.path.abspath(self.path))
+        return self._additions[name]
 
 
 def build(project: "ProjectIndex") -> Manifest | None:
@@ -185,11 +188,6 @@ def declaration(text: str, name: str, path: str) -> "Edit | None":
     if not _declares(text, edit, name):
         return None
     return edit
-
-
-@functools.lru_cache(maxsize=1024)
-def _declaration_once(text: str, name: str, path: str) -> "Edit | None":
-    return declaration(text, name, path)
 
 
 def _declares(text: str, edit: "Edit", name: str) -> bool:
