@@ -141,6 +141,9 @@ class SqlFile:
         self.calls: list[ast.Call] = []
         # Names imported as `text as NAME` (any module: the model tells which are SQLAlchemy's).
         self._text_aliases: set[str] = set()
+        # Dialect guards before each statement of a block (sql.guards._guards_before), by
+        # id of the block's list: (position of each statement, running intersection).
+        self.guard_blocks: dict[int, tuple[dict[int, int], list[frozenset[str]]]] = {}
         self._traverse()
 
     @functools.cached_property

@@ -119,21 +119,40 @@ def dialects_reaching(index: SqlFile, node: ast.AST, *, through_callers: bool = 
                 block = getattr(parent, field, None)
                 if not isinstance(block, list):
                     continue
-                position = next((i for i, item in enumerate(block) if item is child), None)
-                if position is None:
-                    continue
-                for sibling in block[:position]:
-                    if isinstance(sibling, (ast.If, ast.Assert)):
-                        index.parents.setdefault(sibling, parent)
-                        index.attach(sibling.test, sibling)
-                    if isinstance(sibling, ast.If) and _terminates(sibling.body):
-                        possible &= _when(index, sibling.test, False, 0)
-                    elif isinstance(sibling, ast.If) and sibling.orelse and _terminates(sibling.orelse):
-                        possible &= _when(index, sibling.test, True, 0)
-                    elif isinstance(sibling, ast.Assert):
-                        possible &= _when(index, sibling.test, True, 0)
+                before = _guards_before(index, parent, block, child)
+                if before is not None:
+                    possible &= before
         child, parent = parent, index.parents.get(parent)
     return possible
+
+
+def _guards_before(index: SqlFile, parent: ast.AST, block: list, child: ast.stmt) -> frozenset[str] | None:
+    """Dialects the statements before ``child`` in ``block`` leave possible (an early
+    ``if …: return``, an ``assert``), or None when ``child`` is not in ``block``.
+
+    Per block, the statements' positions and the running intersection are computed once
+    and extended as far as asked: every SQL use in a module of thousands of functions
+    walking all the functions before it was quadratic."""
+    entry = index.guard_blocks.get(id(block))
+    if entry is None:
+        entry = index.guard_blocks[id(block)] = ({id(item): i for i, item in enumerate(block)}, [ALL])
+    positions, prefix = entry
+    position = positions.get(id(child))
+    if position is None or block[position] is not child:
+        return None
+    while len(prefix) <= position:
+        sibling, possible = block[len(prefix) - 1], prefix[-1]
+        if isinstance(sibling, (ast.If, ast.Assert)):
+            index.parents.setdefault(sibling, parent)
+            index.attach(sibling.test, sibling)
+        if isinstance(sibling, ast.If) and _terminates(sibling.body):
+            possible = possible & _when(index, sibling.test, False, 0)
+        elif isinstance(sibling, ast.If) and sibling.orelse and _terminates(sibling.orelse):
+            possible = possible & _when(index, sibling.test, True, 0)
+        elif isinstance(sibling, ast.Assert):
+            possible = possible & _when(index, sibling.test, True, 0)
+        prefix.append(possible)
+    return prefix[position]
 
 
 def _method_call_sites(index: SqlFile, cls: ast.ClassDef, method: ast.AST) -> list[ast.Call]:

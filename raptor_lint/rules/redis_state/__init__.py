@@ -952,6 +952,7 @@ class _Analysis:
         self.ctx = ctx
         self.kinds = kinds
         self.sem = kinds.sem
+        self._line_starts: list[int] | None = None  # of ctx.text, for the getdel fixes
 
     def run(self) -> list["Finding"]:
         findings: list[Finding] = []
@@ -1136,8 +1137,10 @@ class _Analysis:
         chunk_first = min([top_first.lineno, *(d.lineno for d in decorators)])
         if top_first.col_offset != 0:
             return None  # ``x = 1; val = r.get(k)``: not a chunk of whole lines
-        from raptor_lint.rules.redis_state.getdel_fix import GetdelSite, getdel_edit
+        from raptor_lint.rules.redis_state.getdel_fix import GetdelSite, getdel_edit, line_starts
 
+        if self._line_starts is None:
+            self._line_starts = line_starts(self.ctx.text)
         edit = getdel_edit(self.ctx.text, GetdelSite(
             chunk_first_line=chunk_first,
             chunk_last_line=top_last.end_lineno or top_last.lineno,
@@ -1145,7 +1148,7 @@ class _Analysis:
             get_call=sem.position(get)[:2],
             delete_call=sem.position(delete)[:2],
             delete_last_line=delete_statement.end_lineno or delete_statement.lineno,
-        ))
+        ), self._line_starts)
         if edit is None:
             return None
         return Fix(description=f"replace get and {delete_func.attr} with one getdel", edits=(edit,))
