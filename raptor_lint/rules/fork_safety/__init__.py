@@ -1160,8 +1160,9 @@ class _Analysis:
         return (fit_message(what + " mutated after the fork: " + ADVICE, owner=where, name=name),
                 f"Written in {qualname} ({mutation.operation}), which runs in each gunicorn worker after "
                 f"the fork: the write changes that worker's copy only, so the other workers never see it. "
-                f"The 2026-05-25 SEV-1 lost WebAuthn challenges this way (PR #2728). Per-session state "
-                f"belongs in Redis with a TTL, per-user state in Postgres.")
+                f"The 2026-05-25 SEV-1 lost WebAuthn challenges this way (PR #2728), and a per-user "
+                f"trading_mode_override diverged between workers (PR #3030). Per-session state belongs "
+                f"in Redis with a TTL, per-user state in Postgres.")
 
     def _decide_memos(self, found: "list[tuple[str, str, str, Mutation, ast.AST, str]]") -> None:
         """A container is a per-process memo when its name says cache/memo or one of its
