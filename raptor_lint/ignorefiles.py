@@ -43,12 +43,24 @@ class Rules:
     any_pattern: "Callable[[str], object] | None" = None
 
     def verdict(self, rel: str) -> bool | None:
-        """True: ignored, False: re-included (``!pattern``), None: no pattern matches.
-        Most paths match no pattern: one combined regex says so, instead of ``pathspec``
-        trying each pattern in turn (a 90-line .gitignore made a 3,700-file walk ~3x slower)."""
+        """True: ignored, False: re-included (``!pattern``), None: no pattern matches
+        ``rel`` itself (a directory ends with ``/``).  The last pattern that matches the
+        path itself decides, as in git; a match through one of its directories does not
+        count: the walk decided that directory when it met it (and does not enter an
+        ignored one), and a directory named on the command line is walked, as in Ruff.
+        Most paths match no pattern: one combined regex says so first, instead of trying
+        each pattern in turn (a 90-line .gitignore made a 3,700-file walk ~3x slower)."""
         if self.any_pattern is not None and self.any_pattern(rel) is None:
             return None
-        return self.spec.check_file(rel).include
+        for pattern in reversed(self.spec.patterns):
+            regex = getattr(pattern, "regex", None)
+            if pattern.include is None or regex is None:
+                continue
+            match = regex.match(rel)
+            # A directory pattern that matched one of the path's directories marks it with a group.
+            if match is not None and (not any(match.groupdict().values()) or match.end() == len(rel)):
+                return bool(pattern.include)
+        return None
 
 
 # The ignore files in force in a directory, shallowest first.

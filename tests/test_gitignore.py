@@ -119,7 +119,8 @@ def test_gitignore_counts_only_inside_a_repository_and_dot_ignore_everywhere(tmp
 
 def test_respect_gitignore_false_turns_the_ignore_files_off(tmp_path: Path) -> None:
     write(tmp_path, {".gitignore": "generated/\n", ".ignore": "scratch.py\n", "generated/gen.py": "",
-                     "scratch.py": "", "app.py": "", "pyproject.toml": "[tool.raptor-lint]\nrespect-gitignore = false\n"})
+                     "scratch.py": "", "app.py": "",
+                     "pyproject.toml": "[tool.raptor-lint]\nrespect-gitignore = false\n"})
     (tmp_path / ".git").mkdir()
     assert found(tmp_path, load_config(start=tmp_path)) == ["app.py", "generated/gen.py", "scratch.py"]
     (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\nrespect-gitignore = 'maybe'\n")
@@ -139,3 +140,16 @@ def test_a_nested_repository_has_its_own_ignore_files(tmp_path: Path) -> None:
     inner = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=tmp_path / "sub",
                            capture_output=True, text=True, check=True, env=GIT_ENV).stdout.split()
     assert sorted(name for name in inner if name.endswith(".py")) == ["inner.gen.py", "kept.py"]
+
+
+def test_a_directory_named_on_the_command_line_is_walked_even_if_ignored(tmp_path: Path) -> None:
+    """As Ruff: a named path is never filtered itself (without --force-exclude); below it,
+    only what a pattern matches directly is skipped — whether the directory was ignored by
+    a pattern at any depth (``build*/``) or an anchored one (``docs/_build/``)."""
+    write(tmp_path, {".gitignore": "build*/\ndocs/_build/\n*.gen.py\n", "build_out/b.py": "",
+                     "build_out/x.gen.py": "", "docs/_build/c.py": "", "app.py": ""})
+    (tmp_path / ".git").mkdir()
+    assert found(tmp_path, Config(root=tmp_path)) == ["app.py"]
+    assert found(tmp_path, Config(root=tmp_path), tmp_path / "build_out") == ["build_out/b.py"]
+    assert found(tmp_path, Config(root=tmp_path), tmp_path / "docs" / "_build") == ["docs/_build/c.py"]
+    assert found(tmp_path, Config(root=tmp_path), tmp_path / "docs") == []
