@@ -201,12 +201,25 @@ class Client:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) the process has used so far (Linux), else None."""
+    """CPU time (user + system) the server and its live child processes (the lint
+    workers) have used so far (Linux), else None."""
+    def own(process: int) -> tuple[int, float]:
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = own(pid)[1]
     except (OSError, ValueError, IndexError):
         return None
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(pid):
+            try:
+                parent, seconds = own(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == pid:
+                total += seconds
+    return total
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -286,7 +299,7 @@ def main() -> int:
     print(f"didChange -> publishDiagnostics, {edits} one-line edits: p50 {statistics.median(latencies):.0f} ms, "
           f"p95 {percentile(latencies, 0.95):.0f} ms, max {max(latencies):.0f} ms")
     if cpu_before is not None and cpu_after is not None:
-        print(f"server CPU per edit (user + system, less sensitive to load): "
+        print(f"server + workers CPU per edit (user + system, less sensitive to load): "
               f"{1000 * (cpu_after - cpu_before) / edits:.0f} ms")
     if burst_latencies:
         print(f"last didChange of a burst ({bursts} x {keys} edits {1000 * gap:.0f} ms apart) -> its diagnostics: "

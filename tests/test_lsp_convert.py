@@ -133,3 +133,23 @@ def test_no_noqa_edit_when_a_comment_cannot_help() -> None:
     assert convert.noqa_edit("x = 1  # noqa: RPT1\n", Finding("a.py", 1, 1, "RPT101", "m"), "python") is None
     # flake8 reads the first `# noqa` of the line: here one inside a string literal.
     assert convert.noqa_edit('x = "# noqa: E501"\n', Finding("a.py", 1, 1, "RPT101", "m"), "python") is None
+
+
+def test_related_places_become_related_information_and_the_note_goes_to_the_hover(tmp_path) -> None:
+    from raptor_lint.findings import Related
+
+    settings = tmp_path / "settings.py"
+    finding = Finding("bp.py", 3, 42, "RPT301", "url_prefix starts with '/api'", 3, 50,
+                      note="The core loop registers this blueprint under /api already (incident 2026-03).",
+                      related=(Related(str(settings), 7, 12, "API_PREFIX is set here"),))
+    diagnostic = convert.to_diagnostic(["", "", "x" * 60], finding, "https://docs.example/rules.md")
+    [related] = diagnostic.related_information
+    assert related.location.uri == settings.as_uri()
+    assert related.location.range.start == pos(6, 11) and related.message == "API_PREFIX is set here"
+    hover = convert.hover_markdown(finding, "https://docs.example/rules.md")
+    assert hover.startswith("**RPT301** ")
+    assert "url_prefix starts with '/api'" in hover and "incident 2026-03" in hover
+    assert "*Why:*" in hover and "(https://docs.example/rules.md#rpt301)" in hover
+    # Without a story: no related information, a hover with the message alone.
+    plain = Finding("bp.py", 3, 42, "RPT301", "url_prefix starts with '/api'")
+    assert convert.to_diagnostic(["", "", "x" * 60], plain, None).related_information is None

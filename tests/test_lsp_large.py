@@ -139,6 +139,7 @@ async def test_server_memory_is_flat_over_3000_edits(client, project) -> None:
         if batch in (4, 29):
             samples.append(rss_kb(pid))
     growth = samples[1] - samples[0]
+    print(f"server RSS {samples[0]} -> {samples[1]} KB over 2,500 edits")
     assert abs(growth) <= 2048, f"server RSS grew {growth} KB over 2,500 edits"
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -145,13 +147,29 @@ async def test_shutdown_is_answered_within_a_second_during_a_long_check(tmp_path
 # ------------------------------------------------------------- raw transport
 
 class RawServer:
-    """The server on stdio, spoken to in raw bytes."""
+    """The server on stdio, spoken to in raw bytes (a thread reads its messages)."""
 
     def __init__(self, env: dict | None = None, cwd: Path | None = None) -> None:
         self.process = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, cwd=cwd)
+                                        stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd)
         self.next_id = 0
-        os.set_blocking(self.process.stdout.fileno(), True)
+        self.messages: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        stream = self.process.stdout
+        while True:
+            length = None
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                if line == b"\r\n":
+                    break
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            self.messages.put(json.loads(stream.read(length)))
 
     def send_raw(self, data: bytes) -> None:
         self.process.stdin.write(data)
@@ -170,22 +188,13 @@ class RawServer:
         self.send({"jsonrpc": "2.0", "id": wanted, "method": method, "params": params})
         return self.wait(lambda m: m.get("id") == wanted and "method" not in m)
 
-    def read(self) -> dict:
-        length = None
+    def wait(self, predicate, guard: float = 60.0) -> dict:
+        deadline = time.monotonic() + guard
         while True:
-            line = self.process.stdout.readline()
-            if not line:
-                raise AssertionError("the server closed its output")
-            if line == b"\r\n":
-                break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        return json.loads(self.process.stdout.read(length))
-
-    def wait(self, predicate) -> dict:
-        while True:
-            message = self.read()
+            try:
+                message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("the server did not answer") from None
             if "id" in message and "method" in message:  # a request of the server's
                 self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
                 continue
@@ -196,7 +205,7 @@ class RawServer:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=30)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+        for stream in (self.process.stdin, self.process.stdout):
             stream.close()
 
 

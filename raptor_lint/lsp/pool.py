@@ -91,10 +91,19 @@ class WorkerPool:
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Start the warm workers (call on the event loop; returns at once)."""
+        """Start the warm workers (call on the event loop; returns at once).  The first
+        one alone, the others once it is ready: on a small machine, starting them all
+        at once would delay the first check by the others' imports."""
         self._changed = asyncio.Condition()
-        for _ in range(self.size):
-            asyncio.get_running_loop().create_task(self._spawn())
+        asyncio.get_running_loop().create_task(self._start_all())
+
+    async def _start_all(self) -> None:
+        first = await self._spawn()
+        if first is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(first.ready), 30)
+        for _ in range(self.size - 1):
+            await self._spawn()
 
     async def _spawn(self) -> Worker | None:
         if self._closed:
