@@ -5,6 +5,7 @@ test_reliability.py and test_safety.py)."""
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -238,7 +239,6 @@ BAD_OPTIONS = [  # (key, value, what the CLI says after "key '...': " in pyproje
 
 
 def _flake8(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
-    import subprocess
     import sys
 
     return subprocess.run([sys.executable, "-m", "flake8", *args], cwd=tmp_path,
@@ -246,7 +246,6 @@ def _flake8(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
 
 
 def _cli(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
-    import subprocess
     import sys
 
     return subprocess.run([sys.executable, "-m", "raptor_lint", *args], cwd=tmp_path,

@@ -89,8 +89,7 @@ def test_cli_and_flake8_agree_on_a_tree_without_markers(markerless: Path, where:
     assert _flake8(cwd, target) == expected
 
 
-def test_without_a_marker_the_root_is_the_working_directory_or_the_named_path(tmp_path: Path,
-                                                                             monkeypatch) -> None:
+def test_without_a_marker_the_root_is_the_working_directory_or_the_named_path(tmp_path: Path, monkeypatch) -> None:
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
