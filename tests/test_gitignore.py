@@ -115,6 +115,9 @@ def test_gitignore_counts_only_inside_a_repository_and_dot_ignore_everywhere(tmp
     assert found(tmp_path, Config(root=tmp_path)) == ["app.py", "generated/gen.py"]
     (tmp_path / ".git").mkdir()  # a repository (a `.git` file, as in a worktree, counts too)
     assert found(tmp_path, Config(root=tmp_path)) == ["app.py"]
+    # `.ignore` outranks the `.gitignore` of its directory (the ignore crate's precedence).
+    (tmp_path / ".ignore").write_text("scratch.py\n!generated/\n")
+    assert found(tmp_path, Config(root=tmp_path)) == ["app.py", "generated/gen.py"]
 
 
 def test_respect_gitignore_false_turns_the_ignore_files_off(tmp_path: Path) -> None:
