@@ -232,8 +232,11 @@ def _check_projects(options: Any, overrides: tuple[Override, ...]) -> None:
     for named in getattr(options, "filenames", None) or ["."]:
         if named in ("-", "stdin"):
             named = getattr(options, "stdin_display_name", None) or "."
-        path = Path(named)
-        root = _root_for(path / "x.py" if path.is_dir() else path, options)
+        try:
+            path = Path(named)
+            root = _root_for(path / "x.py" if path.is_dir() else path, options)
+        except (OSError, RuntimeError):  # unreachable or looping: flake8 reports the path itself
+            continue
         validate_configured_paths(_config_for(root, overrides))
 
 
