@@ -227,7 +227,7 @@ def _facts_files(config: Config) -> "list[str | Path]":
 def facts_fingerprint(config: Config) -> str:
     """The stat of the files project rules read (runbook, manifest, migrations)."""
     tokens = [item if isinstance(item, str) else _stat_token(item) for item in _facts_files(config)]
-    return hashlib.sha1("\n".join(tokens).encode(), usedforsecurity=False).hexdigest()
+    return hashlib.sha1("\n".join(tokens).encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
 
 
 def racy_content(root: str, stats: "Iterable[tuple[str, os.stat_result | None]]") -> dict[str, str]:
@@ -265,8 +265,8 @@ def project_state_fingerprint(config: Config, stats: "dict[str, os.stat_result |
         stats = _project_stats(config)
     tokens = sorted(_file_token(root, path, st) for path, st in stats.items())
     digest = hashlib.sha1(usedforsecurity=False)
-    digest.update("\n".join(tokens).encode())
-    digest.update(facts_fingerprint(config).encode())
+    digest.update("\n".join(tokens).encode("utf-8", "surrogateescape"))
+    digest.update(facts_fingerprint(config).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -282,7 +282,9 @@ class FindingsCache:
         self.tool_name = tool_fingerprint()[:20]
         self.tool_dir = self.directory / self.tool_name
         self._root = os.path.abspath(config.root)  # as the project state names files from
-        self.config_key = hashlib.sha1(config.fingerprint().encode(), usedforsecurity=False).hexdigest()
+        # surrogateescape: a root or file name that is not UTF-8 (caf\xe9/) is still a key.
+        fingerprint = config.fingerprint().encode("utf-8", "surrogateescape")
+        self.config_key = hashlib.sha1(fingerprint, usedforsecurity=False).hexdigest()
         self.facts = facts if facts is not None else facts_fingerprint(config)
         # Facts files whose stat is too recent to stand for their content: every entry
         # records their hashes (taken now, before anything is linted).
