@@ -114,7 +114,7 @@ def main() -> None:
 
 
 @main.command(cls=PathsAfterDoubleDash)  # after `--`, `-` is a file (raptor_lint/arguments.py)
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--select", help="Comma-separated codes or prefixes to enable (replaces the config).")
 @click.option("--extend-select", help="Codes or prefixes to enable in addition to the configured ones.")
 @click.option("--ignore", help="Comma-separated codes or prefixes to disable (replaces the config).")
@@ -324,8 +324,10 @@ def _projects(paths: list[Path], stdin_filename: str | None, config_file: Path |
         start = Path(stdin_filename) if stdin_filename else Path.cwd()
         return [(load_config(start=start, known_code=known_code_prefix), paths)]
     groups: dict[Path, list[Path]] = {}
+    from raptor_lint.runner import may_exist
+
     for path in paths:
-        root = find_project_root(path if path.exists() else Path.cwd())
+        root = find_project_root(path if may_exist(path) else Path.cwd())
         groups.setdefault(root, []).append(path)
     return [(load_config(start=root, known_code=known_code_prefix), group)
             for root, group in groups.items()]

@@ -154,12 +154,14 @@ def is_excluded_path(path: Path, config: Config) -> bool:
 def unreadable_message(exc: OSError, path: str, *, directory: bool = True) -> str:
     """One line for E902: what could not be read, and why, in words a user acts on."""
     what = "cannot list directory" if directory else "cannot read path"
+    # A directory hides its files; a path named on the command line is only itself.
+    lost = "its files are not linted" if directory else "it is not linted"
     if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
-        return f"{what}: permission denied; its files are not linted (fix the permissions or exclude it)"
+        return f"{what}: permission denied; {lost} (fix the permissions or exclude it)"
     if exc.errno == errno.ENAMETOOLONG:
         return (f"{what}: path too long ({len(os.path.abspath(path))} characters, more than the system "
-                "allows); its files are not linted (exclude it)")
-    return f"{what}: {exc.strerror or exc}; its files are not linted"
+                f"allows); {lost} (exclude it)")
+    return f"{what}: {exc.strerror or exc}; {lost}"
 
 
 def _walk(top: str, excluded: "_Excluder", ignore_files: IgnoreFiles | None,

@@ -156,9 +156,22 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
     return result
 
 
+def may_exist(path: Path) -> bool:
+    """False only when ``path`` is known not to exist.  A path that cannot be looked at
+    (a file inside a directory the user cannot search: EACCES) may exist: it goes on to be
+    read and becomes one E902 naming it, as in Ruff, not a usage error or a traceback."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError):  # EACCES, ENAMETOOLONG, ELOOP; ValueError: a NUL byte
+        return True
+    return True
+
+
 def check_paths_exist(paths: list[Path]) -> None:
     """A UsageError naming every path that does not exist (not only the first)."""
-    missing = [str(p) for p in paths if str(p) != "-" and not p.exists() and not p.is_symlink()]
+    missing = [str(p) for p in paths if str(p) != "-" and not may_exist(p)]
     if len(missing) == 1:
         raise UsageError(f"path does not exist: {missing[0]}")
     if missing:

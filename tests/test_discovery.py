@@ -142,6 +142,34 @@ def test_an_unreadable_directory_is_one_e902_naming_it(tmp_path: Path) -> None:
                         "linted (fix the permissions or exclude it)")
 
 
+def test_paths_named_inside_or_as_an_unreadable_directory_are_one_e902_each(tmp_path: Path) -> None:
+    """Naming a file inside a directory the user cannot search was `internal error:
+    PermissionError`, then a usage error; naming the directory itself was click's "not
+    readable" usage error.  Each is one E902 naming it, the other paths still linted (Ruff)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\nselect = ['RPT1']\n")
+    for name in ("ok.py", "secret/b.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("_seen = {}\n\n\ndef hit(k):\n    _seen[k] = 1\n")
+    (tmp_path / "secret").chmod(0)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "raptor_lint", "check", "--no-cache", "secret/b.py", "secret",
+                               "ok.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              preexec_fn=_without_permission_override)
+    finally:
+        (tmp_path / "secret").chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines()[:3] == [
+        "ok.py:5:5: RPT101 " + proc.stdout.splitlines()[0].split(" RPT101 ", 1)[1],
+        "secret:1:1: E902 cannot list directory: permission denied; its files are not linted "
+        "(fix the permissions or exclude it)",
+        "secret/b.py:1:1: E902 cannot read path: permission denied; it is not linted "
+        "(fix the permissions or exclude it)",
+    ]
+
+
 def test_a_path_too_long_for_the_system_is_one_e902(tmp_path: Path) -> None:
     """Directories nested past PATH_MAX (4,096 bytes) cannot be listed by path: reported, not skipped."""
     from raptor_lint.config import Config
