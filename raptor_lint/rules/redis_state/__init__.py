@@ -1038,8 +1038,8 @@ class _Analysis:
             if item.method == "set":
                 remedy = "pass ex=<seconds> or expire() it"
             else:
-                keys = "each key" if item.method in {"mset", "msetnx"} else "the key"
-                remedy = f"expire() {keys} after the {item.method}, in one pipeline"
+                which = "each key" if item.method in {"mset", "msetnx"} else "the key"
+                remedy = f"expire() {which} after the {item.method}, in one pipeline"
             yield with_story(self.ctx.finding(
                 "RPT201", self.sem.position(call), f"Redis {item.method} of {key_text} has no TTL: {remedy}",
             ), "Transient state that is never popped (an abandoned signup, a dead worker) stays in "
