@@ -72,4 +72,5 @@ release:
 	@echo "Tagged v$(VERSION). Publish it with: git push origin v$(VERSION)"
 
 clean:
+	-$(BIN)/raptor-lint clean 2>/dev/null
 	rm -rf $(VENV) .pytest_cache .hypothesis .raptor_lint_cache

@@ -103,8 +103,8 @@ def prepare_corpus() -> Path:
                 dest = target / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(archive.read(member))
-    # The corpus is its own project root for raptor-lint (its cache lives inside
-    # it); Ruff and flake8 run with --isolated and ignore this file.
+    # The corpus is its own project root for raptor-lint (its cache lives in the user's cache
+    # directory, keyed by this root); Ruff and flake8 run with --isolated and ignore this file.
     (corpus / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
     stamp.write_text(lock_digest)
     return corpus

@@ -79,7 +79,9 @@ def discover(root: Path) -> list[Path]:
     from raptor_lint.config import Config
     from raptor_lint.discovery import iter_files
 
-    return [path for path, _kind in iter_files([root], Config(root=root))]
+    # Every file of the tree: an installed stdlib may sit below a repository whose
+    # .gitignore lists it (pyenv: `/versions`), which would leave nothing to sweep.
+    return [path for path, _kind in iter_files([root], Config(root=root, respect_gitignore=False))]
 
 
 # ------------------------------------------------------------------ workers
