@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# From the app's own root, as its CI and pre-commit run it: paths are shown relative to it.
 demo: $(STAMP)
-	@echo "$$ raptor-lint check examples/raptor_app"
-	@$(BIN)/raptor-lint check examples/raptor_app; status=$$?; \
+	@echo "$$ cd examples/raptor_app && raptor-lint check ."
+	@cd examples/raptor_app && ../../$(BIN)/raptor-lint check .; status=$$?; \
 	  echo "(exit status $$status: 0 clean, 1 findings, 2 error)"; exit $$status
 
 test: $(STAMP)

@@ -43,7 +43,10 @@ def test_flake8_agrees_with_cli_line_by_line() -> None:
 
 
 def test_make_demo_target_shows_findings_and_exits_1() -> None:
-    proc = run_cli("check", "examples/raptor_app", cwd=REPO)
+    """What `make demo` runs (from the app's root, as the Makefile says)."""
+    makefile = (REPO / "Makefile").read_text()
+    assert "@cd examples/raptor_app && ../../$(BIN)/raptor-lint check .;" in makefile
+    proc = run_cli("check", ".", cwd=EXAMPLES)
     assert proc.returncode == 1
     out = proc.stdout.decode()
     assert "RPT101" in out and "RPT301" in out
