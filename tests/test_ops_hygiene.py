@@ -303,6 +303,20 @@ def test_rpt602_no_fix_when_a_config_file_is_passed(tmp_path: Path) -> None:
     assert finding.fix is not None and "add --preload" in finding.message
 
 
+def test_rpt602_says_when_the_config_file_cannot_be_read(tmp_path: Path) -> None:
+    """A `-c` file that is a FIFO, a device or missing was said to lack preload_app: it was
+    never read (issue 18's bounded reader refuses it), so the finding says that instead."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.py")
+    os.symlink("/dev/zero", tmp_path / "zero.py")
+    engine = Engine(Config(root=tmp_path))
+    messages = [engine.lint_text(f"web: gunicorn -c {name} app:app\n", tmp_path / "Procfile", "procfile",
+                                 "Procfile").findings[0].message for name in ("fifo.py", "zero.py", "gone.py")]
+    assert messages == [f"gunicorn runs without --preload and {name} cannot be read to check preload_app: "
+                        "fix the file" for name in ("fifo.py", "zero.py", "gone.py")]
+
+
 def test_rpt602_check_fix_end_to_end(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -235,7 +235,7 @@ def _gunicorn_without_preload(ctx: "FileContext", snippet: Snippet,
         if config is None and (directory / "gunicorn.conf.py").is_file():
             config = "gunicorn.conf.py"
         preload = _config_preloads(directory, config) if config else False
-        if preload is not False:
+        if preload is not False and preload is not UNREADABLE:
             continue  # True, or a value we cannot read statically
         line, column = snippet.position(word.start)
         end_line, end_column = snippet.end_position(word.end)
@@ -247,6 +247,10 @@ def _gunicorn_without_preload(ctx: "FileContext", snippet: Snippet,
                       (Edit(end_line, end_column, end_line, end_column, " --preload"),))
         if config is None:
             message = "gunicorn runs without --preload: add it (the runbook keeps preload on)"
+        elif preload is UNREADABLE:
+            # A FIFO, a device, a missing or oversized file: say so, not that it lacks the line.
+            message = (f"gunicorn runs without --preload and {shorten(config, 40)} cannot be read to check "
+                       f"preload_app: {'fix the file' if passed else 'add --preload'}")
         else:
             message = (f"gunicorn runs without --preload and {shorten(config, 40)} lacks preload_app = True: "
                        f"{'set it there' if passed else 'add --preload'}")
@@ -269,8 +273,12 @@ def _config_argument(args: list[str]) -> str | None:
     return None
 
 
-def _config_preloads(directory: Path, config: str) -> bool | None:
-    """True/False when the config file sets preload_app to a literal; None when unknown."""
+UNREADABLE = "unreadable"
+
+
+def _config_preloads(directory: Path, config: str) -> bool | None | str:
+    """True/False when the config file sets preload_app to a literal; None when unknown;
+    ``UNREADABLE`` when the file cannot be read (missing, not a regular file, too large)."""
     if config.startswith("python:"):
         path = directory.joinpath(*config[len("python:"):].split(".")).with_suffix(".py")
     elif config.startswith("file:"):
@@ -278,8 +286,12 @@ def _config_preloads(directory: Path, config: str) -> bool | None:
     else:
         path = directory / config
     try:
-        tree = ast.parse(read_regular_file(path))  # never a FIFO or a device (an OSError)
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        data = read_regular_file(path)  # never a FIFO or a device (an OSError)
+    except (OSError, ValueError):
+        return UNREADABLE
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     value: bool | None = False
     for node in tree.body:
