@@ -105,13 +105,15 @@ async def test_an_edit_to_a_50000_line_module_publishes_within_2_seconds(client,
         sent = time.perf_counter()
         edit_line(client, uri, version, target, old, lines[target])
         await until(client, lambda: version in versions_seen(client, uri))
+        print(f"edit {version} of 50,000 lines published in {time.perf_counter() - sent:.2f} s")
         assert time.perf_counter() - sent < 2.0
-    # Adding a mutation of module state in the edited function shows up in that result.
+    # An edit that adds a finding (tests/test_lsp_incremental.py checks the findings themselves).
     old = lines[target]
     lines[target] = old + "; _seen_symbols.append(key)"
     sent = time.perf_counter()
     edit_line(client, uri, 4, target, old, lines[target])
     await until(client, lambda: 4 in versions_seen(client, uri))
+    print(f"edit 4 of 50,000 lines published in {time.perf_counter() - sent:.2f} s")
     assert time.perf_counter() - sent < 2.0
 
 

@@ -33,6 +33,8 @@ _LENGTH = struct.Struct(">Q")
 DEFAULT_SIZE = 2
 DEFAULT_MAX_SIZE = 4
 SLOW_SECONDS = 0.5
+# Seconds a check waits for its document's worker to stop the check it superseded.
+AFFINITY_WAIT = 0.25
 IDLE_SECONDS = 30.0
 
 
@@ -188,6 +190,13 @@ class WorkerPool:
                 with contextlib.suppress(Exception):
                     worker.process.stdin.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def forget_document(self, uri: str) -> None:
+        self._last_worker.pop(uri, None)
+
     # ------------------------------------------------------------- messages
     def broadcast(self, message: tuple) -> None:
         if message[0] == "configure":
@@ -206,7 +215,8 @@ class WorkerPool:
         reply: asyncio.Future = asyncio.get_running_loop().create_future()
         self._replies[job_id] = reply
         worker.job, worker.job_started = job_id, time.monotonic()
-        self._last_worker[uri] = worker
+        if not background:
+            self._last_worker[uri] = worker
         worker.send(("check", job_id, request))
         try:
             return await asyncio.wait_for(asyncio.shield(reply), self.budget)
@@ -232,19 +242,28 @@ class WorkerPool:
             worker.kill()
 
     async def _acquire(self, uri: str, background: bool = False) -> Worker:
+        """A free worker: the one that checked ``uri`` last if it is free, or about to be
+        (it is stopping this document's superseded check: waiting up to ``AFFINITY_WAIT``
+        for it keeps the document on the worker whose caches know it, as typing does),
+        else any."""
         assert self._changed is not None
+        started = time.monotonic()
         async with self._changed:
             while True:
                 if self._closed:
                     raise CheckFailed("the server is shutting down")
                 free = [w for w in self.workers if not w.dead and w.job is None and w.ready.done()]
-                if len(free) > (1 if background else 0):
-                    preferred = self._last_worker.get(uri)
-                    return preferred if preferred in free else free[0]
+                preferred = self._last_worker.get(uri)
+                if preferred in free and (not background or len(free) > 1):
+                    return preferred
+                stopping = (preferred is not None and not preferred.dead and preferred.job in self._cancel_timers
+                            and time.monotonic() - started < AFFINITY_WAIT)
+                if len(free) > (1 if background else 0) and not stopping:
+                    return free[0]
                 if not background:
                     self._maybe_grow()
                 try:
-                    await asyncio.wait_for(self._changed.wait(), SLOW_SECONDS)
+                    await asyncio.wait_for(self._changed.wait(), AFFINITY_WAIT if stopping else SLOW_SECONDS)
                 except asyncio.TimeoutError:
                     pass
                 self._retire_idle()

@@ -49,7 +49,7 @@ from raptor_lint import __version__
 from raptor_lint.config import Config, ConfigError, find_project_root, load_config, with_settings
 from raptor_lint.discovery import MAKEFILE, PYTHON, SHELL, file_kind
 from raptor_lint.findings import Finding
-from raptor_lint.lsp import convert, transport
+from raptor_lint.lsp import convert, incremental, transport
 from raptor_lint.lsp.pool import Abandoned, CheckCancelled, CheckFailed, WorkerPool
 from raptor_lint.lsp.session import SETTINGS_WHERE
 from raptor_lint.registry import known_code_prefix
@@ -226,8 +226,9 @@ class RaptorLanguageServer(LanguageServer):
         if kind is None:
             return
         request: dict[str, Any] = {"path": str(path), "text": text, "kind": kind}
-        if state.text is not None and state.kind == kind and not state.abandoned:
-            request["previous"] = (state.text, state.findings, state.outline)
+        if state.text is not None and state.kind == kind and not state.abandoned and \
+                text.count("\n") >= incremental.MIN_LINES:
+            request["previous"] = (state.text, state.findings, state.outline)  # (copied to the worker)
         error: str | None = None
         try:
             result = await self.pool.check(uri, request)
@@ -240,6 +241,8 @@ class RaptorLanguageServer(LanguageServer):
             self.publish(uri, version, text, kind, [], budget_note=True)
             return
         except CheckFailed as exc:
+            if self.pool.closed:
+                return  # shutting down
             log.error("raptor-lint failed on %s: %s", uri, exc)
             findings, error = [], f"raptor-lint failed on this file: {exc}"
         else:
@@ -303,6 +306,7 @@ class RaptorLanguageServer(LanguageServer):
 
     def clear(self, uri: str) -> None:
         self.pool.broadcast(("drop", self.document_path(uri)))
+        self.pool.forget_document(uri)
         state = self.docs.pop(uri, None)
         if state is not None and state.pending is not None and not state.pending.done():
             state.pending.cancel()

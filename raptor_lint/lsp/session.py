@@ -57,10 +57,23 @@ class LintSession:
     settings: Mapping[str, Any] = field(default_factory=dict)
     roots: dict[Path, RootState] = field(default_factory=dict)
     trees: dict[Path, tuple[str, ast.Module]] = field(default_factory=dict)
+    freeze_pending: bool = False
 
     def __post_init__(self) -> None:
         if self.manage_gc:
             gc.set_threshold(*GC_THRESHOLD)
+
+    def settle(self) -> None:
+        """Between checks (the worker calls it once a result is sent, so no check waits for
+        it): after a root's first check, which built its project facts (and imported the
+        rule families' libraries), make what is alive permanent, so that a full collection
+        during later checks only walks what those checks allocate.  Unfreeze first: a root
+        dropped since the last freeze may hold reference cycles."""
+        if self.freeze_pending:
+            self.freeze_pending = False
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """New editor settings: every root's configuration is read again."""
@@ -109,14 +122,8 @@ class LintSession:
         # (The check runs with the cyclic collector off: see Engine.lint_text.)
         result = engine.lint_text(text, path, kind, display_path=path.name, cancelled=cancelled, tree=tree)
         if self.manage_gc and not state.frozen:
-            # The first check built this root's project facts (and imported the rule
-            # families' libraries): make them permanent, so that a full collection
-            # during later checks only walks what those checks allocate.  Unfreeze
-            # first: a root dropped since the last freeze may hold reference cycles.
             state.frozen = True
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
+            self.freeze_pending = True  # done by ``settle``, after the result is sent
         return CheckResult(result.findings, outline=incremental.outline_of(tree) if tree is not None else ())
 
     def _tree_for(self, path: Path, text: str, kind: str) -> ast.Module | None:

@@ -96,6 +96,7 @@ def warm_up(session: LintSession) -> None:
         except Exception:  # noqa: BLE001 - a warm-up failure only costs the first check time
             pass
         session.forget()
+        session.settle()
 
 
 def main() -> None:
@@ -155,6 +156,8 @@ def main() -> None:
         cancelled_jobs.discard(job_id)
         with write_lock:
             write_frame(stdout, reply)
+        if jobs.empty():
+            session.settle()
 
 
 if __name__ == "__main__":
