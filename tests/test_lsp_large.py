@@ -43,7 +43,8 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "raptor_lint", "lsp"]))
+@pytest_lsp.fixture(scope="module",
+                    config=ClientServerConfig(server_command=[sys.executable, "-m", "raptor_lint", "lsp"]))
 async def client(lsp_client: LanguageClient, project: Path):
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=types.ClientCapabilities(), root_uri=project.as_uri()))

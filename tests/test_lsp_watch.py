@@ -111,7 +111,8 @@ async def test_editor_settings_apply_like_the_config_file(watching, watched_proj
     assert "editor settings" in message.message and "'select'" in message.message and "RPT999x" in message.message
 
 
-async def test_a_runbook_edit_on_disk_changes_diagnostics_through_the_clients_watcher(watching, watched_project) -> None:
+async def test_a_runbook_edit_on_disk_changes_diagnostics_through_the_clients_watcher(
+        watching, watched_project) -> None:
     uri = open_doc(watching, watched_project / "svc" / "__init__.py", FACTORY)
     await published(watching, uri, lambda d: codes(d) == ["RPT502"])
     runbook = watched_project / "docs" / "ops" / "runbook.md"

@@ -178,4 +178,3 @@ def _common_tail(a: list[str], b: list[str], head: int) -> int:
     while count < limit and a[len(a) - 1 - count] == b[len(b) - 1 - count]:
         count += 1
     return count
-

@@ -39,7 +39,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Event
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -347,10 +347,14 @@ class RaptorLanguageServer(LanguageServer):
                 self.files_changed(changed)
             await asyncio.sleep(POLL_SECONDS)
 
-    def _changed_watched_files(self, roots: set[Path]) -> list[Path]:
+    def _changed_watched_files(self, roots: set[Path], baseline_only: bool = False) -> list[Path]:
+        """The watched files of ``roots`` that changed since the last look (the first look at
+        a file only records it).  ``baseline_only``: record new files, report nothing."""
         changed: list[Path] = []
         for root in roots:
             for path in watched_paths(root):
+                if baseline_only and path in self._watched_state:
+                    continue
                 signature = _signature(path)
                 if path not in self._watched_state:
                     self._watched_state[path] = signature
@@ -491,8 +495,6 @@ class RaptorLanguageServer(LanguageServer):
         return types.WorkspaceEdit(changes={uri: edits for uri, _, edits in documents})
 
 
-
-
 def watched_paths(root: Path) -> list[Path]:
     """The files whose change on disk changes findings under ``root``: its configuration
     files and the project facts (configured, else the defaults)."""
@@ -590,7 +592,12 @@ def create_server(manage_gc: bool = False, workers: int | None = None) -> Raptor
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: RaptorLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri)
+        uri = params.text_document.uri
+        if ls._poller is not None:
+            # What the check is about to read is the baseline: a change from now on is seen
+            # (the poll's first look may come after an edit).
+            ls._changed_watched_files({ls.root_for(ls.document_path(uri))}, baseline_only=True)
+        ls.schedule(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: RaptorLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
