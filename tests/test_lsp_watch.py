@@ -109,6 +109,14 @@ async def test_editor_settings_apply_like_the_config_file(watching, watched_proj
     [message] = watching.messages
     assert message.type == types.MessageType.Error
     assert "editor settings" in message.message and "'select'" in message.message and "RPT999x" in message.message
+    # So is a server option out of its range.
+    watching.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"timeBudget": "soon"}))
+    deadline = loop.time() + GUARD
+    while len(watching.messages) < 2 and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert "editor option 'timeBudget'" in watching.messages[1].message
+    assert codes(await published(watching, uri, lambda d: True)) == ["RPT101"]  # still checked as before
 
 
 async def test_a_runbook_edit_on_disk_changes_diagnostics_through_the_clients_watcher(
