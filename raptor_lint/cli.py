@@ -355,8 +355,10 @@ def rule(code: str | None, all_rules_: bool, output_format: str) -> None:
     from raptor_lint import docs
     from raptor_lint.registry import all_rules
 
-    if (code is None) == (not all_rules_):
-        _fail("give a rule code (e.g. `raptor-lint rule RPT101`) or --all, not both")
+    if code is None and not all_rules_:
+        _fail("give a rule code (e.g. `raptor-lint rule RPT101`) or --all")
+    if code is not None and all_rules_:
+        _fail("give a rule code or --all, not both")
     if all_rules_:
         catalogue = list(all_rules().values())
         if output_format == "json":

@@ -101,7 +101,13 @@ def test_rule_all_and_rule_json() -> None:
     assert one["explanation"].startswith("# RPT101 ") and "## Why" in one["explanation"]
     listing = json.loads(run_cli("rule", "--all", "--format", "json").stdout)
     assert {"RPT101", "RPT601"} <= {rule["code"] for rule in listing}
-    assert run_cli("rule").returncode == 2
+    # Neither a code nor --all: the message asks for one, it does not say "not both".
+    for args in (("rule",), ("rule", "--format", "json")):
+        refused = run_cli(*args)
+        assert (refused.returncode, refused.stderr.decode()) == (
+            2, "raptor-lint: error: give a rule code (e.g. `raptor-lint rule RPT101`) or --all\n")
+    both = run_cli("rule", "--all", "RPT101")
+    assert (both.returncode, both.stderr.decode()) == (2, "raptor-lint: error: give a rule code or --all, not both\n")
 
 
 def test_clean_removes_the_cache(project: Path) -> None:

@@ -59,7 +59,10 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid"
 
 
 def _run(repo: Path, *command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(list(command), cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True,
+    # Not make's own variables: under `make test` a nested make would print "Entering/Leaving
+    # directory" lines (MAKELEVEL) around the output the test reads.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
+    return subprocess.run(list(command), cwd=repo, env={**env, **GIT_ENV}, capture_output=True,
                           text=True, timeout=120)
 
 
