@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 # Seconds a thread may hold the GIL while another waits for it (CPython's default: 0.005).
-# Checks run on a worker thread; every step of reading a didChange on the event loop
-# (read, parse, apply the edit, bump the generation that stops the running check)
-# waits for the GIL once.  At 1 ms the last edit of a burst of typing is seen ~40 ms
-# sooner (bench-lsp bursts: p50 186 -> 149 ms), at no measurable cost to a check.
+# Checks run in worker processes (raptor_lint.lsp.worker); in the server, the thread that
+# reads stdin and the event loop hand the GIL to each other for every message, and at 1 ms
+# a burst of didChange notifications is read and dispatched sooner.
 GIL_SWITCH_INTERVAL = 0.001
 
 
