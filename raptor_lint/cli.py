@@ -61,6 +61,11 @@ def _codes(value: str | None, option: str) -> tuple[str, ...] | None:
         _fail(str(exc))
 
 
+# click 8.2 raises this for a bare `raptor-lint` (8.1 prints the help and exits itself); the
+# name must not be looked up unguarded: pyproject allows click 8.1, where it does not exist.
+_NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class _Group(click.Group):
     """Every error is one line on stderr and exit 2 -- click's own usage errors too (a bad
     ``-j 0`` is ``raptor-lint: error: ...``, not three lines of usage) -- and no unexpected
@@ -71,7 +76,7 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             status = super().main(args, prog_name, complete_var, False, **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:  # bare `raptor-lint`: the help, exit 2
+        except _NO_ARGS_IS_HELP as exc:  # bare `raptor-lint`: the help, exit 2
             exc.show()
             sys.exit(EXIT_ERROR)
         except click.UsageError as exc:

@@ -118,3 +118,25 @@ def test_a_closed_standard_output_is_no_internal_error(project: Path) -> None:
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300,
                           preexec_fn=lambda: __import__("os").close(1))
     assert (proc.returncode, proc.stderr) == (1, b"")
+
+
+def test_the_cli_runs_on_click_8_1_which_has_no_NoArgsIsHelpError(tmp_path, monkeypatch) -> None:
+    """pyproject allows click 8.1, whose click.exceptions has no NoArgsIsHelpError: naming it
+    in an except clause made every run, even a clean one, end in an AttributeError."""
+    import importlib
+
+    import click
+    from click.testing import CliRunner
+
+    import raptor_lint.cli
+
+    monkeypatch.delattr(click.exceptions, "NoArgsIsHelpError", raising=False)
+    cli = importlib.reload(raptor_lint.cli)
+    try:
+        (tmp_path / "ok.py").write_text("x = 1\n")
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(cli.main, ["check", "--no-cache", "ok.py"])
+        assert (result.exit_code, result.output) == (0, "All checks passed (1 file checked).\n")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(raptor_lint.cli)
