@@ -133,10 +133,11 @@ class Config:
     def resolved_migrations_dir(self) -> Path | None:
         """Configured directory (must exist) or the first default that exists."""
         if self.migrations_dir is not None:
-            return _must_exist(self.root / self.migrations_dir, self, "migrations-dir", directory=True)
+            path = _must_exist(self.root / self.migrations_dir, self, "migrations-dir", directory=True)
+            return _inside_project(path, self, "migrations-dir")
         for candidate in DEFAULT_MIGRATIONS_DIRS:
             if (self.root / candidate).is_dir():
-                return self.root / candidate
+                return _inside_project(self.root / candidate, self, None)
         return None
 
     def resolved_runbook(self) -> Path | None:
@@ -163,6 +164,20 @@ class Config:
         data["root"] = str(self.root)
         data["source"] = str(self.source) if self.source else None
         return repr(sorted(data.items()))
+
+
+def _inside_project(path: Path, config: Config, key: str | None) -> Path:
+    """``path`` when its real location is inside the project's.  Every file below a
+    migrations directory is read and parsed: one that is a symlink to ``/usr`` (a checkout
+    can commit that) would have the run walk and parse a whole system tree."""
+    real, root = os.path.realpath(path), os.path.realpath(config.root)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return path
+    if key is None:  # a default location nobody configured: name the path itself
+        raise ConfigError(f"{path}: the migrations directory leads outside the project (to {real}); "
+                          "keep it inside the project")
+    named = config.named_where(key) or f"{config.source or config.root}: {key}"
+    raise ConfigError(f"{named} = {path} leads outside the project (to {real}); keep it inside the project")
 
 
 def _must_exist(path: Path, config: Config, key: str, *, directory: bool) -> Path:
@@ -310,9 +325,17 @@ def load_config(start: Path | None = None, config_file: Path | None = None, *,
     return Config(root=root)
 
 
+# A configuration file is a few KB; 1 MB is far past any real one and keeps a planted
+# multi-GB (sparse) pyproject.toml from being read whole.
+CONFIG_FILE_LIMIT = 1024 * 1024
+
+
 def _read_table(path: Path) -> dict[str, Any] | None:
+    from raptor_lint.safe_read import read_regular_file  # (safe_read is a leaf: no cycle)
+
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded and never a FIFO or a device, as every other file the linter reads.
+        text = read_regular_file(path, limit=CONFIG_FILE_LIMIT).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
     if path.suffix == ".toml":

@@ -193,3 +193,46 @@ def test_a_missing_configured_path_names_where_it_was_configured(tmp_path: Path)
     with pytest.raises(ConfigError, match=r"^setup.cfg: \[flake8\] option 'raptor-runbok': unknown option \(known "
                                           r"options: raptor-api-prefix, "):
         with_settings(config, {"raptor-runbok": "x"}, "setup.cfg: [flake8]", key_prefix="raptor-", label="option")
+
+
+def test_a_planted_huge_pyproject_is_one_line_not_read_whole(tmp_path: Path) -> None:
+    """A 2 GB sparse pyproject.toml was read whole (read_text): now refused at 1 MB, one line."""
+    with open(tmp_path / "pyproject.toml", "wb") as handle:
+        handle.truncate(2 << 30)
+    with pytest.raises(ConfigError) as caught:
+        load_config(start=tmp_path)
+    assert str(caught.value) == f"{tmp_path / 'pyproject.toml'}: cannot read configuration: larger than 1 MB (2048.0 MB)"
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_a_migrations_directory_leading_outside_the_project_is_refused(tmp_path: Path, configured: bool) -> None:
+    """A committed `migrations/versions -> /usr` had every run walk and parse a system tree."""
+    project = tmp_path / "app"
+    (project / "migrations").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (project / "migrations" / "versions").symlink_to(tmp_path / "elsewhere")
+    setting = 'migrations-dir = "migrations/versions"\n' if configured else ""
+    (project / "pyproject.toml").write_text("[tool.raptor-lint]\n" + setting)
+    with pytest.raises(ConfigError) as caught:
+        load_config(start=project).resolved_migrations_dir()
+    where = (f"{project / 'pyproject.toml'}: [tool.raptor-lint] key 'migrations-dir' = "
+             if configured else "")
+    assert str(caught.value).endswith(f"leads outside the project (to {tmp_path / 'elsewhere'}); "
+                                      "keep it inside the project")
+    assert str(caught.value).startswith(where or f"{project / 'migrations' / 'versions'}: the migrations directory")
+
+
+def test_a_symlinked_directory_inside_the_migrations_is_not_walked(tmp_path: Path) -> None:
+    """rglob followed `versions/x -> elsewhere` (before Python 3.13): only real migrations count."""
+    from raptor_lint.project import ProjectIndex
+    from raptor_lint.project.migrations import build
+
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "0001_first.py").write_text("revision = '0001'\ndown_revision = None\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "0002_not_ours.py").write_text("revision = '0002'\ndown_revision = '0001'\n")
+    (versions / "linked").symlink_to(tmp_path / "elsewhere")
+    migrations = ProjectIndex(Config(root=tmp_path)).get(build)
+    assert migrations is not None
+    assert [m.relpath for m in migrations.migrations] == ["migrations/versions/0001_first.py"]

@@ -22,10 +22,11 @@ reported as E999 in its own file).
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from raptor_lint.safe_read import read_regular_file
 from raptor_lint.source import SourceError, decode_python, parse_python
@@ -89,6 +90,18 @@ class Migrations:
         return tuple(m for m in self.migrations if any(m.mentions(t) for t in tokens))
 
 
+def _migration_files(directory: Path) -> Iterator[Path]:
+    """Every ``*.py`` below ``directory`` except packages' ``__init__``, without following a
+    symlinked subdirectory (``Path.rglob`` follows them before Python 3.13: a committed
+    ``versions/x -> /usr`` had the run parse a system tree).  Symlinked files are still read,
+    through the bounded reader."""
+    for parent, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [name for name in dirnames if name != "__pycache__"]
+        for name in filenames:
+            if name.endswith(".py") and name != "__init__.py":
+                yield Path(parent) / name
+
+
 def build(project: "ProjectIndex") -> Migrations | None:
     """ProjectIndex fact: None when there is no migrations directory (default missing).
 
@@ -98,8 +111,7 @@ def build(project: "ProjectIndex") -> Migrations | None:
     if directory is None:
         return None
     root = project.config.root
-    files = sorted(p for p in directory.rglob("*.py")
-                   if "__pycache__" not in p.parts and p.name != "__init__.py")
+    files = sorted(_migration_files(directory))
     migrations = tuple(read_migration(path, project_relpath(path, root), project) for path in files)
     order = _revision_order(migrations)
     tables: dict[str, str] = {}
