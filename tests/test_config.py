@@ -201,7 +201,8 @@ def test_a_planted_huge_pyproject_is_one_line_not_read_whole(tmp_path: Path) -> 
         handle.truncate(2 << 30)
     with pytest.raises(ConfigError) as caught:
         load_config(start=tmp_path)
-    assert str(caught.value) == f"{tmp_path / 'pyproject.toml'}: cannot read configuration: larger than 1 MB (2048.0 MB)"
+    assert str(caught.value) == (f"{tmp_path / 'pyproject.toml'}: cannot read configuration: "
+                                 "larger than 1 MB (2048.0 MB)")
 
 
 @pytest.mark.parametrize("configured", [False, True])
