@@ -105,9 +105,11 @@ def rewrite_file(snapshot: ReadSnapshot, data: bytes, *, root: Path | str | None
 
     A path that reaches its file through a symlink pointing outside its project is refused.
     The project is the one the path itself lies in, found without resolving symlinks (the
-    first directory up holding pyproject.toml, setup.cfg or .git; ``root`` when there is
-    none): the configured root is found from the resolved file, and for ``b/store.py ->
-    ../../outside/victim.py`` that is the outside file's own directory.  Raises
+    nearest directory up holding pyproject.toml, setup.cfg or .git, or the working directory
+    the path was named from; ``root`` when there is none): the configured root is found from
+    the resolved file, and for ``b/store.py -> ../../outside/victim.py`` that is the outside
+    file's own directory.  A marker directory reached through a symlink out of the directories
+    above it is not a project (``lib -> ../other`` with ``other/.git``).  Raises
     ``WriteRefused`` (nothing written, nothing left behind) or ``OSError`` (the same)."""
     real = Path(os.path.realpath(snapshot.path))
     project = _project_of_location(snapshot.path) or (Path(root) if root is not None else None)
@@ -203,19 +205,41 @@ def _require_regular_file(path: Path | str, info: os.stat_result) -> None:
 
 
 def _project_of_location(path: Path | str) -> Path | None:
+    """The project the user works in when naming ``path``: found along the path as named
+    (symlinks not resolved), from the directories that hold a project marker and the working
+    directory the path was named from.  A marker directory counts only if its real path lies
+    inside the real path of every such directory above it: ``proj/lib -> ../other`` with
+    ``other/.git`` is not a project of its own but a way out of ``proj`` (a marker in a
+    symlink's target must not make the outside its own project)."""
     from raptor_lint.config import PROJECT_MARKERS
 
-    directory = Path(os.path.abspath(path)).parent
-    for candidate in (directory, *directory.parents):
-        if any(os.path.lexists(candidate / marker) for marker in PROJECT_MARKERS):
-            return candidate
+    location = Path(os.path.abspath(path))
+    anchors = [candidate for candidate in location.parents
+               if any(os.path.lexists(candidate / marker) for marker in PROJECT_MARKERS)]
+    try:
+        working = Path(os.getcwd())
+    except OSError:  # the working directory was deleted
+        working = None
+    if working is not None and working in location.parents and working not in anchors:
+        anchors.append(working)
+    anchors.sort(key=lambda anchor: len(anchor.parts), reverse=True)  # nearest first
+    real = [os.path.realpath(anchor) for anchor in anchors]
+    for index, anchor in enumerate(anchors):
+        if all(_inside(real[index], outer) for outer in real[index + 1:]):
+            return anchor
     return None
+
+
+def _inside(path: str, directory: str) -> bool:
+    try:
+        return os.path.commonpath([path, directory]) == directory
+    except ValueError:  # different drives (Windows)
+        return False
 
 
 def _leaves_root(path: Path, real: Path, root: Path) -> bool:
     """Does ``path`` go through a symlink to a file outside ``root``?"""
-    real_root = os.path.realpath(root)
-    if os.path.commonpath([str(real), real_root]) == real_root:
+    if _inside(str(real), os.path.realpath(root)):
         return False
     return os.path.abspath(path) != str(real)  # outside, and reached through a link
 

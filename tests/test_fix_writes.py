@@ -184,6 +184,24 @@ def test_a_symlink_to_outside_the_project_is_not_written_through(tmp_path: Path)
     assert _temporaries(tmp_path) == []
 
 
+@pytest.mark.parametrize("project_marker", [True, False], ids=["pyproject", "no-marker"])
+def test_a_project_marker_in_a_symlinks_target_does_not_make_the_outside_a_project(
+        tmp_path: Path, project_marker: bool) -> None:
+    # proj/lib -> ../other, and other/.git: the target is a repository of its own, but it is
+    # reached through a symlink out of the project (or out of the working directory).
+    other = tmp_path / "other"
+    (other / ".git").mkdir(parents=True)
+    (other / "x.py").write_text(BAD, encoding="utf-8")
+    root = _project(tmp_path / "proj", {}) if project_marker else tmp_path / "proj"
+    root.mkdir(exist_ok=True)
+    (root / "lib").symlink_to(Path("../other"))
+    result = _fix(root, "lib/x.py")
+    assert (other / "x.py").read_text(encoding="utf-8") == BAD
+    assert "raptor-lint: not fixing lib/x.py: symlink to outside the project\n" in result.stderr
+    assert result.exit_code == 1 and (root / "lib").is_symlink()
+    assert _temporaries(tmp_path) == []
+
+
 def test_a_symlink_inside_the_project_fixes_its_target_and_stays_a_link(tmp_path: Path) -> None:
     root = _project(tmp_path, {"app/orders.py": BAD})
     (root / "alias.py").symlink_to(Path("app/orders.py"))
