@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from raptor_lint.discovery import PYTHON
-from raptor_lint.findings import ALWAYS_REPORTED, Finding
+from raptor_lint.findings import ALWAYS_REPORTED, INTERNAL_ERROR, IO_ERROR, SYNTAX_ERROR, Finding
 from raptor_lint.noqa import NOQA_INLINE, plain_noqa_ranges, python_noqa_ranges, python_tokens
 
 _BYTE_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -34,9 +34,17 @@ _NOQA_BYTES = re.compile(NOQA_INLINE.pattern.encode("ascii"), re.IGNORECASE)
 class NoqaReport:
     added: int = 0  # lines that got (or extended) a noqa comment
     files: int = 0
-    failed: int = 0  # files left alone (read-only, unreadable, re-check disagreed)
+    failed: int = 0  # files left alone (read-only, unreadable, does not parse, re-check disagreed)
     notes: list[str] = field(default_factory=list)
 
+
+# Why a file that was not linted (it does not parse, cannot be read, or the run failed on it)
+# gets no noqa comment: the finding stays, so the run exits 1, as the next check would.
+_UNLINTED = {
+    SYNTAX_ERROR: f"it has a syntax error ({SYNTAX_ERROR}); fix it first",
+    IO_ERROR: f"it cannot be read ({IO_ERROR}); fix that first",
+    INTERNAL_ERROR: f"raptor-lint failed on it ({INTERNAL_ERROR}); see the report",
+}
 
 # (text, path, kind, display) -> the findings of that text, as the run reported them.
 Relint = Callable[[str, Path, str, str], list[Finding]]
@@ -45,9 +53,14 @@ Relint = Callable[[str, Path, str, str], list[Finding]]
 def add_noqa_comments(files, relint: Relint) -> NoqaReport:
     report = NoqaReport()
     for file_result in files:
-        findings = [f for f in file_result.findings if f.code not in ALWAYS_REPORTED]
-        if not findings or any(f.code in ALWAYS_REPORTED for f in file_result.findings):
-            continue  # nothing to suppress, or a file that does not parse / read
+        unlinted = next((f.code for f in file_result.findings if f.code in ALWAYS_REPORTED), None)
+        if unlinted is not None:  # it still reports that (no noqa hides it): exit 1, and say why
+            report.failed += 1
+            report.notes.append(f"{file_result.display_path}: no noqa comment added: {_UNLINTED[unlinted]}")
+            continue
+        findings = file_result.findings
+        if not findings:
+            continue
         problem, added = _add_to_file(file_result, findings, relint)
         if problem:
             report.failed += 1

@@ -89,3 +89,16 @@ def test_add_noqa_refuses_what_would_mix_it_with_fixes(tmp_path: Path) -> None:
         b"raptor-lint: error: --add-noqa edits the files on disk; it cannot be combined with --fix, --diff, "
         b"--base or '-'\n")
     assert (project / "app.py").read_bytes() == PYTHON
+
+
+def test_a_file_that_does_not_parse_is_named_and_the_run_exits_1(tmp_path: Path) -> None:
+    # No noqa comment can hide E999: the next check exits 1, so this run says so and does too.
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n")
+    (tmp_path / "bad.py").write_bytes(b"def (:\n")
+    proc = run_cli("check", "--no-cache", "--add-noqa", ".", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr.decode().splitlines()) == (1, b"", [
+        "bad.py: no noqa comment added: it has a syntax error (E999); fix it first",
+        "Added 0 noqa directives in 0 files.",
+    ])
+    assert (tmp_path / "bad.py").read_bytes() == b"def (:\n"
+    assert run_cli("check", "--no-cache", ".", cwd=tmp_path).returncode == 1
