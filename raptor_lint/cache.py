@@ -15,8 +15,10 @@ these still match:
 - the project facts fingerprint: the stat of the runbook, the config manifest and every
   file of the migrations directory (project rules read them);
 - for files whose findings consulted the project index (cross-module constants, project
-  facts), also the project state: the stat of every lintable file of the project.  Such
-  entries go stale whenever any file changes; the others depend only on their own content.
+  facts), also the project state: the stat of every ``.py`` (and lintable) file of the
+  project, including those ``extend-exclude`` or the ignore files keep from being linted —
+  the resolver reads any module an import names (``_project_stats``).  Such entries go
+  stale whenever any such file changes; the others depend only on their own content.
   Non-Python files always count as such (a Procfile's RPT602 reads the gunicorn config
   file it names).
 
@@ -249,20 +251,83 @@ def _content_hash_now(path: "Path | str") -> str:
         return "unreadable"
 
 
-def _project_stats(config: Config) -> "dict[str, os.stat_result | None]":
-    from raptor_lint.discovery import iter_files
+# Files the project state holds besides ``.py`` ones: those discovery may lint by name, and
+# every file without a suffix (a shell script known by its shebang).
+_STATE_SUFFIXES = frozenset({".py", ".sh", ".bash", ".mk", ".md", ".markdown", ".yml", ".yaml"})
+# A directory holding one of these is a virtual environment or a cache, never project code
+# (a gitignored ``venv311/`` may hold tens of thousands of files): the state skips it.
+_NOT_PROJECT_MARKERS = ("pyvenv.cfg", TAG_NAME)
 
-    return {str(path): stat_or_none(path) for path, _kind in iter_files([config.root], config)}
+
+def _state_files(config: Config) -> list[str]:
+    """The absolute paths of the files the project state covers: below the root, symlinked
+    directories not followed, every ``.py`` file and every file discovery may lint — *without*
+    ``extend-exclude`` or the ignore files.  The cross-module resolver reads whatever module an
+    import names (a gitignored generated ``_version.py``, a ``local_settings.py``), so a file
+    discovery skips may still decide another file's findings.  Only the built-in excludes
+    (``.git``, ``.venv``, ``node_modules``... while ``exclude`` still lists them) and virtual
+    environments and caches are skipped: never imported project code, and costly to walk."""
+    from raptor_lint.config import DEFAULT_EXCLUDE, _exclude_matcher
+
+    root = os.path.abspath(config.root)
+    skip = _exclude_matcher(tuple(p for p in config.exclude if p in DEFAULT_EXCLUDE))
+    found: list[str] = []
+    pending: list[tuple[str, str]] = [(root, "")]
+    while pending:
+        directory, rel_dir = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        if rel_dir and any(entry.name in _NOT_PROJECT_MARKERS for entry in entries):
+            continue
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()  # follows a symlink: a symlinked directory is not a file
+                if is_dir and entry.is_symlink():
+                    continue
+            except OSError:
+                continue
+            if is_dir:
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if not skip(name, rel):
+                    pending.append((entry.path, rel))
+                continue
+            dot = name.rfind(".")
+            suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+            if not suffix or suffix in _STATE_SUFFIXES or name.startswith("Procfile"):
+                found.append(entry.path)
+    return found
+
+
+def _project_stats(config: Config, known: "dict[str, os.stat_result | None] | None" = None,
+                   ) -> "dict[str, os.stat_result | None]":
+    """{absolute path: stat} of the files of the project state (``_state_files``), and of
+    ``known`` (path: stat of the files a run over the whole project lints, taken before it
+    read them; their stats are used as they are, and the snapshot depends on each of them)."""
+    root = os.path.abspath(config.root)
+    stats: dict[str, os.stat_result | None] = {}
+    if known:
+        for path, st in known.items():
+            stats[os.path.join(root, _relative(root, path))] = st
+    for path in _state_files(config):
+        if path not in stats:
+            stats[path] = stat_or_none(path)
+    return stats
 
 
 def project_state_fingerprint(config: Config, stats: "dict[str, os.stat_result | None] | None" = None) -> str:
-    """The stat of every file a run over the project root would lint.
+    """The stat of every file of the project state (``_state_files``).
 
-    ``stats``: path -> stat of exactly those files, when the caller already has them
-    (a run over the whole project); otherwise the project is walked."""
+    ``stats``: the stats of the files a run over the whole project lints, when the caller
+    already has them (used as they are); the rest of the project is walked."""
+    return _state_fingerprint(config, _project_stats(config, stats))
+
+
+def _state_fingerprint(config: Config, stats: "dict[str, os.stat_result | None]") -> str:
     root = os.path.abspath(config.root)
-    if stats is None:
-        stats = _project_stats(config)
     tokens = sorted(_file_token(root, path, st) for path, st in stats.items())
     digest = hashlib.sha1(usedforsecurity=False)
     digest.update("\n".join(tokens).encode("utf-8", "surrogateescape"))
@@ -365,10 +430,11 @@ class FindingsCache:
         """The stats of every project file, taken by a run over the whole project before
         it linted anything: the project state without walking the project again."""
         if self._project_state is None:
-            self._take_project_state(stats)
+            self._take_project_state(_project_stats(self.config, stats))
 
     def _take_project_state(self, stats: "dict[str, os.stat_result | None]") -> None:
-        self._project_state = project_state_fingerprint(self.config, stats)
+        """``stats``: every file of the state (``_project_stats``)."""
+        self._project_state = _state_fingerprint(self.config, stats)
         self._racy_project = racy_content(self._root, stats.items())
 
     def _racy_for_entry(self, used_project: bool) -> dict[str, str]:

@@ -427,3 +427,44 @@ def test_library_versions_read_from_dist_info_names_match_importlib_metadata() -
     found = _library_versions()
     assert {name: found.get(_dist_key(name)) for name in _LIBRARIES} == \
         {name: metadata.version(name) for name in _LIBRARIES}
+
+
+@pytest.mark.parametrize("hidden_by", ["gitignore", "extend-exclude"])
+@pytest.mark.parametrize("target", ["hub/routes/imported_abs.py", "."])
+def test_a_module_discovery_skips_still_invalidates_the_entries_that_import_it(
+        tmp_path: Path, monkeypatch, hidden_by: str, target: str) -> None:
+    """The resolver reads any module an import names, linted or not (a gitignored generated
+    ``_version.py``, a ``local_settings.py``): the project state covers it, so editing it
+    re-lints its importers — in a run of one file and in a run of the whole project (the
+    snapshot)."""
+    import shutil
+
+    from raptor_lint.config import load_config
+
+    root = tmp_path / "bp"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "blueprints", root)
+    (root / ".git").mkdir()  # the ignore files apply inside a repository
+    if hidden_by == "gitignore":
+        (root / ".gitignore").write_text("hub/settings.py\n", encoding="utf-8")
+    else:
+        pyproject = root / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text(encoding="utf-8")
+                             + 'extend-exclude = ["hub/settings.py"]\n', encoding="utf-8")
+    past = os.stat(root).st_mtime - 600  # out of the racy window: the stats alone decide
+    for path in root.rglob("*"):
+        os.utime(path, (past, past))
+    monkeypatch.chdir(root)
+
+    def rpt301_in_imported_abs(use_cache: bool = True) -> bool:
+        result = run_check(load_config(start=root), CheckOptions(paths=[Path(target)], use_cache=use_cache,
+                                                                 jobs=1))
+        assert "hub/settings.py" not in {f.path for f in result.findings}  # not linted itself
+        return ("hub/routes/imported_abs.py", "RPT301") in {(f.path, f.code) for f in result.findings}
+
+    assert rpt301_in_imported_abs()
+    assert rpt301_in_imported_abs()  # served from the cache (the snapshot, for ".")
+    settings = root / "hub" / "settings.py"
+    settings.write_text(settings.read_text(encoding="utf-8").replace(
+        'INTERNAL = f"{API_PREFIX}/internal"', 'INTERNAL = "/internal"'), encoding="utf-8")
+    assert not rpt301_in_imported_abs(use_cache=False)  # control: the edit removes the finding
+    assert not rpt301_in_imported_abs()
