@@ -33,6 +33,7 @@ TEMPORARY_AGE_S = 3600
 TEMPORARY_SUFFIX = ".raptor-lint.tmp"
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def prune_due(cache_fd: int, now: float | None = None) -> bool:
@@ -48,8 +49,22 @@ def prune_due(cache_fd: int, now: float | None = None) -> bool:
 
 
 def touch_stamp(cache_fd: int) -> None:
-    fd = os.open(STAMP, os.O_WRONLY | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600, dir_fd=cache_fd)
+    """Set the stamp's mtime to now (creating it).  The name may be anything a repository
+    committed (a ``cache-dir`` inside the project): a stamp that is not a regular file is
+    removed first, and the stamp is opened without blocking (a FIFO opened for writing would
+    wait for a reader forever) nor following a symlink, and used only if it is a regular
+    file (``OSError`` otherwise: pruning is skipped, the run goes on)."""
     try:
+        st = os.stat(STAMP, dir_fd=cache_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            os.unlink(STAMP, dir_fd=cache_fd)  # a directory raises: no prune, no hang
+    fd = os.open(STAMP, os.O_WRONLY | os.O_CREAT | _NONBLOCK | _NOFOLLOW | _CLOEXEC, 0o600, dir_fd=cache_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the unlink and the open
+            raise OSError(f"{STAMP} is not a regular file")
         os.utime(fd)
     finally:
         os.close(fd)

@@ -270,6 +270,26 @@ def test_an_entry_that_is_a_fifo_never_blocks_the_run(project: Path) -> None:
     assert proc.stdout.strip() == "None", proc.stderr
 
 
+def test_a_fifo_as_the_prune_stamp_in_a_cache_dir_never_blocks_the_run(project: Path) -> None:
+    """A repository may commit anything in a ``cache-dir`` inside the project: a ``last-prune``
+    that is a FIFO used to be opened for writing without O_NONBLOCK, waiting for a reader
+    forever.  It is replaced by a regular stamp, and the run ends as usual."""
+    from conftest import BIN
+
+    _configure_cache_dir(project, "c")
+    assert run_cli("check", ".", cwd=project).returncode == 1  # makes the cache and its stamp
+    stamp = project / "c" / "last-prune"
+    stamp.unlink()
+    os.mkfifo(stamp)
+    try:
+        proc = subprocess.run([str(BIN / "raptor-lint"), "check", "."], cwd=project, capture_output=True,
+                              timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run blocked on the FIFO")
+    assert proc.returncode == 1 and b"RPT301" in proc.stdout, proc.stderr
+    assert stamp.is_file() and not stamp.is_symlink()  # pruned, and stamped again
+
+
 # ------------------------------------------------------------ racy-clean rule
 def test_an_edit_keeping_size_and_mtime_is_reported(project: Path) -> None:
     """An editor, or ``touch -d``, restores the old mtime after a same-size edit: the file
