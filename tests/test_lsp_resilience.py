@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_lsp
@@ -151,9 +152,9 @@ async def test_shutdown_is_answered_within_a_second_during_a_long_check(tmp_path
 class RawServer:
     """The server on stdio, spoken to in raw bytes (a thread reads its messages)."""
 
-    def __init__(self, env: dict | None = None, cwd: Path | None = None) -> None:
+    def __init__(self, env: dict | None = None, cwd: Path | None = None, stderr: Any = subprocess.DEVNULL) -> None:
         self.process = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd)
+                                        stderr=stderr, env={**os.environ, **(env or {})}, cwd=cwd)
         self.next_id = 0
         self.messages: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -256,3 +257,29 @@ async def test_a_request_with_null_params_gets_invalid_params(raw_server) -> Non
     # Still serving.
     answer = raw_server.request("shutdown", None)
     assert "error" not in answer
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_invalid_params_are_one_log_line_not_a_traceback(tmp_path) -> None:
+    """pygls logs a ~35-line cattrs traceback for params that do not structure; the
+    server logs one line per such message instead: the method and where it fails."""
+    log_path = tmp_path / "stderr.txt"
+    with log_path.open("wb") as stderr:
+        server = RawServer(stderr=stderr)
+        try:
+            initialize(server)
+            server.send({"jsonrpc": "2.0", "id": 41, "method": "textDocument/hover", "params": {
+                "textDocument": {"uri": "file:///x.py"}, "position": {"line": "one", "character": 0}}})
+            answer = server.wait(lambda m: m.get("id") == 41)
+            assert answer["error"]["code"] == -32602
+            assert "textDocument/hover" in answer["error"]["message"]
+            assert "$.params.position.line" in answer["error"]["message"]
+            server.notify("textDocument/didChange", {"textDocument": {"uri": 7}})
+            assert "error" not in server.request("shutdown", None)  # both handled by now
+        finally:
+            server.close()
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    assert "Traceback" not in "\n".join(lines)
+    assert len(lines) <= 2, lines
+    assert "textDocument/hover" in lines[0] and "expected int @ $.params.position.line" in lines[0], lines
+    assert "textDocument/didChange" in lines[1], lines

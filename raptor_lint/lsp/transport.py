@@ -29,10 +29,12 @@ import logging
 import re
 from typing import Any, BinaryIO
 
+from cattrs.errors import ClassValidationError
+from cattrs.v import transform_error
 from pygls.exceptions import (
     JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcParseError,
 )
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,33 @@ class HeaderError(Exception):
     """A message's headers are unusable; the reader skips to the next message."""
 
 
+class InvalidParams(JsonRpcInvalidParams):
+    """A message's params do not fit its method; ``reason`` says where (one line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 class RaptorProtocol(LanguageServerProtocol):
-    """pygls's protocol without the per-notification Future leak (see the module doc)."""
+    """pygls's protocol without the per-notification Future leak (see the module doc), and
+    without its ~35-line traceback on stderr for every request whose params do not fit."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """As pygls's, for a request or a notification of the client: params that do not
+        structure raise ``InvalidParams`` (the caller logs one line: the method and the
+        reason), not a traceback logged here.  Anything else that fails while structuring
+        keeps pygls's traceback (a bug, not the client's mistake); responses go to pygls."""
+        if "jsonrpc" not in data or "method" not in data or "error" in data:
+            return super().structure_message(data)
+        fallback = JsonRPCRequestMessage if "id" in data else JsonRPCNotification
+        message_type = self.get_message_type(data["method"]) or fallback
+        try:
+            return self._converter.structure(data, message_type)
+        except ClassValidationError as exc:
+            raise InvalidParams(_reason(exc)) from exc
+        except Exception:
+            return super().structure_message(data)  # logs the traceback, raises a JsonRpcException
 
     def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None,
                          kwargs: Any = None) -> None:
@@ -178,13 +205,15 @@ def handle_body(protocol: LanguageServerProtocol, body: bytes) -> None:
     try:
         message = protocol.structure_message(data)
     except JsonRpcException as exc:
+        method = data.get("method")
+        reason = exc.reason if isinstance(exc, InvalidParams) else "see the log above"
         if is_request and _valid_id(data["id"]):
-            method = data.get("method")
+            log.warning("refused a %r request: its params do not fit (%s)", method, reason)
             error = exc if isinstance(exc, JsonRpcInvalidParams) else JsonRpcInvalidParams()
-            error.message = f"Invalid params for {method!r}"
+            error.message = f"Invalid params for {method!r}: {reason}"
             _send_error(protocol, data["id"], error)
         else:
-            log.warning("dropped a notification whose params do not fit %r", data.get("method"))
+            log.warning("dropped a %r notification: its params do not fit (%s)", method, reason)
         return
     try:
         protocol.handle_message(message)
@@ -192,6 +221,18 @@ def handle_body(protocol: LanguageServerProtocol, body: bytes) -> None:
         log.exception("failed to handle a message")
         if is_request and _valid_id(data["id"]):
             _send_error(protocol, data["id"], JsonRpcInternalError(message=f"Internal error: {exc}"))
+
+
+def _reason(exc: ClassValidationError) -> str:
+    """Where params fail to structure, in one line: ``expected int @ $.params.position.line``."""
+    try:
+        reasons = transform_error(exc)
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the error is sent anyway
+        reasons = [str(exc)]
+    reason = "; ".join(r.removeprefix("invalid value for type, ") for r in reasons[:3])
+    if len(reasons) > 3:
+        reason += f" (and {len(reasons) - 3} more)"
+    return " ".join(reason.split())[:300]
 
 
 def _valid_id(ident: Any) -> bool:
