@@ -198,3 +198,31 @@ def _private_cache_directory(monkeypatch, tmp_path_factory):
     own: the findings cache never lands in the real ~/.cache, and no test sees another's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     monkeypatch.delenv("RAPTOR_LINT_CACHE_DIR", raising=False)
+
+
+# Linux capability numbers (linux/capability.h) and prctl's PR_CAPBSET_DROP.
+CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 0, 1, 2
+_PR_CAPBSET_DROP = 24
+
+
+def without_capabilities(*capabilities: int):
+    """A ``preexec_fn`` dropping ``capabilities`` from the bounding set before exec, so a
+    child of root (CI runs as root) is held to what an ordinary user is held to — it stays
+    uid 0 because uid 65534 cannot even start the interpreter, which lives under /root, mode
+    0700.  Not root: nothing to drop, permissions already bind."""
+
+    def drop() -> None:
+        if os.geteuid() != 0:
+            return
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in capabilities:
+            if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    return drop
+
+
+# File permissions bind (a mode-0 directory cannot be listed, a mode-0 file read).
+without_permission_override = without_capabilities(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)

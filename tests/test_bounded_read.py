@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, without_permission_override
 from raptor_lint.safe_read import MAX_FILE_BYTES, UnreadableFile, read_regular_file
 
 # A hang shows as a timeout; a healthy run of these tiny projects takes about a second.
@@ -311,27 +311,15 @@ def test_the_linear_comment_stripper_strips_what_the_regex_stripped() -> None:
 
 # ------------------------------------------------------------------ permissions
 
-def _without_permission_override() -> None:
-    """Drop root's CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH from the bounding set before exec, so
-    file permissions bind as for any user (CI runs as root; uid 65534 could not even start
-    the interpreter, which lives under /root, mode 0700)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
-    for capability in (cap_dac_override, cap_dac_read_search):
-        if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
 
 def test_an_unreadable_source_is_e902_and_an_unreadable_runbook_one_line(tmp_path: Path) -> None:
     make_project(tmp_path, {"app/__init__.py": FACTORY, "app/secret.py": "x = 1\n", RUNBOOK: "FLAG_BETA\n"},
                  f'runbook = "{RUNBOOK}"\nselect = ["RPT5"]\n')
     (tmp_path / "app/secret.py").chmod(0)
-    assert findings(check(tmp_path, preexec_fn=_without_permission_override)) == [
+    assert findings(check(tmp_path, preexec_fn=without_permission_override)) == [
         "app/secret.py:1:1: E902 cannot read file: Permission denied (PermissionError)"]
     (tmp_path / RUNBOOK).chmod(0)
-    assert error_line(check(tmp_path, preexec_fn=_without_permission_override)) == (
+    assert error_line(check(tmp_path, preexec_fn=without_permission_override)) == (
         f"raptor-lint: error: {tmp_path / RUNBOOK}: cannot read the runbook: Permission denied (PermissionError)")
 
 

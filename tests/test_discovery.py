@@ -9,6 +9,7 @@ from pathlib import Path
 
 from raptor_lint.config import Config
 from raptor_lint.discovery import file_kind, iter_files
+from conftest import without_permission_override
 
 
 def _reference(root: Path, config: Config) -> list[tuple[str, str]]:
@@ -106,18 +107,6 @@ def test_an_entry_that_vanishes_mid_walk_is_not_a_crash(tmp_path: Path, monkeypa
 
 # ------------------------------------------------ issue 18: nothing is skipped silently
 
-def _without_permission_override() -> None:
-    """Run as root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (dropped from the bounding
-    set before exec), so file permissions bind as for any user (CI runs as root, and uid
-    65534 could not even start the interpreter, which lives under /root, mode 0700)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
 
 def test_an_unreadable_directory_is_one_e902_naming_it(tmp_path: Path) -> None:
     """A directory the user cannot list is one E902 finding naming it (it was skipped
@@ -132,7 +121,7 @@ def test_an_unreadable_directory_is_one_e902_naming_it(tmp_path: Path) -> None:
     (tmp_path / "app" / "secret").chmod(0)
     try:
         proc = subprocess.run([sys.executable, "-m", "raptor_lint", "check", "--no-cache", "."], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120, preexec_fn=_without_permission_override)
+                              capture_output=True, text=True, timeout=120, preexec_fn=without_permission_override)
     finally:
         (tmp_path / "app" / "secret").chmod(0o755)
     lines = proc.stdout.splitlines()
@@ -157,7 +146,7 @@ def test_paths_named_inside_or_as_an_unreadable_directory_are_one_e902_each(tmp_
     try:
         proc = subprocess.run([sys.executable, "-m", "raptor_lint", "check", "--no-cache", "secret/b.py", "secret",
                                "ok.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                              preexec_fn=_without_permission_override)
+                              preexec_fn=without_permission_override)
     finally:
         (tmp_path / "secret").chmod(0o755)
     assert proc.returncode == 1, proc.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import BIN
+from conftest import BIN, CAP_CHOWN, without_capabilities
 from raptor_lint import atomic
 from raptor_lint.cli import main
 
@@ -225,18 +225,6 @@ def test_root_fixing_another_users_file_keeps_its_owner_group_and_mode(tmp_path:
     assert info.st_ino != inode and target.read_text(encoding="utf-8") == GOOD
 
 
-def _without_cap_chown() -> None:
-    """Drop CAP_CHOWN from the bounding set before exec: the process stays uid 0 (the
-    interpreter lives under /root, mode 0700, so uid 65534 could not even start it) but can
-    no longer give a file away, exactly like an unprivileged user."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_CAPBSET_DROP, CAP_CHOWN = 24, 0
-    if libc.prctl(PR_CAPBSET_DROP, CAP_CHOWN, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_CHOWN)")
-
-
 def test_a_process_that_cannot_keep_the_owner_leaves_the_file_alone(tmp_path: Path) -> None:
     """Without the right to chown, on another user's world-writable file: a rename would hand
     the file to the fixer, so it is refused and said."""
@@ -246,7 +234,7 @@ def test_a_process_that_cannot_keep_the_owner_leaves_the_file_alone(tmp_path: Pa
     target.chmod(0o666)
     before = target.stat()
     proc = subprocess.run([str(BIN / "raptor-lint"), "check", "--no-cache", "--fix", "."], cwd=root,
-                          capture_output=True, text=True, timeout=120, preexec_fn=_without_cap_chown)
+                          capture_output=True, text=True, timeout=120, preexec_fn=without_capabilities(CAP_CHOWN))
     assert ("raptor-lint: not fixing app/orders.py: cannot keep its owner 65534:65534 (run as that user "
             "or as root)\n" in proc.stderr), proc.stderr
     assert proc.returncode == 1

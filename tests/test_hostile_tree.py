@@ -8,7 +8,6 @@ mode-0 directory is unlistable there too, as it is for every other user."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -19,26 +18,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
 import make_tree  # noqa: E402
+from conftest import without_permission_override  # noqa: E402
 
 RAPTOR = [sys.executable, "-m", "raptor_lint"]
 # The issue's bound is 10 s on a quiet machine; a regression that hangs fails at this timeout.
 TIMEOUT = 120
 MEMORY_BOUND_KB = 600 * 1024
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
 # Reports the peak memory of the linter (and its workers) on stderr's last line.
 MEASURED = ("import resource, subprocess, sys\n"
             "code = subprocess.run(sys.argv[1:]).returncode\n"
             "print('maxrss-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
             "sys.exit(code)\n")
-
-
-def _without_root_bypass() -> None:
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-            if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +45,7 @@ def _run(args, cwd: Path, home: Path) -> subprocess.CompletedProcess:
            "NO_COLOR": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
     env.pop("RAPTOR_LINT_CACHE_DIR", None)
     return subprocess.run([sys.executable, "-c", MEASURED, *RAPTOR, *args], cwd=cwd, env=env,
-                          capture_output=True, timeout=TIMEOUT, preexec_fn=_without_root_bypass)
+                          capture_output=True, timeout=TIMEOUT, preexec_fn=without_permission_override)
 
 
 def _peak_kb(stderr: bytes) -> int:
