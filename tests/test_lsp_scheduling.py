@@ -144,6 +144,9 @@ class ScriptedPool:
     def broadcast(self, message: tuple) -> None:
         pass
 
+    def supersede(self, uri: str) -> None:
+        pass  # the cancelled task is the stop request here
+
 
 async def test_a_superseded_result_is_never_published(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
@@ -267,3 +270,62 @@ def test_checks_of_successive_versions_equal_fresh_checks(tmp_path: Path) -> Non
         findings, error = result.findings, result.error
         expected = fresh.lint_text(text, path, "python", display_path=path.name).findings
         assert error is None and findings == expected and findings
+
+
+async def test_a_newer_version_waits_for_its_documents_worker_not_a_cold_one(tmp_path: Path, monkeypatch) -> None:
+    """A change supersedes the running check of its document: the newer check must go to
+    the worker stopping that check (its caches know the document), not to the other one,
+    cold for it (a 2,000-line module's first check there took ~2x a warm one: the worst
+    latency of ``make bench-lsp``'s typing bursts).  The stop request used to be sent only
+    when the cancelled task next ran, after the newer check had already picked a worker."""
+    from raptor_lint.lsp import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "AFFINITY_WAIT", GUARD)  # order, not timing, is tested
+    (tmp_path / "pyproject.toml").write_text("[tool.raptor-lint]\n", encoding="utf-8")
+    path = tmp_path / "svc.py"
+    uri = path.as_uri()
+    text = "".join(SERVICE.format(prefix=f"/api/r{n}").replace("reports", f"reports{n}") for n in range(60))
+    server = create_server()
+    server.protocol._workspace = Workspace(tmp_path.as_uri())
+    published: list[types.PublishDiagnosticsParams] = []
+    server.text_document_publish_diagnostics = published.append
+    server.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+    chosen: list[int] = []
+    acquire = server.pool._acquire
+
+    async def recording_acquire(uri: str, background: bool = False):
+        worker = await acquire(uri, background)
+        chosen.append(worker.process.pid)
+        return worker
+
+    server.pool._acquire = recording_acquire  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+
+    async def until(predicate) -> None:
+        deadline = loop.time() + GUARD
+        while not predicate() and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        assert predicate()
+
+    server.pool.start()
+    try:
+        await until(lambda: len(server.pool.workers) == 2 and all(w.ready.done() for w in server.pool.workers))
+        for version in (1, 2):  # the second: the root's facts are built on the first worker
+            if version > 1:
+                server.workspace.update_text_document(
+                    types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                    types.TextDocumentContentChangeWholeDocument(text=text + f"# {version}\n"))
+            server.schedule(uri)
+            await until(lambda: any(p.version == version for p in published))
+        for version in (3, 4):
+            server.workspace.update_text_document(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                types.TextDocumentContentChangeWholeDocument(text=text + f"# {version}\n"))
+            server.schedule(uri)
+            if version == 3:  # supersede it while its worker runs it
+                await until(lambda: any(w.job is not None for w in server.pool.workers))
+        await until(lambda: any(p.version == 4 for p in published))
+        assert 3 not in [p.version for p in published]
+        assert len(set(chosen)) == 1, chosen
+    finally:
+        server.pool.close()

@@ -199,6 +199,7 @@ class RaptorLanguageServer(LanguageServer):
         doc.generation += 1
         if doc.pending is not None and not doc.pending.done():
             doc.pending.cancel()
+            self.pool.supersede(uri)  # now: the new check must find its worker stopping
         doc.pending = asyncio.get_running_loop().create_task(self._check(uri, doc.generation, delay))
 
     def recheck_all(self) -> None:
@@ -310,6 +311,7 @@ class RaptorLanguageServer(LanguageServer):
         state = self.docs.pop(uri, None)
         if state is not None and state.pending is not None and not state.pending.done():
             state.pending.cancel()
+            self.pool.supersede(uri)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     def files_changed(self, paths: list[Path]) -> None:
