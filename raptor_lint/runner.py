@@ -118,8 +118,9 @@ def run_check(config: Config, options: CheckOptions) -> RunResult:
         # reads (pre-commit hands over every staged text file) are skipped.
         paths = [p for p in paths if not is_excluded_path(p, config) and (p.is_dir() or file_kind(p) is not None)]
     else:
-        result.skipped.extend(str(p) for p in paths if no_rule_reads(p))
-        paths = [p for p in paths if not no_rule_reads(p)]
+        skipped = [p for p in paths if no_rule_reads(p)]  # (it stats and may read each file: once)
+        result.skipped.extend(str(p) for p in skipped)
+        paths = [p for p in paths if p not in skipped]
     unreadable: list[FileResult] = []  # directories discovery could not list: E902 each
     discovered = iter_files(paths, config, on_error=lambda path, why: unreadable.append(unreadable_result(path, why)))
     changes = _changes_since_base(engine, options)
