@@ -21,7 +21,7 @@ from pathlib import Path
 from raptor_lint.findings import Finding
 from raptor_lint.formats import RenderOptions
 from raptor_lint.formats._terminal import Style, escape_controls
-from raptor_lint.formats.text import location, summary
+from raptor_lint.formats.text import fix_label, location, summary
 
 CONTEXT_LINES = 2
 # A generated file's line can be megabytes long: show its start (and the caret if it is there).
@@ -203,9 +203,7 @@ def _annotations(finding: Finding, unsafe_fixes: bool) -> list[tuple[str, str]]:
     if why:
         out.append(("why", first_sentences(why, WHY_CHARACTERS)))
     if finding.fix is not None:
-        how = "--fix" if finding.fix.applies(unsafe_fixes) else "--fix --unsafe-fixes"
-        tier = "safe" if finding.fix.is_safe else "unsafe"
-        out.append((f"fix ({tier}, {how})", escape_controls(finding.fix.description)))
+        out.append((fix_label(finding.fix, unsafe_fixes), escape_controls(finding.fix.description)))
     if rule is not None or finding.code in RUN_CODES:
         out.append(("docs", where_documented(finding.code)))
     return out

@@ -45,12 +45,17 @@ def finding_line(finding, style: Style) -> str:
     return f"{location(finding, style)} {style.code(finding.code)} {escape_controls(finding.message)}"
 
 
+def fix_label(fix, unsafe_fixes: bool) -> str:
+    """``fix (safe, --fix)``: a fix's tier and what applies it (text and full formats)."""
+    how = "--fix" if fix.applies(unsafe_fixes) else "--fix --unsafe-fixes"
+    tier = "safe" if fix.is_safe else "unsafe"
+    return f"fix ({tier}, {how})"
+
+
 def fix_line(finding, unsafe_fixes: bool, style: Style) -> str:
     """``--show-fixes``: the fix a finding carries and what applies it."""
     fix = finding.fix
-    how = "--fix" if fix.applies(unsafe_fixes) else "--fix --unsafe-fixes"
-    tier = "safe" if fix.is_safe else "unsafe"
-    return f"    {style.fixable(f'fix ({tier}, {how}):')} {escape_controls(fix.description)}"
+    return f"    {style.fixable(fix_label(fix, unsafe_fixes) + ':')} {escape_controls(fix.description)}"
 
 
 def summary(result, findings) -> str:
