@@ -228,3 +228,17 @@ def test_show_fixes_adds_the_change_to_this_file_under_the_fix(fake_rules, bluep
         '      +bp = Blueprint("x", __name__, url_prefix="/x")',
         "  = docs: raptor-lint rule RPT301",
     ]
+
+
+def test_an_unsafe_fix_names_its_tier_and_what_applies_it(fake_rules, blueprint: Path) -> None:
+    from raptor_lint.formats import text
+
+    finding = Finding("app/bp.py", 5, 42, "RPT301", "m", fix=Fix("rewrite it", (Edit(5, 43, 5, 47, ""),), "unsafe"))
+    options = RenderOptions(quiet=True, show_fixes=True)
+    assert "  = fix (unsafe, --fix --unsafe-fixes): rewrite it" in full.render(
+        _result(blueprint, finding), Config(root=Path(".")), options).splitlines()
+    assert text.render(_result(blueprint, finding), Config(root=Path(".")), options) == (
+        "app/bp.py:5:42: RPT301 m\n    fix (unsafe, --fix --unsafe-fixes): rewrite it\n")
+    result = _result(blueprint, finding)
+    result.unsafe_fixes = True  # --unsafe-fixes: plain --fix applies it
+    assert text.render(result, Config(root=Path(".")), options).splitlines()[1] == "    fix (unsafe, --fix): rewrite it"
