@@ -27,18 +27,18 @@ INFORMATION_URI = "https://github.com/raptor-lint/raptor-lint"
 RULES_URL = f"{INFORMATION_URI}/blob/main/docs/rules.md"
 SRCROOT = "%SRCROOT%"
 
-# The codes that describe the run rather than a rule (listed only when reported).
+# The short descriptions of the codes that describe the run rather than a rule (listed only
+# when reported; their names are docs.RUN_CODE_NAMES).
 _RUN_CODES = {
-    SYNTAX_ERROR: ("syntax-error", "The file does not parse (or decode) as Python."),
-    IO_ERROR: ("io-error", "The file cannot be read."),
-    INTERNAL_ERROR: ("internal-error",
-                     "A rule family failed on this file (a raptor-lint bug: please report it); "
-                     "the other rules still ran."),
+    SYNTAX_ERROR: "The file does not parse (or decode) as Python.",
+    IO_ERROR: "The file cannot be read.",
+    INTERNAL_ERROR: "A rule family failed on this file (a raptor-lint bug: please report it); "
+                    "the other rules still ran.",
 }
 
 
 def render(result, config, options=None) -> str:
-    from raptor_lint.docs import render_rule, rule_url
+    from raptor_lint.docs import RUN_CODE_NAMES, render_rule, rule_url
     from raptor_lint.registry import all_rules, family_of
 
     findings: list[Finding] = result.findings
@@ -49,7 +49,7 @@ def render(result, config, options=None) -> str:
     for code in codes:
         rule = rules.get(code)
         if rule is None:
-            name, text = _RUN_CODES.get(code, (code.lower(), code))
+            name, text = RUN_CODE_NAMES.get(code, code.lower()), _RUN_CODES.get(code, code)
             descriptors.append({
                 "id": code,
                 "name": name,
