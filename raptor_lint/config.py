@@ -184,11 +184,11 @@ def _must_exist(path: Path, config: Config, key: str, *, directory: bool) -> Pat
     # The error names where and how the path was configured: a flake8 option is not in
     # pyproject.toml.
     named = config.named_where(key) or f"{config.source or config.root}: {key}"
-    if directory and not _is_dir(path):
-        kind = "is not a directory" if _exists(path) else "does not exist"
+    if directory and not os.path.isdir(path):
+        kind = "is not a directory" if os.path.exists(path) else "does not exist"
         raise ConfigError(f"{named} = {path} {kind}")
-    if not directory and not _is_file(path):
-        kind = "is not a file" if _exists(path) else "does not exist"
+    if not directory and not os.path.isfile(path):
+        kind = "is not a file" if os.path.exists(path) else "does not exist"
         raise ConfigError(f"{named} = {path} {kind}")
     return path
 
@@ -265,36 +265,17 @@ def find_project_root(start: Path, fallback: Path | None = None) -> Path:
         start = start.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         start = start.absolute()
-    directory = start if _is_dir(start) else start.parent
+    # os.path's tests, not pathlib's: False on any OSError (permission denied on a parent, a
+    # name too long), where Path.is_dir() raises before Python 3.14.
+    directory = start if os.path.isdir(start) else start.parent
     for candidate in (directory, *directory.parents):
-        if any(_exists(candidate / name) for name in PROJECT_MARKERS):
+        if any(os.path.exists(candidate / name) for name in PROJECT_MARKERS):
             return candidate
     try:
         base = (fallback if fallback is not None else Path.cwd()).resolve()
     except (OSError, RuntimeError):  # the working directory was removed
         return directory
     return base if directory == base or base in directory.parents else directory
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # permission denied on a parent, a name too long
-        return False
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:
-        return False
 
 
 def load_config(start: Path | None = None, config_file: Path | None = None, *,
