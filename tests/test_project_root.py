@@ -100,3 +100,12 @@ def test_without_a_marker_the_root_is_the_working_directory_or_the_named_path(tm
     assert find_project_root(deep) == deep.resolve()  # outside it: the path itself
     (tmp_path / "a" / "setup.cfg").write_text("")
     assert find_project_root(deep) == (tmp_path / "a").resolve()  # a marker always wins
+
+
+def test_a_path_the_os_refuses_to_look_at_has_the_fallback_root(tmp_path: Path) -> None:
+    """A name too long for the file system (ENAMETOOLONG): pathlib's ``is_dir`` raises it
+    (before Python 3.14); the root search answers as for a missing file instead."""
+    too_long = tmp_path / ("x" * 300) / "app.py"
+    assert find_project_root(too_long, fallback=tmp_path) == tmp_path
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    assert find_project_root(too_long, fallback=tmp_path.parent) == tmp_path
