@@ -51,7 +51,7 @@ from raptor_lint.discovery import MAKEFILE, PYTHON, SHELL, file_kind
 from raptor_lint.findings import Finding
 from raptor_lint.lsp import convert, incremental, transport
 from raptor_lint.lsp.pool import Abandoned, CheckCancelled, CheckFailed, WorkerPool
-from raptor_lint.lsp.session import SETTINGS_WHERE
+from raptor_lint.lsp.session import SETTINGS_WHERE, inside
 from raptor_lint.registry import known_code_prefix
 from raptor_lint.safe_read import read_regular_file
 from raptor_lint.source import decode_text, split_lines
@@ -321,12 +321,12 @@ class RaptorLanguageServer(LanguageServer):
         for path in paths:
             if path.name in CONFIG_FILES:
                 # A configuration file may also belong to (or create) roots below it.
-                touched.update(r for r in doc_roots.values() if _inside(r, path.parent))
+                touched.update(r for r in doc_roots.values() if inside(r, path.parent))
                 self._shown_errors.clear()
             touched.add(self.root_for(path))
         self.pool.broadcast(("forget", sorted(touched)))
         for uri, doc_root in doc_roots.items():
-            if any(_inside(doc_root, t) for t in touched):
+            if any(inside(doc_root, t) for t in touched):
                 self.schedule(uri, self.debounce)
 
     # ------------------------------------------------------------- watching
@@ -532,14 +532,6 @@ def _signature(path: Path) -> Any:
     except OSError:
         return None
     return (stat.st_mtime_ns, tuple(sorted(entries)))
-
-
-def _inside(path: Path, directory: Path) -> bool:
-    try:
-        path.resolve().relative_to(directory.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 def _select(pairs: list[tuple[Finding, types.Diagnostic]], request: types.Range,

@@ -110,7 +110,7 @@ class LintSession:
         state = self.state_for(path)
         if state.engine is None or state.config is None:  # both set, or neither (an error)
             return CheckResult([], state.error)
-        if state.config.is_excluded(path) and _inside(path, state.config.root):
+        if state.config.is_excluded(path) and inside(path, state.config.root):
             return CheckResult([])
         engine = state.engine
         if kind == PYTHON and previous is not None:
@@ -162,7 +162,8 @@ def load_root(path: Path, settings: Mapping[str, Any] | None = None) -> RootStat
     return RootState(config, engine)
 
 
-def _inside(path: Path, directory: Path) -> bool:
+def inside(path: Path, directory: Path) -> bool:
+    """Is ``path`` (resolved) ``directory`` or below it?"""
     try:
         path.resolve().relative_to(directory.resolve())
         return True
