@@ -19,17 +19,17 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import struct
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from raptor_lint.lsp.session import CheckResult
+from raptor_lint.lsp.worker import FRAME_LENGTH, encode_frame
 
 log = logging.getLogger(__name__)
 
-_LENGTH = struct.Struct(">Q")
 DEFAULT_SIZE = 2
 DEFAULT_MAX_SIZE = 4
 SLOW_SECONDS = 0.5
@@ -62,13 +62,10 @@ class Worker:
     reader_task: asyncio.Task | None = None
 
     def send(self, message: Any) -> None:
-        import pickle
-
         if self.dead or self.process.stdin is None:
             return
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         with contextlib.suppress(ConnectionError, RuntimeError):
-            self.process.stdin.write(_LENGTH.pack(len(data)) + data)
+            self.process.stdin.write(encode_frame(message))
 
     def kill(self) -> None:
         self.dead = True
@@ -125,14 +122,12 @@ class WorkerPool:
         return worker
 
     async def _read(self, worker: Worker) -> None:
-        import pickle
-
         stream = worker.process.stdout
         assert stream is not None
         try:
             while True:
-                header = await stream.readexactly(_LENGTH.size)
-                (length,) = _LENGTH.unpack(header)
+                header = await stream.readexactly(FRAME_LENGTH.size)
+                (length,) = FRAME_LENGTH.unpack(header)
                 message = pickle.loads(await stream.readexactly(length))
                 if message[0] == "ready":
                     if not worker.ready.done():

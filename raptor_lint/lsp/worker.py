@@ -12,6 +12,7 @@ and parse trees, so the copy is the only cost per check.
 Frames on stdin/stdout: an 8-byte big-endian length, then a pickle (the server and
 its workers are one program; nothing else writes to these pipes).
   server -> worker: ("check", job_id, request dict) | ("cancel", job_id) | ("forget", roots | None)
+                    | ("drop", path)
                     | ("configure", settings)
   worker -> server: ("ready",) | ("done", job_id, CheckResult) | ("cancelled", job_id)
                     | ("failed", job_id, message)
@@ -37,7 +38,7 @@ from typing import Any, BinaryIO
 from raptor_lint.engine import Cancelled
 from raptor_lint.lsp.session import LintSession
 
-_LENGTH = struct.Struct(">Q")
+FRAME_LENGTH = struct.Struct(">Q")  # also read and written by the pool's side (pool.py)
 # Testing only: a check of a file whose name matches this glob never ends (it sleeps),
 # so tests can stand for any hanging check without relying on a particular bug.
 HANG_ENV = "RAPTOR_LINT_LSP_TEST_HANG"
@@ -57,17 +58,22 @@ def x():
 '''
 
 
-def write_frame(stream: BinaryIO, message: Any) -> None:
+def encode_frame(message: Any) -> bytes:
+    """One frame: the pickle's length (8 bytes, big-endian), then the pickle."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    return FRAME_LENGTH.pack(len(data)) + data
+
+
+def write_frame(stream: BinaryIO, message: Any) -> None:
+    stream.write(encode_frame(message))
     stream.flush()
 
 
 def read_frame(stream: BinaryIO) -> Any | None:
-    header = stream.read(_LENGTH.size)
-    if len(header) < _LENGTH.size:
+    header = stream.read(FRAME_LENGTH.size)
+    if len(header) < FRAME_LENGTH.size:
         return None
-    (length,) = _LENGTH.unpack(header)
+    (length,) = FRAME_LENGTH.unpack(header)
     data = stream.read(length)
     if len(data) < length:
         return None
