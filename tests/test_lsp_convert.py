@@ -150,6 +150,12 @@ def test_related_places_become_related_information_and_the_note_goes_to_the_hove
     assert hover.startswith("**RPT301** ")
     assert "url_prefix starts with '/api'" in hover and "incident 2026-03" in hover
     assert "*Why:*" in hover and "(https://docs.example/rules.md#rpt301)" in hover
+    # The rule's own name and story, not just their headings.
+    from raptor_lint.registry import all_rules
+
+    rule = all_rules()["RPT301"]
+    assert hover.startswith(f"**RPT301** {rule.name}") and f"*Why:* {rule.why}" in hover
+    assert "`raptor-lint rule RPT301`" in hover
     # Without a story: no related information, a hover with the message alone.
     plain = Finding("bp.py", 3, 42, "RPT301", "url_prefix starts with '/api'")
     assert convert.to_diagnostic(["", "", "x" * 60], plain, None).related_information is None

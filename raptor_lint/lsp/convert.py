@@ -133,6 +133,7 @@ def related_information(finding: Finding) -> list[types.DiagnosticRelatedInforma
 def hover_markdown(finding: Finding, docs_base: str | None) -> str:
     """The story of a finding, for a hover: the rule's name, the message, this finding's
     note, and the rule's summary and why (its docs, as ``raptor-lint rule CODE`` shows)."""
+    from raptor_lint.docs import where_documented
     from raptor_lint.registry import all_rules
 
     rule = all_rules().get(finding.code)
@@ -147,7 +148,7 @@ def hover_markdown(finding: Finding, docs_base: str | None) -> str:
             parts.append(f"*Runbook:* {rule.runbook}")
         href = rule_url(finding.code, docs_base)
         more = f"[{finding.code} in the rules]({href})" if href else ""
-        parts.append(" ".join(p for p in (more, f"`raptor-lint rule {finding.code}`") if p))
+        parts.append(" ".join(p for p in (more, f"`{where_documented(finding.code)}`") if p))
     return "\n\n".join(parts)
 
 
