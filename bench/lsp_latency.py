@@ -109,17 +109,19 @@ def summarize_{n}():
 '''
 
 
-def service_module() -> str:
+def service_module(size: int | None = None) -> str:
+    """A Raptor-style service module of ``size`` lines (default ``LINES``)."""
+    size = LINES if size is None else size
     parts = [HEADER]
     number = 0
-    while sum(p.count("\n") for p in parts) < LINES - 40:
+    while sum(p.count("\n") for p in parts) < size - 40:
         parts.append(ROUTE.format(n=number))
         number += 1
     text = "".join(parts)
     lines = text.splitlines()
-    while len(lines) < LINES:
+    while len(lines) < size:
         lines.append(f"# padding line {len(lines)}")
-    return "\n".join(lines[:LINES]) + "\n"
+    return "\n".join(lines[:size]) + "\n"
 
 
 def make_project(root: Path) -> Path:

@@ -16,21 +16,12 @@ sys.path.insert(0, str(REPO / "bench"))
 import lsp_latency  # noqa: E402  (the bench's generator of a Raptor-style service module)
 
 
-def service(lines: int) -> str:
-    saved = lsp_latency.LINES
-    lsp_latency.LINES = lines
-    try:
-        return lsp_latency.service_module()
-    finally:
-        lsp_latency.LINES = saved
-
-
 def test_incremental_findings_equal_a_full_check(tmp_path) -> None:
     """The reused and re-checked findings together are what a full check finds, for edits
     inside a function: same line, a line added, a line removed, a new finding."""
     lsp_latency.make_project(tmp_path)
     path = tmp_path / "raptor_app" / "mid.py"
-    text = service(incremental.MIN_LINES + 400)
+    text = lsp_latency.service_module(incremental.MIN_LINES + 400)
     engine = Engine(load_config(start=path))
     old = engine.lint_text(text, path, "python", display_path=path.name).findings
     outline = incremental.outline_of(ast.parse(text))

@@ -27,15 +27,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 GUARD = 300.0  # seconds; the first check of 50,000 lines takes ~20 s on a quiet 2-core machine
 
 
-def service(lines: int) -> str:
-    saved = lsp_latency.LINES
-    lsp_latency.LINES = lines
-    try:
-        return lsp_latency.service_module()
-    finally:
-        lsp_latency.LINES = saved
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("large")
@@ -90,7 +81,7 @@ def record_versions(client):
 
 async def test_an_edit_to_a_50000_line_module_publishes_within_2_seconds(client, project) -> None:
     path = project / "raptor_app" / "big_orders.py"
-    text = service(50_000)
+    text = lsp_latency.service_module(50_000)
     path.write_text(text, encoding="utf-8")
     uri = path.as_uri()
     client.text_document_did_open(types.DidOpenTextDocumentParams(
@@ -120,7 +111,7 @@ async def test_an_edit_to_a_50000_line_module_publishes_within_2_seconds(client,
 
 async def test_server_memory_is_flat_over_3000_edits(client, project) -> None:
     path = project / "raptor_app" / "steady.py"
-    text = service(200)
+    text = lsp_latency.service_module(200)
     uri = path.as_uri()
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
