@@ -226,9 +226,12 @@ def _facts_files(config: Config) -> "list[str | Path]":
     return items
 
 
-def facts_fingerprint(config: Config) -> str:
-    """The stat of the files project rules read (runbook, manifest, migrations)."""
-    tokens = [item if isinstance(item, str) else _stat_token(item) for item in _facts_files(config)]
+def facts_fingerprint(config: Config, items: "list[str | Path] | None" = None) -> str:
+    """The stat of the files project rules read (runbook, manifest, migrations);
+    ``items``: ``_facts_files(config)`` when the caller already has it."""
+    if items is None:
+        items = _facts_files(config)
+    tokens = [item if isinstance(item, str) else _stat_token(item) for item in items]
     return hashlib.sha1("\n".join(tokens).encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
 
 
@@ -326,12 +329,13 @@ def project_state_fingerprint(config: Config, stats: "dict[str, os.stat_result |
     return _state_fingerprint(config, _project_stats(config, stats))
 
 
-def _state_fingerprint(config: Config, stats: "dict[str, os.stat_result | None]") -> str:
+def _state_fingerprint(config: Config, stats: "dict[str, os.stat_result | None]", facts: str | None = None) -> str:
+    """``facts``: ``facts_fingerprint(config)`` when the caller already has it."""
     root = os.path.abspath(config.root)
     tokens = sorted(_file_token(root, path, st) for path, st in stats.items())
     digest = hashlib.sha1(usedforsecurity=False)
     digest.update("\n".join(tokens).encode("utf-8", "surrogateescape"))
-    digest.update(facts_fingerprint(config).encode("utf-8", "surrogateescape"))
+    digest.update((facts if facts is not None else facts_fingerprint(config)).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -339,8 +343,7 @@ class FindingsCache:
     """Read and write entries for one configuration.  Picklable (sent to workers): the
     directory descriptors are per process and reopened (and re-checked) after pickling."""
 
-    def __init__(self, config: Config, facts: str | None = None, project_state: str | None = None,
-                 location: CacheLocation | None = None) -> None:
+    def __init__(self, config: Config, location: CacheLocation | None = None) -> None:
         self.config = config
         self.location = location if location is not None else locate(config)
         self.directory = self.location.directory
@@ -350,13 +353,14 @@ class FindingsCache:
         # surrogateescape: a root or file name that is not UTF-8 (caf\xe9/) is still a key.
         fingerprint = config.fingerprint().encode("utf-8", "surrogateescape")
         self.config_key = hashlib.sha1(fingerprint, usedforsecurity=False).hexdigest()
-        self.facts = facts if facts is not None else facts_fingerprint(config)
+        facts_files = _facts_files(config)  # walked once: the facts and their racy files
+        self.facts = facts_fingerprint(config, facts_files)
         # Facts files whose stat is too recent to stand for their content: every entry
         # records their hashes (taken now, before anything is linted).
         self._racy_facts = racy_content(self._root, ((str(item), stat_or_none(item))
-                                                     for item in _facts_files(config) if not isinstance(item, str)))
+                                                     for item in facts_files if not isinstance(item, str)))
         # Computed on first need (only entries that consulted the project need it).
-        self._project_state = project_state
+        self._project_state: str | None = None
         self._racy_project: dict[str, str] = {}
         self._hashes_now: dict[str, str] = {}  # racy files hashed by look-ups, per run
         self._key: bytes | None = None
@@ -434,7 +438,7 @@ class FindingsCache:
 
     def _take_project_state(self, stats: "dict[str, os.stat_result | None]") -> None:
         """``stats``: every file of the state (``_project_stats``)."""
-        self._project_state = _state_fingerprint(self.config, stats)
+        self._project_state = _state_fingerprint(self.config, stats, self.facts)
         self._racy_project = racy_content(self._root, stats.items())
 
     def _racy_for_entry(self, used_project: bool) -> dict[str, str]:
