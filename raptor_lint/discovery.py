@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
+import sys
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from raptor_lint.config import Config
 from raptor_lint.ignorefiles import IgnoreFiles, Scope
+from raptor_lint.safe_read import open_regular_file
 
 PYTHON = "python"
 SHELL = "shell"
@@ -68,13 +69,12 @@ def _kind_from_shebang(path: Path, content: bytes | None = None) -> str | None:
         first = content[:200].split(b"\n", 1)[0]
     else:
         # Non-blocking, regular files only: opening a FIFO for reading would wait for a writer.
+        # Any size: only the first line is read (a file too large to lint is reported as such).
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            fd = open_regular_file(path, limit=sys.maxsize)
         except OSError:
             return None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
             first = os.read(fd, 200).split(b"\n", 1)[0]
         except OSError:
             return None

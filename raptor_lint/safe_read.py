@@ -66,17 +66,8 @@ def read_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_B
     (permissions, a symlink loop, a missing file).  The type is checked before opening (a
     device is never opened) and again on the open descriptor (the path may change between).
     """
+    fd = open_regular_file(path, limit=limit)
     try:
-        _check_kind_and_size(path, os.stat(path), limit)
-        fd = os.open(path, _OPEN_FLAGS)
-    except UnreadableFile:
-        raise
-    except OSError as exc:
-        raise _refused(path, exc) from None
-    except ValueError:  # a NUL byte in the path (from a setting): no file can have that name
-        raise UnreadableFile(path, "the path holds a NUL byte", errno_codes.EINVAL) from None
-    try:
-        _check_kind_and_size(path, os.fstat(fd), limit)
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
@@ -99,6 +90,31 @@ def read_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_B
         raise UnreadableFile(path, "too large to fit in memory", errno_codes.ENOMEM) from None
     finally:
         os.close(fd)
+
+
+def open_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_BYTES) -> int:
+    """A read-only, non-blocking descriptor on the regular file at ``path`` (symlinks
+    followed) of at most ``limit`` bytes, for a caller that reads only part of it (the
+    caller closes it).  Raises ``UnreadableFile`` as ``read_regular_file`` does: the type
+    and size are checked before opening (a device is never opened) and on the descriptor."""
+    try:
+        _check_kind_and_size(path, os.stat(path), limit)
+        fd = os.open(path, _OPEN_FLAGS)
+    except UnreadableFile:
+        raise
+    except OSError as exc:
+        raise _refused(path, exc) from None
+    except ValueError:  # a NUL byte in the path (from a setting): no file can have that name
+        raise UnreadableFile(path, "the path holds a NUL byte", errno_codes.EINVAL) from None
+    try:
+        _check_kind_and_size(path, os.fstat(fd), limit)
+    except UnreadableFile:
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        raise _refused(path, exc) from None
+    return fd
 
 
 def describe_file_type(mode: int) -> str:

@@ -186,3 +186,20 @@ def test_a_path_too_long_for_the_system_is_one_e902(tmp_path: Path) -> None:
     assert why == (f"cannot list directory: path too long ({len(str(path))} characters, more than the system "
                    "allows); its files are not linted (exclude it)")
     del deepest
+
+
+def test_a_suffixless_file_is_known_by_its_shebang_without_opening_what_is_not_a_file(tmp_path: Path) -> None:
+    """A file without a suffix is a shell script when its first line says so; a FIFO (opening
+    it would wait for a writer), a symlink to a device or a directory named like one is not
+    opened at all, and is not linted."""
+    (tmp_path / "deploy").write_bytes(b"#!/bin/bash\necho hi\n")
+    (tmp_path / "tool").write_bytes(b"#!/usr/bin/env python3\nprint(1)\n")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    (tmp_path / "dir").mkdir()
+    assert file_kind(tmp_path / "deploy") == "shell"
+    assert file_kind(tmp_path / "tool") is None  # only shell scripts are found by shebang
+    assert file_kind(tmp_path / "tool", explicit=True) == "python"
+    for name in ("pipe", "zero", "dir"):
+        assert file_kind(tmp_path / name) is None
+        assert file_kind(tmp_path / name, explicit=True) == "python"  # then reported as E902
