@@ -16,6 +16,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from lsp_client import codes, open_doc
+from lsp_client import published as diagnostics_until
 from raptor_lint.config import Config
 from raptor_lint.engine import Engine
 from raptor_lint.lsp.convert import split_lines, to_lsp_position
@@ -81,30 +83,6 @@ async def client(lsp_client: LanguageClient, project: Path):
 
 
 # --------------------------------------------------------------- helpers
-
-async def diagnostics_until(client: LanguageClient, uri: str, predicate) -> list[types.Diagnostic]:
-    """Wait until the diagnostics published for ``uri`` satisfy ``predicate``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while True:
-        current = client.diagnostics.get(uri)
-        if current is not None and predicate(list(current)):
-            return list(current)
-        if loop.time() > deadline:
-            raise AssertionError(f"diagnostics for {uri} never matched; last: {current}")
-        await asyncio.sleep(0.02)
-
-
-def codes(diagnostics) -> list[str]:
-    return sorted(str(d.code) for d in diagnostics)
-
-
-def open_doc(client: LanguageClient, path: Path, text: str, language: str = "python") -> str:
-    uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
-    return uri
-
 
 def replace_all(client: LanguageClient, uri: str, version: int, text: str) -> None:
     client.text_document_did_change(types.DidChangeTextDocumentParams(

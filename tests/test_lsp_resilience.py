@@ -25,10 +25,11 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from lsp_client import open_doc, published
+
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = [sys.executable, "-m", "raptor_lint", "lsp"]
-GUARD = 120.0  # seconds; only a guard against a hung server
 BUDGET = 4.0   # the time budget the hanging-check server runs with
 HANG_ENV = "RAPTOR_LINT_LSP_TEST_HANG"  # raptor_lint.lsp.worker.HANG_ENV (spelled out: see the module doc)
 
@@ -60,25 +61,6 @@ async def client(lsp_client: LanguageClient, project: Path):
     ))
     yield
     await lsp_client.shutdown_session()
-
-
-def open_doc(client: LanguageClient, path: Path, text: str, version: int = 1) -> str:
-    uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
-    return uri
-
-
-async def published(client: LanguageClient, uri: str, predicate, guard: float = GUARD) -> list[types.Diagnostic]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + guard
-    while True:
-        current = client.diagnostics.get(uri)
-        if current is not None and predicate(list(current)):
-            return list(current)
-        if loop.time() > deadline:
-            raise AssertionError(f"diagnostics for {uri} never matched; last: {current}")
-        await asyncio.sleep(0.01)
 
 
 async def test_a_hanging_check_does_not_hold_up_another_document(client, project) -> None:

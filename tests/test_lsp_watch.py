@@ -18,6 +18,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from lsp_client import codes, open_doc, published
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SERVER = [sys.executable, "-m", "raptor_lint", "lsp"]
 GUARD = 60.0
@@ -33,29 +35,6 @@ def make_project(root: Path) -> Path:
     runbook.parent.mkdir(parents=True)
     runbook.write_text("# Runbook\n\n## Env-bootstrap checklist\n\n- [ ] `SECRET_KEY` set\n", encoding="utf-8")
     return root
-
-
-async def published(client: LanguageClient, uri: str, predicate) -> list[types.Diagnostic]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + GUARD
-    while True:
-        current = client.diagnostics.get(uri)
-        if current is not None and predicate(list(current)):
-            return list(current)
-        if loop.time() > deadline:
-            raise AssertionError(f"diagnostics for {uri} never matched; last: {current}")
-        await asyncio.sleep(0.02)
-
-
-def codes(diagnostics) -> list[str]:
-    return sorted(str(d.code) for d in diagnostics)
-
-
-def open_doc(client: LanguageClient, path: Path, text: str) -> str:
-    uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-    return uri
 
 
 # --------------------------------------------------- a client that watches
