@@ -193,13 +193,13 @@ def _read_rules(path: str, base: str) -> Rules | None:
 def _compile(path: str, base: str, size: int, _mtime_ns: int) -> Rules | None:
     from pathspec import GitIgnoreSpec
 
-    from raptor_lint.source import SourceError, read_source
+    from raptor_lint.safe_read import read_regular_file
 
     if size > MAX_IGNORE_FILE_BYTES:
         return None
     try:
-        data = read_source(path)
-    except SourceError:
+        data = read_regular_file(path, limit=MAX_IGNORE_FILE_BYTES)  # it may have grown since
+    except OSError:  # UnreadableFile
         return None
     lines = data.decode("utf-8", "surrogateescape").splitlines()
     try:
