@@ -78,9 +78,9 @@ def python_noqa_ranges(text: str) -> dict[int, tuple[int, int]]:
     the range, and ``--add-noqa`` writes it after the range's last line, where a comment
     cannot be inside the string.  Lines not listed are their own range.  Raises what
     ``tokenize`` raises."""
-    lines = _PHYSICAL_LINE.findall(text)
     ranges: dict[int, tuple[int, int]] = {}
-    min_line, max_line = len(lines) + 2, -1
+    no_line = 1 << 62  # above any token's line: the next token starts the range
+    min_line, max_line = no_line, -1
     for tok in python_tokens(text):
         if tok.type in (tokenize.ENDMARKER, tokenize.DEDENT):
             continue
@@ -90,7 +90,7 @@ def python_noqa_ranges(text: str) -> dict[int, tuple[int, int]]:
             if max_line > min_line:
                 for number in range(min_line, max_line + 1):
                     ranges[number] = (min_line, max_line)
-            min_line, max_line = len(lines) + 2, -1
+            min_line, max_line = no_line, -1
     return ranges
 
 
