@@ -156,3 +156,17 @@ def test_a_directory_named_on_the_command_line_is_walked_even_if_ignored(tmp_pat
     assert found(tmp_path, Config(root=tmp_path), tmp_path / "build_out") == ["build_out/b.py"]
     assert found(tmp_path, Config(root=tmp_path), tmp_path / "docs" / "_build") == ["docs/_build/c.py"]
     assert found(tmp_path, Config(root=tmp_path), tmp_path / "docs") == []
+
+
+def test_an_ignore_file_that_is_not_a_small_regular_file_is_skipped(tmp_path: Path, monkeypatch) -> None:
+    """An ignore file never stops a walk: a FIFO ``.ignore`` is not opened (it would wait for
+    a writer), one over the size cap is not read; a sibling that is fine still counts."""
+    from raptor_lint import ignorefiles
+
+    monkeypatch.setattr(ignorefiles, "MAX_IGNORE_FILE_BYTES", 64)
+    write(tmp_path, {"pyproject.toml": "[tool.raptor-lint]\n", "a/skip.py": "", "a/keep.py": "",
+                     "b/skip.py": "", "b/keep.py": "", "c/skip.py": "", "c/keep.py": "",
+                     "b/.ignore": "skip.py\n" + "#" * 100 + "\n", "c/.ignore": "skip.py\n"})
+    os.mkfifo(tmp_path / "a" / ".ignore")
+    assert found(tmp_path, load_config(start=tmp_path)) == ["a/keep.py", "a/skip.py", "b/keep.py",
+                                                            "b/skip.py", "c/keep.py"]
