@@ -38,3 +38,5 @@ def test_fix_on_standard_input_writes_the_bytes_back(tmp_path: Path) -> None:
     assert b"internal error" not in proc.stderr, proc.stderr
     assert proc.stdout.startswith(b"# caf\xe9 (Latin-1)\nheroku config:set SECRET_KEY=x --app raxx-api-staging")
     assert proc.stdout.rstrip(b"\n").endswith(b">/dev/null 2>&1")
+    assert proc.stdout == SCRIPT.replace(b"staging\n", b"staging >/dev/null 2>&1\n")  # byte for byte
+    assert proc.returncode == 0, proc.stderr  # nothing left to report
