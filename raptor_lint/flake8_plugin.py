@@ -89,6 +89,7 @@ class Plugin:
         _named_roots.cache_clear()
         _cached_root.cache_clear()
         _engine_for.cache_clear()
+        _config_for.cache_clear()
         from raptor_lint.config import ConfigError
 
         try:
@@ -300,7 +301,10 @@ def _named_roots() -> tuple[str, ...]:
     return tuple(sorted(set(named), key=len, reverse=True))
 
 
+@functools.lru_cache(maxsize=16)
 def _config_for(root: Path, overrides: tuple[Override, ...]) -> Any:
+    """The project's configuration with the flake8 options applied: read once, by
+    ``parse_options``'s check and then for the project's engine."""
     from raptor_lint.config import load_config
     from raptor_lint.registry import known_code_prefix
 
