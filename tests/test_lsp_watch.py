@@ -139,3 +139,13 @@ async def test_a_runbook_edit_on_disk_changes_diagnostics_without_a_watching_cli
     runbook = polled_project / "docs" / "ops" / "runbook.md"
     runbook.write_text(runbook.read_text(encoding="utf-8") + "- [ ] FLAG_BETA_DIGEST=1 set\n", encoding="utf-8")
     await published(blind, uri, lambda d: d == [])
+
+
+async def test_polling_watches_the_facts_the_editor_settings_name(tmp_path) -> None:
+    from raptor_lint.lsp.server import watched_paths
+
+    root = make_project(tmp_path)
+    (root / "ops").mkdir()
+    (root / "ops" / "steps.md").write_text("# Runbook\n", encoding="utf-8")
+    assert root / "ops" / "steps.md" not in watched_paths(root)
+    assert root / "ops" / "steps.md" in watched_paths(root, {"runbook": "ops/steps.md"})

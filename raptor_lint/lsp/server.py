@@ -354,7 +354,7 @@ class RaptorLanguageServer(LanguageServer):
         a file only records it).  ``baseline_only``: record new files, report nothing."""
         changed: list[Path] = []
         for root in roots:
-            for path in watched_paths(root):
+            for path in watched_paths(root, self.settings):
                 if baseline_only and path in self._watched_state:
                     continue
                 signature = _signature(path)
@@ -497,13 +497,16 @@ class RaptorLanguageServer(LanguageServer):
         return types.WorkspaceEdit(changes={uri: edits for uri, _, edits in documents})
 
 
-def watched_paths(root: Path) -> list[Path]:
+def watched_paths(root: Path, settings: dict[str, Any] | None = None) -> list[Path]:
     """The files whose change on disk changes findings under ``root``: its configuration
-    files and the project facts (configured, else the defaults)."""
+    files and the project facts (configured by the file or the editor ``settings``, else
+    the defaults)."""
     paths = [root / name for name in CONFIG_FILES]
     facts = list(_DEFAULT_FACTS)
     try:
         config = load_config(start=root, known_code=known_code_prefix)
+        if settings:
+            config = with_settings(config, settings, SETTINGS_WHERE, known_code_prefix)
         facts += [value for value in (config.migrations_dir, config.runbook, config.config_manifest) if value]
     except ConfigError:
         pass
