@@ -34,7 +34,6 @@ check shrinks it from the whole lint-and-fix (milliseconds to seconds) to micros
 
 from __future__ import annotations
 
-import errno
 import contextlib
 import hashlib
 import os
@@ -44,6 +43,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
+
+from raptor_lint.safe_read import open_regular_file
 
 # Test hook: called with the real path just before the final check (after the new content is
 # written to the temporary file), so a test can be a concurrent writer at the worst moment
@@ -84,11 +85,9 @@ def read_for_rewrite(path: Path | str) -> ReadSnapshot:
     Raises ``OSError`` (``safe_read.UnreadableFile`` with a one-line reason) when it cannot
     be read, is not a regular file (a device is never opened, a FIFO never blocks) or is
     larger than ``safe_read.MAX_FILE_BYTES`` — the same limits as every other read."""
-    _require_regular_file(path, os.stat(path))  # a device is never opened
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    descriptor = open_regular_file(path)  # regular file, size checked before and after opening
     try:
         info = os.fstat(descriptor)  # before reading: a write during the read shows later
-        _require_regular_file(path, info)  # the path may have changed since the stat
         chunks, total = [], 0
         while total <= info.st_size and (chunk := os.read(descriptor, 1 << 20)):  # grown since: refused later
             chunks.append(chunk)
@@ -193,15 +192,6 @@ def _remove(temporary: str) -> None:
         os.unlink(temporary)
     except OSError:
         pass
-
-
-def _require_regular_file(path: Path | str, info: os.stat_result) -> None:
-    from raptor_lint.safe_read import MAX_FILE_BYTES, UnreadableFile, describe_file_type
-
-    if not stat.S_ISREG(info.st_mode):
-        raise UnreadableFile(path, f"not a regular file ({describe_file_type(info.st_mode)})", errno.EINVAL)
-    if info.st_size > MAX_FILE_BYTES:
-        raise UnreadableFile(path, f"larger than {MAX_FILE_BYTES >> 20} MB", errno.EFBIG)
 
 
 def _project_of_location(path: Path | str) -> Path | None:
