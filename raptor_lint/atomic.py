@@ -2,8 +2,9 @@
 
 Two writers use this module:
 
-* the findings cache (``replace_file``): thousands of small entries that may be lost at any
-  time — no fsync, default mode, nothing to re-check;
+* ``--output-file`` (``replace_file``): a report raptor-lint writes in full — no checks,
+  nothing to re-check (the findings cache has its own ``dir_fd``-relative writer in
+  ``raptor_lint.cache``);
 * every write to a user's file (``read_for_rewrite`` then ``rewrite_file``): ``--fix``, the
   fixes that edit another file (runbook, manifest) and ``--add-noqa``.  One write path, so
   each of them keeps the same promises:
@@ -42,7 +43,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from raptor_lint.safe_read import open_regular_file
 
@@ -118,48 +119,53 @@ def rewrite_file(snapshot: ReadSnapshot, data: bytes, *, root: Path | str | None
         raise WriteRefused("the file is read-only")
     if snapshot.links > 1:
         raise WriteRefused(f"it has {snapshot.links} hard links (replacing it would split them); edit it by hand")
-    with _termination_deferred():
-        descriptor, temporary = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.",
-                                                 suffix=".raptor-lint.tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                _keep_owner(handle.fileno(), snapshot)
-                os.fchmod(handle.fileno(), stat.S_IMODE(snapshot.mode))  # after fchown: it may clear set-id bits
-                os.fsync(handle.fileno())
-            if before_final_check is not None:
-                before_final_check(real)
-            if Path(os.path.realpath(snapshot.path)) != real or not _unchanged(real, snapshot):
-                raise WriteRefused("it changed on disk while being fixed; run again")
-            os.replace(temporary, real)
-        except BaseException:
-            _remove(temporary)
-            raise
+    with _temporary_beside(real) as (handle, temporary):
+        handle.write(data)
+        handle.flush()
+        _keep_owner(handle.fileno(), snapshot)
+        os.fchmod(handle.fileno(), stat.S_IMODE(snapshot.mode))  # after fchown: it may clear set-id bits
+        os.fsync(handle.fileno())
+        handle.close()
+        if before_final_check is not None:
+            before_final_check(real)
+        if Path(os.path.realpath(snapshot.path)) != real or not _unchanged(real, snapshot):
+            raise WriteRefused("it changed on disk while being fixed; run again")
+        os.replace(temporary, real)
     _sync_directory(real.parent)
 
 
 def replace_file(path: Path | str, data: bytes, *, keep_mode: bool = True, durable: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``, with no
-    checks (the findings cache: ``keep_mode=False, durable=False``).
+    checks (``--output-file``: ``durable=False``, ``keep_mode`` when the file exists).
 
     ``keep_mode``: ``path`` exists; follow it if it is a symlink and give the new file its
     permission bits.  ``durable``: fsync the data before the rename.  A user's file goes
     through ``read_for_rewrite``/``rewrite_file`` instead."""
     target = Path(os.path.realpath(path)) if keep_mode else Path(path)
     mode = stat.S_IMODE(os.stat(target).st_mode) if keep_mode else None
+    with _temporary_beside(target) as (handle, temporary):
+        handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+        handle.close()
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
+
+
+@contextlib.contextmanager
+def _temporary_beside(target: Path) -> Iterator[tuple[BinaryIO, str]]:
+    """A new temporary file in ``target``'s directory (so ``os.replace`` onto ``target`` is a
+    rename on one file system), open for writing, and its name; the caller closes it and
+    renames it.  SIGTERM/SIGHUP are held back meanwhile, and on any failure (full disk,
+    ``WriteRefused``, Ctrl-C) the file is closed and removed."""
     with _termination_deferred():
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                                  suffix=".raptor-lint.tmp")
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            if mode is not None:
-                os.chmod(temporary, mode)
-            os.replace(temporary, target)
+                yield handle, temporary
         except BaseException:
             _remove(temporary)
             raise
