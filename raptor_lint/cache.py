@@ -81,6 +81,7 @@ from raptor_lint.config import Config
 from raptor_lint.findings import (
     ALWAYS_REPORTED, SAFE, UNSAFE, INTERNAL_ERROR, IO_ERROR, Edit, Finding, Fix, Related,
 )
+from raptor_lint.safe_read import open_regular_file, read_open_file, read_regular_file
 from raptor_lint.source import MTIME_TICK_NS
 
 FORMAT = 2
@@ -100,7 +101,6 @@ MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
 REFRESH_S = 24 * 3600
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW | _CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 # Libraries whose behaviour decides findings.
 _LIBRARIES = ("libcst", "sqlglot", "astroid", "PyYAML")
@@ -246,8 +246,6 @@ def racy_content(root: str, stats: "Iterable[tuple[str, os.stat_result | None]]"
 
 
 def _content_hash_now(path: "Path | str") -> str:
-    from raptor_lint.safe_read import read_regular_file
-
     try:
         return content_hash(read_regular_file(path))
     except OSError:
@@ -666,24 +664,12 @@ def _read_regular(dir_fd: int, name: str, cap: int) -> "tuple[bytes, os.stat_res
     following a symlink or blocking on a FIFO); else None.  A file last written or read more
     than ``REFRESH_S`` ago gets a new mtime: pruning removes what no run reads for a month."""
     try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
-    except OSError:
+        fd = open_regular_file(name, limit=cap, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:  # UnreadableFile
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > cap:
-            return None
-        chunks = []
-        remaining = st.st_size + 1  # one more: a file that grew is read whole or rejected
-        while remaining > 0:
-            chunk = os.read(fd, remaining)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > cap:
-            return None
+        data = read_open_file(fd, name, limit=cap)
         if time.time() - st.st_mtime > REFRESH_S:
             try:
                 os.utime(fd)

@@ -32,6 +32,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 _CHUNK_BYTES = 1 << 20
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class UnreadableFile(OSError):
@@ -68,6 +69,15 @@ def read_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_B
     """
     fd = open_regular_file(path, limit=limit)
     try:
+        return read_open_file(fd, path, limit=limit)
+    finally:
+        os.close(fd)
+
+
+def read_open_file(fd: int, path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The rest of the descriptor ``fd`` (from ``open_regular_file``), at most ``limit``
+    bytes; ``UnreadableFile`` (naming ``path``) as ``read_regular_file``.  ``fd`` stays open."""
+    try:
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
@@ -88,18 +98,19 @@ def read_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_B
         raise _refused(path, exc) from None
     except MemoryError:
         raise UnreadableFile(path, "too large to fit in memory", errno_codes.ENOMEM) from None
-    finally:
-        os.close(fd)
 
 
-def open_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_BYTES) -> int:
-    """A read-only, non-blocking descriptor on the regular file at ``path`` (symlinks
-    followed) of at most ``limit`` bytes, for a caller that reads only part of it (the
-    caller closes it).  Raises ``UnreadableFile`` as ``read_regular_file`` does: the type
-    and size are checked before opening (a device is never opened) and on the descriptor."""
+def open_regular_file(path: "os.PathLike[str] | str", *, limit: int = MAX_FILE_BYTES, dir_fd: int | None = None,
+                      follow_symlinks: bool = True) -> int:
+    """A read-only, non-blocking descriptor on the regular file at ``path`` of at most
+    ``limit`` bytes, for a caller that reads it itself (and closes it).
+    Raises ``UnreadableFile`` as ``read_regular_file`` does: the type and size are checked
+    before opening (a device is never opened) and on the descriptor.  ``dir_fd`` and
+    ``follow_symlinks`` as ``os.stat``'s (without following, a symlink is refused, and
+    ``O_NOFOLLOW`` keeps one planted between the two checks from being opened)."""
     try:
-        _check_kind_and_size(path, os.stat(path), limit)
-        fd = os.open(path, _OPEN_FLAGS)
+        _check_kind_and_size(path, os.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks), limit)
+        fd = os.open(path, _OPEN_FLAGS | (0 if follow_symlinks else _NOFOLLOW), dir_fd=dir_fd)
     except UnreadableFile:
         raise
     except OSError as exc:
@@ -121,7 +132,8 @@ def describe_file_type(mode: int) -> str:
     """``a FIFO``, ``a socket``, ``a character device``… for an ``st_mode`` that is not a
     regular file."""
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISLNK, "a symbolic link")):
         if test(mode):
             return name
     return "an unknown file type"

@@ -518,3 +518,25 @@ def test_a_racy_file_an_entry_depends_on_is_compared_by_content(tmp_path: Path, 
     target = tmp_path / changed
     target.write_text(target.read_text(encoding="utf-8").replace("aaaa", "bbbb"), encoding="utf-8")
     assert run() == ["app/b.py"]
+
+
+def test_a_cache_file_is_read_only_when_it_is_a_small_regular_file_not_a_link(tmp_path: Path) -> None:
+    """Entries and the key are read through ``safe_read.open_regular_file`` without following
+    symlinks: a symlink (even to a good file), a FIFO (never opened: it would wait for a
+    writer), a directory or a file over the cap is a miss; a regular file is read."""
+    from raptor_lint.cache import _read_regular
+
+    (tmp_path / "entry").write_bytes(b"0123456789")
+    (tmp_path / "link").symlink_to(tmp_path / "entry")
+    (tmp_path / "device").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        found = _read_regular(fd, "entry", 10)
+        assert found is not None and found[0] == b"0123456789" and found[1].st_size == 10
+        assert _read_regular(fd, "entry", 9) is None
+        for name in ("link", "device", "fifo", "dir", "missing"):
+            assert _read_regular(fd, name, 1 << 20) is None, name
+    finally:
+        os.close(fd)
