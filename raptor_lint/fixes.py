@@ -175,6 +175,12 @@ def _decode(data: bytes, kind: str) -> tuple[str, str]:
     return decode_text(data), "utf-8-sig" if data.startswith(_BOM) else "utf-8"
 
 
+def _encode(text: str, kind: str, encoding: str, original: bytes) -> bytes:
+    """The bytes to write for ``text`` (``_decode``'s, maybe fixed) read from ``original``:
+    a non-Python file's undecodable bytes and appended binary payload written back as read."""
+    return text.encode(encoding) if kind == PYTHON else encode_text(text, encoding, original)
+
+
 def atomic_write(path: Path, data: bytes, root: Path | None = None) -> None:
     """Replace ``path``'s content atomically with every check of ``raptor_lint.atomic.rewrite_file``
     (the file as it is now is the expected one: callers that computed ``data`` from an earlier
@@ -243,9 +249,8 @@ def fix_results(engine: "Engine", files: list["FileResult"], *, write: bool,
             report.fixed_files += 1
             continue
         try:
-            # Non-Python text: undecodable bytes and an appended binary payload written back as read.
-            rewrite_file(snapshot, outcome.fixed.encode(encoding) if file_result.kind == PYTHON
-                         else encode_text(outcome.fixed, encoding, data or b""), root=engine.config.root)
+            rewrite_file(snapshot, _encode(outcome.fixed, file_result.kind, encoding, data or b""),
+                         root=engine.config.root)
         except WriteRefused as refused:
             notes.append(f"raptor-lint: not fixing {file_result.display_path}: {refused}")
             continue
@@ -342,10 +347,11 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
         if not _inside_root(target, engine.config.root):
             notes.append(f"raptor-lint: not fixing {display}: it is outside the project root {engine.config.root}")
             continue
+        kind = PYTHON if target.suffix == ".py" else "text"
         try:
             snapshot = read_for_rewrite(target)  # what the final check compares
             data = snapshot.data
-            text, encoding = _decode(data, PYTHON if target.suffix == ".py" else "text")
+            text, encoding = _decode(data, kind)
         except (OSError, SourceError, SyntaxError) as exc:
             notes.append(f"raptor-lint: cannot fix {display}: {_reason(exc)}")
             continue
@@ -358,14 +364,13 @@ def _fix_other_files(engine: "Engine", files: list["FileResult"], *, write: bool
         if fixed == text:
             continue
         if not _loads(fixed, target):
-            kind = "load as YAML" if target.suffix in (".yaml", ".yml") else "parse"
-            notes.append(f"raptor-lint: not fixing {display}: the edited file would not {kind}")
+            would = "load as YAML" if target.suffix in (".yaml", ".yml") else "parse"
+            notes.append(f"raptor-lint: not fixing {display}: the edited file would not {would}")
             continue
         applied = [index for index, fix in entries if any(fix is other for other in accepted)]
         if write:
             try:
-                rewrite_file(snapshot, fixed.encode(encoding) if target.suffix == ".py"
-                             else encode_text(fixed, encoding, data), root=engine.config.root)
+                rewrite_file(snapshot, _encode(fixed, kind, encoding, data), root=engine.config.root)
             except WriteRefused as refused:
                 notes.append(f"raptor-lint: not fixing {display}: {refused}")
                 continue
