@@ -221,12 +221,13 @@ def _project_of_location(path: Path | str) -> Path | None:
     anchors.sort(key=lambda anchor: len(anchor.parts), reverse=True)  # nearest first
     real = [os.path.realpath(anchor) for anchor in anchors]
     for index, anchor in enumerate(anchors):
-        if all(_inside(real[index], outer) for outer in real[index + 1:]):
+        if all(inside_directory(real[index], outer) for outer in real[index + 1:]):
             return anchor
     return None
 
 
-def _inside(path: str, directory: str) -> bool:
+def inside_directory(path: str, directory: str) -> bool:
+    """Is ``path`` ``directory`` or below it (both real, absolute paths)?"""
     try:
         return os.path.commonpath([path, directory]) == directory
     except ValueError:  # different drives (Windows)
@@ -235,7 +236,7 @@ def _inside(path: str, directory: str) -> bool:
 
 def _leaves_root(path: Path, real: Path, root: Path) -> bool:
     """Does ``path`` go through a symlink to a file outside ``root``?"""
-    if _inside(str(real), os.path.realpath(root)):
+    if inside_directory(str(real), os.path.realpath(root)):
         return False
     return os.path.abspath(path) != str(real)  # outside, and reached through a link
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from raptor_lint.atomic import WriteRefused, read_for_rewrite, rewrite_file
+from raptor_lint.atomic import WriteRefused, inside_directory, read_for_rewrite, rewrite_file
 from raptor_lint.discovery import PYTHON
 from raptor_lint.findings import Edit, Finding, Fix
 from raptor_lint.safe_read import read_regular_file
@@ -308,8 +308,7 @@ def merge_edits(fixes: Iterable[Fix]) -> tuple[list[Edit], list[Fix]]:
 
 
 def _inside_root(target: Path, root: Path) -> bool:
-    real, real_root = os.path.realpath(target), os.path.realpath(root)
-    return os.path.commonpath([real, real_root]) == real_root
+    return inside_directory(os.path.realpath(target), os.path.realpath(root))
 
 
 def _loads(text: str, target: Path) -> bool:
