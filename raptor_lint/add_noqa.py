@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -58,10 +57,9 @@ def add_noqa_comments(files, relint: Relint) -> NoqaReport:
             report.failed += 1
             report.notes.append(f"{file_result.display_path}: no noqa comment added: {_UNLINTED[unlinted]}")
             continue
-        findings = file_result.findings
-        if not findings:
+        if not file_result.findings:
             continue
-        problem, added = _add_to_file(file_result, findings, relint)
+        problem, added = _add_to_file(file_result, relint)
         if problem:
             report.failed += 1
             report.notes.append(f"{file_result.display_path}: no noqa comment added: {problem}")
@@ -71,22 +69,20 @@ def add_noqa_comments(files, relint: Relint) -> NoqaReport:
     return report
 
 
-def _add_to_file(file_result, findings: list[Finding], relint: Relint) -> tuple[str | None, int]:
+def _add_to_file(file_result, relint: Relint) -> tuple[str | None, int]:
+    """Suppress every finding of ``file_result`` (none of them ``ALWAYS_REPORTED``)."""
     from raptor_lint.atomic import WriteRefused, read_for_rewrite, rewrite_file
     from raptor_lint.source import SourceError, decode_python, decode_text
 
-    path: Path = file_result.path
     try:
-        if not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            return "the file is read-only", 0
-        snapshot = read_for_rewrite(path)  # the one write path for user files (raptor_lint.atomic)
+        snapshot = read_for_rewrite(file_result.path)  # the one write path for user files (raptor_lint.atomic)
         data = snapshot.data
         decode = decode_python if file_result.kind == PYTHON else decode_text
         text = decode(data)
     except (OSError, SourceError) as exc:
         return getattr(exc, "message", None) or str(exc), 0
     try:
-        codes_by_line = _codes_by_target_line(text, file_result.kind, findings)
+        codes_by_line = _codes_by_target_line(text, file_result.kind, file_result.findings)
         new_data = _insert(data, codes_by_line, file_result.kind, text)
     except Exception as exc:  # noqa: BLE001 - tokenize.TokenError, SyntaxError: the file is left alone
         return f"cannot tokenize it: {exc}", 0
@@ -96,7 +92,7 @@ def _add_to_file(file_result, findings: list[Finding], relint: Relint) -> tuple[
         new_text = decode(new_data)
     except SourceError as exc:
         return exc.message, 0
-    problem = _verify(text, new_text, file_result, findings, relint)
+    problem = _verify(text, new_text, file_result, relint)
     if problem:
         return problem, 0
     try:
@@ -158,7 +154,9 @@ def _with_noqa(body: bytes, codes: list[str], kind: str, may_merge: bool) -> byt
     return stripped + separator + b"# noqa: " + ", ".join(codes).encode("ascii")
 
 
-def _verify(old_text: str, new_text: str, file_result, suppressed: list[Finding], relint: Relint) -> str | None:
+def _verify(old_text: str, new_text: str, file_result, relint: Relint) -> str | None:
+    """Why the edited text may not be written: it must parse to the same tree (Python) and
+    report nothing, every finding it had being suppressed now."""
     if file_result.kind == PYTHON:
         try:
             same = ast.dump(ast.parse(old_text)) == ast.dump(ast.parse(new_text))
@@ -166,9 +164,6 @@ def _verify(old_text: str, new_text: str, file_result, suppressed: list[Finding]
             same = False
         if not same:
             return "a comment there would change the code (inside a string?)"
-    expected = sorted(f.sort_key for f in file_result.findings if f not in suppressed)
-    relinted = relint(new_text, file_result.path, file_result.kind, file_result.display_path)
-    found = sorted(f.sort_key for f in relinted)
-    if found != expected:
+    if relint(new_text, file_result.path, file_result.kind, file_result.display_path):
         return "the file would not report what it should after the edit (a comment there is read otherwise)"
     return None
