@@ -256,6 +256,33 @@ def test_a_hard_linked_file_is_not_split(tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == BAD and result.exit_code == 1
 
 
+def test_a_read_only_file_is_not_replaced_even_by_root(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"app/orders.py": BAD})
+    target = root / "app/orders.py"
+    os.chmod(target, 0o444)
+    inode = target.stat().st_ino
+    result = _fix(root, "app")
+    assert "raptor-lint: not fixing app/orders.py: the file is read-only\n" in result.stderr
+    assert target.read_text(encoding="utf-8") == BAD and target.stat().st_ino == inode
+    assert result.exit_code == 1 and _temporaries(root) == []
+
+
+def test_read_for_rewrite_never_opens_a_fifo_nor_reads_past_the_size_limit(tmp_path: Path) -> None:
+    from raptor_lint.safe_read import MAX_FILE_BYTES, UnreadableFile
+
+    fifo = tmp_path / "pipe.py"
+    os.mkfifo(fifo)  # no writer: an open without O_NONBLOCK, or a read, would hang here
+    with pytest.raises(UnreadableFile, match=r"^not a regular file \(a FIFO\)$"):
+        atomic.read_for_rewrite(fifo)
+    huge = tmp_path / "huge.py"
+    with open(huge, "wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is allocated
+    with pytest.raises(UnreadableFile, match=r"^larger than 16 MB"):
+        atomic.read_for_rewrite(huge)
+    with pytest.raises(UnreadableFile, match=r"^it is a directory$"):
+        atomic.read_for_rewrite(tmp_path)
+
+
 def test_two_concurrent_fix_runs_fix_every_file_once(tmp_path: Path) -> None:
     files = {f"app/orders_{number}.py": BAD for number in range(40)}
     files.update({f"scripts/deploy_{number}.sh": "#!/bin/sh\nheroku config:set K=\"$V\" --app a\n"
