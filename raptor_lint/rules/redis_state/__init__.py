@@ -672,34 +672,52 @@ class RedisKinds:
     # ------------------------------------------------------------------ helpers
     def helper_kind(self, func: ast.AST) -> str | None:
         """Kind returned by the function ``func`` names (same module, or a project module)."""
-        function, export = self._helper(func)
+        return self._returned_kind(*self._helper(func))
+
+    def helper_optional(self, func: ast.AST) -> bool:
+        """Does the function ``func`` names return a Redis client or None (RPT205)?"""
+        return self._returns_optional(*self._helper(func))
+
+    def exported_function_kind(self, name: str) -> str | None:
+        """helper_kind of this module's top-level ``name`` (its export summary)."""
+        return self._returned_kind(*self._named_function(name, self.sem.module_scope))
+
+    def exported_function_optional(self, name: str) -> bool:
+        """helper_optional of this module's top-level ``name`` (its export summary)."""
+        return self._returns_optional(*self._named_function(name, self.sem.module_scope))
+
+    def _returned_kind(self, function: FunctionNode | None, export: tuple | None) -> str | None:
         if function is not None:
             return self.function_kind(function)
         return export[1] if export is not None else None
 
-    def helper_optional(self, func: ast.AST) -> bool:
-        """Does the function ``func`` names return a Redis client or None (RPT205)?"""
-        function, export = self._helper(func)
+    def _returns_optional(self, function: FunctionNode | None, export: tuple | None) -> bool:
         if function is not None:
             return self.function_optional(function)
         return bool(export[2]) if export is not None and len(export) > 2 else False
+
+    def _named_function(self, name: str, scope: Scope) -> tuple[FunctionNode | None, tuple | None]:
+        """The def ``name`` used in ``scope`` stands for in this module, or the export
+        summary entry of the function it imports from a project module; (None, None)
+        when neither."""
+        binds = self.lookup(name, scope)
+        if len(binds) != 1:
+            return None, None
+        how, node, _ = binds[0]
+        if how == "def" and isinstance(node, FUNCTIONS):
+            return node, None
+        if how == "import":
+            target = self._foreign(node)
+            if target is not None:
+                exports, other = target
+                return None, exports.get(other, _NO_EXPORT)
+        return None, None
 
     def _helper(self, func: ast.AST) -> tuple[FunctionNode | None, tuple | None]:
         """The def ``func`` names in this module, or the export summary entry of the
         function it names in a project module; (None, None) when neither."""
         if isinstance(func, ast.Name):
-            binds = self.lookup(func.id, self._scope_of(func))
-            if len(binds) != 1:
-                return None, None
-            how, node, _ = binds[0]
-            if how == "def" and isinstance(node, FUNCTIONS):
-                return node, None
-            if how == "import":
-                target = self._foreign(node)
-                if target is not None:
-                    exports, name = target
-                    return None, exports.get(name, _NO_EXPORT)
-            return None, None
+            return self._named_function(func.id, self._scope_of(func))
         if isinstance(func, ast.Attribute):
             if isinstance(func.value, ast.Name):
                 cls = self._self_class(func.value)
@@ -742,35 +760,6 @@ class RedisKinds:
                     and not is_none(statement.value):
                 kinds.add(self.kind(statement.value))
         return kinds.pop() if len(kinds) == 1 else None
-
-    def exported_function_kind(self, name: str) -> str | None:
-        binds = self.lookup(name, self.sem.module_scope)
-        if len(binds) != 1:
-            return None
-        how, node, _ = binds[0]
-        if how == "def" and isinstance(node, FUNCTIONS):
-            return self.function_kind(node)
-        if how == "import":
-            target = self._foreign(node)
-            if target is not None:
-                exports, other = target
-                return exports.get(other, _NO_EXPORT)[1]
-        return None
-
-    def exported_function_optional(self, name: str) -> bool:
-        binds = self.lookup(name, self.sem.module_scope)
-        if len(binds) != 1:
-            return False
-        how, node, _ = binds[0]
-        if how == "def" and isinstance(node, FUNCTIONS):
-            return self.function_optional(node)
-        if how == "import":
-            target = self._foreign(node)
-            if target is not None:
-                exports, other = target
-                export = exports.get(other, _NO_EXPORT)
-                return bool(export[2]) if len(export) > 2 else False
-        return False
 
     # ------------------------------------------------------------------ None (RPT205)
     def function_optional(self, function: FunctionNode) -> bool:
@@ -1034,7 +1023,7 @@ class _Analysis:
                 first = self._first_key(call)
                 if first is None or self._expired_later(first, call, calls[index + 1:]):
                     continue
-            key_text = _shorten(self._segment(self._first_key(call) or call), 40)
+            key_text = shorten(self._segment(self._first_key(call) or call), 40)
             if item.method == "set":
                 remedy = "pass ex=<seconds> or expire() it"
             else:
@@ -1069,12 +1058,12 @@ class _Analysis:
                 if item.method == "hget":
                     if not keys or keys[0] != wanted[0] or wanted[1] not in keys[1:]:
                         continue
-                    key, field = (_shorten(self._segment(arg), 30) for arg in args)
+                    key, field = (shorten(self._segment(arg), 30) for arg in args)
                     message = (f"hget then hdel of {key}, {field} (line {later.call.lineno}) is not atomic: "
                                f"pop it in one MULTI/EXEC")
                     fix = None
                 elif wanted[0] in keys:
-                    message = (f"get then {later.method} of {_shorten(self._segment(args[0]), 40)} "
+                    message = (f"get then {later.method} of {shorten(self._segment(args[0]), 40)} "
                                f"(line {later.call.lineno}) is not atomic: use getdel(key)")
                     fix = self._getdel_fix(item.call, later.call)
                 else:
@@ -1349,7 +1338,7 @@ class _Analysis:
                 node, parent = parent, parents.get(parent)
             if isinstance(parent, ast.Attribute) and parent.value is node:
                 if kinds.may_be_none(node) and not kinds.guarded(None, node):
-                    text = _shorten(self._segment(node), 45)
+                    text = shorten(self._segment(node), 45)
                     yield self._fallback_finding(node, parent, (
                         f"{text} may be None (no REDIS_URL): bind it, check it, add a local-dev fallback"))
                 continue
@@ -1358,7 +1347,7 @@ class _Analysis:
                 continue
             use = self._first_unguarded_use(target)
             if use is not None:
-                name = _shorten(target.id, 25)
+                name = shorten(target.id, 25)
                 yield self._fallback_finding(use, parents[use], (
                     f"{name} may be None (no REDIS_URL): use it under `if {name}:` with a local-dev fallback"))
 
@@ -1409,7 +1398,7 @@ class _Analysis:
                     # has to add the fallback, so --fix alone does not apply it.
                     applicability=UNSAFE,
                 )
-            owner = _shorten(self._segment(node.value), 30)
+            owner = shorten(self._segment(node.value), 30)
             yield with_story(self.ctx.finding(
                 "RPT204", position(node),
                 f'{owner}["{EXTENSION_KEY}"] raises KeyError without REDIS_URL: use .get()',
@@ -1699,7 +1688,3 @@ def _type_kind(qualified: str, bound: bool) -> str | None:
     if rest in PIPELINE_TYPES:
         return PIPELINE
     return None
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    return shorten(text, limit)
