@@ -484,6 +484,16 @@ def contains(block: list, node: ast.AST) -> bool:
     return any(item is node for item in block)
 
 
+def bound_value(model: SemanticModel, target: ast.AST) -> ast.AST | None:
+    """The value a plain binding gives ``target``: ``x = v``, ``x: T = v``, ``(x := v)``."""
+    parent = model.parent(target)
+    if isinstance(parent, ast.Assign) and contains(parent.targets, target):
+        return parent.value
+    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.target is target:
+        return parent.value
+    return None
+
+
 def first_param(func: ast.AST) -> str | None:
     args = getattr(func, "args", None)
     if not isinstance(args, ast.arguments):

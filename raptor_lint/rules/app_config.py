@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from raptor_lint.astwalk import child_fields
 from raptor_lint.execution import FACTORY, ExecutionModel
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
-from raptor_lint.semantic import FUNCTIONS, Scope, SemanticModel, field_of, reaching_bindings, string_value
+from raptor_lint.semantic import (
+    FUNCTIONS, Scope, SemanticModel, bound_value, field_of, reaching_bindings, string_value,
+)
 from raptor_lint.strings import fit_message, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -216,7 +218,7 @@ class _Factory:
 
     def _values(self, name: str) -> list[ast.AST | None]:
         """What each binding of ``name`` in the factory assigns (None: not a plain assignment)."""
-        return [_assigned_value(self.model, node) for node in self.model.bound(self.scope, name)]
+        return [bound_value(self.model, node) for node in self.model.bound(self.scope, name)]
 
     def _is_flask(self, callee: ast.AST, hops: int = 0) -> bool:
         model = self.model
@@ -318,7 +320,7 @@ class _Factory:
         value = string_value(node)
         if value is not None or not isinstance(node, ast.Name):
             return value
-        found = {string_value(_assigned_value(self.model, b)) for b in reaching_bindings(self.model, node)}
+        found = {string_value(bound_value(self.model, b)) for b in reaching_bindings(self.model, node)}
         return found.pop() if len(found) == 1 else None
 
     def _mapping_items(self, call: ast.Call, method: str) -> "dict[str, tuple[ast.AST, ast.AST]] | None":
@@ -358,7 +360,7 @@ class _Factory:
         if isinstance(node, ast.Name) and hops < _MAX_HOPS:
             bindings = reaching_bindings(model, node)
             if len(bindings) == 1:
-                return self._literal_mapping(_assigned_value(model, bindings[0]), hops + 1)
+                return self._literal_mapping(bound_value(model, bindings[0]), hops + 1)
         return None
 
     # ------------------------------------------------------------------ environment
@@ -380,7 +382,7 @@ class _Factory:
                     return True
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and hops < _MAX_HOPS:
                 for binding in reaching_bindings(model, node):
-                    value = _assigned_value(model, binding)
+                    value = bound_value(model, binding)
                     if value is not None and self._from_env(value, hops + 1):
                         return True
                 continue
@@ -480,13 +482,3 @@ class _Factory:
                 return False
             child = ancestor
         return False
-
-
-def _assigned_value(model: SemanticModel, binding: ast.AST) -> ast.AST | None:
-    """The value a binding node gives its name: ``x = v``, ``x: T = v``, ``(x := v)``."""
-    parent = model.parent(binding)
-    if isinstance(parent, ast.Assign) and any(target is binding for target in parent.targets):
-        return parent.value
-    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.target is binding:
-        return parent.value
-    return None

@@ -38,7 +38,7 @@ from raptor_lint.findings import UNSAFE, Edit, Fix
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.rules.redis_state.exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.semantic import (
-    FUNCTIONS, FunctionNode, Scope, SemanticModel, absolute_module, contains, field_of, is_none,
+    FUNCTIONS, FunctionNode, Scope, SemanticModel, absolute_module, bound_value, contains, field_of, is_none,
     last_name, source_segment, string_value,
 )
 
@@ -1459,16 +1459,6 @@ def _exclusive(parents: Dict[ast.AST, ast.AST], a: ast.AST, b: ast.AST) -> bool:
 _UNIT_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module})
 # Calls that never return: a branch ending in one leaves like ``raise``.
 _NO_RETURN = frozenset({"abort", "exit", "_exit"})
-
-
-def bound_value(model: SemanticModel, target: ast.Name) -> ast.AST | None:
-    """The value a plain binding gives ``target``: ``x = v``, ``x: T = v``, ``(x := v)``."""
-    parent = model.parent(target)
-    if isinstance(parent, ast.Assign) and contains(parent.targets, target):
-        return parent.value
-    if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.target is target:
-        return parent.value
-    return None
 
 
 def _is_subject(node: ast.AST, subject: object) -> bool:
