@@ -223,3 +223,25 @@ def test_uses_that_do_not_move_the_finding(tmp_path: Path, callers: dict[str, st
     engine = Engine(Config(root=tmp_path, select=("RPT1",)))
     result = engine.lint_path(tmp_path / "pkg" / "registry.py", "python", "pkg/registry.py")
     assert [(f.line, f.code) for f in result.findings] == [(5, "RPT101")]
+
+
+def test_imported_state_roots_read_once_when_they_open_the_gate(tmp_path: Path, monkeypatch) -> None:
+    # The file binds no container itself: only another module's `_store` opens the gate,
+    # and the analysis (RPT101 on imported containers) reuses the roots the gate read.
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/state.py": "_store = {}\n",
+        "pkg/views.py": "from pkg.state import _store\n\ndef put(key, value):\n    _store[key] = value\n",
+    })
+    read = fork_safety.imported_state_roots
+    calls: list[frozenset[str]] = []
+
+    def counted(tree, text):
+        calls.append(read(tree, text))
+        return calls[-1]
+
+    monkeypatch.setattr(fork_safety, "imported_state_roots", counted)
+    engine = Engine(Config(root=tmp_path, select=("RPT1",)))
+    result = engine.lint_path(tmp_path / "pkg" / "views.py", "python", "pkg/views.py")
+    assert [(f.line, f.code) for f in result.findings] == [(4, "RPT101")]
+    assert calls == [frozenset({"_store"})]

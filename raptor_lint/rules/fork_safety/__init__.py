@@ -344,10 +344,14 @@ class ForkSafetyChecker(Checker):
         if not self.prefilter_applies():
             return _Analysis(ctx, tree).run()
         verdict = _may_mutate_state(tree, ctx.text)
+        roots: frozenset[str] | None = None
         if (not verdict or (verdict is not MUTATION_SEEN and not _may_have_findings(tree))) \
-                and not _may_mutate_other_state(tree, ctx.text):
-            return []
-        return _Analysis(ctx, tree).run()
+                and not _rebinds_through_text(ctx.text):
+            # Only another module's state is left; the analysis reuses the roots (RPT101).
+            roots = imported_state_roots(tree, ctx.text)
+            if not roots:
+                return []
+        return _Analysis(ctx, tree, roots).run()
 
 
 # --------------------------------------------------------------------- cheap ast gates
@@ -642,16 +646,13 @@ def _aliases_container(text: str) -> bool:
     return any(name in text and pattern.search(text) is not None for name, pattern in _ALIASED_CONTAINERS)
 
 
-def _may_mutate_other_state(tree: ast.Module, text: str) -> bool:
-    """False when no finding on state bound outside this file (or rebound through
-    ``globals()``, or built by ``fromkeys``/an aliased constructor) is possible.  Names the
-    rules it serves: RPT101 (another module's containers, fromkeys, aliases), RPT102
-    (``globals()[…] =``)."""
-    if ("globals()" in text and _GLOBALS_WRITE.search(text)) \
-            or ("fromkeys" in text and _FROMKEYS_BINDING.search(text)) \
-            or _aliases_container(text):
-        return True
-    return bool(imported_state_roots(tree, text))
+def _rebinds_through_text(text: str) -> bool:
+    """The second gate's text tests besides ``imported_state_roots`` (state bound outside
+    this file is the rest of it): module names rebound through ``globals()`` (RPT102),
+    containers built by ``fromkeys`` or an aliased constructor (RPT101)."""
+    return bool(("globals()" in text and _GLOBALS_WRITE.search(text))
+                or ("fromkeys" in text and _FROMKEYS_BINDING.search(text))
+                or _aliases_container(text))
 
 
 def _may_have_findings(tree: ast.Module) -> bool:
@@ -873,9 +874,11 @@ _NO_NAMES: frozenset[str] = frozenset()  # a unit that binds no Redis client
 # ------------------------------------------------------------------------ analysis
 
 class _Analysis:
-    def __init__(self, ctx: "FileContext", tree: ast.Module) -> None:
+    def __init__(self, ctx: "FileContext", tree: ast.Module,
+                 imported_roots: frozenset[str] | None = None) -> None:
         self.ctx = ctx
         self.module = tree
+        self._imported_roots = imported_roots  # imported_state_roots, when the gate computed it
         self.tree = ctx.semantic
         self.parents = self.tree.parents
         self.factories = tuple(ctx.config.app_factory)
@@ -1268,7 +1271,9 @@ class _Analysis:
         fork: ``from state import _store; _store[k] = v`` and ``state._store[k] = v``."""
         if self.ctx.project is None:
             return
-        roots = imported_state_roots(self.module, self.ctx.text)
+        roots = self._imported_roots
+        if roots is None:
+            roots = imported_state_roots(self.module, self.ctx.text)
         if not roots:
             return
         modules = self.ctx.project.modules
