@@ -484,6 +484,36 @@ def contains(block: list, node: ast.AST) -> bool:
     return any(item is node for item in block)
 
 
+_TRY_TYPES = (ast.Try, getattr(ast, "TryStar", ast.Try))
+
+
+def exclusive(parents: dict[ast.AST, ast.AST], a: ast.AST, b: ast.AST) -> bool:
+    """True when ``a`` and ``b`` sit in branches of one statement that never both run: the
+    body and else of an ``if`` (or a conditional expression), two ``except`` handlers or a
+    handler and the ``else`` of a ``try``, two cases of a ``match``."""
+    path_b: dict[ast.AST, ast.AST] = {}  # ancestor of b -> its child on the way to b
+    child, node = b, parents.get(b)
+    while node is not None:
+        path_b[node] = child
+        child, node = node, parents.get(node)
+    child, node = a, parents.get(a)
+    while node is not None:
+        other_child = path_b.get(node)
+        if other_child is not None:
+            if other_child is child:
+                return False  # one holds the other
+            field, other = field_of(node, child), field_of(node, other_child)
+            if isinstance(node, (ast.If, ast.IfExp)):
+                return {field, other} == {"body", "orelse"}
+            if isinstance(node, _TRY_TYPES):
+                return {field, other} == {"handlers", "orelse"} or field == other == "handlers"
+            if isinstance(node, ast.Match):
+                return field == other == "cases"
+            return False
+        child, node = node, parents.get(node)
+    return False
+
+
 def bound_value(model: SemanticModel, target: ast.AST) -> ast.AST | None:
     """The value a plain binding gives ``target``: ``x = v``, ``x: T = v``, ``(x := v)``."""
     parent = model.parent(target)

@@ -190,6 +190,10 @@ def test_setdefault_from_the_environment_before_a_loader() -> None:
     except OSError:
         app.config.from_envvar("RAPTOR_SETTINGS")
     """,
+    """\
+    (app.config.update(WEBAUTHN_ORIGIN=os.environ["WEBAUTHN_ORIGIN"]) if testing
+     else app.config.from_pyfile("raptor.cfg"))
+    """,
 ])
 def test_branches_that_never_both_run(body: str) -> None:
     source = "import os\nfrom flask import Flask\n\ndef create_app(testing=False):\n" \

@@ -38,7 +38,7 @@ from raptor_lint.astwalk import child_fields
 from raptor_lint.execution import FACTORY, ExecutionModel
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.semantic import (
-    FUNCTIONS, Scope, SemanticModel, bound_value, field_of, reaching_bindings, string_value,
+    FUNCTIONS, Scope, SemanticModel, bound_value, exclusive, reaching_bindings, string_value,
 )
 from raptor_lint.strings import fit_message, shorten
 
@@ -458,27 +458,4 @@ class _Factory:
 
     def _exclusive(self, first: ast.AST, second: ast.AST) -> bool:
         """Two branches of one ``if``/``match``/``try`` statement: never both run."""
-        model = self.model
-        path: dict[ast.AST, ast.AST] = {}
-        child = first
-        for ancestor in model.ancestors(first):
-            path[ancestor] = child
-            if ancestor is self.func:
-                break
-            child = ancestor
-        child = second
-        for ancestor in model.ancestors(second):
-            if ancestor in path:
-                mine, theirs = path[ancestor], child
-                if mine is theirs:
-                    return False
-                if isinstance(ancestor, ast.If):
-                    return {field_of(ancestor, mine), field_of(ancestor, theirs)} == {"body", "orelse"}
-                if isinstance(ancestor, ast.Match):
-                    return True  # two different cases
-                if isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-                    fields = {field_of(ancestor, mine), field_of(ancestor, theirs)}
-                    return fields == {"handlers"} or fields == {"handlers", "orelse"}
-                return False
-            child = ancestor
-        return False
+        return exclusive(self.model.parents, first, second)

@@ -38,7 +38,7 @@ from raptor_lint.findings import UNSAFE, Edit, Fix
 from raptor_lint.rules.base import Checker, Rule, related_place, with_story
 from raptor_lint.rules.redis_state.exports import MAX_HOPS, RedisExports, Summary
 from raptor_lint.semantic import (
-    FUNCTIONS, FunctionNode, Scope, SemanticModel, absolute_module, bound_value, contains, field_of, is_none,
+    FUNCTIONS, FunctionNode, Scope, SemanticModel, absolute_module, bound_value, contains, exclusive, field_of, is_none,
     last_name, source_segment, string_value,
 )
 
@@ -808,7 +808,7 @@ class RedisKinds:
                     or (node.lineno, node.col_offset) >= at:
                 continue
             value = bound_value(sem, node)
-            if value is not None and self.may_be_none(value) and not _exclusive(sem.parents, node, use) \
+            if value is not None and self.may_be_none(value) and not exclusive(sem.parents, node, use) \
                     and not self.guarded(node, use):
                 return node
         return None
@@ -1001,7 +1001,7 @@ class _Analysis:
         return None
 
     def _exclusive(self, a: ast.AST, b: ast.AST) -> bool:
-        return _exclusive(self.sem.parents, a, b)
+        return exclusive(self.sem.parents, a, b)
 
     # ------------------------------------------------------------------ RPT201
     def _ttl(self, calls: list[_RedisCall]) -> Iterator["Finding"]:
@@ -1430,29 +1430,6 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
             block = getattr(statement, field, None)
             if block:
                 stack.extend(reversed(block))
-
-
-def _exclusive(parents: Dict[ast.AST, ast.AST], a: ast.AST, b: ast.AST) -> bool:
-    """True when a and b sit in branches of one statement that never both run."""
-    path_b: dict[ast.AST, ast.AST] = {}  # ancestor of b -> its child on the way to b
-    child, node = b, parents.get(b)
-    while node is not None:
-        path_b[node] = child
-        child, node = node, parents.get(node)
-    child, node = a, parents.get(a)
-    while node is not None:
-        other_child = path_b.get(node)
-        if other_child is not None:
-            field, other = field_of(node, child), field_of(node, other_child)
-            if isinstance(node, (ast.If, ast.IfExp)):
-                return {field, other} == {"body", "orelse"}
-            if isinstance(node, ast.Try):
-                return {field, other} == {"handlers", "orelse"} or field == other == "handlers"
-            if isinstance(node, ast.Match):
-                return field == other == "cases"
-            return False
-        child, node = node, parents.get(node)
-    return False
 
 
 # --------------------------------------------------------------------------- None guards (RPT205)
