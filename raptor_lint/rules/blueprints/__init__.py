@@ -247,7 +247,7 @@ class _FileCheck:
             return
         if self.registry.status(identity) == "outside":
             return
-        shown = shorten(value.text, 40) + ("" if value.complete or len(value.text) > 40 else "…")
+        shown = _shown(value, 40)
         api = shorten(self.api, 20)
         plan = _FixPlanner(self, node).plan()
         related = []
@@ -291,7 +291,7 @@ class _FileCheck:
                 prefix_value = StringValue("")
             if prefix_value is not None and prefix_value.complete:
                 prefix = prefix_value.text
-        shown = shorten(value.text, 30) + ("" if value.complete or len(value.text) > 30 else "…")
+        shown = _shown(value, 30)
         api = shorten(self.api, 20)
         message = fit_message("route '{rule}' starts with '{api}' but its blueprint is already under '{api}'",
                               rule=shown, api=api)
@@ -301,12 +301,6 @@ class _FileCheck:
         yield with_story(self.ctx.finding("RPT302", self._span(rule), message), note)
 
     # ---------------------------------------------------------------- helpers
-    def _relpath(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.ctx.config.root.resolve()).as_posix()
-        except ValueError:
-            return path.as_posix()
-
     def column(self, line: int, byte_offset: int) -> int:
         """1-based code-point column of a (line, UTF-8 byte offset) position of ``ast``."""
         return column_of(self.lines[line - 1] if 0 < line <= len(self.lines) else "", byte_offset)
@@ -460,3 +454,9 @@ def _slice(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> st
         return lines[line - 1][column - 1:end_column - 1]
     parts = [lines[line - 1][column - 1:], *lines[line:end_line - 1], lines[end_line - 1][:end_column - 1]]
     return "\n".join(parts)
+
+
+def _shown(value: StringValue, limit: int) -> str:
+    """A URL string as a message quotes it: cut to ``limit`` with ``…``, and ``…`` after a
+    value known only in part."""
+    return shorten(value.text, limit) + ("" if value.complete or len(value.text) > limit else "…")
