@@ -514,7 +514,7 @@ def exclusive(parents: dict[ast.AST, ast.AST], a: ast.AST, b: ast.AST) -> bool:
     return False
 
 
-def bound_value(model: SemanticModel, target: ast.AST) -> ast.AST | None:
+def bound_value(model: SemanticModel, target: ast.AST) -> ast.expr | None:
     """The value a plain binding gives ``target``: ``x = v``, ``x: T = v``, ``(x := v)``."""
     parent = model.parent(target)
     if isinstance(parent, ast.Assign) and contains(parent.targets, target):

@@ -35,7 +35,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterator
 
-from raptor_lint.semantic import SemanticModel, reaching_bindings
+from raptor_lint.semantic import SemanticModel, bound_value, reaching_bindings
 from raptor_lint.sql.extract import SQLALCHEMY_NAMES, TEXT_PACKAGES
 
 # func.<name> → (rule, SQL spelling)
@@ -268,23 +268,13 @@ class _Finder:
                     if binding in seen or len(seen) >= _MAX_BINDINGS:
                         continue
                     seen.add(binding)
-                    value = self._assigned(binding)
+                    value = bound_value(self.model, binding)
                     if value is not None and self.inserts(value, test, found, seen):
                         hit = True
                         if found is None:
                             return True
                 return hit
             return False
-
-    def _assigned(self, binding: ast.AST) -> ast.expr | None:
-        if not isinstance(binding, ast.Name):
-            return None
-        parent = self.model.parent(binding)
-        if isinstance(parent, ast.Assign) and any(target is binding for target in parent.targets):
-            return parent.value
-        if isinstance(parent, (ast.AnnAssign, ast.NamedExpr)) and parent.target is binding:
-            return parent.value
-        return None
 
     def method_position(self, call: ast.Call, func: ast.Attribute) -> tuple[int, int, int, int]:
         """From the method's name (``.prefix_with`` on the last line of a chain) to the end of
