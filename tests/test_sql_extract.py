@@ -481,3 +481,22 @@ def test_the_model_is_the_files_shared_one_and_built_only_when_needed(tmp_path):
         """)
     index = sql_file(ctx)
     assert index.uses and index.semantic is ctx.semantic
+
+
+def test_an_early_exit_guards_only_the_statements_after_it_in_any_asking_order(tmp_path):
+    # The guards before each statement are a running intersection per block, cached and
+    # extended as far as asked: asking the last use first must not leak into the first.
+    ctx = make_ctx(tmp_path, textwrap.dedent("""\
+        def upgrade():
+            op.execute("SELECT 1")
+            if op.get_bind().dialect.name != "postgresql":
+                return
+            op.execute("SELECT 2")
+            op.execute("SELECT 3")
+        """))
+    index = sql_file(ctx)
+    calls = [use.call for use in index.uses]
+    assert len(calls) == 3
+    backwards = [dialects_reaching(index, call) for call in reversed(calls)][::-1]
+    assert [SQLITE in reaching for reaching in backwards] == [True, False, False]
+    assert [dialects_reaching(index, call) for call in calls] == backwards
