@@ -144,6 +144,8 @@ class SqlFile:
         # Dialect guards before each statement of a block (sql.guards._guards_before), by
         # id of the block's list: (position of each statement, running intersection).
         self.guard_blocks: dict[int, tuple[dict[int, int], list[frozenset[str]]]] = {}
+        # The dialects that can run the module at all (sql.guards.module_dialects).
+        self.module_dialects: frozenset[str] | None = None
         self._traverse()
 
     @functools.cached_property

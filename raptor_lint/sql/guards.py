@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import ast
 import re
-import weakref
 
 from raptor_lint.sql.extract import SqlFile
 
@@ -183,7 +182,6 @@ _MODULE_DIALECT_WORDS = {
     "sqlite": SQLITE, "sqlite3": SQLITE, "pysqlite": SQLITE, "aiosqlite": SQLITE,
 }
 _PATH_HINTS = ("postgres", "psycopg", "asyncpg", "pg8000", "sqlite")
-_MODULE_DIALECTS: "weakref.WeakKeyDictionary[SqlFile, frozenset[str]]" = weakref.WeakKeyDictionary()
 
 
 def module_dialects(index: SqlFile) -> frozenset[str]:
@@ -191,7 +189,7 @@ def module_dialects(index: SqlFile) -> frozenset[str]:
     (package and file stem: not the directories above the project) has a part named for it
     (``sqlalchemy.dialects.postgresql.provision``, ``alembic.ddl.postgresql``,
     ``mlflow….sql_trace_metrics_postgres``), else every dialect."""
-    found = _MODULE_DIALECTS.get(index)
+    found = index.module_dialects
     if found is None:
         found = ALL
         # The package is worked out (directories listed) only when the path names a database.
@@ -201,7 +199,7 @@ def module_dialects(index: SqlFile) -> frozenset[str]:
                      if part in _MODULE_DIALECT_WORDS}
             if len(named) == 1:
                 found = frozenset(named)
-        _MODULE_DIALECTS[index] = found
+        index.module_dialects = found
     return found
 
 
