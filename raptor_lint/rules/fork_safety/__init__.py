@@ -907,9 +907,6 @@ class _Analysis:
     def qualname(self, unit: ast.AST) -> str:
         return self.tree.qualname(unit)
 
-    def _enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
-        return self.tree.enclosing_class(node)
-
     def _where(self, node: ast.AST) -> tuple[int, int, int, int]:
         return self.tree.position(node)
 
