@@ -215,7 +215,7 @@ class _FileCheck:
                     if value is not None:
                         name = module_blueprints.get(id(node))
                         identity = (self.path, name) if name else None
-                        yield from self._check_prefix(value, identity, name or "this blueprint")
+                        yield from self._check_prefix(value, identity)
                 elif wants_302 and isinstance(node.func, ast.Attribute):
                     method = node.func.attr
                     if method in ("route", "add_url_rule") or (
@@ -226,7 +226,7 @@ class _FileCheck:
                     if isinstance(target, ast.Attribute) and target.attr == "url_prefix":
                         found = self._blueprint(target.value)
                         if found is not None:
-                            yield from self._check_prefix(node.value, found.identity, found.name)
+                            yield from self._check_prefix(node.value, found.identity)
 
     def _blueprint(self, expr: ast.AST) -> Definition | None:
         return blueprint_definition(self.modules, expr, self.path, tree=self.tree, text=self.ctx.text)
@@ -241,7 +241,7 @@ class _FileCheck:
         return text.startswith(self.api + "/")
 
     # ---------------------------------------------------------------- RPT301
-    def _check_prefix(self, node: ast.expr, identity: tuple[Path, str] | None, label: str) -> Iterator[Finding]:
+    def _check_prefix(self, node: ast.expr, identity: tuple[Path, str] | None) -> Iterator[Finding]:
         value = self._value(node)
         if value is None or not self._starts_with_api(value):
             return
