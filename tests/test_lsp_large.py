@@ -8,6 +8,8 @@ The 2 s bound is the issue's; the other waits are guards.  The module is the one
 
 from __future__ import annotations
 
+import statistics
+
 import asyncio
 import sys
 import time
@@ -130,11 +132,16 @@ async def test_server_memory_is_flat_over_3000_edits(client, project) -> None:
         wanted = version
         await until(client, lambda: wanted in versions_seen(client, uri))
         versions_seen(client, uri).clear()
-        if batch in (4, 29):
+        if batch >= 4:
             samples.append(rss_kb(pid))
-    growth = samples[1] - samples[0]
-    print(f"server RSS {samples[0]} -> {samples[1]} KB over 2,500 edits")
-    assert abs(growth) <= 2048, f"server RSS grew {growth} KB over 2,500 edits"
+    # Medians of five samples at each end (batches 4-8 and 25-29, 2,100 edits apart), not two
+    # single readings: on a loaded machine one reading can catch the allocator mid-burst
+    # (+2.1 MB once in CI) while a real leak (~2.9 KB an edit before the fix: ~6 MB here)
+    # moves every late sample.
+    early, late = statistics.median(samples[:5]), statistics.median(samples[-5:])
+    growth = int(late - early)
+    print(f"server RSS {early} -> {late} KB over 2,100 edits")
+    assert abs(growth) <= 2048, f"server RSS grew {growth} KB over 2,100 edits"
 
 
 def rss_kb(pid: int) -> int:
