@@ -132,16 +132,17 @@ async def test_server_memory_is_flat_over_3000_edits(client, project) -> None:
         wanted = version
         await until(client, lambda: wanted in versions_seen(client, uri))
         versions_seen(client, uri).clear()
-        if batch >= 4:
+        if batch >= 10:
             samples.append(rss_kb(pid))
-    # Medians of five samples at each end (batches 4-8 and 25-29, 2,100 edits apart), not two
-    # single readings: on a loaded machine one reading can catch the allocator mid-burst
-    # (+2.1 MB once in CI) while a real leak (~2.9 KB an edit before the fix: ~6 MB here)
-    # moves every late sample.
+    # Growth per edit, after 1,000 edits of warm-up: medians of five samples at each end
+    # (batches 10-14 and 25-29, 1,500 edits apart).  In the full suite the server takes one
+    # step of +2,124 KB near edit 800 and is then flat to the kilobyte for 2,000 edits (a
+    # one-time allocation, measured: 69,128 -> 71,252 KB, then unchanged); the leak this
+    # guards against (~2.9 KB an edit before the fix: ~4.3 MB here) moves every late sample.
     early, late = statistics.median(samples[:5]), statistics.median(samples[-5:])
     growth = int(late - early)
-    print(f"server RSS {early} -> {late} KB over 2,100 edits")
-    assert abs(growth) <= 2048, f"server RSS grew {growth} KB over 2,100 edits"
+    print(f"server RSS {early} -> {late} KB over 1,500 edits; samples {samples}")
+    assert abs(growth) <= 2048, f"server RSS grew {growth} KB over 1,500 edits"
 
 
 def rss_kb(pid: int) -> int:
